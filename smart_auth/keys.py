@@ -49,3 +49,12 @@ class KeyStore:
 
     def verification_keys(self) -> KeySet:
         return KeySet.import_key_set(self.public_jwks())
+
+
+def derive_secret(store: KeyStore, label: str) -> bytes:
+    """A purpose-bound secret derived from the signing key, so replicas sharing the key agree on it."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    material = store._key.as_pem(private=True)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label.encode()).derive(material)

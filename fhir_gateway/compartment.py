@@ -1,0 +1,53 @@
+"""Patient-compartment membership of a resource (after FHIR R4 CompartmentDefinition/patient).
+
+Pure functions: the gateway checks every resource it returns with these, whatever the EHR answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .policy import POLICIES
+
+
+def _references(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str):
+            yield ref
+        for key, inner in value.items():
+            if key != "reference":
+                yield from _references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _local(ref: str) -> str:
+    """`http://ehr/fhir/Patient/x/_history/2` and `Patient/x` both become `Patient/x`."""
+    parts = ref.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:])
+
+
+def patients_of(resource: dict[str, Any]) -> set[str]:
+    """Every patient (`Patient/<id>`) in whose compartment this resource lies."""
+    rtype = resource.get("resourceType", "")
+    if rtype == "Patient":
+        return {f"Patient/{resource.get('id')}"}
+    policy = POLICIES.get(rtype)
+    if policy is None or not policy.compartment_fields:
+        return set()
+    found: set[str] = set()
+    for fieldname in policy.compartment_fields:
+        for ref in _references(resource.get(fieldname)):
+            local = _local(ref)
+            if local.startswith("Patient/"):
+                found.add(local)
+    return found
+
+
+def in_compartment(resource: dict[str, Any], patient_id: str) -> bool:
+    return f"Patient/{patient_id}" in patients_of(resource)

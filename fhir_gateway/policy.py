@@ -1,0 +1,142 @@
+"""The one policy table: which resource types we serve, how, and how each ties to a patient.
+
+Everything the gateway allows is listed here; anything absent is refused (deny by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+READ = "read"
+VREAD = "vread"
+HISTORY_INSTANCE = "history-instance"
+SEARCH = "search-type"
+CREATE = "create"
+UPDATE = "update"
+
+READS = frozenset({READ, VREAD, HISTORY_INSTANCE, SEARCH})
+FULL = READS | {CREATE, UPDATE}
+
+# Parameters valid on every search (FHIR "common" and result parameters).
+COMMON_SEARCH_PARAMS = frozenset({"_id", "_lastUpdated", "_tag", "_profile", "_security"})
+RESULT_PARAMS = frozenset(
+    {"_count", "_sort", "_elements", "_summary", "_include", "_revinclude", "_total", "_format", "_pretty"}
+)
+# Search modifiers we can reason about; everything else (chains, type modifiers, :identifier) is refused.
+SAFE_MODIFIERS = frozenset({"exact", "contains", "missing", "not", "text", "above", "below", "of-type"})
+
+
+@dataclass(frozen=True)
+class TypePolicy:
+    name: str
+    interactions: frozenset[str]
+    # Top-level elements whose references put a resource in a patient's compartment (empty: shared type
+    # such as Practitioner or Slot, visible to any caller whose scopes name it).
+    compartment_fields: tuple[str, ...] = ()
+    # The search parameter the gateway adds to every search made with a patient-bound token.
+    patient_param: str | None = None
+    search_params: frozenset[str] = field(default_factory=frozenset)
+    # Interactions a patient-bound token may perform, each checked by a rule in fhir_gateway/writes.py.
+    patient_writes: frozenset[str] = frozenset()
+
+    @property
+    def shared(self) -> bool:
+        return not self.compartment_fields and self.name != "Patient"
+
+
+def _p(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+_TYPES = [
+    TypePolicy(
+        "Patient",
+        FULL,
+        compartment_fields=("id",),
+        patient_param="_id",
+        search_params=_p("identifier", "birthdate", "name", "family", "given", "gender", "phone", "email",
+                         "telecom", "address-postalcode", "general-practitioner", "active"),
+        patient_writes=_p(UPDATE),
+    ),
+    TypePolicy(
+        "Observation",
+        FULL,
+        compartment_fields=("subject", "performer"),
+        patient_param="patient",
+        search_params=_p("patient", "subject", "category", "code", "date", "status", "encounter",
+                         "based-on", "value-quantity", "performer", "combo-code"),
+    ),
+    TypePolicy(
+        "MedicationRequest",
+        FULL,
+        compartment_fields=("subject",),
+        patient_param="patient",
+        search_params=_p("patient", "subject", "status", "intent", "authoredon", "medication", "code",
+                         "requester", "encounter", "identifier", "category"),
+        patient_writes=_p(CREATE),
+    ),
+    TypePolicy(
+        "Appointment",
+        FULL,
+        compartment_fields=("participant",),
+        patient_param="patient",
+        search_params=_p("patient", "actor", "date", "status", "slot", "practitioner", "identifier",
+                         "service-type", "location"),
+        patient_writes=_p(CREATE, UPDATE),
+    ),
+    TypePolicy(
+        "Communication",
+        FULL,
+        compartment_fields=("subject", "sender", "recipient"),
+        patient_param="subject",
+        search_params=_p("subject", "patient", "sender", "recipient", "sent", "received", "part-of",
+                         "status", "category", "identifier", "based-on"),
+        patient_writes=_p(CREATE),
+    ),
+    TypePolicy("AllergyIntolerance", READS, ("patient", "recorder", "asserter"), "patient",
+               _p("patient", "clinical-status", "verification-status", "category", "code", "date",
+                  "criticality")),
+    TypePolicy("Immunization", READS, ("patient",), "patient",
+               _p("patient", "date", "vaccine-code", "status")),
+    TypePolicy("Condition", READS, ("subject", "asserter"), "patient",
+               _p("patient", "subject", "clinical-status", "category", "code", "onset-date", "encounter")),
+    TypePolicy("DiagnosticReport", READS, ("subject",), "patient",
+               _p("patient", "subject", "category", "code", "date", "status", "result", "encounter")),
+    TypePolicy("DocumentReference", READS, ("subject", "author"), "patient",
+               _p("patient", "subject", "type", "category", "date", "status", "encounter")),
+    TypePolicy("Encounter", READS, ("subject",), "patient",
+               _p("patient", "subject", "date", "status", "class", "type", "practitioner")),
+    TypePolicy("Coverage", READS, ("beneficiary", "subscriber", "policyHolder", "payor"), "beneficiary",
+               _p("beneficiary", "patient", "status", "subscriber", "payor")),
+    TypePolicy("ServiceRequest", READS, ("subject", "performer"), "patient",
+               _p("patient", "subject", "status", "category", "code", "authored", "intent", "requester")),
+    TypePolicy("QuestionnaireResponse", READS, ("subject", "author"), "patient",
+               _p("patient", "subject", "questionnaire", "status", "authored")),
+    TypePolicy("RelatedPerson", READS, ("patient",), "patient",
+               _p("patient", "name", "relationship", "active", "identifier")),
+    TypePolicy("AuditEvent", frozenset({READ, SEARCH}), ("entity", "agent"), "patient",
+               _p("patient", "date", "type", "subtype", "outcome", "entity", "agent", "action")),
+    # Shared, non-patient types: the care team, scheduling and forms.
+    TypePolicy("Practitioner", READS, search_params=_p("name", "family", "given", "identifier", "active")),
+    TypePolicy("PractitionerRole", READS,
+               search_params=_p("practitioner", "organization", "role", "specialty", "active")),
+    TypePolicy("Organization", READS, search_params=_p("name", "identifier", "active", "type")),
+    TypePolicy("Slot", READS, search_params=_p("schedule", "start", "status", "service-type")),
+    TypePolicy("Schedule", READS, search_params=_p("actor", "active", "date", "service-type")),
+    TypePolicy("Questionnaire", READS, search_params=_p("name", "title", "status", "url", "version")),
+]
+
+POLICIES: dict[str, TypePolicy] = {t.name: t for t in _TYPES}
+COMPARTMENT_TYPES = frozenset(t.name for t in _TYPES if not t.shared)
+
+# _include targets a patient-bound caller may ask for: parameters that point at the patient
+# themselves or at shared types. Results are still checked one by one.
+PATIENT_SAFE_INCLUDE_PARAMS = frozenset(
+    {"patient", "subject", "performer", "requester", "practitioner", "medication", "actor", "author",
+     "asserter", "recorder", "organization", "schedule", "slot", "general-practitioner", "sender",
+     "recipient", "location", "questionnaire"}
+)
+
+
+def policy_for(resource_type: str) -> TypePolicy | None:
+    return POLICIES.get(resource_type)

@@ -1,0 +1,64 @@
+"""Per-request plumbing: request ids, CORS, and a last-resort handler so nothing leaves as a bare 500."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from .errors import FHIR_JSON, FHIRError, operation_outcome
+
+log = logging.getLogger("fhir_gateway")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+EXPOSED = ["ETag", "Location", "Last-Modified", "X-Request-Id", "Content-Location", "X-Cache", "Warning"]
+
+
+def install_request_context(app: FastAPI, cors_origins: list[str]) -> None:
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request.state.request_id = rid
+        try:
+            response: Response = await call_next(request)
+        except Exception:
+            # The one place an unexpected failure is caught: log the trace, answer without it.
+            log.exception("unhandled error request_id=%s path=%s", rid, request.url.path.split("?")[0])
+            response = _internal_error(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors_origins,
+        allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", "If-None-Exist",
+                       "Idempotency-Key", "Prefer", "X-Request-Id"],
+        expose_headers=EXPOSED,
+        max_age=600,
+    )
+
+    @app.exception_handler(FHIRError)
+    async def fhir_error(request: Request, exc: FHIRError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/fhir"):
+            code = "not-found" if exc.status_code == 404 else "processing"
+            return JSONResponse(operation_outcome("error", code, str(exc.detail)), status_code=exc.status_code,
+                                media_type=FHIR_JSON, headers=getattr(exc, "headers", None))
+        return JSONResponse({"error": "invalid_request" if exc.status_code < 500 else "server_error",
+                             "error_description": str(exc.detail)}, status_code=exc.status_code)
+
+
+def _internal_error(request: Request) -> Response:
+    if request.url.path.startswith("/fhir"):
+        return JSONResponse(operation_outcome("error", "exception", "An internal error occurred"),
+                            status_code=500, media_type=FHIR_JSON)
+    return JSONResponse({"error": "server_error", "error_description": "An internal error occurred"}, status_code=500)

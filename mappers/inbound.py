@@ -1,0 +1,208 @@
+"""Shaping of what a patient (or their caregiver) asks to write, before it goes to the EHR (pure).
+
+Each function takes the caller's request plus the records it depends on and returns the exact
+resource to write, or raises InboundError with words the patient can act on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .validation import InboundError, validate
+
+# The Patient elements a patient may change about themselves.
+PATIENT_EDITABLE = frozenset({"telecom", "address", "communication", "contact"})
+# Bookkeeping elements that are never compared (the EHR owns them).
+PATIENT_IGNORED = frozenset({"meta", "text"})
+REFILL_IDENTIFIER_SYSTEM = "urn:portal:refill-request"
+MESSAGE_MAX_CHARS = 10_000
+RECIPIENT_TYPES = ("Practitioner/", "PractitionerRole/", "Organization/", "CareTeam/")
+
+
+def _ref(value: Any) -> str | None:
+    return value.get("reference") if isinstance(value, dict) else None
+
+
+def patient_update(current: dict[str, Any], proposed: Any) -> dict[str, Any]:
+    """Apply a patient's self-edit: contact details, language and emergency contacts only."""
+    validate(proposed, "Patient")
+    if proposed.get("id") != current.get("id"):
+        raise InboundError("The Patient id in the body must match the record being updated")
+    keys = (set(current) | set(proposed)) - PATIENT_IGNORED - {"resourceType", "id"}
+    refused = sorted(k for k in keys if k not in PATIENT_EDITABLE and current.get(k) != proposed.get(k))
+    if refused:
+        raise InboundError(
+            "Only contact details, language and emergency contacts can be changed here; "
+            f"these cannot: {', '.join(refused)}. Please ask your care team to change them."
+        )
+    updated = {k: v for k, v in current.items() if k not in PATIENT_EDITABLE and k != "text"}
+    for k in PATIENT_EDITABLE:
+        if proposed.get(k) not in (None, []):
+            updated[k] = proposed[k]
+    return validate(updated, "Patient")
+
+
+def message(
+    proposed: Any, *, patient_ref: str, sender_ref: str, allowed_recipients: set[str], now: datetime
+) -> dict[str, Any]:
+    """A message from the patient (or caregiver) to their care team about the patient."""
+    validate(proposed, "Communication")
+    subject = _ref(proposed.get("subject"))
+    if subject not in (None, patient_ref):
+        raise InboundError("A message can only be about your own record")
+    sender = _ref(proposed.get("sender"))
+    if sender not in (None, sender_ref):
+        raise InboundError("A message must be sent by you")
+    recipients = [_ref(r) for r in proposed.get("recipient", [])]
+    if not recipients or any(r is None for r in recipients):
+        raise InboundError("A message needs at least one recipient from your care team")
+    for r in recipients:
+        if not str(r).startswith(RECIPIENT_TYPES) or r not in allowed_recipients:
+            raise InboundError(f"{r} is not part of your care team")
+    texts = [p.get("contentString") for p in proposed.get("payload", []) if isinstance(p, dict)]
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise InboundError("A message needs text (payload.contentString)")
+    if sum(len(t) for t in texts) > MESSAGE_MAX_CHARS:
+        raise InboundError(f"A message may be at most {MESSAGE_MAX_CHARS} characters")
+    shaped = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "subject": {"reference": patient_ref},
+        "sender": {"reference": sender_ref},
+        "recipient": [{"reference": r} for r in recipients],
+        "sent": now.isoformat(timespec="seconds"),
+        "payload": [{"contentString": t} for t in texts],
+    }
+    for key in ("category", "topic", "partOf", "inResponseTo", "identifier", "priority"):
+        if proposed.get(key):
+            shaped[key] = proposed[key]
+    return validate(shaped, "Communication")
+
+
+def refill_request(
+    proposed: Any, original: dict[str, Any], *, patient_ref: str, requester_ref: str, now: datetime
+) -> dict[str, Any]:
+    """A refill request: a new proposal based on one of the patient's own active prescriptions."""
+    validate(proposed, "MedicationRequest")
+    if original.get("status") != "active" or original.get("intent") not in ("order", "original-order"):
+        raise InboundError("Refills can only be requested for an active prescription")
+    if _ref(original.get("subject")) != patient_ref:
+        raise InboundError("Refills can only be requested for your own prescriptions")
+    shaped: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "identifier": [{"system": REFILL_IDENTIFIER_SYSTEM, "value": str(original["id"])}],
+        "status": "draft",
+        "intent": "proposal",
+        "subject": {"reference": patient_ref},
+        "requester": {"reference": requester_ref},
+        "authoredOn": now.isoformat(timespec="seconds"),
+        "basedOn": [{"reference": f"MedicationRequest/{original['id']}"}],
+    }
+    for key in ("medicationCodeableConcept", "medicationReference", "dosageInstruction", "dispenseRequest"):
+        if original.get(key):
+            shaped[key] = original[key]
+    if proposed.get("note"):
+        shaped["note"] = proposed["note"]
+    if original.get("requester"):
+        shaped["performer"] = original["requester"]  # the prescriber is asked to act on it
+    return validate(shaped, "MedicationRequest")
+
+
+def refill_basis(proposed: dict[str, Any]) -> str:
+    """The id of the prescription a refill request is based on."""
+    based = proposed.get("basedOn") or []
+    refs = [_ref(b) for b in based]
+    if len(refs) != 1 or not refs[0] or not refs[0].startswith("MedicationRequest/"):
+        raise InboundError("A refill request needs basedOn with exactly one of your prescriptions")
+    return refs[0].split("/", 1)[1]
+
+
+def booking(
+    proposed: Any, slot: dict[str, Any], schedule: dict[str, Any] | None, *, patient_ref: str, now: datetime
+) -> dict[str, Any]:
+    """A new appointment in a free, future slot."""
+    validate(proposed, "Appointment")
+    _check_slot_free(slot, now)
+    participants = [{"actor": {"reference": patient_ref}, "status": "accepted", "required": "required"}]
+    for actor in (schedule or {}).get("actor", []):
+        if _ref(actor) and _ref(actor) != patient_ref:
+            participants.append({"actor": {"reference": _ref(actor)}, "status": "accepted", "required": "required"})
+    shaped: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": [{"reference": f"Slot/{slot['id']}"}],
+        "start": slot["start"],
+        "end": slot["end"],
+        "created": now.date().isoformat(),
+        "participant": participants,
+    }
+    for key in ("serviceType", "appointmentType", "reasonCode", "description", "comment",
+                "patientInstruction", "identifier"):
+        if proposed.get(key):
+            shaped[key] = proposed[key]
+    if slot.get("serviceType") and "serviceType" not in shaped:
+        shaped["serviceType"] = slot["serviceType"]
+    return validate(shaped, "Appointment")
+
+
+def _check_slot_free(slot: dict[str, Any], now: datetime) -> None:
+    if slot.get("status") != "free":
+        raise InboundError("That time is no longer available; please pick another slot")
+    if datetime.fromisoformat(slot["start"].replace("Z", "+00:00")) <= now:
+        raise InboundError("That slot is in the past; please pick a future time")
+
+
+def slot_of(appointment: dict[str, Any]) -> str:
+    refs = [_ref(s) for s in appointment.get("slot", [])]
+    if len(refs) != 1 or not refs[0] or not refs[0].startswith("Slot/"):
+        raise InboundError("An appointment must name exactly one Slot")
+    return refs[0].split("/", 1)[1]
+
+
+APPOINTMENT_FIXED = frozenset({"participant", "serviceType", "appointmentType", "reasonCode", "identifier",
+                               "basedOn", "created", "priority", "specialty"})
+
+
+def appointment_change(current: dict[str, Any], proposed: Any, now: datetime) -> str:
+    """Classify a patient's PUT of an appointment: 'cancel' or 'reschedule' (anything else is refused)."""
+    validate(proposed, "Appointment")
+    if current.get("status") in ("cancelled", "fulfilled", "noshow", "entered-in-error"):
+        raise InboundError(f"This appointment is {current.get('status')} and can no longer be changed")
+    start = current.get("start")
+    if start and datetime.fromisoformat(start.replace("Z", "+00:00")) <= now:
+        raise InboundError("Past appointments cannot be changed")
+    changed = sorted(k for k in APPOINTMENT_FIXED if current.get(k) != proposed.get(k) and k in proposed)
+    if changed:
+        raise InboundError(f"These appointment details cannot be changed here: {', '.join(changed)}")
+    if proposed.get("status") == "cancelled":
+        return "cancel"
+    if proposed.get("status") not in (None, current.get("status")):
+        raise InboundError("An appointment can only be cancelled or moved to another slot")
+    if slot_of(proposed) != slot_of(current):
+        return "reschedule"
+    raise InboundError("Nothing to change: cancel the appointment or pick a different slot")
+
+
+def cancelled(current: dict[str, Any], reason: Any) -> dict[str, Any]:
+    updated = dict(current)
+    updated["status"] = "cancelled"
+    updated["cancelationReason"] = reason or {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason",
+                    "code": "pat", "display": "Patient"}]
+    }
+    return validate(updated, "Appointment")
+
+
+def rescheduled(current: dict[str, Any], new_slot: dict[str, Any], now: datetime) -> dict[str, Any]:
+    _check_slot_free(new_slot, now)
+    updated = dict(current)
+    updated["slot"] = [{"reference": f"Slot/{new_slot['id']}"}]
+    updated["start"], updated["end"] = new_slot["start"], new_slot["end"]
+    return validate(updated, "Appointment")
+
+
+def slot_with_status(slot: dict[str, Any], status: str) -> dict[str, Any]:
+    updated = {k: v for k, v in slot.items() if k != "meta"}
+    updated["status"] = status
+    return updated
