@@ -1,0 +1,83 @@
+"""`./stack up` runs the whole stack on local defaults; `./stack services` runs only HAPI + Redis."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+
+from .procs import StackError, Started
+from .services import StackConfig, ensure_ehr, ensure_redis, patient_count, start_gateway
+
+
+def load_fixtures_if_empty(cfg: StackConfig, patients: int) -> None:
+    if patient_count(cfg.fhir_base_url) > 0:
+        return
+    from fixtures.generate import generate
+    from fixtures.loader import load_dataset
+
+    print(f"The EHR is empty: loading {patients} synthetic patients...", flush=True)
+    asyncio.run(load_dataset(cfg.fhir_base_url, generate(patients=patients), progress=sys.stdout.isatty()))
+
+
+def services(cfg: StackConfig, started: Started, patients: int) -> None:
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_redis(cfg.redis_url, cfg.state_dir, started, name="PORTAL_REDIS_URL", persistent=True)
+    ensure_redis(cfg.cache_redis_url, cfg.state_dir, started, name="PORTAL_CACHE_REDIS_URL", persistent=False,
+                 maxmemory=cfg.cache_maxmemory)
+    ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started)
+    load_fixtures_if_empty(cfg, patients)
+
+
+def print_urls(cfg: StackConfig) -> None:
+    base = f"http://{cfg.gateway_host}:{cfg.gateway_port}"
+    print(f"""
+Portal gateway is running.
+  FHIR API            {base}/fhir   (metadata: {base}/fhir/metadata)
+  SMART configuration {base}/.well-known/smart-configuration
+  Sign in / enrol     {base}/auth/login
+  Health / readiness  {base}/healthz  {base}/readyz
+  Metrics             {base}/metrics
+  EHR (HAPI FHIR)     {cfg.fhir_base_url}
+Demo patients: .venv/bin/portal-fixtures demo      Press Ctrl-C to stop.""", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stack", description=__doc__)
+    parser.add_argument("command", nargs="?", default="up", choices=["up", "services"])
+    parser.add_argument("--patients", type=int, default=25, help="patients to load into an empty EHR")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    args = parser.parse_args(argv)
+    cfg = StackConfig.from_env()
+    started = Started()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        services(cfg, started, args.patients)
+        if args.command == "up":
+            env = {"PORTAL_STATE_DIR": str(cfg.state_dir), "PORTAL_FHIR_BASE_URL": cfg.fhir_base_url,
+                   "PORTAL_REDIS_URL": cfg.redis_url, "PORTAL_CACHE_REDIS_URL": cfg.cache_redis_url}
+            start_gateway(cfg.gateway_host, cfg.gateway_port, env, cfg.state_dir / "logs" / "gateway.log", started,
+                          args.workers)
+            print_urls(cfg)
+        else:
+            print(f"EHR {cfg.fhir_base_url} and Redis are up. Press Ctrl-C to stop what was started.", flush=True)
+        while all(p.poll() is None for _, p in started.procs):
+            time.sleep(0.5)
+        dead = [name for name, p in started.procs if p.poll() is not None]
+        raise StackError(f"{', '.join(dead)} stopped unexpectedly; see {cfg.state_dir / 'logs'}")
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+        return 0
+    except StackError as exc:
+        print(f"stack: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        started.stop()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

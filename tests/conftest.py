@@ -1,0 +1,140 @@
+"""Session fixtures shared by every integration test: the real HAPI sandbox, a private Redis and the gateway.
+
+HAPI is reused when it already answers at PORTAL_FHIR_BASE_URL (default http://127.0.0.1:8080/fhir) and
+started from the ehr_sandbox jar otherwise; the default fixtures are loaded into an empty EHR. Redis is a
+private instance on a free port so tests may stop and restart it without disturbing anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.procs import Started, free_port, spawn, wait_until
+from devstack.services import ensure_ehr, gateway_cmd, patient_count, redis_args, redis_ping
+
+ROOT = Path(__file__).resolve().parent.parent
+FHIR_BASE = os.environ.get("PORTAL_FHIR_BASE_URL", "http://127.0.0.1:8080/fhir")
+DEFAULT_PATIENTS = 25
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath) and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack_state() -> Path:
+    path = Path(os.environ.get("PORTAL_STATE_DIR", ROOT / ".state")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ehr_base_url(stack_state: Path) -> Iterator[str]:
+    """The real HAPI FHIR sandbox with the default synthetic patients loaded."""
+    started = Started()
+    ensure_ehr(FHIR_BASE, stack_state, started)
+    if patient_count(FHIR_BASE) == 0:
+        from fixtures.generate import generate
+        from fixtures.loader import load_dataset
+
+        asyncio.run(load_dataset(FHIR_BASE, generate(patients=DEFAULT_PATIENTS), progress=False))
+    try:
+        yield FHIR_BASE
+    finally:
+        started.stop()
+
+
+@dataclass
+class RedisServer:
+    port: int
+    data_dir: Path
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = spawn(redis_args(self.port, self.data_dir, persistent=True), self.log)
+        wait_until(lambda: redis_ping("127.0.0.1", self.port), 15, "test redis", self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (./stack test installs it)")
+    data = tmp_path_factory.mktemp("redis")
+    server = RedisServer(free_port(), data, data / "redis.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class GatewayServer:
+    url: str
+    state_dir: Path
+    env: dict[str, str]
+    log: Path
+    started: Started
+
+    @property
+    def fhir(self) -> str:
+        return self.url + "/fhir"
+
+
+def start_gateway_process(state_dir: Path, env_extra: dict[str, str]) -> GatewayServer:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"PORTAL_PUBLIC_URL": url, "PORTAL_STATE_DIR": str(state_dir), **env_extra}
+    started = Started()
+    log = state_dir / "gateway.log"
+    proc = spawn(gateway_cmd("127.0.0.1", port), log, env=env, cwd=ROOT)
+    started.add("gateway", proc)
+
+    def up() -> bool:
+        try:
+            return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, 60, "gateway", proc, log)
+    return GatewayServer(url, state_dir, env, log, started)
+
+
+@pytest.fixture(scope="session")
+def gateway(ehr_base_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[GatewayServer]:
+    """The whole app as a user runs it: uvicorn in its own process, talking to real HAPI and Redis."""
+    state = tmp_path_factory.mktemp("gateway-state")
+    server = start_gateway_process(state, {
+        "PORTAL_FHIR_BASE_URL": ehr_base_url,
+        "PORTAL_REDIS_URL": redis_server.url,
+        "PORTAL_CACHE_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/1",
+    })
+    try:
+        yield server
+    finally:
+        server.started.stop()
+        time.sleep(0.1)
