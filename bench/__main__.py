@@ -1,0 +1,25 @@
+"""`./stack bench [gateway|cache] ...`: run a benchmark and print ratios against direct HAPI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("which", choices=["gateway", "cache"], nargs="?", default="gateway")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--patients", type=int, default=25, help="how many fixture patients the workload spans")
+    args = parser.parse_args()
+    if args.which == "gateway":
+        from .gateway_overhead import main as run
+    else:
+        from .cache_warm import main as run
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
