@@ -1,0 +1,24 @@
+# The gateway image. The EHR (HAPI FHIR) and Redis run as their own containers (see compose.yaml).
+FROM python:3.11-slim AS build
+WORKDIR /app
+RUN pip install --no-cache-dir uv
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY fhir_gateway ./fhir_gateway
+COPY smart_auth ./smart_auth
+COPY mappers ./mappers
+COPY cache ./cache
+COPY audit ./audit
+COPY portal ./portal
+COPY fixtures ./fixtures
+RUN uv sync --frozen --no-dev
+
+FROM python:3.11-slim
+WORKDIR /app
+RUN useradd --system --uid 10001 portal && mkdir -p /state && chown portal /state
+COPY --from=build /app /app
+ENV PATH=/app/.venv/bin:$PATH PORTAL_STATE_DIR=/state PYTHONUNBUFFERED=1
+USER portal
+EXPOSE 8000
+HEALTHCHECK CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+CMD ["uvicorn", "--factory", "fhir_gateway.app:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers", "--no-access-log"]
