@@ -6,18 +6,25 @@ Nothing else in the project creates clients or reads settings globally; everythi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from audit.exporter import AuditExporter
+from audit.settings import AuditSettings
+from smart_auth.accounts import AccountSettings, build_accounts
+from smart_auth.deps import AuthDeps
 from smart_auth.keys import KeyStore, derive_secret
+from smart_auth.router import build_auth_router, build_auth_server
+from smart_auth.settings import AuthSettings
 
 from .access import AccessChecker
+from .audit_binding import AuthAudit, GatewayAudit, background_audit, make_recorder
 from .caller import TokenVerifier, redis_revocation_check
 from .capability import capability_statement
 from .idempotency import IdempotencyStore
@@ -29,6 +36,7 @@ from .upstream import Upstream, make_client
 from .writes import PatientWrites
 
 log = logging.getLogger("fhir_gateway")
+VERSION = "0.1.0"
 
 
 def make_redis(url: str) -> aioredis.Redis:
@@ -55,6 +63,7 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     """Build the app. `access_audit` replaces the audit recorder (unit tests only)."""
     settings = settings or GatewaySettings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    audit_settings = AuditSettings()
     keys = KeyStore.load_or_create(settings.state_dir / "signing-key.pem")
     metrics = CollectorRegistry()
     http = make_client(
@@ -66,10 +75,29 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     redis = make_redis(settings.redis_url)
     upstream = Upstream(http, settings.fhir_base_url, retries=settings.upstream_retries)
     public_base = settings.fhir_public_base
-    if access_audit is None:
-        from .audit_binding import GatewayAudit, make_recorder
 
-        access_audit = GatewayAudit(make_recorder(redis, settings.state_dir))
+    # Audit: one recorder (Redis stream, spool fallback) behind both the FHIR and the auth hooks.
+    event_context = audit_settings.event_context()
+    recorder = make_recorder(redis, audit_settings)
+    access_audit = access_audit or GatewayAudit(recorder, event_context)
+    exporter = (
+        AuditExporter(
+            redis, upstream, stream=audit_settings.audit_stream, group=audit_settings.audit_export_group,
+            consumer=audit_settings.audit_export_consumer, batch_size=audit_settings.audit_export_batch_size,
+            idle_interval=audit_settings.audit_export_interval, backoff_max=audit_settings.audit_export_backoff_max,
+            claim_idle=audit_settings.audit_export_claim_idle,
+        )
+        if settings.audit_export
+        else None
+    )
+
+    # smart_auth: the OAuth server first, because accounts revoke grants through its GrantStore.
+    deps = AuthDeps(redis=redis, keys=keys, ehr=upstream, audit=AuthAudit(recorder, event_context),
+                    public_url=settings.public_url, state_dir=settings.state_dir)
+    auth_settings = AuthSettings()
+    accounts = build_accounts(deps, AccountSettings())
+    auth_server = build_auth_server(deps, auth_settings, accounts.sessions, accounts.store)
+
     gateway = Gateway(
         upstream=upstream,
         verifier=TokenVerifier(
@@ -82,19 +110,20 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
         audit=access_audit,
         public_base=public_base,
         max_body_bytes=settings.max_body_bytes,
-        capability=lambda: capability_statement(settings.public_url, "0.1.0"),
+        capability=lambda: capability_statement(settings.public_url, VERSION),
     )
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(http.aclose)
+            stack.push_async_callback(redis.aclose)
+            await stack.enter_async_context(background_audit(recorder, exporter, audit_settings))
             yield
-        finally:
-            await http.aclose()
-            await redis.aclose()
 
     app = FastAPI(
         title="SMART-on-FHIR patient portal gateway",
+        version=VERSION,
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
@@ -105,8 +134,13 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     app.state.upstream = upstream
     app.state.redis = redis
     app.state.gateway = gateway
+    app.state.audit_recorder = recorder
+    app.state.auth_server = auth_server
+    app.state.accounts = accounts
     install_request_context(app, settings.cors_allow_origins)
 
+    app.include_router(build_auth_router(deps, auth_settings, accounts.sessions, accounts.store, server=auth_server))
+    app.include_router(accounts.router(auth_server.grants))
     app.include_router(build_fhir_router(gateway))
 
     @app.get("/healthz", tags=["ops"])
@@ -115,13 +149,13 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(request: Request) -> JSONResponse:
-        ehr = await request.app.state.upstream.ping()
-        redis = await _redis_ok(request.app.state.redis)
+        ehr = await upstream.ping()
+        redis_up = await _redis_ok(redis)
         body = {
-            "status": "ready" if ehr and redis else "unavailable",
-            "checks": {"ehr": "up" if ehr else "down", "redis": "up" if redis else "down"},
+            "status": "ready" if ehr and redis_up else "unavailable",
+            "checks": {"ehr": "up" if ehr else "down", "redis": "up" if redis_up else "down"},
         }
-        return JSONResponse(body, status_code=200 if ehr and redis else 503)
+        return JSONResponse(body, status_code=200 if ehr and redis_up else 503)
 
     @app.get("/metrics", tags=["ops"])
     async def metrics_endpoint() -> PlainTextResponse:

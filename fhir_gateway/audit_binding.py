@@ -2,37 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from audit.events import auth_event, rest_event
+from audit.events import EventContext, auth_event, rest_event
+from audit.exporter import AuditExporter
 from audit.recorder import AuditRecorder, AuditUnavailable
+from audit.settings import AuditSettings
 
 from .errors import FHIRError
 from .routes import AccessRecord
 
 
+def make_recorder(redis: Any, settings: AuditSettings) -> AuditRecorder:
+    return AuditRecorder(redis, settings.spool_path, stream=settings.audit_stream, maxlen=settings.audit_stream_maxlen)
+
+
 class GatewayAudit:
     """Turns one AccessRecord into an AuditEvent and records it before the response leaves."""
 
-    def __init__(self, recorder: AuditRecorder) -> None:
+    def __init__(self, recorder: AuditRecorder, context: EventContext) -> None:
         self.recorder = recorder
+        self.context = context
 
     async def __call__(self, record: AccessRecord) -> None:
         caller = record.caller
+        account_ref = None
+        if caller is not None:
+            account_ref = caller.fhir_user or (f"Device/{caller.client_id}" if caller.context == "system" else None)
         event = rest_event(
             interaction=record.interaction,
             outcome=record.outcome,
             action=record.action,
             entity_refs=record.entity_refs,
             patient_refs=record.patient_refs,
-            account_ref=(caller.fhir_user if caller else None)
-            or (f"Device/{caller.client_id}" if caller and caller.context == "system" else None),
+            account_ref=account_ref,
             account_id=caller.subject if caller else None,
             client_id=caller.client_id if caller else None,
             on_behalf_of=caller.on_behalf_of if caller else None,
             source_ip=record.source_ip,
             request_id=record.request_id,
             query=record.query,
+            context=self.context,
         )
         try:
             await self.recorder.record(event)
@@ -44,12 +57,26 @@ class GatewayAudit:
 class AuthAudit:
     """smart_auth's AuthAuditSink, recording security events through the same recorder."""
 
-    def __init__(self, recorder: AuditRecorder) -> None:
+    def __init__(self, recorder: AuditRecorder, context: EventContext) -> None:
         self.recorder = recorder
+        self.context = context
 
     async def __call__(self, kind: str, outcome: str, **details: Any) -> None:
-        await self.recorder.record(auth_event(kind, outcome, **details))
+        await self.recorder.record(auth_event(kind, outcome, context=self.context, **details))
 
 
-def make_recorder(redis: Any, state_dir: Any) -> AuditRecorder:
-    return AuditRecorder(redis, state_dir / "audit-spool.jsonl")
+@contextlib.asynccontextmanager
+async def background_audit(recorder: AuditRecorder, exporter: AuditExporter | None,
+                           settings: AuditSettings) -> AsyncIterator[None]:
+    """Replays the spool into Redis and exports the stream to the EHR for as long as the app runs."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(recorder.run_replayer(settings.audit_replay_interval), name="audit-replayer")]
+    if exporter is not None:
+        tasks.append(asyncio.create_task(exporter.run(stop), name="audit-exporter"))
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,62 @@
+"""Patient, caregiver and staff accounts: invitations, enrolment with identity proofing, passwords,
+MFA, lockout, server-side sessions with CSRF, password reset and caregiver (proxy) access.
+
+The lead builds `Accounts` with `build_accounts(deps, settings)` and mounts `accounts.router(grants)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from ..deps import AuthDeps
+from .context import GrantRevoker
+from .messaging import MessageSender, OutboxSender
+from .models import Account, PatientLink
+from .secrets_box import SecretBox
+from .sessions import Session, SessionManager
+from .settings import AccountSettings
+from .store import AccountStore
+
+__all__ = [
+    "Account",
+    "AccountSettings",
+    "AccountStore",
+    "Accounts",
+    "GrantRevoker",
+    "MessageSender",
+    "OutboxSender",
+    "PatientLink",
+    "Session",
+    "SessionManager",
+    "build_accounts",
+]
+
+
+@dataclass
+class Accounts:
+    deps: AuthDeps
+    settings: AccountSettings
+    store: AccountStore
+    sessions: SessionManager
+    sender: MessageSender
+
+    def router(self, grants: GrantRevoker) -> APIRouter:
+        from .router import build_accounts_router  # deferred: keeps `import smart_auth.accounts` light
+
+        return build_accounts_router(self.deps, self.settings, self.sessions, self.store, self.sender, grants)
+
+
+def build_accounts(
+    deps: AuthDeps, settings: AccountSettings | None = None, *, sender: MessageSender | None = None
+) -> Accounts:
+    settings = settings or AccountSettings()
+    secret = settings.accounts_secret_key.get_secret_value() if settings.accounts_secret_key else None
+    box = SecretBox.load_or_create(deps.state_dir, secret)
+    store = AccountStore(deps.redis, box, deps.now)
+    sessions = SessionManager(
+        deps.redis, store, settings, secure_cookies=deps.public_url.startswith("https://"), now=deps.now
+    )
+    sender = sender or OutboxSender(deps.state_dir / "outbox.jsonl")
+    return Accounts(deps, settings, store, sessions, sender)

@@ -1,0 +1,63 @@
+"""The accounts secret: keyed hashes for one-time codes and sealing of TOTP secrets at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_FILE = "accounts-secret.key"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: two replicas starting at once must not overwrite each other's key.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+class SecretBox:
+    """HMAC-SHA256 for codes (so a Redis dump reveals nothing usable) and AES-256-GCM for TOTP seeds."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the accounts secret key must be at least 32 bytes")
+        self._mac_key = hashlib.sha256(b"mac:" + key).digest()
+        self._aead = AESGCM(hashlib.sha256(b"seal:" + key).digest())
+
+    @classmethod
+    def load_or_create(cls, state_dir: Path, configured: str | None = None) -> SecretBox:
+        if configured:
+            return cls(configured.encode())
+        path = Path(state_dir) / KEY_FILE
+        if not path.exists():
+            try:
+                _write_private(path, base64.b64encode(secrets.token_bytes(32)))
+            except FileExistsError:
+                pass  # another process won the race; use its key
+        return cls(base64.b64decode(path.read_bytes().strip()))
+
+    def digest(self, purpose: str, value: str) -> str:
+        return hmac.new(self._mac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    def seal(self, plaintext: str) -> str:
+        nonce = secrets.token_bytes(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext.encode(), b"totp")).decode()
+
+    def unseal(self, sealed: str) -> str:
+        raw = base64.b64decode(sealed)
+        return self._aead.decrypt(raw[:12], raw[12:], b"totp").decode()
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,197 @@
+"""Server-side sessions in Redis and the CSRF tokens bound to them.
+
+A *session* exists only after both factors passed (cookie `portal_session`). Before that, a
+*pre-session* (cookie `portal_presession`) carries the CSRF token of the login/enrolment/reset
+forms and the state of those multi-step flows. Cookies hold random tokens; Redis keys hold their
+SHA-256 so a Redis dump cannot be replayed as cookies.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request, Response
+from markupsafe import Markup, escape
+from redis.asyncio import Redis
+
+from .models import Account
+from .secrets_box import same, sha256_hex
+from .settings import AccountSettings
+from .store import AccountStore
+
+SESSION = "auth:session:{}"
+ACCOUNT_SESSIONS = "auth:account-sessions:{}"
+PRESESSION = "auth:presession:{}"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+@dataclass
+class Session:
+    id: str  # the SHA-256 of the cookie value (safe to log)
+    account: Account
+    csrf_token: str
+    mfa_passed: bool
+    created_at: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass
+class PreSession:
+    id: str
+    csrf_token: str
+    flows: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None  # set when freshly created, so the cookie can be written
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def csrf_input(token: str) -> Markup:
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, escape(token))
+
+
+class SessionManager:
+    def __init__(
+        self,
+        redis: Redis,
+        store: AccountStore,
+        settings: AccountSettings,
+        *,
+        secure_cookies: bool,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.redis = redis
+        self.store = store
+        self.settings = settings
+        self.secure = secure_cookies
+        self.now = now or time.time
+
+    # ---- signed-in sessions ---------------------------------------------------------------------
+    async def create(self, response: Response, account: Account) -> Session:
+        token = secrets.token_urlsafe(32)
+        sid = sha256_hex(token)
+        now = self.now()
+        body = {"account_id": account.id, "csrf": secrets.token_urlsafe(24), "created": now, "last_seen": now}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(SESSION.format(sid), json.dumps(body), ex=self.settings.session_idle_seconds)
+            pipe.sadd(ACCOUNT_SESSIONS.format(account.id), sid)
+            pipe.expire(ACCOUNT_SESSIONS.format(account.id), self.settings.session_absolute_seconds + 60)
+            await pipe.execute()
+        response.set_cookie(
+            self.settings.session_cookie, token, httponly=True, samesite="lax", secure=self.secure, path="/"
+        )
+        return Session(sid, account, body["csrf"], True, now, now)
+
+    async def current(self, request: Request) -> Session | None:
+        """The fully signed-in session of this request (sliding the idle timeout), or None."""
+        cached = getattr(request.state, "portal_session", None)
+        if cached is not None:
+            return cached
+        token = request.cookies.get(self.settings.session_cookie)
+        if not token:
+            return None
+        sid = sha256_hex(token)
+        raw = _text(await self.redis.get(SESSION.format(sid)))
+        if not raw:
+            return None
+        body = json.loads(raw)
+        now = self.now()
+        absolute_left = body["created"] + self.settings.session_absolute_seconds - now
+        if absolute_left <= 0 or now - body["last_seen"] > self.settings.session_idle_seconds:
+            await self._drop(sid, body.get("account_id"))
+            return None
+        account = await self.store.get(body["account_id"])
+        if account is None:
+            await self._drop(sid, body.get("account_id"))
+            return None
+        body["last_seen"] = now
+        ttl = max(1, int(min(self.settings.session_idle_seconds, absolute_left)))
+        await self.redis.set(SESSION.format(sid), json.dumps(body), ex=ttl)
+        session = Session(sid, account, body["csrf"], True, body["created"], now)
+        request.state.portal_session = session
+        return session
+
+    def verify_csrf(self, request: Request, session: Session | PreSession, submitted_token: str | None) -> bool:
+        """Form field first, then the X-CSRF-Token header (JSON APIs)."""
+        token = submitted_token or request.headers.get(CSRF_HEADER) or ""
+        return bool(token) and same(token, session.csrf_token)
+
+    def csrf_field(self, session: Session | PreSession) -> Markup:
+        """The hidden form field for templates: `{{ csrf_field }}`."""
+        return csrf_input(session.csrf_token)
+
+    async def end(self, request: Request, response: Response) -> Session | None:
+        session = await self.current(request)
+        token = request.cookies.get(self.settings.session_cookie)
+        if token:
+            sid = sha256_hex(token)
+            raw = _text(await self.redis.get(SESSION.format(sid)))
+            account_id = json.loads(raw).get("account_id") if raw else None
+            await self._drop(sid, account_id)
+        response.delete_cookie(self.settings.session_cookie, path="/", secure=self.secure, httponly=True,
+                               samesite="lax")
+        request.state.portal_session = None
+        return session
+
+    async def end_all_for(self, account_id: str) -> int:
+        key = ACCOUNT_SESSIONS.format(account_id)
+        sids = [_text(s) for s in await self.redis.smembers(key)]
+        if sids:
+            await self.redis.delete(*[SESSION.format(s) for s in sids])
+        await self.redis.delete(key)
+        return len(sids)
+
+    async def _drop(self, sid: str, account_id: str | None) -> None:
+        await self.redis.delete(SESSION.format(sid))
+        if account_id:
+            await self.redis.srem(ACCOUNT_SESSIONS.format(account_id), sid)
+
+    # ---- pre-sessions (before sign-in) ----------------------------------------------------------
+    async def presession(self, request: Request) -> PreSession:
+        """Load this browser's pre-session or start a new one (write its cookie with `attach`)."""
+        cached = getattr(request.state, "portal_presession", None)
+        if cached is not None:
+            return cached
+        token = request.cookies.get(self.settings.presession_cookie)
+        if token:
+            pid = sha256_hex(token)
+            raw = _text(await self.redis.get(PRESESSION.format(pid)))
+            if raw:
+                body = json.loads(raw)
+                pre = PreSession(pid, body["csrf"], body.get("flows", {}))
+                request.state.portal_presession = pre
+                return pre
+        token = secrets.token_urlsafe(32)
+        pre = PreSession(sha256_hex(token), secrets.token_urlsafe(24), {}, token)
+        await self.save_presession(pre)
+        request.state.portal_presession = pre
+        return pre
+
+    async def save_presession(self, pre: PreSession) -> None:
+        body = {"csrf": pre.csrf_token, "flows": pre.flows}
+        await self.redis.set(PRESESSION.format(pre.id), json.dumps(body), ex=self.settings.flow_ttl_seconds)
+
+    def attach(self, response: Response, pre: PreSession) -> Response:
+        if pre.token:
+            response.set_cookie(
+                self.settings.presession_cookie, pre.token, httponly=True, samesite="lax", secure=self.secure,
+                path="/auth",
+            )
+        return response
+
+    async def end_presession(self, request: Request, response: Response) -> None:
+        token = request.cookies.get(self.settings.presession_cookie)
+        if token:
+            await self.redis.delete(PRESESSION.format(sha256_hex(token)))
+        request.state.portal_presession = None
+        response.delete_cookie(self.settings.presession_cookie, path="/auth", secure=self.secure, httponly=True,
+                               samesite="lax")

@@ -1,0 +1,252 @@
+"""Accounts, invitations, recovery codes, one-time codes and proxy links in Redis (`auth:` keys).
+
+Accounts, the username index and proxy links never expire; invitations, one-time codes and
+replay markers carry TTLs. Only hashes (or sealed values) of secrets are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .mfa import clean_code
+from .models import Account, AccountRecord, Invitation, PatientLink, ProxyLink
+from .secrets_box import SecretBox
+
+ACCOUNT = "auth:account:{}"
+USERNAME = "auth:username:{}"
+RECOVERY = "auth:recovery:{}"
+INVITATION = "auth:invitation:{}"
+INVITATION_CODE = "auth:invitation-code:{}"
+INVITATION_ATTEMPTS = "auth:invitation-attempts:{}"
+INVITATION_CONSUMED = "auth:invitation-consumed:{}"
+PROXY = "auth:proxy:{}"
+PATIENT_PROXIES = "auth:patient-proxies:{}"
+ACCOUNT_PROXIES = "auth:account-proxies:{}"
+TOTP_USED = "auth:totp-used:{}:{}"
+OTP = "auth:otp:{}"
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().casefold()
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+class AccountStore:
+    def __init__(self, redis: Redis, box: SecretBox, now: Callable[[], float] | None = None) -> None:
+        self.redis = redis
+        self.box = box
+        self.now = now or time.time
+
+    # ---- accounts -------------------------------------------------------------------------------
+    async def get(self, account_id: str) -> Account | None:
+        record = await self.get_record(account_id)
+        return record.public() if record else None
+
+    async def by_username(self, username: str) -> Account | None:
+        record = await self.record_by_username(username)
+        return record.public() if record else None
+
+    async def get_record(self, account_id: str) -> AccountRecord | None:
+        raw = _text(await self.redis.get(ACCOUNT.format(account_id)))
+        return AccountRecord.from_json(json.loads(raw)) if raw else None
+
+    async def record_by_username(self, username: str) -> AccountRecord | None:
+        account_id = _text(await self.redis.get(USERNAME.format(normalise_username(username))))
+        return await self.get_record(account_id) if account_id else None
+
+    async def username_available(self, username: str) -> bool:
+        return not await self.redis.exists(USERNAME.format(normalise_username(username)))
+
+    async def create(self, record: AccountRecord) -> AccountRecord:
+        """Claim the username (case-insensitively unique) and save the account."""
+        record.id = record.id or uuid.uuid4().hex
+        record.created_at = record.created_at or self.now()
+        record.password_changed_at = record.password_changed_at or record.created_at
+        claimed = await self.redis.set(USERNAME.format(normalise_username(record.username)), record.id, nx=True)
+        if not claimed:
+            raise UsernameTaken(record.username)
+        await self.save(record)
+        return record
+
+    async def save(self, record: AccountRecord) -> None:
+        await self.redis.set(ACCOUNT.format(record.id), json.dumps(record.to_json()))
+
+    def totp_secret(self, record: AccountRecord) -> str | None:
+        return self.box.unseal(record.totp_secret_sealed) if record.totp_secret_sealed else None
+
+    async def mark_totp_step_used(self, account_id: str, step: int) -> bool:
+        """False when this time step was already used (replay of a seen code)."""
+        return bool(await self.redis.set(TOTP_USED.format(account_id, step), "1", nx=True, ex=180))
+
+    # ---- recovery codes -------------------------------------------------------------------------
+    async def set_recovery_codes(self, account_id: str, codes: list[str]) -> None:
+        key = RECOVERY.format(account_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.sadd(key, *[self.box.digest("recovery", clean_code(c)) for c in codes])
+            await pipe.execute()
+
+    async def use_recovery_code(self, account_id: str, code: str) -> bool:
+        # SREM is atomic: two concurrent uses of one code cannot both succeed.
+        removed = await self.redis.srem(RECOVERY.format(account_id), self.box.digest("recovery", clean_code(code)))
+        return bool(removed)
+
+    async def recovery_codes_left(self, account_id: str) -> int:
+        return int(await self.redis.scard(RECOVERY.format(account_id)))
+
+    # ---- one-time codes sent by message --------------------------------------------------------
+    async def put_otp(self, slot: str, code: str, ttl: int) -> None:
+        body = {"digest": self.box.digest("otp:" + slot, code), "attempts": 0}
+        await self.redis.set(OTP.format(slot), json.dumps(body), ex=ttl)
+
+    async def check_otp(self, slot: str, code: str, max_attempts: int) -> bool:
+        key = OTP.format(slot)
+        raw = _text(await self.redis.get(key))
+        if not raw:
+            return False
+        body = json.loads(raw)
+        if secrets.compare_digest(body["digest"], self.box.digest("otp:" + slot, clean_code(code))):
+            return bool(await self.redis.delete(key))  # one use only
+        body["attempts"] += 1
+        if body["attempts"] >= max_attempts:
+            await self.redis.delete(key)
+        else:
+            await self.redis.set(key, json.dumps(body), keepttl=True)
+        return False
+
+    # ---- invitations ---------------------------------------------------------------------------
+    async def create_invitation(
+        self,
+        *,
+        kind: str,
+        patient_id: str,
+        ttl_seconds: int,
+        created_by: str,
+        email: str | None = None,
+        phone: str | None = None,
+        proxy_link_id: str | None = None,
+    ) -> tuple[Invitation, str]:
+        """Returns the invitation and the one-time code (the code itself is never stored)."""
+        code = secrets.token_urlsafe(24)
+        now = self.now()
+        invitation = Invitation(
+            id=uuid.uuid4().hex,
+            kind=kind,  # type: ignore[arg-type]
+            patient_id=patient_id,
+            code_hash=self.box.digest("invitation", code),
+            expires_at=now + ttl_seconds,
+            created_at=now,
+            created_by=created_by,
+            email=email,
+            phone=phone,
+            proxy_link_id=proxy_link_id,
+        )
+        ttl = ttl_seconds + 86_400  # keep the record a day past expiry so the page can say "expired"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(INVITATION.format(invitation.id), json.dumps(invitation.to_json()), ex=ttl)
+            pipe.set(INVITATION_CODE.format(invitation.code_hash), invitation.id, ex=ttl)
+            await pipe.execute()
+        return invitation, code
+
+    async def get_invitation(self, invitation_id: str) -> Invitation | None:
+        raw = _text(await self.redis.get(INVITATION.format(invitation_id)))
+        return Invitation.from_json(json.loads(raw)) if raw else None
+
+    async def invitation_by_code(self, code: str) -> Invitation | None:
+        invitation_id = _text(await self.redis.get(INVITATION_CODE.format(self.box.digest("invitation", code))))
+        return await self.get_invitation(invitation_id) if invitation_id else None
+
+    async def _save_invitation(self, invitation: Invitation) -> None:
+        await self.redis.set(INVITATION.format(invitation.id), json.dumps(invitation.to_json()), keepttl=True)
+
+    def invitation_usable(self, invitation: Invitation | None) -> bool:
+        return bool(invitation) and not invitation.locked and not invitation.used and invitation.expires_at > self.now()
+
+    async def invitation_failed_attempt(self, invitation: Invitation, max_attempts: int) -> bool:
+        """Count a wrong identity answer; True when the invitation is now locked."""
+        key = INVITATION_ATTEMPTS.format(invitation.id)
+        attempts = await self.redis.incr(key)
+        await self.redis.expire(key, max(int(invitation.expires_at - self.now()) + 86_400, 60))
+        if attempts >= max_attempts:
+            invitation.locked = True
+            await self._save_invitation(invitation)
+            return True
+        return False
+
+    async def consume_invitation(self, invitation: Invitation) -> bool:
+        """Mark used exactly once (a second browser finishing the same invitation loses)."""
+        if not await self.redis.set(INVITATION_CONSUMED.format(invitation.id), "1", nx=True, ex=86_400 * 30):
+            return False
+        invitation.used = True
+        await self._save_invitation(invitation)
+        await self.redis.delete(INVITATION_CODE.format(invitation.code_hash))
+        return True
+
+    async def revoke_invitation(self, invitation_id: str) -> None:
+        invitation = await self.get_invitation(invitation_id)
+        if invitation:
+            invitation.locked = True
+            await self._save_invitation(invitation)
+            await self.redis.delete(INVITATION_CODE.format(invitation.code_hash))
+
+    # ---- proxy links ---------------------------------------------------------------------------
+    async def save_proxy(self, link: ProxyLink) -> None:
+        link.created_at = link.created_at or self.now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(PROXY.format(link.id), json.dumps(link.to_json()))
+            if link.status == "withdrawn":
+                pipe.srem(PATIENT_PROXIES.format(link.patient_id), link.id)
+                if link.caregiver_account_id:
+                    pipe.srem(ACCOUNT_PROXIES.format(link.caregiver_account_id), link.id)
+            else:
+                pipe.sadd(PATIENT_PROXIES.format(link.patient_id), link.id)
+                if link.caregiver_account_id:
+                    pipe.sadd(ACCOUNT_PROXIES.format(link.caregiver_account_id), link.id)
+            await pipe.execute()
+
+    async def get_proxy(self, link_id: str) -> ProxyLink | None:
+        raw = _text(await self.redis.get(PROXY.format(link_id)))
+        return ProxyLink.from_json(json.loads(raw)) if raw else None
+
+    async def _links(self, index_key: str) -> list[ProxyLink]:
+        ids = sorted(_text(i) or "" for i in await self.redis.smembers(index_key))
+        links = [await self.get_proxy(i) for i in ids]
+        return sorted((lk for lk in links if lk and lk.status != "withdrawn"), key=lambda lk: lk.created_at)
+
+    async def proxies_of_patient(self, patient_id: str) -> list[ProxyLink]:
+        """Caregivers (invited or active) who can see this patient's record."""
+        return await self._links(PATIENT_PROXIES.format(patient_id))
+
+    async def proxies_of_account(self, account_id: str) -> list[ProxyLink]:
+        return [lk for lk in await self._links(ACCOUNT_PROXIES.format(account_id)) if lk.status == "active"]
+
+    async def patients_for(self, account_id: str) -> list[PatientLink]:
+        """The records this account may open: its own (patients) and every active proxy link."""
+        record = await self.get_record(account_id)
+        if record is None:
+            return []
+        out: list[PatientLink] = []
+        if record.kind == "patient" and record.patient_id:
+            out.append(PatientLink(record.patient_id, record.display_name, None))
+        seen = {p.patient_id for p in out}
+        for link in await self.proxies_of_account(account_id):
+            if link.patient_id not in seen:
+                seen.add(link.patient_id)
+                out.append(PatientLink(link.patient_id, link.patient_display, link.related_person_id))
+        return out

@@ -1,0 +1,438 @@
+"""/auth/authorize (GET and POST): authorization code + PKCE S256, SMART standalone and EHR launch,
+patient picker and consent.
+
+Errors before the client and redirect_uri are trusted get an error page (never a redirect);
+afterwards they go back to the app per RFC 6749 §4.1.2.1 with error, error_description and state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636.challenge import CODE_CHALLENGE_PATTERN
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from .clients import Client
+from .codes import CodeData
+from .consent import ConsentRecord, describe_scope
+from .errors import (
+    AccessDeniedError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    TemporarilyUnavailableError,
+    UnauthorizedClientError,
+    UnsupportedResponseTypeError,
+)
+from .forms import single_values
+from .grants import new_grant_id
+from .scope_policy import allowed_for_account, allowed_for_client, context_of, parse_requested
+from .server import AuthServer, request_id, source_ip
+
+log = logging.getLogger("smart_auth.authorize")
+
+PENDING_KEY = "auth:pending:{}"
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+AUTHORIZE_PARAMS = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "aud", "launch",
+    "code_challenge", "code_challenge_method", "nonce",
+)
+
+
+@dataclass
+class Pending:
+    """A validated authorization request waiting for the person (patient picker, consent)."""
+
+    client_id: str
+    redirect_uri: str
+    state: str
+    code_challenge: str
+    requested: list[str]
+    account_id: str
+    session_id: str
+    nonce: str | None = None
+    launch_patient: str | None = None  # EHR launch context
+    encounter: str | None = None
+    launch_fhir_user: str | None = None
+    ehr_launch: bool = False
+    patient: str | None = None
+    on_behalf_of: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)
+
+
+class _PageError(Exception):
+    def __init__(self, title: str, text: str, status: int = 400) -> None:
+        super().__init__(text)
+        self.title, self.text, self.status = title, text, status
+
+
+def _redirect_error(redirect_uri: str, exc: OAuth2Error, state: str | None) -> RedirectResponse:
+    params: list[tuple[str, str]] = [("error", exc.error)]
+    description = exc.get_error_description()
+    if description:
+        params.append(("error_description", description))
+    if state:
+        params.append(("state", state))
+    location = add_params_to_uri(redirect_uri, params)
+    return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+class AuthorizeFlow:
+    def __init__(self, server: AuthServer) -> None:
+        self.s = server
+
+    # ---------- pages ----------
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        body = self.s.templates.get_template(f"oauth/{template}").render(request=request, **context)
+        return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+    def error_page(self, request: Request, err: _PageError) -> HTMLResponse:
+        return self.page(request, "error.html", err.status, title=err.title, text=err.text)
+
+    # ---------- storage of half-finished requests ----------
+    async def save(self, pending_id: str, pending: Pending) -> None:
+        await self.s.deps.redis.set(PENDING_KEY.format(pending_id), json.dumps(asdict(pending)),
+                                    ex=self.s.settings.pending_ttl)
+
+    async def load(self, pending_id: str) -> Pending | None:
+        if not pending_id or len(pending_id) > 100:
+            return None
+        raw: Any = await self.s.deps.redis.get(PENDING_KEY.format(pending_id))
+        if raw is None:
+            return None
+        return Pending(**json.loads(raw.decode() if isinstance(raw, bytes) else raw))
+
+    async def drop(self, pending_id: str) -> None:
+        await self.s.deps.redis.delete(PENDING_KEY.format(pending_id))
+
+    # ---------- step 1: the request itself ----------
+    async def start(self, request: Request, params: dict[str, str]) -> Response:
+        client = await self.s.clients.get(params.get("client_id"))
+        if client is None:
+            raise _PageError("Unknown app", "The app that sent you here is not registered with this portal.")
+        redirect_uri = params.get("redirect_uri")
+        if not redirect_uri or redirect_uri not in client.redirect_uris:
+            raise _PageError("App address mismatch",
+                             "The app asked to send you to an address it has not registered, so we stopped here.")
+        state = params.get("state")
+        try:
+            pending = await self._validate(request, client, redirect_uri, params)
+        except OAuth2Error as exc:
+            await self._audit_refusal(request, exc, client.client_id)
+            return _redirect_error(redirect_uri, exc, state)
+        if pending is None:
+            # Not signed in: the accounts side signs the person in, then sends them back here.
+            nxt = "/auth/authorize?" + urlencode({k: v for k, v in params.items() if k in AUTHORIZE_PARAMS})
+            return RedirectResponse(f"{self.s.urls.login}?{urlencode({'next': nxt})}", status_code=303)
+        return await self.resume(request, pending, client)
+
+    async def _validate(
+        self, request: Request, client: Client, redirect_uri: str, params: dict[str, str]
+    ) -> Pending | None:
+        response_type = params.get("response_type")
+        if not response_type:
+            raise InvalidRequestError(description="Missing response_type")
+        if response_type != "code":
+            raise UnsupportedResponseTypeError(response_type)
+        state = params.get("state")
+        if not state:
+            raise InvalidRequestError(description="Missing state")
+        if "authorization_code" not in client.grant_types:
+            raise UnauthorizedClientError(description="This client may not use the authorization code flow")
+        challenge = params.get("code_challenge")
+        if not challenge:
+            raise InvalidRequestError(description="Missing code_challenge: PKCE is required")
+        if params.get("code_challenge_method") != "S256":
+            raise InvalidRequestError(description="code_challenge_method must be S256")
+        if not CODE_CHALLENGE_PATTERN.match(challenge):
+            raise InvalidRequestError(description="Malformed code_challenge")
+        aud = (params.get("aud") or "").rstrip("/")
+        if aud != self.s.urls.fhir_base:
+            raise InvalidRequestError(description="aud must be this server's FHIR base URL")
+        requested = parse_requested(params.get("scope"))
+        if not requested:
+            raise InvalidScopeError(description="Missing scope")
+        if any(context_of(s) == "system" for s in requested):
+            raise InvalidScopeError(description="system/ scopes are only for backend services")
+        pending_ctx: dict[str, Any] = {}
+        launch_id = params.get("launch")
+        if launch_id:
+            ctx = await self.s.launches.get(launch_id)
+            if ctx is None:
+                raise InvalidRequestError(description="Unknown or expired launch")
+            pending_ctx = {"launch_patient": ctx.patient, "encounter": ctx.encounter,
+                           "launch_fhir_user": ctx.fhir_user, "ehr_launch": True}
+        elif "launch" in requested:
+            raise InvalidRequestError(description="The launch scope needs a launch parameter (EHR launch)")
+
+        session = await self.s.sessions.current(request)
+        if session is None:
+            return None
+        return Pending(
+            client_id=client.client_id, redirect_uri=redirect_uri, state=state, code_challenge=challenge,
+            requested=requested, account_id=session.account.id, session_id=session.id,
+            nonce=params.get("nonce"), **pending_ctx,
+        )
+
+    # ---------- step 2: which patient ----------
+    async def resume(self, request: Request, pending: Pending, client: Client) -> Response:
+        session = await self.s.sessions.current(request)
+        try:
+            if session is None or session.account.id != pending.account_id:
+                raise AccessDeniedError(description="The sign-in changed during authorization")
+            account = session.account
+            if pending.patient is None:
+                chosen = await self._choose_patient(pending, account)
+                if chosen is None:
+                    pending_id = secrets.token_urlsafe(18)
+                    await self.save(pending_id, pending)
+                    return self.page(request, "picker.html", app_name=client.client_name,
+                                     patients=pending.candidates, pending_id=pending_id,
+                                     csrf_token=session.csrf_token)
+            return await self._consent_or_code(request, pending, client, session)
+        except OAuth2Error as exc:
+            await self._audit_refusal(request, exc, client.client_id)
+            return _redirect_error(pending.redirect_uri, exc, pending.state)
+
+    async def _links(self, account: Any) -> list[Any]:
+        links: list[Any] = []
+        if self.s.patients is not None:
+            links = list(await self.s.patients.patients_for(account.id))
+        if not links and account.kind == "patient" and account.patient_id:
+            links = [_SelfLink(account.patient_id)]
+        return links
+
+    async def _choose_patient(self, pending: Pending, account: Any) -> str | None:
+        """Bind the patient; None when the person must pick (pending.candidates filled)."""
+        person = account.kind in ("patient", "caregiver")
+        if pending.ehr_launch:
+            if person:
+                link = next((x for x in await self._links(account) if x.patient_id == pending.launch_patient), None)
+                if link is None:
+                    raise AccessDeniedError(description="You may not open this patient's record")
+                self._bind(pending, account, link)
+            else:
+                pending.patient = pending.launch_patient
+            return pending.patient
+        wants_patient = "launch/patient" in pending.requested
+        if not person and not wants_patient:
+            pending.patient = ""  # staff without patient context
+            return ""
+        links = await self._links(account)
+        if not links:
+            raise AccessDeniedError(description="There is no patient record you may open")
+        if len(links) == 1:
+            self._bind(pending, account, links[0])
+            return pending.patient
+        pending.candidates = [
+            {"patient_id": x.patient_id, "name": await self._display_name(x),
+             "related_person_id": getattr(x, "related_person_id", None)}
+            for x in links
+        ]
+        return None
+
+    def _bind(self, pending: Pending, account: Any, link: Any) -> None:
+        pending.patient = link.patient_id
+        rp = getattr(link, "related_person_id", None)
+        pending.on_behalf_of = f"RelatedPerson/{rp}" if rp else None
+
+    async def _display_name(self, link: Any) -> str:
+        if getattr(link, "display_name", None):
+            return str(link.display_name)
+        try:
+            resource = await self.s.deps.ehr.read("Patient", link.patient_id)
+        except Exception:  # an unreachable EHR must not block the picker; show the record id instead
+            log.warning("EHR name lookup failed for a picker entry")
+            resource = None
+        return _human_name(resource) or f"Patient record {link.patient_id}"
+
+    async def choose(self, request: Request, form: dict[str, str]) -> Response:
+        pending_id = form.get("pending", "")
+        pending = await self.load(pending_id)
+        session = await self.s.sessions.current(request)
+        if pending is None or session is None or session.account.id != pending.account_id:
+            raise _PageError("This request has expired", "Please start again from the app.")
+        if not self.s.sessions.verify_csrf(request, session, form.get("csrf_token")):
+            raise _PageError("Form expired", "Please go back to the app and start again.", 403)
+        client = await self.s.clients.get(pending.client_id)
+        if client is None:
+            raise _PageError("Unknown app", "The app is no longer registered.")
+        picked = next((c for c in pending.candidates if c["patient_id"] == form.get("patient")), None)
+        if picked is None:
+            raise _PageError("Choose a patient", "Please choose one of the listed people.")
+        await self.drop(pending_id)
+        pending.patient = picked["patient_id"]
+        rp = picked.get("related_person_id")
+        pending.on_behalf_of = f"RelatedPerson/{rp}" if rp else None
+        pending.candidates = []
+        return await self.resume(request, pending, client)
+
+    # ---------- step 3: consent ----------
+    async def _consent_or_code(self, request: Request, pending: Pending, client: Client, session: Any) -> Response:
+        account = session.account
+        offered = allowed_for_account(
+            account.kind, allowed_for_client(client, pending.requested), has_patient=bool(pending.patient)
+        )
+        if not any(context_of(s) for s in offered):
+            raise InvalidScopeError(description="None of the requested data scopes can be granted to this account")
+        pending.offered = offered
+        remembered = await self.s.consents.covered(account.id, client.client_id, pending.patient, offered)
+        if remembered is not None and any(context_of(s) for s in remembered):
+            return await self._issue_code(request, pending, client, session, remembered)
+        pending_id = secrets.token_urlsafe(18)
+        await self.save(pending_id, pending)
+        patient_facing = account.kind in ("patient", "caregiver")
+        items = [{"scope": s, "text": describe_scope(s, patient_facing=patient_facing)} for s in offered]
+        return self.page(request, "consent.html", app_name=client.client_name, items=items,
+                         pending_id=pending_id, csrf_token=session.csrf_token,
+                         acting_for=pending.on_behalf_of is not None)
+
+    async def decide(self, request: Request, form: dict[str, str], scopes: list[str]) -> Response:
+        pending_id = form.get("pending", "")
+        pending = await self.load(pending_id)
+        session = await self.s.sessions.current(request)
+        if pending is None or session is None or session.account.id != pending.account_id:
+            raise _PageError("This request has expired", "Please start again from the app.")
+        if not self.s.sessions.verify_csrf(request, session, form.get("csrf_token")):
+            raise _PageError("Form expired", "Please go back to the app and start again.", 403)
+        client = await self.s.clients.get(pending.client_id)
+        if client is None:
+            raise _PageError("Unknown app", "The app is no longer registered.")
+        await self.drop(pending_id)
+        account = session.account
+        fields = {"account_id": account.id, "fhir_user": account.fhir_user, "client_id": client.client_id,
+                  "patient_id": pending.patient or None, "on_behalf_of": pending.on_behalf_of,
+                  "source_ip": source_ip(request), "request_id": request_id(request)}
+        try:
+            granted = [s for s in pending.offered if s in set(scopes)]
+            if form.get("decision") != "allow" or not any(context_of(s) for s in granted):
+                await self.s.audit("consent", "failure", detail="denied", **fields)
+                raise AccessDeniedError(description="The user did not allow access")
+            withheld = [s for s in pending.offered if s not in granted]
+            await self.s.audit("consent", "success",
+                               detail=f"granted={' '.join(granted)} withheld={' '.join(withheld)}", **fields)
+            await self.s.consents.remember(account.id, client.client_id, pending.patient,
+                                           ConsentRecord(pending.offered, granted))
+            return await self._issue_code(request, pending, client, session, granted)
+        except OAuth2Error as exc:
+            if not isinstance(exc, AccessDeniedError | TemporarilyUnavailableError):
+                await self._audit_refusal(request, exc, client.client_id)
+            return _redirect_error(pending.redirect_uri, exc, pending.state)
+
+    async def _issue_code(
+        self, request: Request, pending: Pending, client: Client, session: Any, granted: list[str]
+    ) -> Response:
+        account = session.account
+        fhir_user = account.fhir_user
+        if pending.on_behalf_of:
+            fhir_user = pending.on_behalf_of
+        elif pending.ehr_launch and pending.launch_fhir_user and account.kind == "staff":
+            fhir_user = pending.launch_fhir_user
+        data = CodeData(
+            client_id=client.client_id, redirect_uri=pending.redirect_uri, code_challenge=pending.code_challenge,
+            grant_id=new_grant_id(), scope=" ".join(granted), account_id=account.id, fhir_user=fhir_user,
+            patient=pending.patient or None, encounter=pending.encounter if pending.ehr_launch else None,
+            on_behalf_of=pending.on_behalf_of, nonce=pending.nonce, session_id=session.id,
+            need_patient_banner=(not pending.ehr_launch) and self.s.settings.need_patient_banner,
+            auth_time=int(self.s.now()),
+        )
+        code = await self.s.codes.issue(data)
+        await self.s.audit("authorize.code", "success", account_id=account.id, fhir_user=fhir_user,
+                           client_id=client.client_id, patient_id=data.patient, on_behalf_of=data.on_behalf_of,
+                           source_ip=source_ip(request), request_id=request_id(request),
+                           detail=f"grant={data.grant_id} scope={data.scope}")
+        location = add_params_to_uri(pending.redirect_uri, [("code", code), ("state", pending.state)])
+        return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+
+    async def _audit_refusal(self, request: Request, exc: OAuth2Error, client_id: str | None) -> None:
+        if isinstance(exc, TemporarilyUnavailableError):
+            return
+        try:
+            await self.s.audit("authorize", "failure", client_id=client_id, source_ip=source_ip(request),
+                               request_id=request_id(request),
+                               detail=f"{exc.error}: {exc.get_error_description() or ''}")
+        except TemporarilyUnavailableError:
+            log.warning("authorize refusal could not be audited")
+
+
+@dataclass
+class _SelfLink:
+    patient_id: str
+    display_name: str | None = None
+    related_person_id: str | None = None
+
+
+def _human_name(resource: dict | None) -> str | None:
+    if not resource:
+        return None
+    for name in resource.get("name") or []:
+        if name.get("text"):
+            return str(name["text"])
+        parts = [*name.get("given", []), name.get("family", "")]
+        text = " ".join(p for p in parts if p)
+        if text:
+            return text
+    return None
+
+
+def add_authorize_routes(router: APIRouter, server: AuthServer) -> None:
+    flow = AuthorizeFlow(server)
+
+    async def _guard(request: Request, coro: Any) -> Response:
+        try:
+            return await coro
+        except _PageError as err:
+            try:
+                await server.audit("authorize", "failure", source_ip=source_ip(request),
+                                   request_id=request_id(request), detail=err.title)
+            except TemporarilyUnavailableError:
+                return flow.error_page(request, _PageError("Try again later",
+                                                           "The portal cannot record this step right now.", 503))
+            return flow.error_page(request, err)
+        except TemporarilyUnavailableError:
+            return flow.error_page(request, _PageError("Try again later",
+                                                       "The portal cannot record this step right now.", 503))
+        except OAuth2Error as exc:  # malformed request before the redirect target is known
+            return flow.error_page(request, _PageError("Bad request", exc.description or exc.error))
+
+    @router.get("/auth/authorize", tags=["oauth"])
+    async def authorize_get(request: Request) -> Response:
+        async def run() -> Response:
+            return await flow.start(request, single_values(request.query_params.multi_items()))
+        return await _guard(request, run())
+
+    @router.post("/auth/authorize", tags=["oauth"])
+    async def authorize_post(request: Request) -> Response:
+        async def run() -> Response:
+            form = await request.form()
+            return await flow.start(request, single_values(form.multi_items()))
+        return await _guard(request, run())
+
+    @router.post("/auth/authorize/patient", tags=["oauth"], include_in_schema=False)
+    async def choose_patient(request: Request) -> Response:
+        async def run() -> Response:
+            form = await request.form()
+            return await flow.choose(request, single_values(form.multi_items()))
+        return await _guard(request, run())
+
+    @router.post("/auth/authorize/decision", tags=["oauth"], include_in_schema=False)
+    async def decision(request: Request) -> Response:
+        async def run() -> Response:
+            form = await request.form()
+            scopes = [v for k, v in form.multi_items() if k == "scope" and isinstance(v, str)]
+            return await flow.decide(request, single_values(form.multi_items(), repeatable=frozenset({"scope"})),
+                                     scopes)
+        return await _guard(request, run())

@@ -1,0 +1,60 @@
+"""OAuth 2 error responses (RFC 6749 §5.2) built on authlib's error classes."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+    UnsupportedResponseTypeError,
+)
+from fastapi.responses import JSONResponse
+
+__all__ = [
+    "NO_STORE",
+    "AccessDeniedError",
+    "InvalidClientError",
+    "InvalidGrantError",
+    "InvalidRequestError",
+    "InvalidScopeError",
+    "OAuth2Error",
+    "TemporarilyUnavailableError",
+    "UnauthorizedClientError",
+    "UnsupportedGrantTypeError",
+    "UnsupportedResponseTypeError",
+    "error_response",
+]
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class TemporarilyUnavailableError(OAuth2Error):
+    """The audit trail (or Redis) cannot record the event: refuse rather than act unaudited."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
+class InvalidClientMetadataError(OAuth2Error):
+    error = "invalid_client_metadata"
+
+
+class InvalidRedirectUriError(OAuth2Error):
+    error = "invalid_redirect_uri"
+
+
+def error_response(exc: OAuth2Error, extra_headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": exc.error}
+    description = exc.get_error_description()
+    if description:
+        body["error_description"] = description
+    headers = dict(NO_STORE)
+    if isinstance(exc, InvalidClientError) and exc.status_code == 401:
+        headers["WWW-Authenticate"] = getattr(exc, "www_authenticate", 'Basic realm="auth"')
+    headers.update(extra_headers or {})
+    return JSONResponse(body, status_code=exc.status_code or 400, headers=headers)

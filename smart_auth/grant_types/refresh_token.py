@@ -1,0 +1,67 @@
+"""refresh_token (RFC 6749 §6): the refresh token rotates on every use; a rotated one presented again
+revokes the whole grant (OAuth 2.0 Security BCP §4.14.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from ..tokens import Subject
+from .base import BaseGrant, TokenRequest
+
+
+class RefreshTokenGrant(BaseGrant):
+    grant_type = "refresh_token"
+
+    async def issue(self, request: TokenRequest) -> dict[str, Any]:
+        form, client = request.form, request.client.client
+        presented = form.get("refresh_token")
+        if not presented:
+            raise InvalidRequestError(description="Missing refresh_token")
+        grant = await self.ctx.grants.grant_for_refresh(presented)
+        if grant is None or grant.client_id != client.client_id:
+            raise InvalidGrantError(description="The refresh token is invalid")
+        if grant.status != "active":
+            raise InvalidGrantError(description="The grant was revoked")
+        if grant.refresh_exp < self.ctx.grants.now():
+            raise InvalidGrantError(description="The refresh token has expired")
+
+        scope = grant.scope
+        if form.get("scope"):
+            asked = form["scope"].split()
+            if not set(asked) <= set(grant.scope.split()):
+                raise InvalidScopeError(description="A refresh may only narrow the granted scopes")
+            scope = " ".join(asked)
+
+        settings = self.ctx.settings
+        refresh_ttl = settings.online_refresh_token_ttl if grant.online else settings.refresh_token_ttl
+        new_token = self.new_refresh_token()
+        if not await self.ctx.grants.rotate(grant, presented, new_token, refresh_ttl):
+            await self.ctx.grants.revoke(grant.grant_id)
+            await self.ctx.audit(
+                "token.refresh_reuse", "failure", account_id=grant.account_id, client_id=client.client_id,
+                patient_id=grant.patient, source_ip=request.source_ip, request_id=request.request_id,
+                detail=f"rotated refresh token reused; grant {grant.grant_id} revoked",
+            )
+            raise InvalidGrantError(description="The refresh token was already used; the grant is revoked")
+
+        subject = Subject(
+            sub=grant.account_id, client_id=client.client_id, scope=scope, grant_id=grant.grant_id,
+            fhir_user=grant.fhir_user, patient=grant.patient, encounter=grant.encounter,
+            on_behalf_of=grant.on_behalf_of,
+        )
+        body, claims = self.ctx.issuer.response(
+            subject, refresh_token=new_token, need_patient_banner=grant.need_patient_banner,
+            smart_style_url=settings.smart_style_url,
+        )
+        try:
+            await self.ctx.audit(
+                "token.refresh", "success", account_id=grant.account_id, fhir_user=grant.fhir_user,
+                client_id=client.client_id, patient_id=grant.patient, on_behalf_of=grant.on_behalf_of,
+                source_ip=request.source_ip, request_id=request.request_id,
+                detail=f"grant={grant.grant_id} jti={claims['jti']}",
+            )
+        except Exception:
+            await self.ctx.grants.revoke(grant.grant_id)
+            raise
+        return body
