@@ -5,6 +5,9 @@
     portal-auth client list
     portal-auth client remove CLIENT_ID
     portal-auth launch create --patient pt-0001 [--encounter enc-1] [--fhir-user Practitioner/prac-01]
+    portal-auth invite --patient pt-0001 [--email ...]      (enrolment link for a patient)
+    portal-auth staff add --username ... --practitioner prac-01
+    portal-auth proxy link --patient pt-0001 --related-person ID --caregiver-username ...
 
 Connects to Redis at PORTAL_REDIS_URL. A client secret is printed once and never stored in clear.
 """
@@ -49,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--patient", required=True)
     create.add_argument("--encounter")
     create.add_argument("--fhir-user")
+    # Accounts: invite, staff add, proxy link (each subcommand carries its own `func`).
+    from .accounts.cli import register_cli
+
+    register_cli(sub)
     return p
 
 
@@ -96,6 +103,8 @@ async def _run(args: argparse.Namespace, settings: AuthSettings) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "func", None) is not None:
+        return int(args.func(args) or 0)
     try:
         result = asyncio.run(_run(args, AuthSettings()))
     except (ValueError, OSError) as exc:

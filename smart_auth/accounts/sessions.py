@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,8 @@ class SessionManager:
         self.settings = settings
         self.secure = secure_cookies
         self.now = now or time.time
+        # Set by the composition root to the OAuth server's GrantStore.revoke_for_session.
+        self.on_end: Callable[[str], Awaitable[object]] | None = None
 
     # ---- signed-in sessions ---------------------------------------------------------------------
     async def create(self, response: Response, account: Account) -> Session:
@@ -148,12 +150,20 @@ class SessionManager:
         if sids:
             await self.redis.delete(*[SESSION.format(s) for s in sids])
         await self.redis.delete(key)
+        for sid in sids:
+            await self._ended(sid)
         return len(sids)
 
     async def _drop(self, sid: str, account_id: str | None) -> None:
         await self.redis.delete(SESSION.format(sid))
         if account_id:
             await self.redis.srem(ACCOUNT_SESSIONS.format(account_id), sid)
+        await self._ended(sid)
+
+    async def _ended(self, sid: str) -> None:
+        # online_access grants live only as long as the sign-in session that created them.
+        if self.on_end is not None:
+            await self.on_end(sid)
 
     # ---- pre-sessions (before sign-in) ----------------------------------------------------------
     async def presession(self, request: Request) -> PreSession:
