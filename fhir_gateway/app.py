@@ -97,6 +97,7 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     auth_settings = AuthSettings()
     accounts = build_accounts(deps, AccountSettings())
     auth_server = build_auth_server(deps, auth_settings, accounts.sessions, accounts.store)
+    accounts.sessions.on_end = auth_server.grants.revoke_for_session
 
     gateway = Gateway(
         upstream=upstream,

@@ -1,0 +1,232 @@
+"""Fixtures for the audit integration tests.
+
+- `audit_redis`: a private redis-server (own port, AOF with fsync always, in a temp dir) that tests may
+  kill and restart; the shared Redis on 6379 is never touched.
+- `hapi`: the shared HAPI FHIR server (never stopped); tests skip when it does not answer.
+- `TcpProxy`: a loopback TCP proxy in front of HAPI, stopped and started to make "the EHR" go down and up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from fhir_gateway.upstream import Upstream, make_client
+
+HAPI_BASE = os.environ.get("PORTAL_FHIR_BASE_URL", "http://127.0.0.1:8080/fhir").rstrip("/")
+TAG_SYSTEM = "http://127.0.0.1:8000/CodeSystem/audit-test-run"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisProcess:
+    """A redis-server on a fixed port that survives kill -9 with its data (AOF, fsync always)."""
+
+    def __init__(self, port: int, data_dir: Path) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def kill(self) -> None:
+        """A crash, not a shutdown: SIGKILL."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@pytest.fixture(scope="session")
+def audit_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = RedisProcess(free_port(), tmp_path_factory.mktemp("audit-redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def ensure_redis_up(audit_redis: RedisProcess) -> Iterator[RedisProcess]:
+    """Guarantees the private Redis runs before and after a test that kills it."""
+    if not audit_redis.running():
+        audit_redis.start()
+    yield audit_redis
+    if not audit_redis.running():
+        audit_redis.start()
+
+
+def fast_redis(url: str) -> aioredis.Redis:
+    # Fail fast, no hidden retries: the tests watch what the recorder does when Redis dies.
+    return aioredis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 0),
+                             decode_responses=False)
+
+
+@pytest.fixture
+async def redis(ensure_redis_up: RedisProcess) -> AsyncIterator[aioredis.Redis]:
+    client = fast_redis(ensure_redis_up.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def stream() -> str:
+    return f"audit:test:{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def hapi() -> str:
+    try:
+        ok = httpx.get(HAPI_BASE + "/metadata", params={"_summary": "true"}, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    if not ok:
+        pytest.skip(f"HAPI FHIR is not reachable at {HAPI_BASE}")
+    return HAPI_BASE
+
+
+def upstream_for(base_url: str) -> Upstream:
+    client = make_client(base_url, connect_timeout=1.0, read_timeout=30.0, max_connections=10)
+    return Upstream(client, base_url, retries=0)
+
+
+@pytest.fixture
+async def ehr(hapi: str) -> AsyncIterator[Upstream]:
+    upstream = upstream_for(hapi)
+    try:
+        yield upstream
+    finally:
+        await upstream.client.aclose()
+
+
+@pytest.fixture
+def run_tag() -> tuple[str, str]:
+    """A meta.tag unique to this test, so HAPI can count exactly this test's events."""
+    return TAG_SYSTEM, uuid.uuid4().hex
+
+
+async def count_tagged(hapi: str, tag: tuple[str, str]) -> int:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(
+            f"{hapi}/AuditEvent", params={"_tag": f"{tag[0]}|{tag[1]}", "_summary": "count"},
+            headers={"Cache-Control": "no-cache"},  # HAPI reuses search results for a minute otherwise
+        )
+        response.raise_for_status()
+        return int(response.json()["total"])
+
+
+async def tagged_ids(hapi: str, tag: tuple[str, str]) -> list[str]:
+    ids: list[str] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        url: str | None = f"{hapi}/AuditEvent?_tag={tag[0]}|{tag[1]}&_count=500&_elements=id"
+        while url:
+            response = await client.get(url, headers={"Cache-Control": "no-cache"})
+            response.raise_for_status()
+            bundle = response.json()
+            ids += [e["resource"]["id"] for e in bundle.get("entry", [])]
+            url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+    return ids
+
+
+class TcpProxy:
+    """Loopback TCP proxy to HAPI: `stop()` makes the EHR unreachable (refused connections), `start()` heals."""
+
+    def __init__(self, target_host: str, target_port: int, path: str = "/fhir") -> None:
+        self.target = (target_host, target_port)
+        self.path = path
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            return
+        self._writers |= {client_writer, upstream_writer}
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        self._writers -= {client_writer, upstream_writer}
+
+
+@pytest.fixture
+async def ehr_proxy(hapi: str) -> AsyncIterator[TcpProxy]:
+    url = httpx.URL(hapi)
+    proxy = TcpProxy(url.host, url.port or 80, url.path)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
