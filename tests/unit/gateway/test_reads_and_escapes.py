@@ -74,7 +74,7 @@ async def test_own_read_has_etag_and_is_audited(harness: Harness, ehr: respx.Moc
     assert harness.audit[-1].patient_refs == [f"Patient/{PT}"] and harness.audit[-1].outcome == "0"
 
 
-async def test_if_none_match_gives_304_only_after_the_compartment_check(harness: Harness, ehr: respx.MockRouter) -> None:
+async def test_if_none_match_304_only_after_the_compartment_check(harness: Harness, ehr: respx.MockRouter) -> None:
     ehr.get("/Observation/o1").respond(json=obs("o1", PT))
     ehr.get("/Observation/o2").respond(json=obs("o2", OTHER))
     token = harness.token(PATIENT_SCOPES, patient=PT)
