@@ -7,7 +7,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import GatewayServer, RedisServer
+from devstack.procs import free_port
+from tests.conftest import GatewayServer, RedisServer, start_gateway_process
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,22 @@ def _ready(gw: GatewayServer) -> httpx.Response:
     return httpx.get(gw.url + "/readyz", timeout=10)
 
 
-def test_readyz_flips_with_redis(gateway: GatewayServer, redis_server: RedisServer) -> None:
+@pytest.fixture
+def own_stack(ehr_base_url: str, tmp_path) -> tuple[GatewayServer, RedisServer]:
+    """A gateway with a Redis of its own, so stopping that Redis disturbs no other test."""
+    redis_server = RedisServer(free_port(), tmp_path, tmp_path / "redis.log")
+    redis_server.start()
+    state = tmp_path / "gw"
+    state.mkdir()
+    gw = start_gateway_process(state, {"PORTAL_FHIR_BASE_URL": ehr_base_url, "PORTAL_REDIS_URL": redis_server.url,
+                                       "PORTAL_CACHE_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/1"})
+    yield gw, redis_server
+    gw.started.stop()
+    redis_server.stop()
+
+
+def test_readyz_flips_with_redis(own_stack: tuple[GatewayServer, RedisServer]) -> None:
+    gateway, redis_server = own_stack
     assert _ready(gateway).status_code == 200
     redis_server.stop()
     try:
