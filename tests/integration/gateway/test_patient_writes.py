@@ -63,8 +63,9 @@ async def test_refill_request_once_per_prescription(gateway: GatewayServer, ehr_
     async with httpx.AsyncClient(base_url=gateway.fhir, headers=auth(token), timeout=60) as c:
         first = await c.post("/MedicationRequest", json=body)
         second = await c.post("/MedicationRequest", json=body)
-    assert first.status_code == 201, first.text
-    assert second.status_code in (200, 201) and second.json()["id"] == first.json()["id"]
+    # 201 on a fresh EHR; 200 with the same open request when an earlier run already asked for this refill.
+    assert first.status_code in (200, 201), first.text
+    assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
     drafts = ehr_search(ehr_base_url, "MedicationRequest",
                         {"identifier": f"urn:portal:refill-request|{active[0]['id']}"})
     assert len(drafts) == 1
