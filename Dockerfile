@@ -2,8 +2,8 @@
 FROM python:3.11-slim AS build
 WORKDIR /app
 RUN pip install --no-cache-dir uv
-COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+COPY pyproject.toml requirements.lock README.md ./
+RUN uv venv /app/.venv && uv pip install --python /app/.venv/bin/python --require-hashes -r requirements.lock
 COPY fhir_gateway ./fhir_gateway
 COPY smart_auth ./smart_auth
 COPY mappers ./mappers
@@ -11,7 +11,7 @@ COPY cache ./cache
 COPY audit ./audit
 COPY portal ./portal
 COPY fixtures ./fixtures
-RUN uv sync --frozen --no-dev
+RUN uv pip install --python /app/.venv/bin/python --no-deps .
 
 FROM python:3.11-slim
 WORKDIR /app
