@@ -16,6 +16,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mappers.outcome import clean_outcome
+from mappers.validation import InboundError, validate
+from smart_auth.scopes import Grant
 
 from .access import AccessChecker
 from .caller import Caller, TokenVerifier
@@ -25,7 +27,7 @@ from .idempotency import IdempotencyStore, Stored
 from .links import LinkRewriter
 from .policy import CREATE, HISTORY_INSTANCE, READ, SEARCH, UPDATE, VREAD
 from .upstream import Upstream
-from .writes import PatientWrites, WriteResult, etag_of
+from .writes import PatientWrites, WriteResult, etag_of, refused_write
 
 log = logging.getLogger("fhir_gateway.routes")
 
@@ -158,13 +160,13 @@ class Gateway:
     async def read(self, request: Request, rtype: str, rid: str, vid: str | None = None) -> Response:
         caller = await self.caller(request)
         interaction = VREAD if vid else READ
-        self.checker.authorize(caller, interaction, rtype)
+        decision = self.checker.authorize(caller, interaction, rtype)
         path = f"{rtype}/{rid}" + (f"/_history/{vid}" if vid else "")
         response = await self.upstream.request("GET", path, request_id=request.state.request_id)
         resource = response.json() if response.status_code == 200 else None
         try:
             resource = self.checker.check_read(caller, resource, rtype, rid)
-            await self._check_granular(caller, rtype, rid, request)
+            await self._check_granular(decision.grant, rtype, rid, request)
         except FHIRError:
             await self.record(request, interaction, "4", [f"{rtype}/{rid}"], [], caller)
             raise
@@ -174,12 +176,11 @@ class Gateway:
             return Response(status_code=304, headers=headers)
         return fhir_response(resource, headers=headers)
 
-    async def _check_granular(self, caller: Caller, rtype: str, rid: str, request: Request) -> None:
+    async def _check_granular(self, grant: Grant, rtype: str, rid: str, request: Request) -> None:
         """v2 granular scopes (e.g. category=laboratory) on a read: let the EHR's own search decide."""
-        decision = self.checker.authorize(caller, READ, rtype)
-        if not decision.grant.constrained:
+        if not grant.constrained:
             return
-        for constraints in decision.grant.constraint_sets:
+        for constraints in grant.constraint_sets:
             bundle = await self.upstream.search(rtype, [("_id", rid), ("_summary", "count"), *constraints],
                                                 request.state.request_id)
             if bundle.get("total", 0) > 0:
@@ -324,8 +325,6 @@ class Gateway:
 
     async def _generic_write(self, request: Request, method: str, path: str, body: Any) -> WriteResult:
         """Staff and backend-service writes: validated, then forwarded with the caller's preconditions."""
-        from mappers.validation import InboundError, validate
-
         rtype = path.split("/")[0]
         try:
             validate(body, rtype)
@@ -338,9 +337,7 @@ class Gateway:
         response = await self.upstream.request(method, path, json=body, headers=headers,
                                                request_id=request.state.request_id)
         if response.status_code >= 400:
-            status = response.status_code if response.status_code in (409, 412) else 422
-            raise FHIRError(status, "processing", "", outcome=clean_outcome(
-                response.json() if response.content else {}, "The EHR refused the change"))
+            raise refused_write(response, keep_status=(409, 412))
         resource = response.json() if response.content else {}
         if not resource.get("id") and response.headers.get("location"):
             loc = response.headers["location"].split("/_history")[0].split("/")

@@ -64,7 +64,7 @@ def vet_search(
             if modifier:  # :iterate / :recurse could walk into other compartments
                 raise forbidden(f"{raw_name} is not supported")
             _check_include(value, policy, bound, reverse=name == "_revinclude")
-            if not reverse_target_known(value, name):
+            if value.split(":", 1)[0] not in POLICIES:
                 raise invalid(f"{name}={value} names an unknown resource type")
         elif modifier and modifier not in SAFE_MODIFIERS:
             raise forbidden(f"search modifier ':{modifier}' on '{name}' is not supported")
@@ -80,11 +80,6 @@ def vet_search(
             value = str(min(max(count, 0), MAX_COUNT))
         kept.append((raw_name, value))
     return kept
-
-
-def reverse_target_known(value: str, name: str) -> bool:
-    source = value.split(":", 1)[0]
-    return source in POLICIES
 
 
 def constraint_params(constraint_sets: tuple[tuple[tuple[str, str], ...], ...],

@@ -37,6 +37,12 @@ def etag_of(resource: dict[str, Any]) -> str | None:
     return f'W/"{vid}"' if vid else None
 
 
+def refused_write(response: Any, keep_status: tuple[int, ...] = ()) -> FHIRError:
+    """The EHR said no to a write: 422 (or its own status where the caller must see it) with a cleaned outcome."""
+    status = response.status_code if response.status_code in keep_status else 422
+    return FHIRError(status, "processing", "", outcome=clean_outcome(_json(response), "The EHR refused the change"))
+
+
 def _unprocessable(exc: InboundError) -> FHIRError:
     return FHIRError(422, "business-rule", str(exc))
 
@@ -72,7 +78,7 @@ class PatientWrites:
         if response.status_code in (409, 412):
             raise FHIRError(409, "conflict", conflict)
         if response.status_code >= 400:
-            raise FHIRError(422, "processing", "", outcome=clean_outcome(_json(response), "The EHR refused the change"))
+            raise refused_write(response)
         return [e.get("response", {}) for e in response.json().get("entry", [])]
 
     async def _create(self, resource: dict[str, Any], if_none_exist: str | None, rid: str | None) -> WriteResult:
@@ -82,7 +88,7 @@ class PatientWrites:
         rtype = resource["resourceType"]
         response = await self.upstream.request("POST", rtype, json=resource, headers=headers, request_id=rid)
         if response.status_code >= 400:
-            raise FHIRError(422, "processing", "", outcome=clean_outcome(_json(response), "The EHR refused the change"))
+            raise refused_write(response)
         body = _json(response)
         if not body.get("id"):
             body = await self.upstream.read(rtype, _id_from_location(response.headers["location"]), rid) or {}
@@ -214,7 +220,7 @@ class PatientWrites:
         if response.status_code in (409, 412):
             raise FHIRError(412, "conflict", "Your record changed meanwhile; please reload and try again")
         if response.status_code >= 400:
-            raise FHIRError(422, "processing", "", outcome=clean_outcome(_json(response), "The EHR refused the change"))
+            raise refused_write(response)
         return WriteResult(200, _json(response), [f"Patient/{current['id']}"])
 
 
