@@ -41,7 +41,8 @@ GLOBAL_GENERATION = GEN_PREFIX + "all"  # replaced by invalidate_all(): every en
 _ABSENT = "0"  # generation of a tag never invalidated (or whose generation key expired)
 
 # KEYS[1] entry, KEYS[2..1+n] generation keys, KEYS[2+n..] tag sets.
-# ARGV: blob, ttl, n, generation keys (json), expected tokens (json) or "" to take the current ones.
+# ARGV: blob, ttl, n, generation keys (json), expected tokens (json; '' = take the current one) or ''
+# to take every current one.
 _PUT = """
 local n = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[2])
@@ -50,7 +51,7 @@ local expected = nil
 if ARGV[5] ~= '' then expected = cjson.decode(ARGV[5]) end
 for i = 1, n do
   local cur = redis.call('GET', KEYS[1 + i]) or '0'
-  if expected and cur ~= expected[i] then return 0 end
+  if expected and expected[i] ~= '' and cur ~= expected[i] then return 0 end
   tokens[i] = cur
 end
 redis.call('DEL', KEYS[1])
@@ -106,6 +107,9 @@ class CachedResponse:
     stored_at: float
     version_ids: tuple[str, ...] = ()
     stale: bool = False  # set by get_stale() when the entry is past its freshness
+    # Opaque facts the caller keeps with the body (sealed with it), e.g. what an audit record of a
+    # hit must name without parsing the body again.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def age(self, now: float | None = None) -> float:
         return max(0.0, (time.time() if now is None else now) - self.stored_at)
@@ -132,6 +136,7 @@ def _encode(entry: CachedResponse) -> bytes:
             "ct": entry.content_type,
             "t": entry.stored_at,
             "v": list(entry.version_ids),
+            "x": dict(entry.extra),
         },
         separators=(",", ":"),
     ).encode()
@@ -150,6 +155,7 @@ def _decode(plain: bytes) -> CachedResponse | None:
             content_type=meta["ct"],
             stored_at=float(meta["t"]),
             version_ids=tuple(meta["v"]),
+            extra=meta.get("x") or {},
         )
     except (struct.error, ValueError, KeyError, TypeError):
         return None
@@ -293,8 +299,12 @@ class ResponseCache:
     ) -> bool:
         """Store ``entry`` under ``key`` tagged with ``tags``. Returns True when stored.
 
-        With ``generations`` (from ``generations(tags)`` read before the fetch) the put is refused if
-        any of those tags was invalidated since. Without it the current generations are taken.
+        With ``generations`` (from ``generations(before)`` read before the fetch) the put is refused if
+        any of those tags was invalidated since. ``tags`` may add tags learnt only from the answer (the
+        resources a search returned): their current generations are taken, which is safe as long as
+        ``before`` holds a tag every relevant write also invalidates (its compartment or type tag).
+        An empty ``generations`` (the read failed) refuses the put. Without it the current
+        generations of every tag are taken.
         """
         tag_list = _unique(tags)
         if not self.enabled or len(entry.body) > self.max_entry_bytes:
@@ -302,11 +312,10 @@ class ResponseCache:
         gen_keys = self._generation_keys(tag_list)
         expected = ""
         if generations is not None:
-            tokens = [generations.get(k) for k in gen_keys]
-            if any(t is None for t in tokens):
+            if GLOBAL_GENERATION not in generations:
                 self.stats.refused_puts += 1
                 return False
-            expected = json.dumps(tokens)
+            expected = json.dumps([generations.get(k, "") for k in gen_keys])
         blob = self.cipher.seal(_encode(entry), key.encode())
         keys = [key, *gen_keys, *(tag_set_key(t) for t in tag_list)]
         args = [blob, self.entry_ttl, len(gen_keys), json.dumps(gen_keys), expected]

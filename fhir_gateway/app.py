@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from audit.exporter import AuditExporter
 from audit.settings import AuditSettings
+from cache import CacheSettings, ResponseCache, build_cache, build_change_feed
 from smart_auth.accounts import AccountSettings, build_accounts
 from smart_auth.deps import AuthDeps
 from smart_auth.keys import KeyStore, derive_secret
@@ -25,8 +27,10 @@ from smart_auth.settings import AuthSettings
 
 from .access import AccessChecker
 from .audit_binding import AuthAudit, GatewayAudit, background_audit, make_recorder
+from .caching import GatewayCache
 from .caller import TokenVerifier, redis_revocation_check
 from .capability import capability_statement
+from .compartment import patients_of
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
 from .request_context import install_request_context
@@ -59,6 +63,12 @@ async def _redis_ok(redis: aioredis.Redis) -> bool:
         return False
 
 
+async def _cache_state(cache: ResponseCache | None) -> str:
+    if cache is None:
+        return "disabled"
+    return "up" if await _redis_ok(cache.redis) else "down"
+
+
 def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessAudit | None = None) -> FastAPI:
     """Build the app. `access_audit` replaces the audit recorder (unit tests only)."""
     settings = settings or GatewaySettings()
@@ -75,6 +85,15 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     redis = make_redis(settings.redis_url)
     upstream = Upstream(http, settings.fhir_base_url, retries=settings.upstream_retries)
     public_base = settings.fhir_public_base
+
+    # Cache: its own Redis (allkeys-lru), so eviction can never touch auth or audit data.
+    cache_settings = CacheSettings()
+    response_cache = build_cache(cache_settings) if cache_settings.cache_enabled else None
+    change_feed = (
+        build_change_feed(cache_settings, upstream, response_cache, compartments_of=patients_of)
+        if response_cache is not None
+        else None
+    )
 
     # Audit: one recorder (Redis stream, spool fallback) behind both the FHIR and the auth hooks.
     event_context = audit_settings.event_context()
@@ -112,6 +131,7 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
         public_base=public_base,
         max_body_bytes=settings.max_body_bytes,
         capability=lambda: capability_statement(settings.public_url, VERSION),
+        cache=GatewayCache(response_cache, serve_stale=settings.cache_serve_stale),
     )
 
     @contextlib.asynccontextmanager
@@ -120,6 +140,11 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
             stack.push_async_callback(http.aclose)
             stack.push_async_callback(redis.aclose)
             await stack.enter_async_context(background_audit(recorder, exporter, audit_settings))
+            if response_cache is not None:
+                stack.push_async_callback(response_cache.redis.aclose)
+            if change_feed is not None:
+                change_feed.start()
+                stack.push_async_callback(change_feed.stop)
             yield
 
     app = FastAPI(
@@ -135,6 +160,8 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     app.state.upstream = upstream
     app.state.redis = redis
     app.state.gateway = gateway
+    app.state.response_cache = response_cache
+    app.state.change_feed = change_feed
     app.state.audit_recorder = recorder
     app.state.auth_server = auth_server
     app.state.accounts = accounts
@@ -152,10 +179,14 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     async def readyz(request: Request) -> JSONResponse:
         ehr = await upstream.ping()
         redis_up = await _redis_ok(redis)
-        body = {
+        body: dict[str, Any] = {
             "status": "ready" if ehr and redis_up else "unavailable",
-            "checks": {"ehr": "up" if ehr else "down", "redis": "up" if redis_up else "down"},
+            "checks": {"ehr": "up" if ehr else "down", "redis": "up" if redis_up else "down",
+                       # The cache is optional: without it we serve uncached, so it never fails readiness.
+                       "cache": await _cache_state(response_cache)},
         }
+        if change_feed is not None:
+            body["change_feed"] = change_feed.status()
         return JSONResponse(body, status_code=200 if ehr and redis_up else 503)
 
     @app.get("/metrics", tags=["ops"])

@@ -15,11 +15,13 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from cache import CachedResponse
 from mappers.outcome import clean_outcome
 from mappers.validation import InboundError, validate
 from smart_auth.scopes import Grant
 
 from .access import AccessChecker
+from .caching import HIT, STALE, GatewayCache, Lookup, entity_refs_of
 from .caller import Caller, TokenVerifier
 from .compartment import patients_of
 from .errors import FHIR_JSON, FHIRError, forbidden, invalid, not_found
@@ -57,9 +59,27 @@ class AccessRecord:
 AccessAudit = Callable[[AccessRecord], Awaitable[None]]
 
 
+def dump(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, headers=headers,
-                    media_type=FHIR_JSON_UTF8)
+    return Response(dump(body), status_code=status, headers=headers, media_type=FHIR_JSON_UTF8)
+
+
+def cached_response(entry: CachedResponse, label: str, if_none_match: str | None) -> Response:
+    headers = {"X-Cache": label}
+    if entry.etag:
+        headers["ETag"] = entry.etag
+    if entry.last_modified:
+        headers["Last-Modified"] = entry.last_modified
+    if label == STALE:
+        # RFC 9111 §5.5 / RFC 7234 Warning 110: the EHR could not be asked; this is what we last knew.
+        headers["Warning"] = '110 - "Response is Stale"'
+        headers["Age"] = str(int(entry.age()))
+    if if_none_match and entry.etag and if_none_match.strip() == entry.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, status_code=entry.status, headers=headers, media_type=FHIR_JSON_UTF8)
 
 
 def http_date(instant: str | None) -> str | None:
@@ -98,6 +118,7 @@ class Gateway:
         public_base: str,
         max_body_bytes: int,
         capability: Callable[[], dict[str, Any]],
+        cache: GatewayCache | None = None,
     ) -> None:
         self.upstream = upstream
         self.verifier = verifier
@@ -109,6 +130,7 @@ class Gateway:
         self.public_base = public_base.rstrip("/")
         self.max_body_bytes = max_body_bytes
         self.capability = capability
+        self.cache = cache or GatewayCache(None)
 
     # -- plumbing ------------------------------------------------------------------------------
     async def caller(self, request: Request) -> Caller:
@@ -161,20 +183,51 @@ class Gateway:
         caller = await self.caller(request)
         interaction = VREAD if vid else READ
         decision = self.checker.authorize(caller, interaction, rtype)
-        path = f"{rtype}/{rid}" + (f"/_history/{vid}" if vid else "")
-        response = await self.upstream.request("GET", path, request_id=request.state.request_id)
-        resource = response.json() if response.status_code == 200 else None
+        lookup = self.cache.for_read(caller, decision.grant, rtype, rid, vid)
+        if hit := await self._from_cache(request, caller, interaction, lookup):
+            return hit
+        generations = await self.cache.generations(lookup)
         try:
+            path = f"{rtype}/{rid}" + (f"/_history/{vid}" if vid else "")
+            response = await self.upstream.request("GET", path, request_id=request.state.request_id)
+            resource = response.json() if response.status_code == 200 else None
             resource = self.checker.check_read(caller, resource, rtype, rid)
             await self._check_granular(decision.grant, rtype, rid, request)
-        except FHIRError:
-            await self.record(request, interaction, "4", [f"{rtype}/{rid}"], [], caller)
+        except FHIRError as exc:
+            if stale := await self._stale(request, caller, interaction, lookup, exc):
+                return stale
+            await self.record(request, interaction, "4" if exc.status < 500 else "8", [f"{rtype}/{rid}"], [], caller)
             raise
-        await self.record(request, interaction, "0", [f"{rtype}/{rid}"], patients_of(resource), caller)
+        patients = patients_of(resource)
+        await self.record(request, interaction, "0", [f"{rtype}/{rid}"], patients, caller)
         headers = resource_headers(resource)
+        body = dump(resource)
+        await self.cache.store(lookup, generations, body, etag=headers.get("ETag"),
+                               last_modified=headers.get("Last-Modified"), entity_refs=[f"{rtype}/{rid}"],
+                               patient_refs=patients)
+        headers["X-Cache"] = self.cache.miss_label()
         if (inm := request.headers.get("if-none-match")) and headers.get("ETag") and inm.strip() == headers["ETag"]:
             return Response(status_code=304, headers=headers)
-        return fhir_response(resource, headers=headers)
+        return Response(body, headers=headers, media_type=FHIR_JSON_UTF8)
+
+    async def _from_cache(self, request: Request, caller: Caller, interaction: str, lookup: Lookup) -> Response | None:
+        """A fresh entry answers (and is audited like the answer it repeats); None on a miss."""
+        entry = await self.cache.fresh(lookup)
+        if entry is None:
+            return None
+        refs, patients = entity_refs_of(entry)
+        await self.record(request, interaction, "0", refs, patients, caller)
+        return cached_response(entry, HIT, request.headers.get("if-none-match"))
+
+    async def _stale(self, request: Request, caller: Caller, interaction: str, lookup: Lookup,
+                     failure: FHIRError) -> Response | None:
+        """While the EHR fails, the last answer we kept for this very caller and query, marked stale."""
+        entry = await self.cache.stale(lookup, failure.status)
+        if entry is None:
+            return None
+        refs, patients = entity_refs_of(entry)
+        await self.record(request, interaction, "0", refs, patients, caller)
+        return cached_response(entry, STALE, request.headers.get("if-none-match"))
 
     async def _check_granular(self, grant: Grant, rtype: str, rid: str, request: Request) -> None:
         """v2 granular scopes (e.g. category=laboratory) on a read: let the EHR's own search decide."""
@@ -210,8 +263,18 @@ class Gateway:
         except FHIRError:
             await self.record(request, SEARCH, "4", [rtype], [], caller)
             raise
-        response = await self.upstream.request("GET", rtype, params=list(decision.params),
-                                               request_id=request.state.request_id)
+        lookup = self.cache.for_search(caller, decision.grant, decision.policy, rtype, decision.params)
+        if hit := await self._from_cache(request, caller, SEARCH, lookup):
+            return hit
+        generations = await self.cache.generations(lookup)
+        try:
+            response = await self.upstream.request("GET", rtype, params=list(decision.params),
+                                                   request_id=request.state.request_id)
+        except FHIRError as exc:
+            if stale := await self._stale(request, caller, SEARCH, lookup, exc):
+                return stale
+            await self.record(request, SEARCH, "8", [rtype], [], caller)
+            raise
         if response.status_code >= 400:
             await self.record(request, SEARCH, "4", [rtype], [], caller)
             raise FHIRError(response.status_code, "invalid", "",
@@ -219,7 +282,10 @@ class Gateway:
                                                   "The search could not be performed"))
         bundle, refs, patients = self._filter_bundle(caller, response.json())
         await self.record(request, SEARCH, "0", refs or [rtype], patients, caller)
-        return fhir_response(bundle)
+        body = dump(bundle)
+        await self.cache.store(lookup, generations, body, etag=None, last_modified=None, entity_refs=refs or [rtype],
+                               patient_refs=patients)
+        return Response(body, headers={"X-Cache": self.cache.miss_label()}, media_type=FHIR_JSON_UTF8)
 
     async def page(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -306,6 +372,7 @@ class Gateway:
             await self.record(request, CREATE, "4", [rtype], [f"Patient/{caller.bound_patient}"]
                               if caller.bound_patient else [], caller)
             raise
+        await self.cache.invalidate_write(caller, result.touched, result.resource)
         await self.record(request, CREATE, "0", result.touched, patients_of(result.resource), caller)
         return self._write_response(result)
 
@@ -320,6 +387,7 @@ class Gateway:
         except FHIRError:
             await self.record(request, UPDATE, "4", [f"{rtype}/{rid}"], [], caller)
             raise
+        await self.cache.invalidate_write(caller, result.touched, result.resource)
         await self.record(request, UPDATE, "0", result.touched, patients_of(result.resource), caller)
         return self._write_response(result)
 

@@ -23,6 +23,9 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, description="largest request body accepted under /fhir")
     strict_search: bool = Field(default=True, description="refuse unknown search parameters")
     cors_allow_origins: list[str] = ["*"]
+    cache_serve_stale: bool = Field(
+        default=True, description="answer from a kept cache entry, marked stale, while the EHR is down"
+    )
     audit_export: bool = Field(default=True, description="export the audit stream to the EHR as AuditEvents")
 
     @property

@@ -43,7 +43,7 @@ def test_readyz_flips_with_redis(own_stack: tuple[GatewayServer, RedisServer]) -
     try:
         r = _ready(gateway)
         assert r.status_code == 503
-        assert r.json()["checks"] == {"ehr": "up", "redis": "down"}
+        assert r.json()["checks"] == {"ehr": "up", "redis": "down", "cache": "down"}
     finally:
         redis_server.start()
     deadline = time.monotonic() + 15

@@ -2,14 +2,12 @@
 
 - `audit_redis`: a private redis-server (own port, AOF with fsync always, in a temp dir) that tests may
   kill and restart; the shared Redis on 6379 is never touched.
-- `hapi`: the shared HAPI FHIR server (never stopped); tests skip when it does not answer.
+- `hapi`: the shared HAPI FHIR server (never stopped), started through the session fixture when needed.
 - `TcpProxy`: a loopback TCP proxy in front of HAPI, stopped and started to make "the EHR" go down and up.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -27,6 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from fhir_gateway.upstream import Upstream, make_client
+from tests.tcp_proxy import TcpProxy
 
 HAPI_BASE = os.environ.get("PORTAL_FHIR_BASE_URL", "http://127.0.0.1:8080/fhir").rstrip("/")
 TAG_SYSTEM = "http://127.0.0.1:8000/CodeSystem/audit-test-run"
@@ -124,14 +123,9 @@ def stream() -> str:
 
 
 @pytest.fixture(scope="session")
-def hapi() -> str:
-    try:
-        ok = httpx.get(HAPI_BASE + "/metadata", params={"_summary": "true"}, timeout=5).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    if not ok:
-        pytest.skip(f"HAPI FHIR is not reachable at {HAPI_BASE}")
-    return HAPI_BASE
+def hapi(ehr_base_url: str) -> str:
+    # Through the session fixture, so HAPI is started (and loaded) when it is not running yet.
+    return ehr_base_url.rstrip("/")
 
 
 def upstream_for(base_url: str) -> Upstream:
@@ -175,50 +169,6 @@ async def tagged_ids(hapi: str, tag: tuple[str, str]) -> list[str]:
             ids += [e["resource"]["id"] for e in bundle.get("entry", [])]
             url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
     return ids
-
-
-class TcpProxy:
-    """Loopback TCP proxy to HAPI: `stop()` makes the EHR unreachable (refused connections), `start()` heals."""
-
-    def __init__(self, target_host: str, target_port: int, path: str = "/fhir") -> None:
-        self.target = (target_host, target_port)
-        self.path = path
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.close()
-            return
-        self._writers |= {client_writer, upstream_writer}
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            writer.close()
-
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
-        self._writers -= {client_writer, upstream_writer}
 
 
 @pytest.fixture

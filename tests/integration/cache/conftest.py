@@ -8,15 +8,12 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 
 from cache.crypto import CacheCipher
 from cache.server import make_cache_redis, redis_server_args
 from cache.store import ResponseCache
-
-HAPI_BASE = "http://127.0.0.1:8080/fhir"
 
 
 def _free_port() -> int:
@@ -61,7 +58,7 @@ class RedisServer:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def cache_redis_server() -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (Debian package redis-server)")
     server = RedisServer(_free_port())
@@ -71,10 +68,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    if redis_server.proc is None:
-        redis_server.start()
-    client = make_cache_redis(redis_server.url, timeout=1.0)
+async def redis_client(cache_redis_server: RedisServer) -> AsyncIterator[Redis]:
+    if cache_redis_server.proc is None:
+        cache_redis_server.start()
+    client = make_cache_redis(cache_redis_server.url, timeout=1.0)
     await client.flushdb()
     yield client
     await client.aclose()
@@ -91,11 +88,6 @@ def cache(redis_client: Redis, cipher: CacheCipher) -> ResponseCache:
 
 
 @pytest.fixture(scope="session")
-def hapi_base() -> str:
-    try:
-        status = httpx.get(f"{HAPI_BASE}/metadata", params={"_summary": "true"}, timeout=10).status_code
-    except httpx.HTTPError as exc:
-        pytest.skip(f"HAPI FHIR is not reachable at {HAPI_BASE}: {type(exc).__name__}")
-    if status != 200:
-        pytest.skip(f"HAPI FHIR at {HAPI_BASE} answered {status} to /metadata")
-    return HAPI_BASE
+def hapi_base(ehr_base_url: str) -> str:
+    # Through the session fixture, so HAPI is started (and loaded) when it is not running yet.
+    return ehr_base_url.rstrip("/")

@@ -241,14 +241,14 @@ async def test_disabled_cache_is_a_no_op(redis_client: Redis, cipher: CacheCiphe
     assert await redis_client.dbsize() == 0
 
 
-async def test_redis_outage_is_quick_and_silent_then_recovers(redis_server, cipher: CacheCipher) -> None:
+async def test_redis_outage_is_quick_and_silent_then_recovers(cache_redis_server, cipher: CacheCipher) -> None:
     from cache.server import make_cache_redis
 
-    client = make_cache_redis(redis_server.url, timeout=1.0)
+    client = make_cache_redis(cache_redis_server.url, timeout=1.0)
     cache = ResponseCache(client, cipher, retry_after=0.5)
     key, tags = obs_search("pt-0010")
     assert await cache.put(key, bundle("pt-0010"), tags)
-    redis_server.stop()
+    cache_redis_server.stop()
     try:
         started = time.monotonic()
         assert await cache.get(key) is None
@@ -266,7 +266,7 @@ async def test_redis_outage_is_quick_and_silent_then_recovers(redis_server, ciph
         assert await cache.get(key) is None
         assert time.monotonic() - started < 1.5
     finally:
-        redis_server.start()
+        cache_redis_server.start()
     # Redis is back (empty: no persistence); the SAME client and cache recover by themselves.
     deadline = time.monotonic() + 5
     stored = False

@@ -154,4 +154,4 @@ async def test_metadata_and_readiness(gateway: GatewayServer) -> None:
         cs = (await c.get("/fhir/metadata")).json()
         assert cs["fhirVersion"] == "4.0.1"
         ready = await c.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"] == {"ehr": "up", "redis": "up"}
+        assert ready.status_code == 200 and ready.json()["checks"] == {"ehr": "up", "redis": "up", "cache": "up"}
