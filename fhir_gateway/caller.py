@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,20 +94,57 @@ def redis_revocation_check(redis: Redis) -> RevocationCheck:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet, revoked: RevocationCheck, *, issuer: str, audience: str) -> None:
+    """Verifies access tokens locally; the revocation set is asked on EVERY request.
+
+    A token whose signature and claims were checked once is remembered (up to ``memo_size`` tokens)
+    so repeat requests skip the ES256 verification; its ``exp`` is checked again on every use.
+    """
+
+    def __init__(self, keys: KeySet, revoked: RevocationCheck, *, issuer: str, audience: str,
+                 memo_size: int = 4096) -> None:
         self.keys = keys
         self.revoked = revoked
         self.issuer = issuer.rstrip("/")
         self.audience = audience.rstrip("/")
+        self.memo_size = memo_size
+        self._memo: OrderedDict[str, Caller] = OrderedDict()
 
     async def verify(self, authorization: str | None) -> Caller:
+        """The caller behind a Bearer token: signature and claims, then the revocation set."""
+        caller = self.authenticate(authorization)
+        await self.check_revocation(caller)
+        return caller
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """Signature and claims only (no I/O); ``check_revocation`` must pass before anything is answered."""
         if not authorization:
             raise unauthorized("An access token is required (Authorization: Bearer ...)", error="invalid_request")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise unauthorized("The Authorization header must be 'Bearer <access token>'", error="invalid_request")
+        caller = self._memo.get(token)
+        if caller is None or float(caller.claims["exp"]) + CLOCK_SKEW < time.time():
+            self._memo.pop(token, None)
+            caller = self._verify_signed(token)
+            self._memo[token] = caller
+            if len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
+        return caller
+
+    async def check_revocation(self, caller: Caller) -> None:
         try:
-            decoded = jwt.decode(token.strip(), self.keys, algorithms=ALGORITHMS)
+            revoked = await self.revoked(caller.claims)
+        except RedisError as exc:
+            # Without the revocation set we cannot tell a revoked token from a live one: fail closed.
+            log.warning("revocation check unavailable: %s", type(exc).__name__)
+            raise FHIRError(503, "transient", "Token revocation status cannot be checked right now") from exc
+        if revoked:
+            raise unauthorized("The access token has been revoked")
+
+    def _verify_signed(self, token: str) -> Caller:
+        try:
+            decoded = jwt.decode(token, self.keys, algorithms=ALGORITHMS)
         except (JoseError, ValueError) as exc:
             raise unauthorized("The access token is malformed or its signature is not valid") from exc
         claims = dict(decoded.claims)
@@ -124,13 +163,6 @@ class TokenVerifier:
         audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
         if self.audience not in [a.rstrip("/") for a in audiences]:
             raise unauthorized("The access token was issued for another audience")
-        try:
-            if await self.revoked(claims):
-                raise unauthorized("The access token has been revoked")
-        except RedisError as exc:
-            # Without the revocation set we cannot tell a revoked token from a live one: fail closed.
-            log.warning("revocation check unavailable: %s", type(exc).__name__)
-            raise FHIRError(503, "transient", "Token revocation status cannot be checked right now") from exc
         patient = claims.get("patient")
         return Caller(
             subject=str(claims["sub"]),

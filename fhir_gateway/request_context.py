@@ -8,8 +8,10 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import FHIR_JSON, FHIRError, operation_outcome
 
@@ -18,21 +20,41 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 EXPOSED = ["ETag", "Location", "Last-Modified", "X-Request-Id", "Content-Location", "X-Cache", "Warning"]
 
 
-def install_request_context(app: FastAPI, cors_origins: list[str]) -> None:
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
-        incoming = request.headers.get("x-request-id", "")
+class RequestIdMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware task group per request): gives every request an id, echoes it
+    in X-Request-Id, and turns any failure that escaped the handlers into a clean error answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        request.state.request_id = rid
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)["X-Request-Id"] = rid
+            await send(message)
+
         try:
-            response: Response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         except Exception:
             # The one place an unexpected failure is caught: log the trace, answer without it.
-            log.exception("unhandled error request_id=%s path=%s", rid, request.url.path.split("?")[0])
-            response = _internal_error(request)
-        response.headers["X-Request-Id"] = rid
-        return response
+            log.exception("unhandled error request_id=%s path=%s", rid, scope.get("path", ""))
+            if started:
+                raise  # the answer is already on its way; nothing clean can be said any more
+            await _internal_error(scope["path"])(scope, receive, send_with_id)
 
+
+def install_request_context(app: FastAPI, cors_origins: list[str]) -> None:
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=cors_origins,
@@ -57,8 +79,8 @@ def install_request_context(app: FastAPI, cors_origins: list[str]) -> None:
                              "error_description": str(exc.detail)}, status_code=exc.status_code)
 
 
-def _internal_error(request: Request) -> Response:
-    if request.url.path.startswith("/fhir"):
+def _internal_error(path: str) -> Response:
+    if path.startswith("/fhir"):
         return JSONResponse(operation_outcome("error", "exception", "An internal error occurred"),
                             status_code=500, media_type=FHIR_JSON)
     return JSONResponse({"error": "server_error", "error_description": "An internal error occurred"}, status_code=500)

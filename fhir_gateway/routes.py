@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -28,7 +30,7 @@ from .errors import FHIR_JSON, FHIRError, forbidden, invalid, not_found
 from .idempotency import IdempotencyStore, Stored
 from .links import LinkRewriter
 from .policy import CREATE, HISTORY_INSTANCE, READ, SEARCH, UPDATE, VREAD
-from .upstream import Upstream
+from .upstream import Upstream, json_body
 from .writes import PatientWrites, WriteResult, etag_of, refused_write
 
 log = logging.getLogger("fhir_gateway.routes")
@@ -60,7 +62,7 @@ AccessAudit = Callable[[AccessRecord], Awaitable[None]]
 
 
 def dump(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -133,13 +135,27 @@ class Gateway:
         self.cache = cache or GatewayCache(None)
 
     # -- plumbing ------------------------------------------------------------------------------
-    async def caller(self, request: Request) -> Caller:
-        caller = await self.verifier.verify(request.headers.get("authorization"))
+    async def caller(self, request: Request, *, overlap_revocation: bool = False) -> Caller:
+        """The verified caller. With ``overlap_revocation`` (reads only) the revocation look-up runs
+        while the read proceeds; ``settle_revocation`` (called by ``record``, which precedes every
+        answer) waits for it, so nothing is answered to a revoked token, one Redis trip sooner."""
+        caller = self.verifier.authenticate(request.headers.get("authorization"))
         request.state.caller = caller
+        if overlap_revocation:
+            request.state.revocation = asyncio.ensure_future(self.verifier.check_revocation(caller))
+        else:
+            await self.verifier.check_revocation(caller)
         return caller
+
+    async def settle_revocation(self, request: Request) -> None:
+        pending = getattr(request.state, "revocation", None)
+        if pending is not None:
+            request.state.revocation = None
+            await pending
 
     async def record(self, request: Request, interaction: str, outcome: str, entity_refs: list[str],
                      patient_refs: set[str] | list[str], caller: Caller | None) -> None:
+        await self.settle_revocation(request)
         rid = getattr(request.state, "request_id", None)
         await self.audit(AccessRecord(
             interaction=interaction, outcome=outcome, entity_refs=entity_refs,
@@ -180,7 +196,13 @@ class Gateway:
         return fhir_response(self.capability())
 
     async def read(self, request: Request, rtype: str, rid: str, vid: str | None = None) -> Response:
-        caller = await self.caller(request)
+        caller = await self.caller(request, overlap_revocation=True)
+        try:
+            return await self._read(request, caller, rtype, rid, vid)
+        finally:
+            await self.settle_revocation(request)
+
+    async def _read(self, request: Request, caller: Caller, rtype: str, rid: str, vid: str | None) -> Response:
         interaction = VREAD if vid else READ
         decision = self.checker.authorize(caller, interaction, rtype)
         lookup = self.cache.for_read(caller, decision.grant, rtype, rid, vid)
@@ -190,7 +212,7 @@ class Gateway:
         try:
             path = f"{rtype}/{rid}" + (f"/_history/{vid}" if vid else "")
             response = await self.upstream.request("GET", path, request_id=request.state.request_id)
-            resource = response.json() if response.status_code == 200 else None
+            resource = json_body(response) if response.status_code == 200 else None
             resource = self.checker.check_read(caller, resource, rtype, rid)
             await self._check_granular(decision.grant, rtype, rid, request)
         except FHIRError as exc:
@@ -252,12 +274,18 @@ class Gateway:
         params = [(k, v) for k, v in request.query_params.multi_items() if k in ("_count", "_since", "_at")]
         response = await self.upstream.request("GET", f"{rtype}/{rid}/_history", params=params,
                                                request_id=request.state.request_id)
-        bundle, _refs, patients = self._filter_bundle(caller, response.json())
+        bundle, _refs, patients = self._filter_bundle(caller, json_body(response))
         await self.record(request, HISTORY_INSTANCE, "0", [f"{rtype}/{rid}"], patients, caller)
         return fhir_response(bundle)
 
     async def search(self, request: Request, rtype: str, params: list[tuple[str, str]]) -> Response:
-        caller = await self.caller(request)
+        caller = await self.caller(request, overlap_revocation=True)
+        try:
+            return await self._search(request, caller, rtype, params)
+        finally:
+            await self.settle_revocation(request)
+
+    async def _search(self, request: Request, caller: Caller, rtype: str, params: list[tuple[str, str]]) -> Response:
         try:
             decision = self.checker.authorize_search(caller, rtype, params)
         except FHIRError:
@@ -280,7 +308,7 @@ class Gateway:
             raise FHIRError(response.status_code, "invalid", "",
                             outcome=clean_outcome(response.json() if response.content else {},
                                                   "The search could not be performed"))
-        bundle, refs, patients = self._filter_bundle(caller, response.json())
+        bundle, refs, patients = self._filter_bundle(caller, json_body(response))
         await self.record(request, SEARCH, "0", refs or [rtype], patients, caller)
         body = dump(bundle)
         await self.cache.store(lookup, generations, body, etag=None, last_modified=None, entity_refs=refs or [rtype],
@@ -298,7 +326,7 @@ class Gateway:
         if response.status_code >= 400:
             raise FHIRError(410 if response.status_code in (404, 410) else 400, "not-found",
                             "This page of results has expired; please search again")
-        bundle, refs, patients = self._filter_bundle(caller, response.json())
+        bundle, refs, patients = self._filter_bundle(caller, json_body(response))
         await self.record(request, SEARCH, "0", refs, patients, caller)
         return fhir_response(bundle)
 
@@ -313,7 +341,7 @@ class Gateway:
                                                request_id=request.state.request_id)
         if response.status_code == 404:
             raise not_found("Patient", rid)
-        bundle, _refs, patients = self._filter_bundle(caller, response.json())
+        bundle, _refs, patients = self._filter_bundle(caller, json_body(response))
         await self.record(request, "operation", "0", [f"Patient/{rid}"], patients, caller)
         return fhir_response(bundle)
 

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import httpx
+import orjson
 
 from .errors import FHIRError, operation_outcome
 
@@ -18,6 +19,11 @@ log = logging.getLogger("fhir_gateway.upstream")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 FHIR_JSON = "application/fhir+json"
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The EHR's JSON answer (orjson: several times faster than json on the hot path)."""
+    return orjson.loads(response.content)
 
 
 class UpstreamDown(FHIRError):
@@ -105,7 +111,7 @@ class Upstream:
             return None
         if response.status_code >= 400:
             raise FHIRError(502, "exception", f"The EHR refused a read of {resource_type} ({response.status_code})")
-        return response.json()
+        return json_body(response)
 
     async def search(
         self, resource_type: str, params: Any, request_id: str | None = None
@@ -113,7 +119,7 @@ class Upstream:
         response = await self.request("GET", resource_type, params=params, request_id=request_id)
         if response.status_code >= 400:
             raise FHIRError(502, "exception", f"The EHR refused a search of {resource_type} ({response.status_code})")
-        return response.json()
+        return json_body(response)
 
     async def ping(self, timeout: float = 2.0) -> bool:
         try:
