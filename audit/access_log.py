@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
@@ -22,7 +23,8 @@ from .events import DCM, RESOURCE_TYPES, RESTFUL_INTERACTION
 class EhrSearchClient(Protocol):
     """fhir_gateway.upstream.Upstream satisfies it."""
 
-    async def request(self, method: str, path: str, *, params: Any = None) -> httpx.Response: ...
+    async def request(self, method: str, path: str, *, params: Any = None,
+                      headers: dict[str, str] | None = None) -> httpx.Response: ...
 
 
 class AccessLogUnavailable(RuntimeError):
@@ -56,16 +58,43 @@ def concerns_patient(event: Mapping[str, Any], patient_ref: str) -> bool:
     )
 
 
+# One search asks for at most this many events (the sandbox EHR allows pages of 500).
+MAX_COUNT = 500
+
+
+@dataclass(frozen=True)
+class AccessLogPage:
+    events: list[dict[str, Any]]  # newest first
+    more: bool  # the EHR has further matches (a full page, or a `next` link because it capped the page)
+
+
 async def access_log(
-    ehr: EhrSearchClient, patient_id: str, *, count: int = 50, since: str | None = None
+    ehr: EhrSearchClient, patient_id: str, *, count: int = 50, since: str | None = None,
+    until: str | None = None, before: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest `count` AuditEvents that touched this patient's data (optionally recorded at/after `since`)."""
+    """The newest `count` AuditEvents that touched this patient's data, optionally only those recorded at or
+    after `since`, at or before `until`, and strictly before `before` (dates or instants)."""
+    return (await access_log_page(ehr, patient_id, count=count, since=since, until=until, before=before)).events
+
+
+async def access_log_page(
+    ehr: EhrSearchClient, patient_id: str, *, count: int = 50, since: str | None = None,
+    until: str | None = None, before: str | None = None,
+) -> AccessLogPage:
+    """`access_log`, also saying whether the EHR holds more matches than it returned."""
     ref = _patient_ref(patient_id)
-    params: list[tuple[str, str]] = [("entity", ref), ("_sort", "-date"), ("_count", str(max(1, min(count, 200))))]
+    count = max(1, min(count, MAX_COUNT))
+    params: list[tuple[str, str]] = [("entity", ref), ("_sort", "-date"), ("_count", str(count))]
     if since:
         params.append(("date", f"ge{since}"))
+    if until:
+        params.append(("date", f"le{until}"))
+    if before:
+        params.append(("date", f"lt{before}"))
     try:
-        response = await ehr.request("GET", "AuditEvent", params=params)
+        # no-cache: EHRs such as HAPI otherwise answer a repeated search from a copy up to a minute old,
+        # and a patient checking who just looked must see it.
+        response = await ehr.request("GET", "AuditEvent", params=params, headers={"Cache-Control": "no-cache"})
     except Exception as exc:  # the EHR client raises its own error types for down/timeout/5xx
         raise AccessLogUnavailable(f"EHR unreachable: {type(exc).__name__}") from exc
     if not response.is_success:
@@ -77,9 +106,10 @@ async def access_log(
         if (entry.get("resource") or {}).get("resourceType") == "AuditEvent"
         and (entry.get("search") or {}).get("mode", "match") == "match"
     ]
+    more = len(events) >= count or any(link.get("relation") == "next" for link in bundle.get("link") or [])
     mine = [e for e in events if concerns_patient(e, ref)]
     mine.sort(key=lambda e: e.get("recorded") or "", reverse=True)
-    return mine[:count]
+    return AccessLogPage(mine[:count], more)
 
 
 # -- plain words -------------------------------------------------------------------------------------------

@@ -321,6 +321,10 @@ def rest_event(
         if outcome != "0":
             # The request failed: the resource may not exist, so name it without a literal reference.
             entities.append(_resource_entity(ref, context, logical=True))
+        elif "/" not in ref:
+            # A bare type (a search that matched nothing) names what was searched, which the query entity
+            # below says; as a literal reference the EHR would refuse the whole event.
+            continue
         elif ref.startswith("Patient/"):
             entities.append(_patient_entity(ref))
         else:

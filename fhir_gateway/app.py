@@ -26,6 +26,7 @@ from smart_auth.router import build_auth_router, build_auth_server
 from smart_auth.settings import AuthSettings
 
 from .access import AccessChecker
+from .access_log_api import build_access_log_router
 from .audit_binding import AuthAudit, GatewayAudit, background_audit, make_recorder
 from .caching import GatewayCache
 from .caller import TokenVerifier, redis_revocation_check
@@ -170,6 +171,8 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     app.include_router(build_auth_router(deps, auth_settings, accounts.sessions, accounts.store, server=auth_server))
     app.include_router(accounts.router(auth_server.grants))
     app.include_router(build_fhir_router(gateway))
+    app.include_router(build_access_log_router(verifier=gateway.verifier, checker=gateway.checker, ehr=upstream,
+                                               audit=gateway.audit, clients=auth_server.clients))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
