@@ -12,7 +12,9 @@ def main() -> int:
     parser.add_argument("which", choices=["gateway", "cache"], nargs="?", default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--patients", type=int, default=25, help="how many fixture patients the workload spans")
+    parser.add_argument("--patients", type=int, default=25, help="how many of the EHR's patients to draw from")
+    parser.add_argument("--active", type=int, default=400, help="cache bench: patients whose dashboards are used")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     args = parser.parse_args()
     if args.which == "gateway":
         from .gateway_overhead import main as run

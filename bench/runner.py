@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -23,6 +24,12 @@ class Result:
     latencies: list[float]
     wall: float
     errors: int
+    cache: Counter[str] = field(default_factory=Counter)  # X-Cache answers (HIT/MISS/...), when given
+
+    @property
+    def hit_rate(self) -> float | None:
+        total = sum(self.cache.values())
+        return self.cache["HIT"] / total if total else None
 
     @property
     def throughput(self) -> float:
@@ -50,6 +57,7 @@ class Result:
 async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeout: float = 60) -> Result:
     latencies: list[float] = []
     errors = 0
+    cache: Counter[str] = Counter()
     queue: asyncio.Queue[Request] = asyncio.Queue()
     for r in requests:
         queue.put_nowait(r)
@@ -67,6 +75,8 @@ async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeo
                 await response.aread()
                 if response.status_code >= 400:
                     errors += 1
+                if label := response.headers.get("x-cache"):
+                    cache[label] += 1
             except httpx.HTTPError:
                 errors += 1
             latencies.append(time.perf_counter() - start)
@@ -76,7 +86,7 @@ async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeo
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    return Result(name, latencies, wall, errors)
+    return Result(name, latencies, wall, errors, cache)
 
 
 def report(results: Sequence[Result], baseline: Result) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from devstack.procs import Started, free_port, spawn, wait_until
-from devstack.services import StackConfig, ensure_ehr, ensure_redis, gateway_cmd
+from devstack.services import StackConfig, ensure_ehr, ensure_redis, gateway_cmd, redis_args, redis_ping
 from smart_auth.keys import KeyStore
 
 
@@ -47,6 +47,17 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> It
         started.stop()
 
 
+def wait_for_change_feed(url: str, timeout: float = 60) -> None:
+    """Until the gateway's change feed has completed a round (reported by /readyz)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        feed = httpx.get(url + "/readyz", timeout=10).json().get("change_feed") or {}
+        if feed.get("seconds_since_success") is not None:
+            return
+        time.sleep(0.2)
+    raise SystemExit("the gateway's change feed never completed a round; see its log")
+
+
 def _up(url: str) -> bool:
     try:
         return httpx.get(url + "/healthz", timeout=1).status_code == 200
@@ -66,8 +77,31 @@ def patient_tokens(url: str, state: Path, patients: list[str]) -> dict[str, str]
 
 
 def fixture_patients(base: str, n: int) -> list[str]:
-    bundle = httpx.get(f"{base}/Patient", params={"_count": n, "_elements": "id", "_sort": "_id"}, timeout=60).json()
-    ids = [e["resource"]["id"] for e in bundle.get("entry", [])]
+    """The first ``n`` patient ids (by id), following the EHR's pages."""
+    ids: list[str] = []
+    url: str | None = f"{base}/Patient"
+    params: dict[str, str | int] | None = {"_count": min(n, 1000), "_elements": "id", "_sort": "_id"}
+    with httpx.Client(timeout=120) as client:
+        while url and len(ids) < n:
+            bundle = client.get(url, params=params).json()
+            ids += [e["resource"]["id"] for e in bundle.get("entry", [])]
+            url = next((lk["url"] for lk in bundle.get("link", []) if lk.get("relation") == "next"), None)
+            params = None
     if not ids:
         raise SystemExit("The EHR has no patients; run ./stack up once (it loads the fixtures)")
-    return ids
+    return ids[:n]
+
+
+@contextmanager
+def private_cache_redis(maxmemory: str = "1gb") -> Iterator[str]:
+    """A cache Redis of the benchmark's own, so its memory can be measured from empty."""
+    data = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    port = free_port()
+    started = Started()
+    proc = spawn(redis_args(port, data, persistent=False, maxmemory=maxmemory), data / "redis.log")
+    started.add("cache redis", proc)
+    try:
+        wait_until(lambda: redis_ping("127.0.0.1", port), 15, "cache redis", proc, data / "redis.log")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        started.stop()

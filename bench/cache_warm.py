@@ -1,0 +1,78 @@
+"""The portal's dashboard workload three ways in one run: straight to HAPI, through the gateway without
+its cache, and through the gateway with a warm cache. Prints throughput and p50/p99 as ratios to
+direct HAPI, the warm run's hit rate, and the cache Redis memory per cached patient.
+
+The workload spans ``--active`` patients drawn (seeded) from the first ``--patients`` of the EHR:
+portal users who open their dashboard again and again. "Warm" means each of those dashboards went
+through the gateway once before the measured run (the warm-up pass is reported too: it is the cold cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+from cache.server import make_cache_redis, memory_report
+
+from . import runner, workload
+from .stack import (
+    ehr_and_redis,
+    fixture_patients,
+    gateway,
+    patient_tokens,
+    private_cache_redis,
+    wait_for_change_feed,
+)
+
+
+async def _memory(url: str) -> dict[str, int]:
+    redis = make_cache_redis(url, timeout=5)
+    try:
+        report = await memory_report(redis)
+    finally:
+        await redis.aclose()
+    return {"used": int(report["used_memory"]), "keys": int(report["keys"]), "evicted": int(report["evicted_keys"])}
+
+
+async def main(args: argparse.Namespace) -> int:
+    with ehr_and_redis() as cfg:
+        population = fixture_patients(cfg.fhir_base_url, args.patients)
+        active = random.Random(11).sample(population, min(args.active, len(population)))
+        print(f"EHR {cfg.fhir_base_url}: {len(population)} patients; workload over {len(active)} of them, "
+              f"{args.requests} requests per run, concurrency {args.concurrency}, gateway workers {args.workers}.")
+        results: list[runner.Result] = []
+        direct = workload.build(cfg.fhir_base_url, active, None, args.requests)
+        await runner.run("warm-up direct", direct[:200], concurrency=args.concurrency)
+        results.append(await runner.run("direct HAPI", direct, concurrency=args.concurrency))
+
+        with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false"}, workers=args.workers) as (url, state):
+            reqs = workload.build(url + "/fhir", active, patient_tokens(url, state, active), args.requests)
+            await runner.run("warm-up gateway", reqs[:200], concurrency=args.concurrency)
+            results.append(await runner.run("gateway, no cache", reqs, concurrency=args.concurrency))
+
+        with private_cache_redis() as cache_url, \
+                gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers) as (url, state):
+            tokens = patient_tokens(url, state, active)
+            wait_for_change_feed(url)  # its first round empties the cache: let it pass before warming
+            before = await _memory(cache_url)
+            every = workload.every_dashboard(url + "/fhir", active, tokens)
+            cold = await runner.run("gateway, cold cache (warm-up)", every, concurrency=args.concurrency)
+            after = await _memory(cache_url)
+            reqs = workload.build(url + "/fhir", active, tokens, args.requests)
+            results.append(cold)
+            results.append(await runner.run("gateway, warm cache", reqs, concurrency=args.concurrency))
+
+    baseline = results[0]
+    print()
+    print(runner.report(results, baseline))
+    warm = results[-1]
+    if warm.hit_rate is not None:
+        print(f"\nwarm run: {warm.hit_rate * 100:.1f} % of answers from the cache ({dict(warm.cache)})")
+    uncached = results[1]
+    print(f"uncached gateway p50 overhead: {uncached.p50 - baseline.p50:+.2f} ms "
+          f"({(uncached.p50 / baseline.p50 - 1) * 100:+.1f} %)")
+    grown = after["used"] - before["used"]
+    print(f"cache Redis: {after['keys'] - before['keys']} keys, {grown / 1_048_576:.1f} MiB for {len(active)} "
+          f"patients' dashboards = {grown / max(1, len(active)) / 1024:.1f} KiB per cached patient "
+          f"({len(workload.dashboard_queries('x'))} answers each); evicted keys: {after['evicted']}")
+    return 0
