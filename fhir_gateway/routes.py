@@ -22,7 +22,7 @@ from mappers.outcome import clean_outcome
 from mappers.validation import InboundError, validate
 from smart_auth.scopes import Grant
 
-from .access import AccessChecker
+from .access import AccessChecker, Decision
 from .caching import HIT, STALE, GatewayCache, Lookup, entity_refs_of
 from .caller import Caller, TokenVerifier
 from .compartment import patients_of
@@ -163,6 +163,16 @@ class Gateway:
             request_id=rid, query=request.url.query or None,
         ))
 
+    async def authorized(self, request: Request, caller: Caller, interaction: str, rtype: str, entity: str, *,
+                         check: str | None = None) -> Decision:
+        """The access decision; a refusal is audited (outcome 4) before it is answered."""
+        try:
+            return self.checker.authorize(caller, check or interaction, rtype)
+        except FHIRError:
+            await self.record(request, interaction, "4", [entity],
+                              [caller.compartment_key] if caller.bound_patient else [], caller)
+            raise
+
     async def body_json(self, request: Request) -> Any:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -204,7 +214,7 @@ class Gateway:
 
     async def _read(self, request: Request, caller: Caller, rtype: str, rid: str, vid: str | None) -> Response:
         interaction = VREAD if vid else READ
-        decision = self.checker.authorize(caller, interaction, rtype)
+        decision = await self.authorized(request, caller, interaction, rtype, f"{rtype}/{rid}")
         lookup = self.cache.for_read(caller, decision.grant, rtype, rid, vid)
         if hit := await self._from_cache(request, caller, interaction, lookup):
             return hit
@@ -264,7 +274,7 @@ class Gateway:
 
     async def history(self, request: Request, rtype: str, rid: str) -> Response:
         caller = await self.caller(request)
-        self.checker.authorize(caller, HISTORY_INSTANCE, rtype)
+        await self.authorized(request, caller, HISTORY_INSTANCE, rtype, f"{rtype}/{rid}")
         current = await self.upstream.read(rtype, rid, request.state.request_id)
         try:
             self.checker.check_read(caller, current, rtype, rid)
@@ -309,6 +319,8 @@ class Gateway:
                             outcome=clean_outcome(response.json() if response.content else {},
                                                   "The search could not be performed"))
         bundle, refs, patients = self._filter_bundle(caller, json_body(response))
+        if caller.bound_patient and not decision.policy.shared:
+            patients.add(caller.compartment_key)  # even an empty result looked into this patient's record
         await self.record(request, SEARCH, "0", refs or [rtype], patients, caller)
         body = dump(bundle)
         await self.cache.store(lookup, generations, body, etag=None, last_modified=None, entity_refs=refs or [rtype],
@@ -332,7 +344,7 @@ class Gateway:
 
     async def everything(self, request: Request, rid: str) -> Response:
         caller = await self.caller(request)
-        self.checker.authorize(caller, READ, "Patient")
+        await self.authorized(request, caller, "operation", "Patient", f"Patient/{rid}", check=READ)
         if caller.bound_patient and caller.bound_patient != rid:
             await self.record(request, "operation", "4", [f"Patient/{rid}"], [], caller)
             raise not_found("Patient", rid)
@@ -347,14 +359,14 @@ class Gateway:
 
     async def create(self, request: Request, rtype: str) -> Response:
         caller = await self.caller(request)
-        self.checker.authorize(caller, CREATE, rtype)
+        await self.authorized(request, caller, CREATE, rtype, rtype)
         body = await self.body_json(request)
         return await self._idempotent(request, caller, "POST", rtype, body,
                                       lambda: self._do_create(request, caller, rtype, body))
 
     async def update(self, request: Request, rtype: str, rid: str) -> Response:
         caller = await self.caller(request)
-        self.checker.authorize(caller, UPDATE, rtype)
+        await self.authorized(request, caller, UPDATE, rtype, f"{rtype}/{rid}")
         body = await self.body_json(request)
         if not isinstance(body, dict) or body.get("id") != rid:
             raise invalid("The resource id in the body must match the id in the URL")
@@ -461,7 +473,9 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
 
     @router.post("")
     async def batch(request: Request) -> Response:
-        await gateway.caller(request)
+        caller = await gateway.caller(request)
+        await gateway.record(request, "batch", "4", [], [caller.compartment_key] if caller.bound_patient else [],
+                             caller)
         raise forbidden("Batch and transaction bundles are not accepted; send each request on its own")
 
     @router.get("/{rtype}")

@@ -128,6 +128,26 @@ async def test_scopes_limit_resource_types(harness: Harness) -> None:
     assert "MedicationRequest" in body["issue"][0]["diagnostics"]
 
 
+async def test_refusals_before_the_ehr_are_audited_too(harness: Harness, ehr: respx.MockRouter) -> None:
+    catch_all = ehr.route().respond(json={})
+    token = harness.token("patient/Observation.rs", patient=PT)
+    before = len(harness.audit)
+    assert_outcome(await get(harness, "/fhir/MedicationRequest/m1", token), 403)
+    assert_outcome(await get(harness, f"/fhir/Patient/{PT}/$everything", token), 403)
+    refused = harness.audit[before:]
+    assert [(a.interaction, a.outcome, a.entity_refs) for a in refused] == [
+        ("read", "4", ["MedicationRequest/m1"]), ("operation", "4", [f"Patient/{PT}"])]
+    assert all(a.patient_refs == [f"Patient/{PT}"] for a in refused)
+    assert not catch_all.called
+
+
+async def test_an_empty_search_still_names_whose_record_was_searched(harness: Harness, ehr: respx.MockRouter) -> None:
+    ehr.get("/Observation").respond(json=bundle())
+    r = await get(harness, "/fhir/Observation?code=none", harness.token(PATIENT_SCOPES, patient=PT))
+    assert r.status_code == 200 and not r.json().get("entry")
+    assert harness.audit[-1].outcome == "0" and harness.audit[-1].patient_refs == [f"Patient/{PT}"]
+
+
 @pytest.mark.parametrize(
     "path",
     [
