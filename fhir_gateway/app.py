@@ -34,6 +34,7 @@ from .capability import capability_statement
 from .compartment import patients_of
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
+from .metrics import PortalCollector
 from .request_context import install_request_context
 from .routes import AccessAudit, Gateway, build_fhir_router
 from .settings import GatewaySettings
@@ -158,6 +159,7 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
     app.state.settings = settings
     app.state.keys = keys
     app.state.metrics = metrics
+    metrics.register(PortalCollector(response_cache, change_feed, recorder))
     app.state.upstream = upstream
     app.state.redis = redis
     app.state.gateway = gateway

@@ -41,12 +41,21 @@ class TcpProxy:
             return
         self._writers |= {client_writer, upstream_writer}
 
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while data := await reader.read(65536):
+                    if answers and not self.keep_answer():
+                        break
                     writer.write(data)
                     await writer.drain()
             writer.close()
+            if answers:  # the EHR side ended (or its answer was dropped): the client's connection goes too
+                client_writer.close()
+                upstream_writer.close()
 
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        await asyncio.gather(pipe(client_reader, upstream_writer, False), pipe(upstream_reader, client_writer, True))
         self._writers -= {client_writer, upstream_writer}
+
+    def keep_answer(self) -> bool:
+        """Whether to pass on the EHR's next bytes; a subclass may drop answers to fake a lost reply."""
+        return True

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,16 +82,23 @@ class RedisProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
-@pytest.fixture(scope="session")
-def audit_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+@contextlib.contextmanager
+def redis_process(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[RedisProcess]:
+    """A private redis-server in its own temp dir, killed afterwards."""
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
-    server = RedisProcess(free_port(), tmp_path_factory.mktemp("audit-redis"))
+    server = RedisProcess(free_port(), tmp_path_factory.mktemp(name))
     server.start()
     try:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def audit_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    with redis_process(tmp_path_factory, "audit-redis") as server:
+        yield server
 
 
 @pytest.fixture
@@ -180,3 +189,11 @@ async def ehr_proxy(hapi: str) -> AsyncIterator[TcpProxy]:
         yield proxy
     finally:
         await proxy.stop()
+
+
+def request_id_of(event: dict[str, Any]) -> str | None:
+    """The X-Request-Id an AuditEvent records (its request-id entity)."""
+    for entity in event.get("entity") or []:
+        if (entity.get("type") or {}).get("code") == "XrequestId":
+            return entity["what"]["identifier"]["value"]
+    return None

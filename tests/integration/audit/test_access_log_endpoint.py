@@ -15,18 +15,13 @@ import pytest
 from tests.conftest import GatewayServer
 from tests.integration.gateway.helpers import auth, mint
 
+from .conftest import request_id_of
+
 pytestmark = pytest.mark.integration
 
 A, B = "pt-0001", "pt-0002"
 PATIENT_SCOPES = "launch/patient openid fhirUser patient/*.rs"
 LOG = "/portal/api/access-log"
-
-
-def request_id_of(event: dict[str, Any]) -> str | None:
-    for entity in event.get("entity") or []:
-        if (entity.get("type") or {}).get("code") == "XrequestId":
-            return entity["what"]["identifier"]["value"]
-    return None
 
 
 def patients_in(event: dict[str, Any]) -> set[str]:

@@ -10,7 +10,6 @@ never stopped; "the EHR" is a loopback proxy in front of it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -38,30 +37,11 @@ class AnswerLosingProxy(TcpProxy):
         self.lose_answers = False
         self.lost = 0
 
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.close()
-            return
-        self._writers |= {client_writer, upstream_writer}
-
-        async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await reader.read(65536):
-                    if answers and self.lose_answers:
-                        self.lost += 1
-                        break
-                    writer.write(data)
-                    await writer.drain()
-            writer.close()
-            if answers:
-                client_writer.close()
-                upstream_writer.close()
-
-        await asyncio.gather(forward(client_reader, upstream_writer, False),
-                             forward(upstream_reader, client_writer, True))
-        self._writers -= {client_writer, upstream_writer}
+    def keep_answer(self) -> bool:
+        if self.lose_answers:
+            self.lost += 1
+            return False
+        return True
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:

@@ -26,19 +26,12 @@ import redis.asyncio as aioredis
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
 from tests.integration.gateway.helpers import auth, mint
 
-from .conftest import RedisProcess, fast_redis, free_port
+from .conftest import RedisProcess, fast_redis, redis_process, request_id_of
 
 pytestmark = pytest.mark.integration
 
 PT, OTHER = "pt-0001", "pt-0002"
 PATIENT_SCOPES = "launch/patient openid fhirUser patient/*.rs"
-
-
-def request_id_of(event: dict[str, Any]) -> str | None:
-    for entity in event.get("entity") or []:
-        if (entity.get("type") or {}).get("code") == "XrequestId":
-            return entity["what"]["identifier"]["value"]
-    return None
 
 
 async def stream_events(redis: aioredis.Redis, stream: str) -> list[dict[str, Any]]:
@@ -126,12 +119,8 @@ class Sent:
 
 @pytest.fixture
 def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    server = RedisProcess(free_port(), tmp_path_factory.mktemp("gw-redis"))
-    server.start()
-    try:
+    with redis_process(tmp_path_factory, "gw-redis") as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture

@@ -291,3 +291,15 @@ async def test_ehr_down_serves_kept_answers_marked_stale_and_503_otherwise(
     assert never_cached.headers["content-type"].startswith("application/fhir+json")
     assert never_cached.json()["resourceType"] == "OperationOutcome"
     assert back.status_code == 200 and back.headers["x-cache"] == "MISS" and "warning" not in back.headers
+
+
+async def test_metrics_show_cache_and_feed_activity(gateway: GatewayServer) -> None:
+    await feed_ready(gateway)
+    token = mint(gateway, READ_ALL, patient=B)
+    async with httpx.AsyncClient(timeout=60) as c:
+        async with httpx.AsyncClient(base_url=gateway.fhir, headers=auth(token), timeout=60) as fhir:
+            await until_hit(fhir, f"/Patient/{B}")
+        text = (await c.get(gateway.url + "/metrics")).text
+    hits = next(line for line in text.splitlines() if line.startswith('portal_cache_lookups_total{result="hit"}'))
+    assert float(hits.split()[-1]) >= 1
+    assert "portal_change_feed_leader 1.0" in text and "portal_audit_spool_bytes 0.0" in text
