@@ -9,6 +9,8 @@ would have answered.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -102,13 +104,13 @@ class GatewayCache:
 
     async def store(self, lookup: Lookup, generations: dict[str, str] | None, body: bytes, *,
                     etag: str | None, last_modified: str | None, entity_refs: list[str],
-                    patient_refs: Iterable[str]) -> None:
+                    patient_refs: Iterable[str], version_ids: Sequence[str] = ()) -> None:
         if self.cache is None or generations is None:
             return
         tags = [*lookup.tags_before, *(resource_tag(*ref.split("/", 1)) for ref in entity_refs if "/" in ref)]
         entry = CachedResponse(
             status=200, body=body, etag=etag, last_modified=last_modified,
-            content_type="application/fhir+json", stored_at=time.time(),
+            content_type="application/fhir+json", stored_at=time.time(), version_ids=tuple(version_ids),
             extra={"e": entity_refs, "p": sorted(set(patient_refs))},
         )
         await self.cache.put(lookup.key, entry, tags, generations=generations)
@@ -137,6 +139,24 @@ class GatewayCache:
             # Redis is failing; when it is back the change feed replays this change from the EHR's
             # history (its cursor does not move while invalidations fail), so nothing stays stale.
             log.warning("cache invalidation after a write failed; the change feed will catch up")
+
+
+def result_versions(bundle: dict[str, Any]) -> list[str]:
+    """`Type/id/_history/versionId` of every resource in a search answer, in answer order."""
+    out = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") or {}
+        if resource.get("id"):
+            version = (resource.get("meta") or {}).get("versionId", "")
+            out.append(f"{resource.get('resourceType')}/{resource['id']}/_history/{version}")
+    return out
+
+
+def search_etag(versions: Sequence[str], total: Any) -> str:
+    """A weak validator for a search answer: same resources at the same versions (and total) → same tag,
+    so a portal polling its dashboard gets 304s until something in it changes."""
+    digest = hashlib.sha256(json.dumps([list(versions), total]).encode()).hexdigest()[:20]
+    return f'W/"s-{digest}"'
 
 
 def entity_refs_of(entry: CachedResponse) -> tuple[list[str], list[str]]:

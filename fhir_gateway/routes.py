@@ -23,7 +23,7 @@ from mappers.validation import InboundError, validate
 from smart_auth.scopes import Grant
 
 from .access import AccessChecker, Decision
-from .caching import HIT, STALE, GatewayCache, Lookup, entity_refs_of
+from .caching import HIT, STALE, GatewayCache, Lookup, entity_refs_of, result_versions, search_etag
 from .caller import Caller, TokenVerifier
 from .compartment import patients_of
 from .errors import FHIR_JSON, FHIRError, forbidden, invalid, not_found
@@ -323,9 +323,14 @@ class Gateway:
             patients.add(caller.compartment_key)  # even an empty result looked into this patient's record
         await self.record(request, SEARCH, "0", refs or [rtype], patients, caller)
         body = dump(bundle)
-        await self.cache.store(lookup, generations, body, etag=None, last_modified=None, entity_refs=refs or [rtype],
-                               patient_refs=patients)
-        return Response(body, headers={"X-Cache": self.cache.miss_label()}, media_type=FHIR_JSON_UTF8)
+        versions = result_versions(bundle)
+        etag = search_etag(versions, bundle.get("total"))
+        await self.cache.store(lookup, generations, body, etag=etag, last_modified=None, entity_refs=refs or [rtype],
+                               patient_refs=patients, version_ids=versions)
+        headers = {"X-Cache": self.cache.miss_label(), "ETag": etag}
+        if (inm := request.headers.get("if-none-match")) and inm.strip() == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(body, headers=headers, media_type=FHIR_JSON_UTF8)
 
     async def page(self, request: Request) -> Response:
         caller = await self.caller(request)
