@@ -463,3 +463,22 @@ _DCM_SUBTYPE_DISPLAY = {
     "110136": "Security Roles Changed",
     "110137": "User Security Attributes Changed",
 }
+
+
+def with_logical_references(event: dict[str, Any], context: EventContext) -> dict[str, Any]:
+    """A copy of ``event`` whose literal references (``{"reference": "Patient/x"}``) are logical ones
+    (``type`` + ``identifier``), for an EHR that refuses the event because a referenced resource is gone
+    (deleted or merged): the record still says exactly whom and what it concerns."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            out = {k: convert(v) for k, v in value.items() if not (k == "reference" and isinstance(ref, str))}
+            if isinstance(ref, str) and "/" in ref:
+                out.update(_logical_reference("/".join(ref.split("/")[-2:]), context))
+            return out
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(event)

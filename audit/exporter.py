@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import httpx
 from redis.exceptions import ResponseError
 
+from .events import EventContext, with_logical_references
 from .recorder import REDIS_FAILURES
 
 log = logging.getLogger("audit.exporter")
@@ -94,7 +95,10 @@ class AuditExporter:
         backoff_initial: float = 0.5,
         backoff_max: float = 60.0,
         dead_stream: str | None = None,
+        context: EventContext | None = None,
     ) -> None:
+        # With the deployment's context, an event the EHR refuses is retried with logical references.
+        self.context = context
         self.redis = redis
         self.ehr = ehr
         self.stream = stream
@@ -206,7 +210,16 @@ class AuditExporter:
     async def _one_by_one(self, events: Sequence[_Event]) -> int:
         accepted = 0
         for event in events:
-            response = await self._send("PUT", f"AuditEvent/{event.event_id}", json.loads(event.payload))
+            body = json.loads(event.payload)
+            response = await self._send("PUT", f"AuditEvent/{event.event_id}", body)
+            if not response.is_success and self.context is not None:
+                # Typically a referenced resource was deleted since: keep the record, by logical reference.
+                logical = with_logical_references(body, self.context)
+                if logical != body:
+                    response = await self._send("PUT", f"AuditEvent/{event.event_id}", logical)
+                    if response.is_success:
+                        log.warning("audit event %s stored with logical references (the EHR refused the "
+                                    "literal ones)", event.event_id)
             if response.is_success:
                 await self._ack(event.stream_ids)
                 accepted += 1

@@ -106,7 +106,7 @@ def create_app(settings: GatewaySettings | None = None, *, access_audit: AccessA
             redis, upstream, stream=audit_settings.audit_stream, group=audit_settings.audit_export_group,
             consumer=audit_settings.audit_export_consumer, batch_size=audit_settings.audit_export_batch_size,
             idle_interval=audit_settings.audit_export_interval, backoff_max=audit_settings.audit_export_backoff_max,
-            claim_idle=audit_settings.audit_export_claim_idle,
+            claim_idle=audit_settings.audit_export_claim_idle, context=event_context,
         )
         if settings.audit_export
         else None

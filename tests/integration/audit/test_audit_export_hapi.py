@@ -173,3 +173,29 @@ async def test_failed_access_to_unknown_resource_creates_nothing_in_the_ehr(
     assert await count_tagged(hapi, run_tag) == 1
     assert (await ehr.request("GET", missing)).status_code == 404  # no placeholder Observation
     assert (await ehr.request("GET", "Device/audit-test-backend")).status_code == 404  # nor Device
+
+
+async def test_event_naming_a_since_deleted_patient_still_reaches_the_ehr(
+    redis: aioredis.Redis, stream: str, ehr: Upstream, hapi: str, run_tag: tuple[str, str], tmp_path: Any
+) -> None:
+    # A patient (or caregiver) record deleted in the EHR after the access: HAPI refuses a literal
+    # reference to it, so the exporter stores the event with logical references instead of dropping it.
+    gone = f"audit-gone-{run_tag[1][:12]}"
+    created = await ehr.request("PUT", f"Patient/{gone}", json={"resourceType": "Patient", "id": gone})
+    assert created.status_code in (200, 201)
+    assert (await ehr.request("DELETE", f"Patient/{gone}")).status_code in (200, 204)
+    context = EventContext(tag_system=run_tag[0], tag_code=run_tag[1])
+    event = rest_event(interaction="read", outcome="0", action="R", entity_refs=[f"Patient/{gone}"],
+                       patient_refs=[f"Patient/{gone}"], account_ref=f"Patient/{gone}", account_id="acct-gone",
+                       client_id="audit-tests", on_behalf_of=None, source_ip="127.0.0.1", request_id="r-gone",
+                       query=None, context=context)
+    literal = await ehr.request("PUT", f"AuditEvent/{event['id']}-probe", json={**event, "id": f"{event['id']}-probe"})
+    assert literal.status_code == 409, "precondition: HAPI refuses a literal reference to a deleted resource"
+    await record_all(redis, stream, [event], tmp_path)
+    exporter = AuditExporter(redis, ehr, stream=stream, consumer="x", batch_size=10, context=context)
+    assert await drain(exporter) == 1
+    assert await redis.xlen(f"{stream}:dead") == 0
+    stored = (await ehr.request("GET", f"AuditEvent/{event['id']}")).json()
+    whats = [e["what"] for e in stored["entity"] if "identifier" in e["what"] or "reference" in e["what"]]
+    logical = {"type": "Patient", "identifier": {"system": context.reference_system, "value": f"Patient/{gone}"}}
+    assert logical in whats and stored["agent"][0]["who"] == logical
