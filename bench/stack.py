@@ -36,6 +36,9 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> It
     url = f"http://127.0.0.1:{port}"
     env = {"PORTAL_PUBLIC_URL": url, "PORTAL_STATE_DIR": str(state), "PORTAL_FHIR_BASE_URL": cfg.fhir_base_url,
            "PORTAL_REDIS_URL": cfg.redis_url, "PORTAL_CACHE_REDIS_URL": cfg.cache_redis_url,
+           # Its own audit stream: the gateway under test exports exactly its own events (a real cost, and
+           # part of what is measured), never a backlog some earlier process left behind.
+           "PORTAL_AUDIT_STREAM": f"audit:bench:{uuid.uuid4().hex[:12]}",
            "LOG_LEVEL": "warning", **extra_env}
     started = Started()
     proc = spawn(gateway_cmd("127.0.0.1", port, workers), state / "gateway.log", env=env)
