@@ -11,8 +11,9 @@ Delivery rules:
   `run()` retries them first, with capped exponential backoff;
 - the EHR rejects the whole transaction with another 4xx (one malformed or refused event would otherwise
   block the queue forever): the batch is retried event by event; an event the EHR refuses on its own is
-  moved, with the EHR's status, to the dead-letter stream `<stream>:dead` (still in Redis, nothing is
-  dropped) and acked in the same MULTI.
+  sent once more with logical references (a referenced resource may have been deleted since), and only
+  if that fails too moved, with the EHR's status, to the dead-letter stream `<stream>:dead` (still in
+  Redis, nothing is dropped) and acked in the same MULTI.
 - on every call the consumer first re-sends its own pending entries (a restart resumes where it stopped),
   then takes over entries another consumer left pending for `claim_idle` seconds (XAUTOCLAIM), then reads
   new ones.

@@ -178,6 +178,7 @@ async def test_direct_ehr_changes_show_within_the_staleness_bound(gateway: Gatew
             if search_seen is None and new_id in (await c.get(survey)).text:
                 search_seen = time.monotonic() - changed_at
             await asyncio.sleep(0.1)
+    print(f"direct EHR change visible through the gateway after: read {read_seen}s, search {search_seen}s")
     assert read_seen is not None and read_seen <= STALENESS_BOUND, f"read stale for {read_seen}"
     assert search_seen is not None and search_seen <= STALENESS_BOUND, f"search stale for {search_seen}"
 
