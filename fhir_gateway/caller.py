@@ -14,6 +14,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from smart_auth.revocation import is_revoked
@@ -88,7 +89,12 @@ RevocationCheck = Callable[[Mapping[str, Any]], Awaitable[bool]]
 
 def redis_revocation_check(redis: Redis) -> RevocationCheck:
     async def check(claims: Mapping[str, Any]) -> bool:
-        return await is_revoked(redis, claims)
+        try:
+            return await is_revoked(redis, claims)
+        except RedisConnectionError:
+            # Typically a pooled connection that died with a restarted Redis: a read, so one retry on a
+            # fresh connection is safe (a second failure fails closed with 503 as before).
+            return await is_revoked(redis, claims)
 
     return check
 

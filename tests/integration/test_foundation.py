@@ -9,6 +9,7 @@ import pytest
 
 from devstack.procs import free_port
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
+from tests.integration.gateway.helpers import auth, mint
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +52,15 @@ def test_readyz_flips_with_redis(own_stack: tuple[GatewayServer, RedisServer]) -
         assert time.monotonic() < deadline, "gateway did not notice Redis coming back"
         time.sleep(0.5)
     assert _ready(gateway).json()["checks"]["redis"] == "up"
+
+
+def test_first_requests_after_a_redis_restart_are_answered(own_stack: tuple[GatewayServer, RedisServer]) -> None:
+    gateway, redis_server = own_stack
+    token = mint(gateway, "launch/patient patient/*.rs", patient="pt-0001")
+    with httpx.Client(base_url=gateway.fhir, headers=auth(token), timeout=30) as c:
+        assert c.get("/Patient/pt-0001").status_code == 200  # the gateway now holds pooled Redis connections
+        redis_server.stop()
+        redis_server.start()  # same data (AOF): the token is still valid, the pooled connections are dead
+        after = [c.get("/Patient/pt-0001").status_code for _ in range(3)]
+    # No 503 for a connection that merely died with the old server: the revocation read retries once.
+    assert after == [200, 200, 200]
