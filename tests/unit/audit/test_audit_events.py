@@ -18,6 +18,7 @@ from audit.events import (
     auth_event,
     rest_event,
     safe_query,
+    with_logical_references,
 )
 
 CTX = EventContext(base_url="https://portal.example.org", tag_system="https://portal.example.org/tags",
@@ -235,3 +236,30 @@ def test_failed_request_names_resources_without_literal_references() -> None:
     device = rest(account_ref="Device/bulk-client")
     assert agents(device)[0]["who"] == {"type": "Device", "identifier": {
         "system": "https://portal.example.org/oauth-client", "value": "bulk-client"}}
+
+
+def test_logical_references_keep_every_fact_but_no_literal_reference() -> None:
+    ctx = EventContext()
+    event = rest_event(interaction="read", outcome="0", action="R", entity_refs=["Observation/o1"],
+                       patient_refs=["Patient/pt-9"], account_ref="RelatedPerson/rp-1", account_id="acct",
+                       client_id="app", on_behalf_of="Patient/pt-9", source_ip="10.0.0.1", request_id="r1",
+                       query=None, context=ctx)
+    logical = with_logical_references(event, ctx)
+    text = json.dumps(logical)
+    assert '"reference"' not in text
+    for ref in ("Observation/o1", "Patient/pt-9", "RelatedPerson/rp-1"):
+        assert {"type": ref.split("/")[0], "identifier": {"system": ctx.reference_system, "value": ref}} \
+            in list(_references_or_logical(logical))
+    assert logical["id"] == event["id"] and logical["recorded"] == event["recorded"]
+    AuditEvent.model_validate(logical)  # still a valid AuditEvent
+
+
+def _references_or_logical(value: object):
+    if isinstance(value, dict):
+        if "identifier" in value and "type" in value:
+            yield value
+        for inner in value.values():
+            yield from _references_or_logical(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _references_or_logical(inner)
