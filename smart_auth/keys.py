@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
+from .secret_files import read_or_create_secret
+
 SIGNING_ALG = "ES256"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two replicas starting at once must not overwrite each other's key.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 class KeyStore:
@@ -31,13 +24,9 @@ class KeyStore:
     def load_or_create(cls, path: Path, pem: str | None = None) -> KeyStore:
         if pem:
             return cls(ECKey.import_key(pem))
-        if not path.exists():
-            key = ECKey.generate_key("P-256", private=True)
-            try:
-                _write_private(path, key.as_pem(private=True))
-            except FileExistsError:
-                pass  # another process won the race; use its key
-        return cls(ECKey.import_key(path.read_bytes()))
+        pem_bytes = read_or_create_secret(
+            path, lambda: ECKey.generate_key("P-256", private=True).as_pem(private=True))
+        return cls(ECKey.import_key(pem_bytes))
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode({"alg": SIGNING_ALG, "kid": self.kid, "typ": "JWT"}, claims, self._key)

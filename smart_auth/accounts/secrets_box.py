@@ -5,21 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..secret_files import read_or_create_secret
+
 KEY_FILE = "accounts-secret.key"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two replicas starting at once must not overwrite each other's key.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 class SecretBox:
@@ -35,13 +28,8 @@ class SecretBox:
     def load_or_create(cls, state_dir: Path, configured: str | None = None) -> SecretBox:
         if configured:
             return cls(configured.encode())
-        path = Path(state_dir) / KEY_FILE
-        if not path.exists():
-            try:
-                _write_private(path, base64.b64encode(secrets.token_bytes(32)))
-            except FileExistsError:
-                pass  # another process won the race; use its key
-        return cls(base64.b64decode(path.read_bytes().strip()))
+        stored = read_or_create_secret(Path(state_dir) / KEY_FILE, lambda: base64.b64encode(secrets.token_bytes(32)))
+        return cls(base64.b64decode(stored.strip()))
 
     def digest(self, purpose: str, value: str) -> str:
         return hmac.new(self._mac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
