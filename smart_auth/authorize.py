@@ -259,8 +259,8 @@ class AuthorizeFlow:
             resource = None
         return _human_name(resource) or f"Patient record {link.patient_id}"
 
-    async def choose(self, request: Request, form: dict[str, str]) -> Response:
-        pending_id = form.get("pending", "")
+    async def _continue(self, request: Request, pending_id: str, form: dict[str, str]) -> tuple[Pending, Any, Client]:
+        """A picker or consent form posted back: its request, signed-in session (CSRF-checked) and app."""
         pending = await self.load(pending_id)
         session = await self.s.sessions.current(request)
         if pending is None or session is None or session.account.id != pending.account_id:
@@ -270,6 +270,11 @@ class AuthorizeFlow:
         client = await self.s.clients.get(pending.client_id)
         if client is None:
             raise _PageError("Unknown app", "The app is no longer registered.")
+        return pending, session, client
+
+    async def choose(self, request: Request, form: dict[str, str]) -> Response:
+        pending_id = form.get("pending", "")
+        pending, _session, client = await self._continue(request, pending_id, form)
         picked = next((c for c in pending.candidates if c["patient_id"] == form.get("patient")), None)
         if picked is None:
             raise _PageError("Choose a patient", "Please choose one of the listed people.")
@@ -302,15 +307,7 @@ class AuthorizeFlow:
 
     async def decide(self, request: Request, form: dict[str, str], scopes: list[str]) -> Response:
         pending_id = form.get("pending", "")
-        pending = await self.load(pending_id)
-        session = await self.s.sessions.current(request)
-        if pending is None or session is None or session.account.id != pending.account_id:
-            raise _PageError("This request has expired", "Please start again from the app.")
-        if not self.s.sessions.verify_csrf(request, session, form.get("csrf_token")):
-            raise _PageError("Form expired", "Please go back to the app and start again.", 403)
-        client = await self.s.clients.get(pending.client_id)
-        if client is None:
-            raise _PageError("Unknown app", "The app is no longer registered.")
+        pending, session, client = await self._continue(request, pending_id, form)
         await self.drop(pending_id)
         account = session.account
         fields = {"account_id": account.id, "fhir_user": account.fhir_user, "client_id": client.client_id,
