@@ -58,9 +58,15 @@ def ehr_base_url(stack_state: Path) -> Iterator[str]:
 
 @dataclass
 class RedisServer:
+    """A private redis-server on its own port that a test may stop, kill (a crash) and start again.
+
+    ``cmd`` is the full command line; by default the project's persistent instance (AOF, noeviction).
+    """
+
     port: int
     data_dir: Path
     log: Path
+    cmd: list[str] | None = None
     proc: subprocess.Popen | None = None
 
     @property
@@ -68,7 +74,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = spawn(redis_args(self.port, self.data_dir, persistent=True), self.log)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = spawn(self.cmd or redis_args(self.port, self.data_dir, persistent=True), self.log)
         wait_until(lambda: redis_ping("127.0.0.1", self.port), 15, "test redis", self.proc, self.log)
 
     def stop(self) -> None:
@@ -76,6 +83,16 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+    def kill(self) -> None:
+        """A crash, not a shutdown: SIGKILL."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
 
 @pytest.fixture(scope="session")

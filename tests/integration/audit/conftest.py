@@ -11,10 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,60 +22,23 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from devstack.procs import free_port
+from devstack.services import redis_args
 from fhir_gateway.upstream import Upstream, make_client
+from tests.conftest import RedisServer
 from tests.tcp_proxy import TcpProxy
 
 HAPI_BASE = os.environ.get("PORTAL_FHIR_BASE_URL", "http://127.0.0.1:8080/fhir").rstrip("/")
 TAG_SYSTEM = "http://127.0.0.1:8000/CodeSystem/audit-test-run"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+RedisProcess = RedisServer
 
 
-class RedisProcess:
-    """A redis-server on a fixed port that survives kill -9 with its data (AOF, fsync always)."""
-
-    def __init__(self, port: int, data_dir: Path) -> None:
-        self.port = port
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("private redis-server did not start")
-
-    def kill(self) -> None:
-        """A crash, not a shutdown: SIGKILL."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+def durable_redis(port: int, data_dir: Path) -> RedisServer:
+    """Survives kill -9 with its data: AOF with fsync on every write."""
+    cmd = [*redis_args(port, data_dir, persistent=True), "--appendfsync", "always"]
+    return RedisServer(port, data_dir, data_dir / "redis.log", cmd=cmd)
 
 
 @contextlib.contextmanager
@@ -87,7 +46,7 @@ def redis_process(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterat
     """A private redis-server in its own temp dir, killed afterwards."""
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
-    server = RedisProcess(free_port(), tmp_path_factory.mktemp(name))
+    server = durable_redis(free_port(), tmp_path_factory.mktemp(name))
     server.start()
     try:
         yield server

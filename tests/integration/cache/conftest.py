@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -14,54 +13,22 @@ from redis.asyncio import Redis
 from cache.crypto import CacheCipher
 from cache.server import make_cache_redis, redis_server_args
 from cache.store import ResponseCache
+from devstack.procs import free_port
+from tests.conftest import RedisServer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server process on a fixed port that a test may stop and start again."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary
-        self.proc = subprocess.Popen(
-            [binary, *redis_server_args("64mb", port=self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
+def cache_redis(port: int) -> RedisServer:
+    """Started with the cache instance's flags (bounded memory, LRU, no persistence)."""
+    data = Path(tempfile.mkdtemp(prefix="cache-redis-"))
+    binary = shutil.which("redis-server") or "redis-server"
+    return RedisServer(port, data, data / "redis.log", cmd=[binary, *redis_server_args("64mb", port=port)])
 
 
 @pytest.fixture(scope="session")
 def cache_redis_server() -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (Debian package redis-server)")
-    server = RedisServer(_free_port())
+    server = cache_redis(free_port())
     server.start()
     yield server
     server.stop()

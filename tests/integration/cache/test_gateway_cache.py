@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.procs import free_port
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
 from tests.integration.gateway.helpers import auth, mint
 from tests.tcp_proxy import TcpProxy
 
-from .conftest import RedisServer as CacheRedis
-from .conftest import _free_port
+from .conftest import cache_redis
 
 pytestmark = pytest.mark.integration
 
@@ -216,15 +216,15 @@ async def test_key_rotation_old_entries_open_then_become_misses(
 
 
 @pytest.fixture
-def outage_redis() -> Iterator[CacheRedis]:
-    server = CacheRedis(_free_port())
+def outage_redis() -> Iterator[RedisServer]:
+    server = cache_redis(free_port())
     server.start()
     yield server
     server.stop()
 
 
 async def test_cache_redis_outage_serves_uncached_and_recovers(
-    ehr_base_url: str, redis_server: RedisServer, outage_redis: CacheRedis, tmp_path: Path
+    ehr_base_url: str, redis_server: RedisServer, outage_redis: RedisServer, tmp_path: Path
 ) -> None:
     gw = own_gateway(tmp_path / "gw", {"PORTAL_FHIR_BASE_URL": ehr_base_url, "PORTAL_REDIS_URL": redis_server.url,
                                         "PORTAL_CACHE_REDIS_URL": outage_redis.url})

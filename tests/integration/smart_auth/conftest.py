@@ -13,7 +13,6 @@ import base64
 import hashlib
 import re
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from devstack.procs import free_port
 from smart_auth.accounts import AccountSettings, AccountStore, build_accounts
 from smart_auth.accounts.models import Account, AccountRecord, ProxyLink
 from smart_auth.clients import Client
@@ -73,12 +73,6 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -189,7 +183,7 @@ class OAuthEnv:
 
 @pytest.fixture(scope="session")
 async def oauth_env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OAuthEnv]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     redis_url = f"redis://127.0.0.1:{redis_server.port}/{OAUTH_REDIS_DB}"
     redis = aioredis.from_url(redis_url)

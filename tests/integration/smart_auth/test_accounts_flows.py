@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
+from devstack.procs import free_port
 from fhir_gateway.upstream import Upstream, make_client
 from smart_auth.accounts import Accounts, AccountSettings, build_accounts
 from smart_auth.accounts.identity import MRN_SYSTEM, SSN_SYSTEM
@@ -186,7 +187,7 @@ async def env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> As
         ok = False
     if not ok:
         pytest.skip(f"the HAPI EHR at {FHIR_BASE} is not up with the default patients (pt-0001)")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     redis = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/{ACCOUNTS_REDIS_DB}")
     await redis.flushdb()
@@ -215,14 +216,6 @@ async def env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> As
         await http.aclose()
         await redis.flushdb()
         await redis.aclose()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------------------------------
