@@ -22,6 +22,7 @@ class AuditSettings(BaseSettings):
 
     state_dir: Path = Path(".state")
     public_url: str = "http://127.0.0.1:8000"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # the same PORTAL_REDIS_URL the gateway uses
 
     audit_spool_path: Path | None = Field(default=None, description="default: <state_dir>/audit-spool.jsonl")
     audit_stream: str = "audit:events"
