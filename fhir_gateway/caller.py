@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from joserfc import jwt
@@ -30,6 +31,8 @@ CLOCK_SKEW = 30
 
 @dataclass(frozen=True)
 class Caller:
+    """Who is calling. Immutable; derived facts (context, compartment, binding) are computed once."""
+
     subject: str
     client_id: str
     scopes: ScopeSet
@@ -39,7 +42,7 @@ class Caller:
     grant_id: str | None
     claims: dict[str, Any]
 
-    @property
+    @cached_property
     def context(self) -> str:
         """Which scope context applies: a patient-bound token uses patient/ scopes only."""
         contexts = self.scopes.contexts()
@@ -52,25 +55,30 @@ class Caller:
             return "system"
         return "patient"
 
-    @property
+    @cached_property
     def on_behalf_of(self) -> str | None:
         """A caregiver's token acts for the patient; the audit trail says so."""
         if self.fhir_user and self.fhir_user.startswith("RelatedPerson/") and self.patient_id:
             return f"Patient/{self.patient_id}"
         return None
 
-    @property
+    @cached_property
     def bound_patient(self) -> str | None:
         """The patient whose compartment holds this caller, or None for staff and backend services."""
         return self.patient_id if self.context == "patient" else None
 
-    @property
+    @cached_property
     def compartment_key(self) -> str:
         if self.bound_patient:
             return f"Patient/{self.patient_id}"
         return f"{self.context}:{self.fhir_user or self.client_id}"
 
     @property
+    def own_patient_refs(self) -> list[str]:
+        """What an audit record of this caller's request names as the patient, when nothing else does."""
+        return [self.compartment_key] if self.bound_patient else []
+
+    @cached_property
     def binding(self) -> str:
         """Stable fingerprint of what this caller may see (compartment + scopes), for page links and caches."""
         raw = f"{self.compartment_key}|{self.scopes}"

@@ -69,7 +69,15 @@ def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(dump(body), status_code=status, headers=headers, media_type=FHIR_JSON_UTF8)
 
 
-def cached_response(entry: CachedResponse, label: str, if_none_match: str | None) -> Response:
+def conditional_response(request: Request, body: bytes, headers: dict[str, str], status: int = 200) -> Response:
+    """``body``, or 304 with the same headers when the client's If-None-Match is the answer's ETag."""
+    inm = request.headers.get("if-none-match")
+    if inm and headers.get("ETag") and inm.strip() == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    return Response(body, status_code=status, headers=headers, media_type=FHIR_JSON_UTF8)
+
+
+def cached_response(request: Request, entry: CachedResponse, label: str) -> Response:
     headers = {"X-Cache": label}
     if entry.etag:
         headers["ETag"] = entry.etag
@@ -79,9 +87,7 @@ def cached_response(entry: CachedResponse, label: str, if_none_match: str | None
         # RFC 9111 §5.5 / RFC 7234 Warning 110: the EHR could not be asked; this is what we last knew.
         headers["Warning"] = '110 - "Response is Stale"'
         headers["Age"] = str(int(entry.age()))
-    if if_none_match and entry.etag and if_none_match.strip() == entry.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(entry.body, status_code=entry.status, headers=headers, media_type=FHIR_JSON_UTF8)
+    return conditional_response(request, entry.body, headers, entry.status)
 
 
 def http_date(instant: str | None) -> str | None:
@@ -169,8 +175,7 @@ class Gateway:
         try:
             return self.checker.authorize(caller, check or interaction, rtype)
         except FHIRError:
-            await self.record(request, interaction, "4", [entity],
-                              [caller.compartment_key] if caller.bound_patient else [], caller)
+            await self.record(request, interaction, "4", [entity], caller.own_patient_refs, caller)
             raise
 
     async def body_json(self, request: Request) -> Any:
@@ -238,28 +243,25 @@ class Gateway:
                                last_modified=headers.get("Last-Modified"), entity_refs=[f"{rtype}/{rid}"],
                                patient_refs=patients)
         headers["X-Cache"] = self.cache.miss_label()
-        if (inm := request.headers.get("if-none-match")) and headers.get("ETag") and inm.strip() == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
-        return Response(body, headers=headers, media_type=FHIR_JSON_UTF8)
+        return conditional_response(request, body, headers)
 
     async def _from_cache(self, request: Request, caller: Caller, interaction: str, lookup: Lookup) -> Response | None:
-        """A fresh entry answers (and is audited like the answer it repeats); None on a miss."""
-        entry = await self.cache.fresh(lookup)
-        if entry is None:
-            return None
-        refs, patients = entity_refs_of(entry)
-        await self.record(request, interaction, "0", refs, patients, caller)
-        return cached_response(entry, HIT, request.headers.get("if-none-match"))
+        """A fresh entry answers; None on a miss."""
+        return await self._kept(request, caller, interaction, await self.cache.fresh(lookup), HIT)
 
     async def _stale(self, request: Request, caller: Caller, interaction: str, lookup: Lookup,
                      failure: FHIRError) -> Response | None:
         """While the EHR fails, the last answer we kept for this very caller and query, marked stale."""
-        entry = await self.cache.stale(lookup, failure.status)
+        return await self._kept(request, caller, interaction, await self.cache.stale(lookup, failure.status), STALE)
+
+    async def _kept(self, request: Request, caller: Caller, interaction: str, entry: CachedResponse | None,
+                    label: str) -> Response | None:
+        """Answer with a kept entry, audited like the answer it repeats."""
         if entry is None:
             return None
         refs, patients = entity_refs_of(entry)
         await self.record(request, interaction, "0", refs, patients, caller)
-        return cached_response(entry, STALE, request.headers.get("if-none-match"))
+        return cached_response(request, entry, label)
 
     async def _check_granular(self, grant: Grant, rtype: str, rid: str, request: Request) -> None:
         """v2 granular scopes (e.g. category=laboratory) on a read: let the EHR's own search decide."""
@@ -320,17 +322,14 @@ class Gateway:
                                                   "The search could not be performed"))
         bundle, refs, patients = self._filter_bundle(caller, json_body(response))
         if caller.bound_patient and not decision.policy.shared:
-            patients.add(caller.compartment_key)  # even an empty result looked into this patient's record
+            patients.update(caller.own_patient_refs)  # even an empty result looked into this patient's record
         await self.record(request, SEARCH, "0", refs or [rtype], patients, caller)
         body = dump(bundle)
         versions = result_versions(bundle)
         etag = search_etag(versions, bundle.get("total"))
         await self.cache.store(lookup, generations, body, etag=etag, last_modified=None, entity_refs=refs or [rtype],
                                patient_refs=patients, version_ids=versions)
-        headers = {"X-Cache": self.cache.miss_label(), "ETag": etag}
-        if (inm := request.headers.get("if-none-match")) and inm.strip() == etag:
-            return Response(status_code=304, headers=headers)
-        return Response(body, headers=headers, media_type=FHIR_JSON_UTF8)
+        return conditional_response(request, body, {"X-Cache": self.cache.miss_label(), "ETag": etag})
 
     async def page(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -414,8 +413,7 @@ class Gateway:
             else:
                 result = await self._generic_write(request, "POST", rtype, body)
         except FHIRError:
-            await self.record(request, CREATE, "4", [rtype], [f"Patient/{caller.bound_patient}"]
-                              if caller.bound_patient else [], caller)
+            await self.record(request, CREATE, "4", [rtype], caller.own_patient_refs, caller)
             raise
         await self.cache.invalidate_write(caller, result.touched, result.resource)
         await self.record(request, CREATE, "0", result.touched, patients_of(result.resource), caller)
@@ -479,8 +477,7 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
     @router.post("")
     async def batch(request: Request) -> Response:
         caller = await gateway.caller(request)
-        await gateway.record(request, "batch", "4", [], [caller.compartment_key] if caller.bound_patient else [],
-                             caller)
+        await gateway.record(request, "batch", "4", [], caller.own_patient_refs, caller)
         raise forbidden("Batch and transaction bundles are not accepted; send each request on its own")
 
     @router.get("/{rtype}")
