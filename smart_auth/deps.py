@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from jinja2 import Environment
 from redis.asyncio import Redis
 
 from .keys import KeyStore
@@ -65,3 +66,12 @@ class AuthDeps:
     public_url: str  # e.g. http://127.0.0.1:8000 ; issuer = public_url ; aud = public_url + "/fhir"
     state_dir: Any  # pathlib.Path
     now: Callable[[], float] | None = None  # injectable clock for tests; None = time.time
+    # The product's one template environment (shared layout); None = one over smart_auth's own pages.
+    templates: Environment | None = None
+
+    def page_templates(self) -> Environment:
+        if self.templates is None:
+            from .pages import make_auth_templates
+
+            self.templates = make_auth_templates()
+        return self.templates

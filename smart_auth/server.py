@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.templating import Jinja2Templates
 
 from .auditing import Auditor
 from .client_auth import ClientAuthenticator
@@ -24,8 +22,6 @@ from .revocation import is_revoked
 from .seams import PatientDirectory, Sessions
 from .settings import AuthSettings
 from .tokens import TokenIssuer
-
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 @dataclass
@@ -65,6 +61,7 @@ class AuthServer:
         settings: AuthSettings,
         sessions: Sessions,
         patients: PatientDirectory | None = None,
+        grants: GrantStore | None = None,
     ) -> None:
         self.deps = deps
         self.settings = settings
@@ -74,7 +71,7 @@ class AuthServer:
         self.urls = Urls.build(deps.public_url)
         redis = deps.redis
         self.clients = ClientStore(redis, jwks_uri_allow_remote=settings.jwks_uri_allow_remote)
-        self.grants = GrantStore(redis, access_token_ttl=settings.access_token_ttl, now=self.now)
+        self.grants = grants or GrantStore(redis, access_token_ttl=settings.access_token_ttl, now=self.now)
         self.codes = CodeStore(redis, ttl=settings.code_ttl, reuse_window=settings.code_reuse_window)
         self.launches = LaunchStore(redis, ttl=settings.launch_ttl)
         self.consents = ConsentStore(redis, ttl=settings.consent_remember_ttl)
@@ -90,7 +87,7 @@ class AuthServer:
         self.grant_types: dict[str, BaseGrant] = {
             g.grant_type: g(ctx) for g in (AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant)
         }
-        self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+        self.templates = deps.page_templates()
 
     async def bearer_claims(self, request: Request) -> dict[str, Any] | None:
         """Claims of a live access token of ours in the Authorization header, else None."""

@@ -6,12 +6,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment
 
 from ..deps import AuthDeps
 from .lockout import Lockout
@@ -23,7 +22,6 @@ from .store import AccountStore
 
 log = logging.getLogger("smart_auth.accounts")
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 class GrantRevoker(Protocol):
@@ -38,11 +36,6 @@ class AuditUnavailable(Exception):
 
 class EhrUnavailable(Exception):
     """The EHR could not be asked (down, timeout, refused)."""
-
-
-def make_templates() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html"]))
-    return env
 
 
 @dataclass

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 
 from ..deps import AuthDeps
 from .admin import add_admin_routes
-from .context import AuditUnavailable, Ctx, EhrUnavailable, GrantRevoker, log, make_templates
+from .context import AuditUnavailable, Ctx, EhrUnavailable, GrantRevoker, log
 from .enrolment import add_enrolment_routes
 from .lockout import Lockout, LockoutPolicy
 from .messaging import MessageSender
@@ -92,4 +92,4 @@ def build_ctx(
     policy = LockoutPolicy(settings.login_max_failures, settings.login_failure_window_seconds,
                            settings.login_lockout_seconds)
     return Ctx(deps, settings, sessions, store, sender, grants, hashing or PasswordHashing(),
-               Lockout(deps.redis, policy, now), make_templates())
+               Lockout(deps.redis, policy, now), deps.page_templates())
