@@ -1,20 +1,47 @@
-"""Gateway settings, read from `PORTAL_*` environment variables."""
+"""Settings: one composed object for the whole app, built from `PORTAL_*` environment variables.
+
+Each package keeps its own settings model (its CLI runs without the app). The values several parts
+share (the EHR's base URL, the state Redis, our public URL and the state directory) are read ONCE,
+into `CoreSettings`, and handed to every section that declares them, so a value passed in code (e.g. a
+test's `state_dir`) moves everything that depends on it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from audit.settings import AuditSettings
+from cache import CacheSettings
+from smart_auth.accounts import AccountSettings
+from smart_auth.settings import AuthSettings
 
-class GatewaySettings(BaseSettings):
+S = TypeVar("S", bound=BaseSettings)
+
+
+class CoreSettings(BaseSettings):
+    """The values every part shares."""
+
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
 
     fhir_base_url: str = "http://127.0.0.1:8080/fhir"
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:8000"
     state_dir: Path = Path(".state")
+
+    @property
+    def fhir_public_base(self) -> str:
+        """Our FHIR base as callers see it; also the `aud` of every access token."""
+        return self.public_url.rstrip("/") + "/fhir"
+
+
+class GatewaySettings(BaseSettings):
+    """The FHIR facade's own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
 
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 30.0
@@ -27,8 +54,43 @@ class GatewaySettings(BaseSettings):
         default=True, description="answer from a kept cache entry, marked stale, while the EHR is down"
     )
     audit_export: bool = Field(default=True, description="export the audit stream to the EHR as AuditEvents")
+    api_docs: bool = Field(default=False, description="serve Swagger UI at /docs (development; loads its own assets)")
 
-    @property
-    def fhir_public_base(self) -> str:
-        """Our FHIR base as callers see it; also the `aud` of every access token."""
-        return self.public_url.rstrip("/") + "/fhir"
+
+def _section(model: type[S], core: CoreSettings) -> S:
+    shared = {name: getattr(core, name) for name in CoreSettings.model_fields if name in model.model_fields}
+    return model(**shared)
+
+
+class PortalSettings(BaseModel):
+    """Everything `create_app` needs, one section per package."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    core: CoreSettings
+    gateway: GatewaySettings
+    auth: AuthSettings
+    accounts: AccountSettings
+    audit: AuditSettings
+    cache: CacheSettings
+
+    @classmethod
+    def load(cls, **core: Any) -> PortalSettings:
+        """From the environment; keyword arguments set shared values (e.g. ``state_dir=...``)."""
+        shared = CoreSettings(**core)
+        return cls(
+            core=shared,
+            gateway=GatewaySettings(),
+            auth=_section(AuthSettings, shared),
+            accounts=_section(AccountSettings, shared),
+            audit=_section(AuditSettings, shared),
+            cache=_section(CacheSettings, shared),
+        )
+
+    def replace(self, **sections: dict[str, Any]) -> PortalSettings:
+        """A copy with some fields of some sections changed: ``replace(gateway={"strict_search": False})``.
+        Shared values are changed through ``load``, never per section."""
+        if "core" in sections:
+            raise ValueError("shared values are set once, through PortalSettings.load(...)")
+        changed = {name: getattr(self, name).model_copy(update=update) for name, update in sections.items()}
+        return self.model_copy(update=changed)

@@ -1,11 +1,13 @@
 """Patient, caregiver and staff accounts: invitations, enrolment with identity proofing, passwords,
 MFA, lockout, server-side sessions with CSRF, password reset and caregiver (proxy) access.
 
-The lead builds `Accounts` with `build_accounts(deps, settings)` and mounts `accounts.router(grants)`.
+The composition root builds `Accounts` with `build_accounts(deps, settings, on_session_end=...)` and mounts
+`accounts.router(grants)`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter
@@ -49,14 +51,19 @@ class Accounts:
 
 
 def build_accounts(
-    deps: AuthDeps, settings: AccountSettings | None = None, *, sender: MessageSender | None = None
+    deps: AuthDeps,
+    settings: AccountSettings | None = None,
+    *,
+    sender: MessageSender | None = None,
+    on_session_end: Callable[[str], Awaitable[object]] | None = None,
 ) -> Accounts:
     settings = settings or AccountSettings()
     secret = settings.accounts_secret_key.get_secret_value() if settings.accounts_secret_key else None
     box = SecretBox.load_or_create(deps.state_dir, secret)
     store = AccountStore(deps.redis, box, deps.now)
     sessions = SessionManager(
-        deps.redis, store, settings, secure_cookies=deps.public_url.startswith("https://"), now=deps.now
+        deps.redis, store, settings, secure_cookies=deps.public_url.startswith("https://"), now=deps.now,
+        on_end=on_session_end,
     )
     sender = sender or OutboxSender(deps.state_dir / "outbox.jsonl")
     return Accounts(deps, settings, store, sessions, sender)

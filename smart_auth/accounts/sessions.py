@@ -68,14 +68,15 @@ class SessionManager:
         *,
         secure_cookies: bool,
         now: Callable[[], float] | None = None,
+        on_end: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self.redis = redis
         self.store = store
         self.settings = settings
         self.secure = secure_cookies
         self.now = now or time.time
-        # Set by the composition root to the OAuth server's GrantStore.revoke_for_session.
-        self.on_end: Callable[[str], Awaitable[object]] | None = None
+        # The OAuth server's GrantStore.revoke_for_session: what ending a session also ends.
+        self.on_end = on_end
 
     # ---- signed-in sessions ---------------------------------------------------------------------
     async def create(self, response: Response, account: Account) -> Session:

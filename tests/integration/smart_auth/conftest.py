@@ -31,6 +31,7 @@ from smart_auth.accounts import AccountSettings, AccountStore, build_accounts
 from smart_auth.accounts.models import Account, AccountRecord, ProxyLink
 from smart_auth.clients import Client
 from smart_auth.deps import AuthDeps
+from smart_auth.grants import GrantStore
 from smart_auth.keys import KeyStore
 from smart_auth.router import build_auth_router, build_auth_server
 from smart_auth.server import AuthServer
@@ -194,13 +195,15 @@ async def oauth_env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory)
     ehr = OAuthFakeEhr()
     deps = AuthDeps(redis=redis, keys=keys, ehr=ehr, audit=audit, public_url=url, state_dir=state)
     settings = AuthSettings(public_url=url, redis_url=redis_url)
-    # Wired the way the composition root does it: the OAuth server first (its GrantStore is what the
-    # accounts side revokes through), then both routers on one app.
-    accounts_part = build_accounts(deps, AccountSettings(public_url=url, state_dir=state))
+    # Wired the way the composition root does it: one GrantStore that the OAuth server issues from and
+    # that ending a sign-in session revokes through, then both routers on one app.
+    grants = GrantStore(redis, access_token_ttl=settings.access_token_ttl)
+    accounts_part = build_accounts(deps, AccountSettings(public_url=url, state_dir=state),
+                                   on_session_end=grants.revoke_for_session)
     accounts, sessions = accounts_part.store, accounts_part.sessions
-    auth_server = build_auth_server(deps, settings, sessions, accounts)
+    auth_server = build_auth_server(deps, settings, sessions, accounts, grants=grants)
     app = FastAPI()
-    app.include_router(build_auth_router(deps, settings, sessions, accounts, server=auth_server))
+    app.include_router(build_auth_router(auth_server))
     app.include_router(accounts_part.router(auth_server.grants))
 
     @app.get("/test/oauth-sign-in/{account_id}")

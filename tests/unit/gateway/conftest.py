@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -9,19 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import respx
 from fastapi import FastAPI
 
-from fhir_gateway.access import AccessChecker
-from fhir_gateway.caller import TokenVerifier
-from fhir_gateway.capability import capability_statement
-from fhir_gateway.idempotency import IdempotencyStore
-from fhir_gateway.links import LinkRewriter
-from fhir_gateway.request_context import install_request_context
-from fhir_gateway.routes import AccessRecord, Gateway, build_fhir_router
-from fhir_gateway.upstream import Upstream, make_client
-from fhir_gateway.writes import PatientWrites
+from fhir_gateway.app import create_app
+from fhir_gateway.routes import AccessRecord
+from fhir_gateway.settings import PortalSettings
 from smart_auth.keys import KeyStore
 
 EHR = "http://ehr.test/fhir"
@@ -62,8 +56,13 @@ def ehr() -> respx.MockRouter:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, ehr: respx.MockRouter) -> Harness:
-    keys = KeyStore.load_or_create(tmp_path / "k.pem")
+def harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """The app exactly as `create_app` builds it, with respx as the EHR, a list as the audit sink and a
+    set as the revocation list. Its Redis is a closed port: idempotency keys and the cache degrade
+    quietly, as they do in production when Redis is unreachable."""
+    for name in list(os.environ):
+        if name.startswith("PORTAL_"):
+            monkeypatch.delenv(name)
     audit: list[AccessRecord] = []
     revoked: set[str] = set()
 
@@ -73,24 +72,13 @@ def harness(tmp_path: Path, ehr: respx.MockRouter) -> Harness:
     async def is_revoked(claims: Any) -> bool:
         return claims.get("jti") in revoked
 
-    upstream = Upstream(make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=10), EHR, retries=1)
-    # Idempotency keys need Redis; a closed port shows the store degrading quietly in unit tests.
-    dead_redis = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    gateway = Gateway(
-        upstream=upstream,
-        verifier=TokenVerifier(keys.verification_keys(), is_revoked, issuer=PUBLIC, audience=AUD),
-        checker=AccessChecker(strict_search=True),
-        links=LinkRewriter(EHR, AUD, b"k" * 32),
-        writes=PatientWrites(upstream),
-        idempotency=IdempotencyStore(dead_redis),
-        audit=sink,
-        public_base=AUD,
-        max_body_bytes=10_000,
-        capability=lambda: capability_statement(PUBLIC, "test"),
-    )
-    app = FastAPI()
-    install_request_context(app, ["*"])
-    app.include_router(build_fhir_router(gateway))
+    settings = PortalSettings.load(
+        fhir_base_url=EHR, public_url=PUBLIC, redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path,
+    ).replace(gateway={"max_body_bytes": 10_000, "upstream_retries": 1, "upstream_read_timeout": 2.0,
+                       "upstream_connect_timeout": 1.0, "audit_export": False},
+              cache={"cache_enabled": False})
+    app = create_app(settings, access_audit=sink, revocation_check=is_revoked)
+    keys = KeyStore.load_or_create(tmp_path / "signing-key.pem")
     return Harness(keys, app, audit, revoked)
 
 
