@@ -1,0 +1,127 @@
+"""Numbers, units and quantities as a patient reads them: `5.4 mmol/L`, `36.8 °C`, `5.6%`.
+
+Units that are already what people write (mmol/L, mg/dL, kg) stay; UCUM's machine spellings
+(`Cel`, `[in_i]`, `mm[Hg]`, `10*3/uL`) become the everyday symbol.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# UCUM code (or the unit string a server wrote) -> the way it is written for patients.
+UNIT_WORDS: dict[str, str] = {
+    "Cel": "°C",
+    "[degF]": "°F",
+    "[in_i]": "in",
+    "[in_us]": "in",
+    "[ft_i]": "ft",
+    "[lb_av]": "lb",
+    "[oz_av]": "oz",
+    "mm[Hg]": "mmHg",
+    "/min": "per minute",
+    "{beats}/min": "beats per minute",
+    "{breaths}/min": "breaths per minute",
+    "beats/minute": "beats per minute",
+    "breaths/minute": "breaths per minute",
+    "kg/m2": "kg/m²",
+    "10*3/uL": "thousand per µL",
+    "10*6/uL": "million per µL",
+    "10*9/L": "billion per L",
+    "10*12/L": "trillion per L",
+    "uL": "µL",
+    "ug": "µg",
+    "ug/dL": "µg/dL",
+    "ug/L": "µg/L",
+    "umol/L": "µmol/L",
+    "m[IU]/L": "mIU/L",
+    "u[IU]/mL": "µIU/mL",
+    "[IU]/L": "IU/L",
+    "[IU]": "IU",
+    "mL/min/{1.73_m2}": "mL/min/1.73 m²",
+    "mL/min/1.73m2": "mL/min/1.73 m²",
+    "m2": "m²",
+    "a": "years",
+    "mo": "months",
+    "wk": "weeks",
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
+    "s": "seconds",
+}
+# Units written straight after the number (`5.6%`); every other unit gets a space.
+_NO_SPACE = frozenset({"%"})
+_ANNOTATION = re.compile(r"\{[^}]*\}")
+_COMPARATORS = {"<": "less than", "<=": "at most", ">=": "at least", ">": "more than"}
+
+
+def number_text(value: Any) -> str | None:
+    """A number as written in the record: `75`, `5.1`, `0.59`, `4.0`, `1,250`; None when not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = f"{value:,.10f}".rstrip("0")
+    if text.endswith("."):
+        text += "0"  # 4.0 was written with one decimal: keep it
+    return text
+
+
+def unit_text(code: Any = None, unit: Any = None) -> str | None:
+    """The unit of a Quantity in everyday writing, from its UCUM `code` or its `unit` string."""
+    for candidate in (code, unit):
+        if isinstance(candidate, str) and candidate in UNIT_WORDS:
+            return UNIT_WORDS[candidate]
+    if isinstance(unit, str) and unit.strip() and not re.search(r"[\[\]{}]", unit):
+        return unit.strip()
+    if isinstance(code, str) and code.strip():
+        cleaned = _ANNOTATION.sub("", code).replace("[", "").replace("]", "").strip()
+        return cleaned or None
+    return None
+
+
+def quantity_unit(quantity: Any) -> str | None:
+    if not isinstance(quantity, Mapping):
+        return None
+    return unit_text(quantity.get("code"), quantity.get("unit"))
+
+
+def with_unit(number: str, unit: str | None) -> str:
+    if not unit:
+        return number
+    return f"{number}{unit}" if unit in _NO_SPACE else f"{number} {unit}"
+
+
+def quantity_text(quantity: Any) -> str | None:
+    """`5.4 mmol/L`, `less than 5 mg/dL`, `36.8 °C`, `5.6%`; None when there is no number."""
+    if not isinstance(quantity, Mapping):
+        return None
+    number = number_text(quantity.get("value"))
+    if number is None:
+        return None
+    words = with_unit(number, quantity_unit(quantity))
+    comparator = _COMPARATORS.get(str(quantity.get("comparator") or ""))
+    return f"{comparator} {words}" if comparator else words
+
+
+def quantity_value(quantity: Any) -> float | None:
+    """The number of a Quantity as a float (None when missing or not a finite number)."""
+    if not isinstance(quantity, Mapping):
+        return None
+    value = quantity.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def same_unit(a: Any, b: Any) -> bool:
+    """Whether two Quantities are in the same unit (by UCUM code when both have one, else by unit text)."""
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        return False
+    if a.get("code") and b.get("code"):
+        return a.get("code") == b.get("code")
+    return quantity_unit(a) == quantity_unit(b)
