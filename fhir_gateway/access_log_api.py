@@ -33,6 +33,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from audit.access_log import AccessLogUnavailable, access_log, access_log_page, describe
+from mappers.dates import access_log_when
+from mappers.instants import parse_instant
+from mappers.names import human_name
+from mappers.references import local_reference
 
 from .access import AccessChecker
 from .caller import Caller, TokenVerifier
@@ -51,8 +55,6 @@ MAX_SAME_INSTANT = 500
 MAX_NAME_LOOKUPS = 50
 NAMED_TYPES = ("Practitioner", "RelatedPerson")
 NO_STORE = {"Cache-Control": "no-store"}
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
 _YOUR = re.compile(r"\byour\b")
 
 
@@ -99,19 +101,6 @@ def _patient_ref(value: str) -> str:
     return value if value.startswith("Patient/") else f"Patient/{value}"
 
 
-def _relative(reference: str) -> str:
-    parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else reference
-
-
-def _instant(value: str) -> datetime | None:
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _parse_count(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_COUNT
@@ -134,7 +123,7 @@ def _parse_since(raw: str | None) -> str | None:
         except ValueError as exc:
             raise ApiError(400, "invalid_request", "since must be a date (YYYY-MM-DD) or a date-time") from exc
         return raw
-    when = _instant(raw) if "T" in raw else None
+    when = parse_instant(raw) if "T" in raw else None
     if when is None:
         raise ApiError(400, "invalid_request", "since must be a date (YYYY-MM-DD) or a date-time")
     return when.astimezone(UTC).isoformat(timespec="milliseconds")
@@ -153,26 +142,15 @@ def _decode_cursor(raw: str | None) -> tuple[str, str] | None:
         ((op, instant),) = data.items()
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ApiError(400, "invalid_request", "cursor is not one this endpoint issued") from exc
-    if op not in ("le", "lt") or not isinstance(instant, str) or _instant(instant) is None:
+    if op not in ("le", "lt") or not isinstance(instant, str) or parse_instant(instant) is None:
         raise ApiError(400, "invalid_request", "cursor is not one this endpoint issued")
     return op, instant
-
-
-def _human_name(resource: Mapping[str, Any]) -> str | None:
-    names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
-    if not names:
-        return None
-    name = next((n for n in names if n.get("use") == "official"), names[0])
-    if name.get("text"):
-        return str(name["text"])
-    parts = [*name.get("prefix", []), *name.get("given", []), name.get("family", "")]
-    return " ".join(str(p) for p in parts if p) or None
 
 
 def _requestor(event: Mapping[str, Any]) -> str | None:
     for agent in event.get("agent") or []:
         if agent.get("requestor"):
-            return _relative((agent.get("who") or {}).get("reference") or "") or None
+            return local_reference((agent.get("who") or {}).get("reference") or "") or None
     return None
 
 
@@ -188,16 +166,8 @@ def _client_ids(event: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def _when_words(recorded: str | None) -> str:
-    when = _instant(recorded or "")
-    if when is None:
-        return "an unknown date"
-    when = when.astimezone(UTC)
-    return f"{when.day} {MONTHS[when.month - 1]} {when.year} at {when:%H:%M} UTC"
-
-
 def _sort_key(event: Mapping[str, Any]) -> tuple[datetime, str]:
-    return _instant(event.get("recorded") or "") or datetime.min.replace(tzinfo=UTC), str(event.get("id", ""))
+    return parse_instant(event.get("recorded") or "") or datetime.min.replace(tzinfo=UTC), str(event.get("id", ""))
 
 
 class AccessLogApi:
@@ -246,13 +216,13 @@ class AccessLogApi:
             cut, candidates = fetched[-1].get("recorded") or "", fetched[:-1]
         else:
             return fetched, None
-        cut_at = _instant(cut)
-        page = [e for e in candidates if (_instant(e.get("recorded") or "") or cut_at) != cut_at]
+        cut_at = parse_instant(cut)
+        page = [e for e in candidates if (parse_instant(e.get("recorded") or "") or cut_at) != cut_at]
         if page:
             return page, ("le", cut)  # the rest, starting with every event of the cut's millisecond
         # More than a page of events in one millisecond: show that millisecond whole, continue before it.
         same = await access_log(self.ehr, patient, count=MAX_SAME_INSTANT, since=cut, until=cut)
-        same = [e for e in same if _instant(e.get("recorded") or "") == cut_at] or candidates
+        same = [e for e in same if parse_instant(e.get("recorded") or "") == cut_at] or candidates
         same.sort(key=_sort_key, reverse=True)
         return same, ("lt", cut)
 
@@ -269,7 +239,7 @@ class AccessLogApi:
                     resource = await self.ehr.read(rtype, rid, request_id)
                 except Exception:  # a name is a nicety: any EHR failure falls back to generic words
                     return ref, None
-            return ref, _human_name(resource) if resource else None
+            return ref, human_name(resource, prefer_official=True, with_prefix=True) if resource else None
 
         async def app(client_id: str) -> tuple[str, str | None]:
             if self.clients is None:
@@ -303,7 +273,7 @@ class AccessLogApi:
         text = f"{who} {what}"
         if app and app not in who:
             text += f" via {app}"
-        text += f" on {_when_words(words['when'])}"
+        text += f" on {access_log_when(words['when'])}"
         entry: dict[str, Any] = {"id": event.get("id"), "when": words["when"], "who": who, "what": what,
                                  "app": app, "outcome": words["outcome"], "text": text}
         if who == "You" and words.get("from"):

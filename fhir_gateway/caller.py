@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from mappers.references import local_reference
 from smart_auth.revocation import is_revoked
 from smart_auth.scopes import ScopeSet
 
@@ -86,10 +87,7 @@ class Caller:
 
 
 def _local_ref(value: str | None) -> str | None:
-    if not value:
-        return None
-    parts = value.rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else value
+    return local_reference(value) if value else None
 
 
 RevocationCheck = Callable[[Mapping[str, Any]], Awaitable[bool]]

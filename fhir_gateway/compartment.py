@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from mappers.references import local_reference
+
 from .policy import POLICIES
 
 
@@ -24,14 +26,6 @@ def _references(value: Any) -> Iterator[str]:
             yield from _references(item)
 
 
-def _local(ref: str) -> str:
-    """`http://ehr/fhir/Patient/x/_history/2` and `Patient/x` both become `Patient/x`."""
-    parts = ref.split("/")
-    if "_history" in parts:
-        parts = parts[: parts.index("_history")]
-    return "/".join(parts[-2:])
-
-
 def patients_of(resource: dict[str, Any]) -> set[str]:
     """Every patient (`Patient/<id>`) in whose compartment this resource lies."""
     rtype = resource.get("resourceType", "")
@@ -43,7 +37,7 @@ def patients_of(resource: dict[str, Any]) -> set[str]:
     found: set[str] = set()
     for fieldname in policy.compartment_fields:
         for ref in _references(resource.get(fieldname)):
-            local = _local(ref)
+            local = local_reference(ref)
             if local.startswith("Patient/"):
                 found.add(local)
     return found

@@ -19,6 +19,8 @@ from authlib.oauth2.rfc7636.challenge import CODE_CHALLENGE_PATTERN
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mappers.names import human_name
+
 from .clients import Client
 from .codes import CodeData
 from .consent import ConsentRecord, describe_scope
@@ -257,7 +259,7 @@ class AuthorizeFlow:
         except Exception:  # an unreachable EHR must not block the picker; show the record id instead
             log.warning("EHR name lookup failed for a picker entry")
             resource = None
-        return _human_name(resource) or f"Patient record {link.patient_id}"
+        return human_name(resource) or f"Patient record {link.patient_id}"
 
     async def _continue(self, request: Request, pending_id: str, form: dict[str, str]) -> tuple[Pending, Any, Client]:
         """A picker or consent form posted back: its request, signed-in session (CSRF-checked) and app."""
@@ -370,19 +372,6 @@ class _SelfLink:
     patient_id: str
     display_name: str | None = None
     related_person_id: str | None = None
-
-
-def _human_name(resource: dict | None) -> str | None:
-    if not resource:
-        return None
-    for name in resource.get("name") or []:
-        if name.get("text"):
-            return str(name["text"])
-        parts = [*name.get("given", []), name.get("family", "")]
-        text = " ".join(p for p in parts if p)
-        if text:
-            return text
-    return None
 
 
 def add_authorize_routes(router: APIRouter, server: AuthServer) -> None:

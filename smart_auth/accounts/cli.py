@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from mappers.names import human_name
+
 from ..deps import AuthDeps
 from ..keys import KeyStore
 from . import build_accounts
@@ -203,8 +205,7 @@ async def _proxy_link(args: argparse.Namespace) -> int:
         if record is None or record.kind == "staff":
             sys.stderr.write("error: staff accounts cannot hold caregiver access\n")
             return 1
-        names = rp.get("name") or [{}]
-        name = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
+        name = human_name(rp)
         relationship = ((rp.get("relationship") or [{}])[0].get("coding") or [{}])[0].get("code", "O")
         await ctx.audit(None, "proxy.grant", "success", account_id=record.id, fhir_user=record.fhir_user,
                         patient_id=args.patient, detail=f"linked related_person={args.related_person} via=cli")

@@ -10,6 +10,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from mappers.names import human_name
+
 MRN_SYSTEM = "http://hospital.example.org/mrn"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 
@@ -63,11 +65,4 @@ def identity_matches(
 
 def display_name(patient: dict[str, Any] | None) -> str | None:
     """A short name for the patient's own pages (never logged)."""
-    for name in (patient or {}).get("name", []) or []:
-        if name.get("text"):
-            return str(name["text"])
-        parts = [*name.get("given", []), name.get("family", "")]
-        text = " ".join(p for p in parts if p).strip()
-        if text:
-            return text
-    return None
+    return human_name(patient)

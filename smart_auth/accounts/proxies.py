@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from mappers.references import parse_reference
+
 from .context import Ctx, EhrUnavailable, log
 from .factors import EMAIL_RE
 from .models import Account, ProxyLink
@@ -66,10 +68,8 @@ def _id_from(response: Any) -> str | None:
     except ValueError:
         pass
     location = response.headers.get("Location") or response.headers.get("Content-Location") or ""
-    parts = location.split("/_history")[0].rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == "RelatedPerson":
-        return parts[-1]
-    return None
+    ref = parse_reference(location, "RelatedPerson")
+    return ref.id if ref else None
 
 
 async def create_related_person(ctx: Ctx, link_id: str, patient_id: str, name: str, email: str | None,
