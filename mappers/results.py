@@ -1,0 +1,319 @@
+"""Test results for the patient's results page: one readable row per Observation, lab panels from
+DiagnosticReports, loose results grouped by kind and day, and numeric series per LOINC code for trends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, tzinfo
+from typing import Any
+
+from .concepts import concept_text, concept_texts, has_code, loinc_code
+from .dates import date_words
+from .documents import document_text
+from .flags import Flag, observation_flag
+from .instants import FhirTime, first_time, parse_fhir_time
+from .quantities import number_text, quantity_text, quantity_unit, quantity_value, same_unit, with_unit
+from .ranges import observation_range
+from .references import parse_reference, reference_display, reference_to
+
+HIDDEN_STATUSES = frozenset({"entered-in-error", "cancelled"})
+STATUS_WORDS = {
+    "registered": "Waiting for results",
+    "partial": "Some results are not ready yet",
+    "preliminary": "Preliminary result",
+    "amended": "Changed after it was first reported",
+    "corrected": "Corrected",
+    "appended": "More was added after it was first reported",
+    "unknown": None,
+    "final": None,
+}
+DIAGNOSTIC_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
+IMAGING_CATEGORIES = ("RAD", "CT", "MR", "US", "NMR", "NMS", "XRC", "CUS", "RX", "VUS", "OUS", "IMG")
+SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    text: str
+    author: str | None
+    date_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    reference: str | None
+    name: str
+    loinc: str | None
+    value_text: str
+    value: float | None
+    unit: str | None
+    flag: Flag | None
+    range_text: str | None
+    range_low: float | None
+    range_high: float | None
+    effective: FhirTime | None
+    date_text: str
+    status_text: str | None
+    category: str | None
+    notes: tuple[Note, ...] = ()
+    components: tuple[ResultRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """A DiagnosticReport with its results: a lab panel, or an imaging report with its text."""
+
+    reference: str | None
+    name: str
+    loinc: str | None
+    is_imaging: bool
+    effective: FhirTime | None
+    date_text: str
+    issued_text: str | None
+    status_text: str | None
+    conclusion: str | None
+    interpreter: str | None
+    performer: str | None
+    report_text: str | None
+    rows: tuple[ResultRow, ...]
+
+    @property
+    def flagged(self) -> tuple[ResultRow, ...]:
+        return tuple(r for r in self.rows if r.flag is not None and not r.flag.is_normal)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultGroup:
+    """Results not in any report, of one kind (`Vital Signs`, `Laboratory`) on one day."""
+
+    category: str
+    day: date | None
+    date_text: str
+    rows: tuple[ResultRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    effective: FhirTime
+    value: float
+    value_text: str
+    flag: Flag | None
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One analyte's numeric values over time, oldest first, in one unit."""
+
+    loinc: str
+    name: str
+    unit: str | None
+    points: tuple[Point, ...]
+    range_low: float | None = None
+    range_high: float | None = None
+    range_text: str | None = None
+    skipped: int = 0  # values left out because they were in another unit
+
+
+def _visible(resource: Any) -> bool:
+    return isinstance(resource, Mapping) and resource.get("status") not in HIDDEN_STATUSES
+
+
+def _notes(resource: Mapping[str, Any], tz: tzinfo | None) -> tuple[Note, ...]:
+    found = []
+    for note in resource.get("note") or []:
+        if not isinstance(note, Mapping) or not isinstance(note.get("text"), str) or not note["text"].strip():
+            continue
+        author = note.get("authorString") if isinstance(note.get("authorString"), str) else \
+            reference_display(note.get("authorReference"))
+        when = parse_fhir_time(note.get("time"))
+        found.append(Note(note["text"].strip(), author, date_words(when, tz) if when else None))
+    return tuple(found)
+
+
+def value_text(resource: Any) -> str | None:
+    """The value of an Observation or component in words (any value[x] type); None when there is none."""
+    if not isinstance(resource, Mapping):
+        return None
+    if "valueQuantity" in resource:
+        return quantity_text(resource["valueQuantity"])
+    for key in ("valueString", "valueTime", "valueDateTime"):
+        if isinstance(resource.get(key), str) and resource[key].strip():
+            return date_words(resource[key]) if key == "valueDateTime" else resource[key].strip()
+    if "valueCodeableConcept" in resource:
+        return concept_text(resource["valueCodeableConcept"])
+    if isinstance(resource.get("valueBoolean"), bool):
+        return "Yes" if resource["valueBoolean"] else "No"
+    if "valueInteger" in resource:
+        return number_text(resource["valueInteger"])
+    if isinstance(resource.get("valueRange"), Mapping):
+        low, high = quantity_text(resource["valueRange"].get("low")), quantity_text(resource["valueRange"].get("high"))
+        return f"{low} to {high}" if low and high else low or high
+    if isinstance(resource.get("valueRatio"), Mapping):
+        top = number_text((resource["valueRatio"].get("numerator") or {}).get("value"))
+        bottom = number_text((resource["valueRatio"].get("denominator") or {}).get("value"))
+        return f"{top}:{bottom}" if top and bottom else None
+    if isinstance(resource.get("valuePeriod"), Mapping):
+        start = parse_fhir_time(resource["valuePeriod"].get("start"))
+        return f"from {date_words(start)}" if start else None
+    return None
+
+
+def _blood_pressure(components: tuple[ResultRow, ...]) -> str | None:
+    by_code = {c.loinc: c for c in components}
+    top, bottom = by_code.get(SYSTOLIC), by_code.get(DIASTOLIC)
+    if top is None or bottom is None or top.value is None or bottom.value is None:
+        return None
+    unit = top.unit or bottom.unit
+    return with_unit(f"{number_text(_whole(top.value))}/{number_text(_whole(bottom.value))}", unit)
+
+
+def _whole(value: float) -> float | int:
+    return int(value) if value.is_integer() else value
+
+
+def result_row(observation: Any, tz: tzinfo | None = None, *, _parent: Mapping[str, Any] | None = None) -> ResultRow:
+    """One Observation (or component) as a row: name, value, unit, flag, range, date, notes."""
+    resource: Mapping[str, Any] = observation if isinstance(observation, Mapping) else {}
+    timed = _parent if _parent is not None else resource
+    effective = first_time(timed, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
+    components = tuple(result_row(c, tz, _parent=timed) for c in resource.get("component") or []
+                       if isinstance(c, Mapping)) if _parent is None else ()
+    reference_range = observation_range(resource)
+    absent = concept_text(resource.get("dataAbsentReason"))
+    text = value_text(resource) or _blood_pressure(components)
+    if text is None:
+        text = f"No result: {absent.lower()}" if absent else "No result"
+    status = resource.get("status") if _parent is None else None
+    return ResultRow(
+        reference=reference_to(resource) if _parent is None else None,
+        name=concept_text(resource.get("code"), "Test result") or "Test result",
+        loinc=loinc_code(resource.get("code")),
+        value_text=text,
+        value=quantity_value(resource.get("valueQuantity")),
+        unit=quantity_unit(resource.get("valueQuantity")),
+        flag=observation_flag(resource),
+        range_text=reference_range.words if reference_range else None,
+        range_low=reference_range.low if reference_range else None,
+        range_high=reference_range.high if reference_range else None,
+        effective=effective,
+        date_text=date_words(effective, tz) if effective else "an unknown date",
+        status_text=STATUS_WORDS.get(status) if isinstance(status, str) else None,
+        category=concept_text(resource.get("category")) if _parent is None else None,
+        notes=_notes(resource, tz),
+        components=components,
+    )
+
+
+def _is_imaging(report: Mapping[str, Any]) -> bool:
+    return has_code(report.get("category"), DIAGNOSTIC_CATEGORY, *IMAGING_CATEGORIES) or any(
+        (t or "").casefold() in ("imaging", "radiology") for t in concept_texts(report.get("category")))
+
+
+def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz: tzinfo | None = None) -> Panel:
+    """A DiagnosticReport with its result Observations (looked up by `Type/id` in `observations`), in the
+    report's order; results that are missing or entered in error are left out."""
+    resource: Mapping[str, Any] = report if isinstance(report, Mapping) else {}
+    rows = []
+    for item in resource.get("result") or []:
+        ref = parse_reference(item)
+        found = (observations or {}).get(ref.text) if ref else None
+        if _visible(found):
+            rows.append(result_row(found, tz))
+    effective = first_time(resource, "effectiveDateTime", "effectivePeriod", "issued")
+    issued = parse_fhir_time(resource.get("issued"))
+    conclusion = resource.get("conclusion") if isinstance(resource.get("conclusion"), str) else None
+    status = resource.get("status")
+    interpreters = [d for d in (reference_display(r) for r in resource.get("resultsInterpreter") or []) if d]
+    performers = [d for d in (reference_display(r) for r in resource.get("performer") or []) if d]
+    return Panel(
+        reference=reference_to(resource),
+        name=concept_text(resource.get("code"), "Test report") or "Test report",
+        loinc=loinc_code(resource.get("code")),
+        is_imaging=_is_imaging(resource),
+        effective=effective,
+        date_text=date_words(effective, tz) if effective else "an unknown date",
+        issued_text=date_words(issued, tz) if issued else None,
+        status_text=STATUS_WORDS.get(status) if isinstance(status, str) else None,
+        conclusion=(conclusion or "").strip() or concept_text(resource.get("conclusionCode")),
+        interpreter=", ".join(interpreters) or None,
+        performer=", ".join(performers) or None,
+        report_text=document_text({**resource, "resourceType": "DiagnosticReport"}) if resource.get(
+            "presentedForm") else None,
+        rows=tuple(rows),
+    )
+
+
+def _newest_first(key: FhirTime | None) -> tuple[int, float]:
+    return (0, -key.sort_key().timestamp()) if key else (1, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsPage:
+    panels: tuple[Panel, ...]
+    groups: tuple[ResultGroup, ...] = field(default=())
+
+
+def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo | None = None) -> ResultsPage:
+    """Reports as panels (newest first) and the Observations no report lists, grouped by category and day
+    (newest first)."""
+    reports, observations = list(reports), list(observations)
+    by_ref = {ref: o for o in observations if _visible(o) and (ref := reference_to(o))}
+    panels = [report_panel(r, by_ref, tz) for r in reports if _visible(r)]
+    panels.sort(key=lambda p: _newest_first(p.effective))
+    listed = {ref.text for r in reports if isinstance(r, Mapping) for item in r.get("result") or []
+              if (ref := parse_reference(item))}
+    buckets: dict[tuple[str, date | None], list[ResultRow]] = defaultdict(list)
+    for ref, observation in by_ref.items():
+        if ref in listed:
+            continue
+        row = result_row(observation, tz)
+        day = row.effective.local_day(tz) if row.effective else None
+        buckets[(row.category or "Other results", day)].append(row)
+    groups = [ResultGroup(category, day, date_words(day) if day else "an unknown date",
+                          tuple(sorted(rows, key=lambda r: r.name)))
+              for (category, day), rows in buckets.items()]
+    groups.sort(key=lambda g: (g.day is None, -(g.day.toordinal() if g.day else 0), g.category))
+    return ResultsPage(tuple(panels), tuple(groups))
+
+
+def numeric_series(observations: Iterable[Any], min_points: int = 1) -> list[Series]:
+    """Numeric values per LOINC code (components such as systolic/diastolic pressure as their own series),
+    oldest first, in the unit of the newest value; values in another unit are counted as skipped."""
+    collected: dict[str, list[tuple[ResultRow, Mapping[str, Any], str | None]]] = defaultdict(list)
+    for observation in observations:
+        if not _visible(observation):
+            continue
+        row = result_row(observation)
+        sources = [c for c in observation.get("component") or [] if isinstance(c, Mapping)]
+        for item, source in [(row, observation), *zip(row.components, sources, strict=False)]:
+            if item.loinc and item.value is not None and item.effective is not None:
+                collected[item.loinc].append((item, source, row.reference))
+    found = []
+    for code, items in collected.items():
+        items.sort(key=lambda pair: pair[0].effective.sort_key())  # type: ignore[union-attr]
+        newest_row, newest_source, _ = items[-1]
+        unit_of = newest_source.get("valueQuantity") or {}
+        kept = [(r, ref) for r, s, ref in items if same_unit(s.get("valueQuantity"), unit_of)]
+        if len(kept) < min_points:
+            continue
+        with_range = next((r for r, _ in reversed(kept) if r.range_low is not None or r.range_high is not None), None)
+        found.append(Series(
+            loinc=code, name=newest_row.name, unit=newest_row.unit,
+            points=tuple(Point(r.effective, r.value, r.value_text, r.flag, ref)  # type: ignore[arg-type]
+                         for r, ref in kept),
+            range_low=with_range.range_low if with_range else None,
+            range_high=with_range.range_high if with_range else None,
+            range_text=with_range.range_text if with_range else None,
+            skipped=len(items) - len(kept),
+        ))
+    found.sort(key=lambda s: s.name.casefold())
+    return found
+
+
+def trends(observations: Iterable[Any]) -> list[Series]:
+    """The series worth a chart: every numeric analyte with two or more values."""
+    return numeric_series(observations, min_points=2)
