@@ -1,0 +1,86 @@
+"""Appointments in words: when, with whom, where, what for, and what to bring or do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from .concepts import concept_text, concept_texts
+from .dates import day_words, time_of_day
+from .instants import FhirTime, first_time
+from .references import parse_reference, reference_display, reference_to
+
+STATUS_WORDS = {"proposed": "Requested", "pending": "Waiting to be confirmed", "booked": "Booked",
+                "arrived": "Checked in", "fulfilled": "Done", "cancelled": "Cancelled", "noshow": "Missed",
+                "checked-in": "Checked in", "waitlist": "On the waiting list"}
+ACTIVE = frozenset({"proposed", "pending", "booked", "arrived", "checked-in", "waitlist"})
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentView:
+    reference: str | None
+    what: str
+    start: FhirTime | None
+    when_text: str  # "tomorrow at 9:30 am"
+    minutes: int | None
+    status_text: str
+    is_upcoming: bool
+    with_whom: tuple[str, ...]
+    place: str | None
+    reason: str | None
+    instructions: str | None
+    cancel_reason: str | None
+
+
+def appointment(resource: Any, today: date, now: datetime | None = None, resources: Mapping[str, Any] | None = None,
+                tz: tzinfo | None = None) -> AppointmentView:
+    item: Mapping[str, Any] = resource if isinstance(resource, Mapping) else {}
+    start = first_time(item, "start")
+    end = first_time(item, "end")
+    status = str(item.get("status") or "")
+    people, place = [], None
+    for participant in item.get("participant") or []:
+        actor = participant.get("actor") if isinstance(participant, Mapping) else None
+        ref = parse_reference(actor)
+        if ref is None or ref.type in ("Patient", "RelatedPerson"):
+            continue
+        name = reference_display(actor, resources)
+        if ref.type in ("Location", "HealthcareService"):
+            place = place or name
+        elif name:
+            people.append(name)
+    minutes = item.get("minutesDuration")
+    if not isinstance(minutes, int) and start and end and start.moment and end.moment:
+        minutes = int((end.moment - start.moment).total_seconds() // 60)
+    when = day_words(start, today, tz) if start else "an unknown date"
+    if start and start.moment:
+        when = f"{when} at {time_of_day(start.moment, tz)}"
+    upcoming = status in ACTIVE and start is not None and (
+        start.moment > now if (now is not None and start.moment is not None) else start.local_day(tz) >= today)
+    return AppointmentView(
+        reference=reference_to(item),
+        what=(concept_text(item.get("serviceType")) or concept_text(item.get("appointmentType"))
+              or (item.get("description") if isinstance(item.get("description"), str) else None) or "Appointment"),
+        start=start,
+        when_text=when,
+        minutes=minutes if isinstance(minutes, int) and minutes > 0 else None,
+        status_text=STATUS_WORDS.get(status, "Status not known"),
+        is_upcoming=upcoming,
+        with_whom=tuple(dict.fromkeys(people)),
+        place=place,
+        reason=", ".join(concept_texts(item.get("reasonCode"))) or None,
+        instructions=item["patientInstruction"].strip() if isinstance(item.get("patientInstruction"), str)
+        and item["patientInstruction"].strip() else None,
+        cancel_reason=concept_text(item.get("cancelationReason")) if status == "cancelled" else None,
+    )
+
+
+def upcoming_appointments(resources: Iterable[Any], today: date, now: datetime | None = None,
+                          lookup: Mapping[str, Any] | None = None, tz: tzinfo | None = None) -> list[AppointmentView]:
+    """Booked (or requested) appointments still to come, soonest first."""
+    shown = [appointment(r, today, now, lookup, tz) for r in resources if isinstance(r, Mapping)]
+    upcoming = [a for a in shown if a.is_upcoming]
+    upcoming.sort(key=lambda a: a.start.sort_key().timestamp() if a.start else 0.0)
+    return upcoming
