@@ -175,12 +175,23 @@ def _whole(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def result_row(observation: Any, tz: tzinfo | None = None, *, _parent: Mapping[str, Any] | None = None) -> ResultRow:
-    """One Observation (or component) as a row: name, value, unit, flag, range, date, notes."""
+def _name(code: Any, names: Mapping[str, str] | None, fallback: str) -> str:
+    loinc = loinc_code(code)
+    if names and loinc and names.get(loinc):
+        return names[loinc]
+    return concept_text(code, fallback) or fallback
+
+
+def result_row(observation: Any, tz: tzinfo | None = None, names: Mapping[str, str] | None = None, *,
+               _parent: Mapping[str, Any] | None = None) -> ResultRow:
+    """One Observation (or component) as a row: name, value, unit, flag, range, date, notes.
+
+    `names` (`{loinc: plain name}`, e.g. `explanations.plain_names(...)`) replaces the lab's own wording.
+    """
     resource: Mapping[str, Any] = observation if isinstance(observation, Mapping) else {}
     timed = _parent if _parent is not None else resource
     effective = first_time(timed, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
-    components = tuple(result_row(c, tz, _parent=timed) for c in resource.get("component") or []
+    components = tuple(result_row(c, tz, names, _parent=timed) for c in resource.get("component") or []
                        if isinstance(c, Mapping)) if _parent is None else ()
     reference_range = observation_range(resource)
     absent = concept_text(resource.get("dataAbsentReason"))
@@ -190,7 +201,7 @@ def result_row(observation: Any, tz: tzinfo | None = None, *, _parent: Mapping[s
     status = resource.get("status") if _parent is None else None
     return ResultRow(
         reference=reference_to(resource) if _parent is None else None,
-        name=concept_text(resource.get("code"), "Test result") or "Test result",
+        name=_name(resource.get("code"), names, "Test result"),
         loinc=loinc_code(resource.get("code")),
         value_text=text,
         value=quantity_value(resource.get("valueQuantity")),
@@ -213,7 +224,8 @@ def _is_imaging(report: Mapping[str, Any]) -> bool:
         (t or "").casefold() in ("imaging", "radiology") for t in concept_texts(report.get("category")))
 
 
-def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz: tzinfo | None = None) -> Panel:
+def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz: tzinfo | None = None,
+                 names: Mapping[str, str] | None = None) -> Panel:
     """A DiagnosticReport with its result Observations (looked up by `Type/id` in `observations`), in the
     report's order; results that are missing or entered in error are left out."""
     resource: Mapping[str, Any] = report if isinstance(report, Mapping) else {}
@@ -222,7 +234,7 @@ def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz:
         ref = parse_reference(item)
         found = (observations or {}).get(ref.text) if ref else None
         if _visible(found):
-            rows.append(result_row(found, tz))
+            rows.append(result_row(found, tz, names))
     effective = first_time(resource, "effectiveDateTime", "effectivePeriod", "issued")
     issued = parse_fhir_time(resource.get("issued"))
     conclusion = resource.get("conclusion") if isinstance(resource.get("conclusion"), str) else None
@@ -231,7 +243,7 @@ def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz:
     performers = [d for d in (reference_display(r) for r in resource.get("performer") or []) if d]
     return Panel(
         reference=reference_to(resource),
-        name=concept_text(resource.get("code"), "Test report") or "Test report",
+        name=_name(resource.get("code"), names, "Test report"),
         loinc=loinc_code(resource.get("code")),
         is_imaging=_is_imaging(resource),
         effective=effective,
@@ -257,12 +269,13 @@ class ResultsPage:
     groups: tuple[ResultGroup, ...] = field(default=())
 
 
-def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo | None = None) -> ResultsPage:
+def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo | None = None,
+                 names: Mapping[str, str] | None = None) -> ResultsPage:
     """Reports as panels (newest first) and the Observations no report lists, grouped by category and day
     (newest first)."""
     reports, observations = list(reports), list(observations)
     by_ref = {ref: o for o in observations if _visible(o) and (ref := reference_to(o))}
-    panels = [report_panel(r, by_ref, tz) for r in reports if _visible(r)]
+    panels = [report_panel(r, by_ref, tz, names) for r in reports if _visible(r)]
     panels.sort(key=lambda p: _newest_first(p.effective))
     listed = {ref.text for r in reports if isinstance(r, Mapping) for item in r.get("result") or []
               if (ref := parse_reference(item))}
@@ -270,7 +283,7 @@ def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo
     for ref, observation in by_ref.items():
         if ref in listed:
             continue
-        row = result_row(observation, tz)
+        row = result_row(observation, tz, names)
         day = row.effective.local_day(tz) if row.effective else None
         buckets[(row.category or "Other results", day)].append(row)
     groups = [ResultGroup(category, day, date_words(day) if day else "an unknown date",
@@ -280,14 +293,15 @@ def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo
     return ResultsPage(tuple(panels), tuple(groups))
 
 
-def numeric_series(observations: Iterable[Any], min_points: int = 1) -> list[Series]:
+def numeric_series(observations: Iterable[Any], min_points: int = 1,
+                   names: Mapping[str, str] | None = None) -> list[Series]:
     """Numeric values per LOINC code (components such as systolic/diastolic pressure as their own series),
     oldest first, in the unit of the newest value; values in another unit are counted as skipped."""
     collected: dict[str, list[tuple[ResultRow, Mapping[str, Any], str | None]]] = defaultdict(list)
     for observation in observations:
         if not _visible(observation):
             continue
-        row = result_row(observation)
+        row = result_row(observation, None, names)
         sources = [c for c in observation.get("component") or [] if isinstance(c, Mapping)]
         for item, source in [(row, observation), *zip(row.components, sources, strict=False)]:
             if item.loinc and item.value is not None and item.effective is not None:
@@ -314,6 +328,6 @@ def numeric_series(observations: Iterable[Any], min_points: int = 1) -> list[Ser
     return found
 
 
-def trends(observations: Iterable[Any]) -> list[Series]:
+def trends(observations: Iterable[Any], names: Mapping[str, str] | None = None) -> list[Series]:
     """The series worth a chart: every numeric analyte with two or more values."""
-    return numeric_series(observations, min_points=2)
+    return numeric_series(observations, min_points=2, names=names)
