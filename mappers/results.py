@@ -49,6 +49,7 @@ class ResultRow:
     loinc: str | None
     value_text: str
     value: float | None
+    number_text: str | None  # the value as written, without its unit ("5.4")
     unit: str | None
     flag: Flag | None
     range_text: str | None
@@ -99,7 +100,8 @@ class ResultGroup:
 class Point:
     effective: FhirTime
     value: float
-    value_text: str
+    number_text: str  # "5.4"
+    value_text: str  # "5.4 mmol/L"
     flag: Flag | None
     reference: str | None
 
@@ -205,6 +207,8 @@ def result_row(observation: Any, tz: tzinfo | None = None, names: Mapping[str, s
         loinc=loinc_code(resource.get("code")),
         value_text=text,
         value=quantity_value(resource.get("valueQuantity")),
+        number_text=number_text((resource.get("valueQuantity") or {}).get("value"))
+        if isinstance(resource.get("valueQuantity"), Mapping) else None,
         unit=quantity_unit(resource.get("valueQuantity")),
         flag=observation_flag(resource),
         range_text=reference_range.words if reference_range else None,
@@ -317,7 +321,7 @@ def numeric_series(observations: Iterable[Any], min_points: int = 1,
         with_range = next((r for r, _ in reversed(kept) if r.range_low is not None or r.range_high is not None), None)
         found.append(Series(
             loinc=code, name=newest_row.name, unit=newest_row.unit,
-            points=tuple(Point(r.effective, r.value, r.value_text, r.flag, ref)  # type: ignore[arg-type]
+            points=tuple(Point(r.effective, r.value, r.number_text or "", r.value_text, r.flag, ref)  # type: ignore[arg-type]
                          for r, ref in kept),
             range_low=with_range.range_low if with_range else None,
             range_high=with_range.range_high if with_range else None,
