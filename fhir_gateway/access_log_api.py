@@ -40,6 +40,7 @@ from mappers.references import local_reference
 
 from .access import AccessChecker
 from .caller import Caller, TokenVerifier
+from .client_address import source_address
 from .errors import FHIRError
 from .policy import SEARCH
 from .routes import AccessAudit, AccessRecord
@@ -287,7 +288,7 @@ class AccessLogApi:
                       patient_refs: list[str], query: str | None) -> None:
         await self.audit(AccessRecord(
             interaction=SEARCH, outcome=outcome, entity_refs=entity_refs, patient_refs=patient_refs, caller=caller,
-            source_ip=request.client.host if request.client else None,
+            source_ip=source_address(request),
             request_id=getattr(request.state, "request_id", None), query=query,
         ))
 

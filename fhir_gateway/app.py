@@ -21,6 +21,7 @@ from audit.exporter import AuditExporter
 from audit.recorder import AuditRecorder
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
+from portal import Portal, PortalDeps, build_portal_router
 from smart_auth.accounts import Accounts, build_accounts
 from smart_auth.deps import AuthDeps
 from smart_auth.grants import GrantStore
@@ -35,6 +36,7 @@ from .audit_binding import AuthAudit, GatewayAudit, background_audit, make_recor
 from .caching import GatewayCache
 from .caller import RevocationCheck, TokenVerifier, redis_revocation_check
 from .capability import capability_statement
+from .client_address import SECRET_LABEL, ClientAddress
 from .compartment import patients_of
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
@@ -168,10 +170,18 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
         revocation_check or redis_revocation_check(parts.redis),
     )
 
+    portal: Portal | None = None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with parts.running():
-            yield
+            if portal is not None:
+                await portal.start()
+            try:
+                yield
+            finally:
+                if portal is not None:
+                    await portal.close()
 
     docs = settings.gateway.api_docs
     app = FastAPI(title="SMART-on-FHIR patient portal gateway", version=VERSION, lifespan=lifespan,
@@ -186,6 +196,13 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.include_router(build_access_log_router(verifier=gateway.verifier, checker=gateway.checker,
                                                ehr=parts.upstream, audit=gateway.audit,
                                                clients=auth_server.clients))
+    # The portal vouches for its users' browser addresses; the gateway believes only what it signed.
+    client_address = ClientAddress(derive_secret(parts.keys, SECRET_LABEL))
+    app.state.client_address = client_address
+    portal = Portal(PortalDeps(settings=settings.portal, redis=parts.redis, clients=auth_server.clients,
+                               signins=accounts.sessions, accounts=accounts.store,
+                               sign_address=client_address.signer(), app=app))
+    app.include_router(build_portal_router(portal))
     _add_ops_routes(app, parts)
     return app
 

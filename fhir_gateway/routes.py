@@ -25,6 +25,7 @@ from smart_auth.scopes import Grant
 from .access import AccessChecker, Decision
 from .caching import HIT, STALE, GatewayCache, Lookup, entity_refs_of, result_versions, search_etag
 from .caller import Caller, TokenVerifier
+from .client_address import source_address
 from .compartment import patients_of
 from .errors import FHIR_JSON, FHIRError, forbidden, invalid, not_found
 from .idempotency import IdempotencyStore, Stored
@@ -109,7 +110,7 @@ def resource_headers(resource: dict[str, Any]) -> dict[str, str]:
 
 
 def _source_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return source_address(request)
 
 
 class Gateway:

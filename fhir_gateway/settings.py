@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from audit.settings import AuditSettings
 from cache import CacheSettings
+from portal.settings import PortalUiSettings
 from smart_auth.accounts import AccountSettings
 from smart_auth.settings import AuthSettings
 
@@ -73,6 +74,7 @@ class PortalSettings(BaseModel):
     accounts: AccountSettings
     audit: AuditSettings
     cache: CacheSettings
+    portal: PortalUiSettings
 
     @classmethod
     def load(cls, **core: Any) -> PortalSettings:
@@ -85,6 +87,7 @@ class PortalSettings(BaseModel):
             accounts=_section(AccountSettings, shared),
             audit=_section(AuditSettings, shared),
             cache=_section(CacheSettings, shared),
+            portal=_section(PortalUiSettings, shared),
         )
 
     def replace(self, **sections: dict[str, Any]) -> PortalSettings:

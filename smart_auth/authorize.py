@@ -296,6 +296,10 @@ class AuthorizeFlow:
         if not any(context_of(s) for s in offered):
             raise InvalidScopeError(description="None of the requested data scopes can be granted to this account")
         pending.offered = offered
+        if client.first_party:
+            # The product's own portal: the person signed up for it, so there is nothing to consent to
+            # (the code it gets is audited like any other).
+            return await self._issue_code(request, pending, client, session, offered)
         remembered = await self.s.consents.covered(account.id, client.client_id, pending.patient, offered)
         if remembered is not None and any(context_of(s) for s in remembered):
             return await self._issue_code(request, pending, client, session, remembered)

@@ -53,6 +53,9 @@ class Client:
     secret_hash: str | None = None
     created_at: int = 0
     registered_by: str = "cli"
+    # Part of this product (the patient portal): set only by the composition root, never by a
+    # registration request, so no outside app can skip the consent page.
+    first_party: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -71,6 +74,7 @@ class Client:
         data = asdict(self)
         data.pop("secret_hash", None)
         data.pop("registered_by", None)
+        data.pop("first_party", None)
         data["client_id_issued_at"] = data.pop("created_at")
         return {k: v for k, v in data.items() if v is not None}
 

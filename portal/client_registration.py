@@ -1,0 +1,54 @@
+"""The portal registers itself as a confidential SMART client of our own authorization server.
+
+Its secret is generated on first run into the state directory (0600, never committed) and re-used on
+every start; the registry keeps only its hash. Every replica writes the same record, so starting twice
+(or after the state Redis was emptied) is harmless.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Protocol
+
+from smart_auth.clients import SECRET_BASIC, Client, hash_secret
+from smart_auth.secret_files import read_or_create_secret
+
+from .settings import PortalUiSettings
+
+SECRET_FILE = "portal-client-secret"  # noqa: S105 - a file name, not a secret
+# What the portal asks for: the person's own (or their chosen patient's) record, read-only for part 1,
+# for as long as they stay signed in.
+SCOPES = "openid fhirUser launch/patient online_access patient/*.rs"
+
+
+class ClientRegistry(Protocol):
+    """smart_auth's ClientStore satisfies it."""
+
+    async def get(self, client_id: str | None) -> Client | None: ...
+
+    async def save(self, client: Client) -> None: ...
+
+
+def client_secret(state_dir: Path) -> str:
+    return read_or_create_secret(state_dir / SECRET_FILE, lambda: secrets.token_urlsafe(32).encode()).decode().strip()
+
+
+def portal_client(settings: PortalUiSettings, secret: str, created_at: int | None = None) -> Client:
+    return Client(
+        client_id=settings.client_id, client_name=settings.client_name, token_endpoint_auth_method=SECRET_BASIC,
+        redirect_uris=[settings.redirect_uri], grant_types=["authorization_code", "refresh_token"],
+        scope=SCOPES, secret_hash=hash_secret(secret), created_at=created_at or int(time.time()),
+        registered_by="portal", first_party=True,
+    )
+
+
+async def ensure_registered(registry: ClientRegistry, settings: PortalUiSettings) -> str:
+    """Register (or bring up to date) the portal's client; returns its secret."""
+    secret = client_secret(settings.state_dir)
+    existing = await registry.get(settings.client_id)
+    wanted = portal_client(settings, secret, existing.created_at if existing else None)
+    if existing != wanted:
+        await registry.save(wanted)
+    return secret

@@ -1,0 +1,284 @@
+"""The portal's long-lived parts and the per-request `Visit` every page works with.
+
+`Portal` is built once by the composition root from what it hands in (`PortalDeps`). A page is an
+async function of a `Visit`: the signed-in person's portal session (tokens refreshed when close to
+expiry), a FHIR client bound to this request, and `render` with the layout's context. The route class
+turns what can go wrong into pages a person understands: not signed in -> sign-in and back; record
+system down -> what is unavailable; anything unexpected -> a plain apology, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token, tokens_match
+
+from .client_registration import ClientRegistry, client_secret, ensure_registered
+from .clock import Clock
+from .fhir import NotFound, PortalFhir, RecordUnavailable, Refused, SessionEnded
+from .gateway_client import gateway_base, make_gateway_http
+from .oauth import OAuthFailure, PortalOAuth
+from .safe_next import safe_next
+from .sessions import PortalSession, SessionStore
+from .settings import PortalUiSettings
+from .token_box import TokenBox
+
+log = logging.getLogger("portal")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PREFIX = "/portal"
+
+
+class SignInSessions(Protocol):
+    """smart_auth's SessionManager: the person's one sign-in (password + second factor)."""
+
+    async def current(self, request: Any) -> Any: ...  # a session with `.account` (id, kind, ...) or None
+
+    async def end(self, request: Any, response: Any) -> Any: ...
+
+
+class AccountDirectory(Protocol):
+    """smart_auth's AccountStore: caregiver links, for the caregivers page."""
+
+    async def proxies_of_patient(self, patient_id: str) -> list[Any]: ...
+
+    async def patients_for(self, account_id: str) -> list[Any]: ...
+
+
+@dataclass
+class PortalDeps:
+    settings: PortalUiSettings
+    redis: Redis
+    clients: ClientRegistry
+    signins: SignInSessions
+    accounts: AccountDirectory
+    sign_address: Callable[[str, str], str] | None = None
+    app: Any = None  # the ASGI app itself, for the in-process transport
+    now: Callable[[], float] | None = None
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class FormExpired(Exception):
+    """A state-changing form came without the session's CSRF token."""
+
+
+class Portal:
+    def __init__(self, deps: PortalDeps) -> None:
+        settings = deps.settings
+        self.deps = deps
+        self.settings = settings
+        self.now = deps.now or time.time
+        self.http = make_gateway_http(settings, deps.app)
+        self.fhir_base = gateway_base(settings) + "/fhir"
+        self.secret = client_secret(settings.state_dir)
+        self.oauth = PortalOAuth(self.http, settings, self.secret, now=self.now)
+        self.store = SessionStore(deps.redis, TokenBox.load_or_create(settings.state_dir),
+                                  idle_seconds=settings.idle_timeout_seconds,
+                                  max_seconds=settings.max_session_seconds, login_ttl=settings.login_ttl_seconds,
+                                  now=self.now)
+        self.clock = Clock(ZoneInfo(settings.timezone), self.now)
+        env = make_environment([TEMPLATES])
+        self.clock.install(env)
+        self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
+                                           "idle_warning": settings.idle_warning_seconds})
+        self._registered = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def ensure_client(self) -> None:
+        if not self._registered:
+            await ensure_registered(self.deps.clients, self.settings)
+            self._registered = True
+
+    async def start(self) -> None:
+        try:
+            await self.ensure_client()
+        except RedisError:
+            log.warning("portal client registration deferred: the state Redis is not reachable")
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # -- sessions -----------------------------------------------------------------------------------
+    def cookie(self, request: Request) -> str | None:
+        return request.cookies.get(self.settings.cookie_name)
+
+    def set_cookie(self, response: Response, value: str) -> None:
+        response.set_cookie(self.settings.cookie_name, value, httponly=True, samesite="lax",
+                            secure=self.settings.https, path=PREFIX)
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.settings.cookie_name, path=PREFIX, secure=self.settings.https, httponly=True,
+                               samesite="lax")
+
+    async def end_session(self, session: PortalSession, request_id: str | None = None) -> None:
+        """Revoke the session's tokens and forget it."""
+        await self.store.drop(session)
+        await self.oauth.revoke(session.tokens, request_id)
+
+    async def current_session(self, request: Request, *, touch: bool = True) -> PortalSession | None:
+        """The live portal session of this browser, held together with its sign-in session: when the
+        person's sign-in has ended (signed out elsewhere, timed out) the portal session ends too."""
+        session = await self.store.load(self.cookie(request), touch=touch)
+        if session is None:
+            return None
+        signin = await self.deps.signins.current(request)
+        if signin is None or signin.account.id != session.account_id:
+            await self.end_session(session, request_id(request))
+            return None
+        return session
+
+    async def fresh_tokens(self, request: Request, session: PortalSession) -> PortalSession:
+        """Refresh the access token shortly before it expires. One refresh per session at a time: a
+        rotated refresh token presented twice would revoke the whole grant."""
+        if session.tokens.expires_at - self.now() > self.settings.refresh_margin_seconds:
+            return session
+        for _ in range(50):
+            if await self.store.refresh_lock(session):
+                try:
+                    latest = await self.store.reload(session) or session
+                    if latest.tokens.expires_at - self.now() > self.settings.refresh_margin_seconds:
+                        return latest  # another request refreshed while we waited
+                    try:
+                        latest.tokens = await self.oauth.refresh(latest.tokens, request_id(request))
+                    except OAuthFailure as exc:
+                        if exc.error == "temporarily_unavailable" and latest.tokens.expires_at > self.now():
+                            return latest  # still valid for a moment; try again on the next page
+                        await self.store.drop(latest)
+                        raise SessionEnded("refresh") from exc
+                    await self.store.save(latest)
+                    return latest
+                finally:
+                    await self.store.refresh_unlock(session)
+            await asyncio.sleep(0.1)
+        return await self.store.reload(session) or session
+
+    def fhir_for(self, request: Request, access_token: str) -> PortalFhir:
+        return PortalFhir(self.http, self.fhir_base, access_token, request_id=request_id(request),
+                          client_address=request.client.host if request.client else None,
+                          sign_address=self.deps.sign_address)
+
+    async def visit(self, request: Request) -> Visit:
+        session = await self.current_session(request)
+        if session is None:
+            raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        session = await self.fresh_tokens(request, session)
+        return Visit(self, request, session, self.fhir_for(request, session.tokens.access_token))
+
+    # -- pages ----------------------------------------------------------------------------------------
+    def login_redirect(self, next_url: str) -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': safe_next(next_url)})}", status_code=303)
+
+    def message(self, request: Request, title: str, text: str, status: int = 200, *,
+                session: PortalSession | None = None, **extra: Any) -> Response:
+        return self.renderer.page("portal/message.html", status, title=title, text=text,
+                                  **layout_context(self, request, session), **extra)
+
+    def page(self, fn: Callable[[Visit], Awaitable[Response]]) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """An endpoint for a page that needs a signed-in person."""
+        async def endpoint(request: Request) -> Response:
+            visit = await self.visit(request)
+            return await fn(visit)
+        endpoint.__name__ = fn.__name__
+        endpoint.__doc__ = fn.__doc__
+        return endpoint
+
+    def route_class(self) -> type[APIRoute]:
+        portal = self
+
+        class PortalRoute(APIRoute):
+            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+                handler = super().get_route_handler()
+
+                async def guarded(request: Request) -> Response:
+                    try:
+                        return await handler(request)
+                    except LoginRequired as exc:
+                        return portal.login_redirect(exc.next_url)
+                    except SessionEnded:
+                        response = portal.login_redirect(request.url.path)
+                        portal.clear_cookie(response)
+                        return response
+                    except FormExpired:
+                        return portal.message(request, "This form has expired",
+                                              "Please go back, reload the page and try again.", 400)
+                    except (NotFound, Refused):
+                        return portal.message(request, "Page not found",
+                                              "We could not find that page in your record.", 404)
+                    except RecordUnavailable:
+                        return portal.message(request, "We can't show this right now",
+                                              "The health record system is not answering at the moment. Your "
+                                              "information is safe. Please try again in a few minutes.", 503)
+                    except (RedisError, OAuthFailure, httpx.HTTPError):
+                        log.warning("portal dependency failed path=%s", request.url.path, exc_info=True)
+                        return portal.message(request, "We can't show this right now",
+                                              "Part of the portal is not working at the moment. Please try again "
+                                              "in a few minutes.", 503)
+                    except Exception:  # never a stack trace in front of a patient
+                        log.exception("portal page failed path=%s", request.url.path)
+                        return portal.message(request, "Sorry, something went wrong",
+                                              "Please try again. If it keeps happening, call the clinic.", 500)
+
+                return guarded
+
+        return PortalRoute
+
+
+@dataclass
+class Visit:
+    """One signed-in page request."""
+
+    portal: Portal
+    request: Request
+    session: PortalSession
+    fhir: PortalFhir
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def patient_id(self) -> str:
+        return self.session.patient_id
+
+    async def check_csrf(self) -> None:
+        if not tokens_match(await submitted_csrf_token(self.request), self.session.csrf_token):
+            raise FormExpired()
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        stale = self.fhir.staleness
+        return self.portal.renderer.page(
+            template, status, **layout_context(self.portal, self.request, self.session),
+            stale=list(dict.fromkeys(stale.stale)), stale_age=stale.oldest_age, **context)
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    return str(rid) if rid else uuid.uuid4().hex
+
+
+def layout_context(portal: Portal, request: Request, session: PortalSession | None) -> dict[str, Any]:
+    """What the portal's layout needs on every page: navigation, the open record's banner, the CSRF field."""
+    return {
+        "request": request,
+        "path": request.url.path,
+        "session": session,
+        "csrf_token": session.csrf_token if session else "",
+        "csrf_field": csrf_input(session.csrf_token) if session else "",
+    }

@@ -1,0 +1,155 @@
+"""Signing in to the portal (the SMART standalone launch, done by the server), signing out, staying
+signed in, and the person's list of signed-in sessions.
+
+/portal/login starts an authorization-code + PKCE request at /auth/authorize (where the person signs in
+with password and second factor if they have no sign-in yet, and a caregiver picks whose record to
+open); /portal/callback checks that this browser started it, exchanges the code with the portal's client
+secret, and opens a portal session. Nothing about the tokens ever reaches the browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from mappers.names import human_name
+
+from ..core import PREFIX, Portal, Visit, request_id
+from ..devices import describe_device
+from ..fhir import FhirProblem
+from ..oauth import OAuthFailure, new_pkce
+from ..safe_next import safe_next
+from ..sessions import PendingLogin
+
+log = logging.getLogger("portal.signin")
+LOGIN_COOKIE = "portal_login"
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def add_signin_routes(router: APIRouter, portal: Portal) -> None:
+    store = portal.store
+
+    @router.get(f"{PREFIX}/login", include_in_schema=False)
+    async def login(request: Request, next: str = "") -> Response:
+        next_url = safe_next(next)
+        if await portal.current_session(request, touch=False) is not None:
+            return RedirectResponse(next_url, status_code=303)
+        await portal.ensure_client()
+        verifier, challenge = new_pkce()
+        state = secrets.token_urlsafe(24)
+        browser = secrets.token_urlsafe(24)
+        await store.start_login(state, PendingLogin(verifier, next_url, _hash(browser)))
+        response = RedirectResponse(portal.oauth.authorize_url(state, challenge), status_code=303)
+        # Ties the callback to the browser that started it (no one else's code can be planted here).
+        response.set_cookie(LOGIN_COOKIE, browser, max_age=portal.settings.login_ttl_seconds, httponly=True,
+                            samesite="lax", secure=portal.settings.https, path=f"{PREFIX}/callback")
+        return response
+
+    def start_again(request: Request, title: str, text: str, status: int = 400) -> Response:
+        response = portal.message(request, title, text, status, action_url=f"{PREFIX}/login",
+                                  action_text="Sign in again")
+        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
+        return response
+
+    @router.get(f"{PREFIX}/callback", include_in_schema=False)
+    async def callback(request: Request) -> Response:
+        params = request.query_params
+        pending = await store.finish_login(params.get("state", ""))
+        browser = request.cookies.get(LOGIN_COOKIE)
+        if pending is None or not browser or not secrets.compare_digest(_hash(browser), pending.browser):
+            return start_again(request, "Please sign in again", "This sign-in took too long or was started in "
+                                                                 "another window.")
+        if params.get("error"):
+            if params["error"] == "access_denied":
+                text = params.get("error_description") or "There is no record this account may open."
+                return start_again(request, "We could not open a record", text, 403)
+            return start_again(request, "Sign-in did not work", "Something went wrong while signing you in.")
+        rid = request_id(request)
+        try:
+            grant = await portal.oauth.exchange(params.get("code", ""), pending.verifier, rid)
+        except OAuthFailure as exc:
+            log.warning("code exchange refused: %s", exc.error)
+            return start_again(request, "Sign-in did not work", "Something went wrong while signing you in.")
+        patient_name = ""
+        fhir = portal.fhir_for(request, grant.tokens.access_token)
+        try:
+            patient_name = human_name(await fhir.read("Patient", grant.patient_id)) or ""
+        except FhirProblem:
+            log.info("patient name not available at sign-in; the banner says 'this record'")
+        cookie, _session = await store.create(
+            account_id=grant.account_id, fhir_user=grant.fhir_user, patient_id=grant.patient_id,
+            patient_name=patient_name, tokens=grant.tokens, device=describe_device(request.headers.get("user-agent")),
+            address=request.client.host if request.client else None)
+        response = RedirectResponse(pending.next_url, status_code=303)
+        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
+        portal.set_cookie(response, cookie)
+        return response
+
+    @router.post(f"{PREFIX}/signout", include_in_schema=False)
+    async def signout(request: Request) -> Response:
+        visit = await portal.visit(request)
+        await visit.check_csrf()
+        return await sign_out(portal, request, visit, "signed-out")
+
+    @router.get(f"{PREFIX}/signed-out", include_in_schema=False)
+    async def signed_out(request: Request, reason: str = "") -> Response:
+        session = await portal.current_session(request, touch=False)
+        if session is not None and reason == "idle":
+            # The warning's timer ran out in this tab, but the person was active in another.
+            return RedirectResponse(f"{PREFIX}/", status_code=303)
+        title, text = ("You have been signed out",
+                       "For your safety, we sign you out after "
+                       f"{portal.settings.idle_timeout_seconds // 60} minutes without activity.") \
+            if reason == "idle" else ("You have signed out", "Thank you for using the patient portal.")
+        response = portal.message(request, title, text, action_url=f"{PREFIX}/login", action_text="Sign in again")
+        if session is None:
+            portal.clear_cookie(response)
+        return response
+
+    @router.post(f"{PREFIX}/session/keepalive", include_in_schema=False)
+    async def keepalive(request: Request) -> Response:
+        """The idle warning's "stay signed in" (JSON, CSRF token in the X-CSRF-Token header)."""
+        session = await portal.current_session(request)
+        if session is None:
+            return JSONResponse({"signed_in": False}, status_code=401, headers={"Cache-Control": "no-store"})
+        visit = Visit(portal, request, session, portal.fhir_for(request, session.tokens.access_token))
+        await visit.check_csrf()
+        return JSONResponse({"signed_in": True, "idle_timeout": portal.settings.idle_timeout_seconds},
+                            headers={"Cache-Control": "no-store"})
+
+    async def account(visit: Visit) -> Response:
+        sessions = await store.of_account(visit.session.account_id, visit.session.id)
+        return visit.render("portal/account.html", title="Your sign-ins", sessions=sessions,
+                            notice=visit.request.query_params.get("notice"))
+
+    router.get(f"{PREFIX}/account", include_in_schema=False)(portal.page(account))
+
+    @router.post(f"{PREFIX}/account/sessions/{{sid}}/end", include_in_schema=False)
+    async def end_other(request: Request, sid: str) -> Response:
+        visit = await portal.visit(request)
+        await visit.check_csrf()
+        if sid == visit.session.id:
+            return await sign_out(portal, request, visit, "signed-out")
+        other = await store.get_of_account(visit.session.account_id, sid)
+        if other is None:
+            return portal.message(request, "Page not found", "That sign-in has already ended.", 404,
+                                  session=visit.session)
+        await portal.end_session(other, request_id(request))
+        return RedirectResponse(f"{PREFIX}/account?notice=ended", status_code=303)
+
+
+async def sign_out(portal: Portal, request: Request, visit: Visit, reason: str) -> Response:
+    """End the portal session (tokens revoked) and the sign-in session behind it."""
+    await portal.end_session(visit.session, request_id(request))
+    response = RedirectResponse(f"{PREFIX}/signed-out?reason={reason}", status_code=303)
+    portal.clear_cookie(response)
+    await portal.deps.signins.end(request, response)
+    return response
+

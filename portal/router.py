@@ -1,0 +1,14 @@
+"""Every portal route in one APIRouter (under /portal), each page module adding its own."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .core import Portal
+from .pages.signin import add_signin_routes
+
+
+def build_portal_router(portal: Portal) -> APIRouter:
+    router = APIRouter(route_class=portal.route_class(), tags=["portal"], include_in_schema=False)
+    add_signin_routes(router, portal)
+    return router

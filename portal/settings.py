@@ -1,0 +1,41 @@
+"""The patient web portal's settings (`PORTAL_UI_*`), one section of the app's `PortalSettings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PortalUiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PORTAL_UI_", extra="ignore")
+
+    # Shared values, handed in by the composition root (read once as PORTAL_PUBLIC_URL etc.).
+    public_url: str = "http://127.0.0.1:8000"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    state_dir: Path = Path(".state")
+
+    gateway_url: str | None = Field(
+        default=None,
+        description="base URL of the gateway when the portal runs apart from it (e.g. https://gw.example.org); "
+                    "unset: the portal calls the gateway in-process",
+    )
+    client_id: str = Field(default="patient-portal", description="the portal's OAuth client id")
+    client_name: str = Field(default="the patient portal", description="how the access log names the portal")
+    idle_timeout_seconds: int = Field(default=15 * 60, description="a portal session ends after this long idle")
+    idle_warning_seconds: int = Field(default=2 * 60, description="warn this long before an idle sign-out")
+    max_session_seconds: int = Field(default=12 * 3600, description="a portal session never outlives this")
+    refresh_margin_seconds: int = Field(default=120, description="refresh the access token this long before it ends")
+    cookie_name: str = "portal_app"
+    timezone: str = Field(default="America/Chicago", description="the clinic's time zone for dates and times")
+    login_ttl_seconds: int = Field(default=15 * 60, description="how long a started sign-in may take")
+    fhir_timeout_seconds: float = Field(default=20.0, description="longest wait for one FHIR call")
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.public_url.rstrip("/") + "/portal/callback"
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
