@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .core import Portal
+from .pages.dashboard import add_dashboard_routes
 from .pages.signin import add_signin_routes
 
 
 def build_portal_router(portal: Portal) -> APIRouter:
     router = APIRouter(route_class=portal.route_class(), tags=["portal"], include_in_schema=False)
     add_signin_routes(router, portal)
+    add_dashboard_routes(router, portal)
     return router
