@@ -89,12 +89,12 @@ class PortalFhir:
         status = response.status_code
         if status == 401:
             raise SessionEnded(what)
+        if status == 501 or (status >= 400 and _issue_code(response) == "not-supported"):
+            raise NotSupported(what)
         if status in (404, 410):
             raise NotFound(what)
         if status == 403:
             raise Refused(what)
-        if status == 501 or (status >= 400 and _issue_code(response) == "not-supported"):
-            raise NotSupported(what)
         if status >= 500 or status == 429:
             raise RecordUnavailable(what)
         if status >= 400:
