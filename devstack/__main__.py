@@ -36,6 +36,7 @@ def print_urls(cfg: StackConfig) -> None:
     base = f"http://{cfg.gateway_host}:{cfg.gateway_port}"
     print(f"""
 Portal gateway is running.
+  Patient portal      {base}/portal/
   FHIR API            {base}/fhir   (metadata: {base}/fhir/metadata)
   SMART configuration {base}/.well-known/smart-configuration
   Sign in / enrol     {base}/auth/login
