@@ -62,11 +62,7 @@ def relative_day(day: date, today: date) -> str | None:
     return None
 
 
-def day_words(value: Any, today: date, tz: tzinfo | None = None) -> str:
-    """A FHIR date/dateTime (or a date/datetime) as a patient would say it, relative to `today`.
-
-    Partial dates keep their precision: `2024` stays "2024", `2024-03` is "March 2024".
-    """
+def _words(value: Any, today: date | None, tz: tzinfo | None) -> str:
     found = value if isinstance(value, FhirTime) else parse_fhir_time(value)
     if found is None:
         return UNKNOWN_DATE
@@ -75,19 +71,20 @@ def day_words(value: Any, today: date, tz: tzinfo | None = None) -> str:
     if found.precision == "month":
         return month_year(found.day)
     day = found.local_day(tz)
-    return relative_day(day, today) or long_date(day)
+    return (relative_day(day, today) if today is not None else None) or long_date(day)
+
+
+def day_words(value: Any, today: date, tz: tzinfo | None = None) -> str:
+    """A FHIR date/dateTime (or a date/datetime) as a patient would say it, relative to `today`.
+
+    Partial dates keep their precision: `2024` stays "2024", `2024-03` is "March 2024".
+    """
+    return _words(value, today, tz)
 
 
 def date_words(value: Any, tz: tzinfo | None = None) -> str:
     """A FHIR date/dateTime named absolutely (`Tuesday 4 March 2026`, `March 2024`, `2024`)."""
-    found = value if isinstance(value, FhirTime) else parse_fhir_time(value)
-    if found is None:
-        return UNKNOWN_DATE
-    if found.precision == "year":
-        return str(found.day.year)
-    if found.precision == "month":
-        return month_year(found.day)
-    return long_date(found.local_day(tz))
+    return _words(value, None, tz)
 
 
 def date_time_words(value: Any, today: date, tz: tzinfo | None = None) -> str:
