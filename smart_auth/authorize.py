@@ -7,10 +7,8 @@ afterwards they go back to the app per RFC 6749 §4.1.2.1 with error, error_desc
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mappers.names import human_name
+from web import csrf_input
 
 from .clients import Client
 from .codes import CodeData
@@ -33,46 +32,18 @@ from .errors import (
     UnauthorizedClientError,
     UnsupportedResponseTypeError,
 )
-from .forms import single_values
 from .grants import new_grant_id
+from .pending import Pending
+from .request_bodies import FormExpired, read_form, require_csrf, single_values
 from .scope_policy import allowed_for_account, allowed_for_client, context_of, parse_requested
 from .server import AuthServer, request_id, source_ip
 
 log = logging.getLogger("smart_auth.authorize")
 
-PENDING_KEY = "auth:pending:{}"
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-}
 AUTHORIZE_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "aud", "launch",
     "code_challenge", "code_challenge_method", "nonce",
 )
-
-
-@dataclass
-class Pending:
-    """A validated authorization request waiting for the person (patient picker, consent)."""
-
-    client_id: str
-    redirect_uri: str
-    state: str
-    code_challenge: str
-    requested: list[str]
-    account_id: str
-    session_id: str
-    nonce: str | None = None
-    launch_patient: str | None = None  # EHR launch context
-    encounter: str | None = None
-    launch_fhir_user: str | None = None
-    ehr_launch: bool = False
-    patient: str | None = None
-    on_behalf_of: str | None = None
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    offered: list[str] = field(default_factory=list)
 
 
 class _PageError(Exception):
@@ -98,27 +69,10 @@ class AuthorizeFlow:
 
     # ---------- pages ----------
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        body = self.s.templates.get_template(f"oauth/{template}").render(request=request, **context)
-        return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+        return self.s.pages.page(f"oauth/{template}", status, request=request, **context)
 
     def error_page(self, request: Request, err: _PageError) -> HTMLResponse:
         return self.page(request, "error.html", err.status, title=err.title, text=err.text)
-
-    # ---------- storage of half-finished requests ----------
-    async def save(self, pending_id: str, pending: Pending) -> None:
-        await self.s.deps.redis.set(PENDING_KEY.format(pending_id), json.dumps(asdict(pending)),
-                                    ex=self.s.settings.pending_ttl)
-
-    async def load(self, pending_id: str) -> Pending | None:
-        if not pending_id or len(pending_id) > 100:
-            return None
-        raw: Any = await self.s.deps.redis.get(PENDING_KEY.format(pending_id))
-        if raw is None:
-            return None
-        return Pending(**json.loads(raw.decode() if isinstance(raw, bytes) else raw))
-
-    async def drop(self, pending_id: str) -> None:
-        await self.s.deps.redis.delete(PENDING_KEY.format(pending_id))
 
     # ---------- step 1: the request itself ----------
     async def start(self, request: Request, params: dict[str, str]) -> Response:
@@ -199,11 +153,10 @@ class AuthorizeFlow:
             if pending.patient is None:
                 chosen = await self._choose_patient(pending, account)
                 if chosen is None:
-                    pending_id = secrets.token_urlsafe(18)
-                    await self.save(pending_id, pending)
+                    pending_id = await self.s.pending.save(pending)
                     return self.page(request, "picker.html", app_name=client.client_name,
                                      patients=pending.candidates, pending_id=pending_id,
-                                     csrf_token=session.csrf_token)
+                                     csrf_field=csrf_input(session.csrf_token))
             return await self._consent_or_code(request, pending, client, session)
         except OAuth2Error as exc:
             await self._audit_refusal(request, exc, client.client_id)
@@ -248,8 +201,8 @@ class AuthorizeFlow:
 
     def _bind(self, pending: Pending, account: Any, link: Any) -> None:
         pending.patient = link.patient_id
-        rp = getattr(link, "related_person_id", None)
-        pending.on_behalf_of = f"RelatedPerson/{rp}" if rp else None
+        related_person_id = getattr(link, "related_person_id", None)
+        pending.on_behalf_of = f"RelatedPerson/{related_person_id}" if related_person_id else None
 
     async def _display_name(self, link: Any) -> str:
         if getattr(link, "display_name", None):
@@ -263,12 +216,14 @@ class AuthorizeFlow:
 
     async def _continue(self, request: Request, pending_id: str, form: dict[str, str]) -> tuple[Pending, Any, Client]:
         """A picker or consent form posted back: its request, signed-in session (CSRF-checked) and app."""
-        pending = await self.load(pending_id)
+        pending = await self.s.pending.load(pending_id)
         session = await self.s.sessions.current(request)
         if pending is None or session is None or session.account.id != pending.account_id:
             raise _PageError("This request has expired", "Please start again from the app.")
-        if not self.s.sessions.verify_csrf(request, session, form.get("csrf_token")):
-            raise _PageError("Form expired", "Please go back to the app and start again.", 403)
+        try:
+            await require_csrf(request, session.csrf_token)
+        except FormExpired:
+            raise _PageError("Form expired", "Please go back to the app and start again.", 403) from None
         client = await self.s.clients.get(pending.client_id)
         if client is None:
             raise _PageError("Unknown app", "The app is no longer registered.")
@@ -280,10 +235,10 @@ class AuthorizeFlow:
         picked = next((c for c in pending.candidates if c["patient_id"] == form.get("patient")), None)
         if picked is None:
             raise _PageError("Choose a patient", "Please choose one of the listed people.")
-        await self.drop(pending_id)
+        await self.s.pending.drop(pending_id)
         pending.patient = picked["patient_id"]
-        rp = picked.get("related_person_id")
-        pending.on_behalf_of = f"RelatedPerson/{rp}" if rp else None
+        related_person_id = picked.get("related_person_id")
+        pending.on_behalf_of = f"RelatedPerson/{related_person_id}" if related_person_id else None
         pending.candidates = []
         return await self.resume(request, pending, client)
 
@@ -303,18 +258,17 @@ class AuthorizeFlow:
         remembered = await self.s.consents.covered(account.id, client.client_id, pending.patient, offered)
         if remembered is not None and any(context_of(s) for s in remembered):
             return await self._issue_code(request, pending, client, session, remembered)
-        pending_id = secrets.token_urlsafe(18)
-        await self.save(pending_id, pending)
+        pending_id = await self.s.pending.save(pending)
         patient_facing = account.kind in ("patient", "caregiver")
         items = [{"scope": s, "text": describe_scope(s, patient_facing=patient_facing)} for s in offered]
         return self.page(request, "consent.html", app_name=client.client_name, items=items,
-                         pending_id=pending_id, csrf_token=session.csrf_token,
+                         pending_id=pending_id, csrf_field=csrf_input(session.csrf_token),
                          acting_for=pending.on_behalf_of is not None)
 
     async def decide(self, request: Request, form: dict[str, str], scopes: list[str]) -> Response:
         pending_id = form.get("pending", "")
         pending, session, client = await self._continue(request, pending_id, form)
-        await self.drop(pending_id)
+        await self.s.pending.drop(pending_id)
         account = session.account
         fields = {"account_id": account.id, "fhir_user": account.fhir_user, "client_id": client.client_id,
                   "patient_id": pending.patient or None, "on_behalf_of": pending.on_behalf_of,
@@ -407,22 +361,19 @@ def add_authorize_routes(router: APIRouter, server: AuthServer) -> None:
     @router.post("/auth/authorize", tags=["oauth"])
     async def authorize_post(request: Request) -> Response:
         async def run() -> Response:
-            form = await request.form()
-            return await flow.start(request, single_values(form.multi_items()))
+            return await flow.start(request, single_values(await read_form(request)))
         return await _guard(request, run())
 
     @router.post("/auth/authorize/patient", tags=["oauth"], include_in_schema=False)
     async def choose_patient(request: Request) -> Response:
         async def run() -> Response:
-            form = await request.form()
-            return await flow.choose(request, single_values(form.multi_items()))
+            return await flow.choose(request, single_values(await read_form(request)))
         return await _guard(request, run())
 
     @router.post("/auth/authorize/decision", tags=["oauth"], include_in_schema=False)
     async def decision(request: Request) -> Response:
         async def run() -> Response:
-            form = await request.form()
-            scopes = [v for k, v in form.multi_items() if k == "scope" and isinstance(v, str)]
-            return await flow.decide(request, single_values(form.multi_items(), repeatable=frozenset({"scope"})),
-                                     scopes)
+            fields = await read_form(request)
+            scopes = [v for k, v in fields if k == "scope"]
+            return await flow.decide(request, single_values(fields, repeatable=frozenset({"scope"})), scopes)
         return await _guard(request, run())

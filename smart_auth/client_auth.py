@@ -12,7 +12,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -21,8 +21,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from redis.asyncio import Redis
 
-from .clients import ASSERTION_ALGS, NONE_AUTH, PRIVATE_KEY_JWT, SECRET_BASIC, SECRET_POST, Client, ClientStore
+from .clients import ASSERTION_ALGS, NONE_AUTH, PRIVATE_KEY_JWT, SECRET_BASIC, SECRET_POST, Client
 from .errors import InvalidClientError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from .store_protocols import ClientRegistry, UsedAssertions
 
 ASSERTION_TYPE = JWTBearerClientAssertion.CLIENT_ASSERTION_TYPE
 JTI_KEY = "auth:jti:{}:{}"
@@ -50,6 +53,23 @@ class _AssertionClaims(JWTBearerClientAssertion):
         return isinstance(jti, str) and 0 < len(jti) <= 512
 
 
+class AssertionJtiStore:
+    """Client assertion ids seen within their lifetime (RFC 7523 §3 replay protection)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def first_use(self, client_id: str, jti: str, ttl: int) -> bool:
+        jti_hash = hashlib.sha256(jti.encode()).hexdigest()
+        return bool(await self.redis.set(JTI_KEY.format(client_id, jti_hash), "1", nx=True, ex=ttl))
+
+
+def presents_credentials(headers: Mapping[str, str], form: Mapping[str, str]) -> bool:
+    """Whether the request names or authenticates a client at all."""
+    return bool(form.get("client_id") or form.get("client_assertion") or form.get("client_assertion_type")
+                or headers.get("authorization"))
+
+
 @dataclass
 class AuthenticatedClient:
     client: Client
@@ -74,8 +94,8 @@ def _key_resolver(keyset: KeySet) -> Callable[[Any], Any]:
 class ClientAuthenticator:
     def __init__(
         self,
-        clients: ClientStore,
-        redis: Redis,
+        clients: ClientRegistry,
+        used_assertions: UsedAssertions,
         *,
         token_url: str,
         max_lifetime: int = 300,
@@ -83,7 +103,7 @@ class ClientAuthenticator:
         now: Callable[[], float] | None = None,
     ) -> None:
         self.clients = clients
-        self.redis = redis
+        self.used_assertions = used_assertions
         self.token_url = token_url
         self.max_lifetime = max_lifetime
         self.leeway = leeway
@@ -153,10 +173,8 @@ class ClientAuthenticator:
             raise _invalid_client("assertion exp must be at most five minutes in the future")
         if exp < now - self.leeway:
             raise _invalid_client("the assertion has expired")
-        jti_hash = hashlib.sha256(str(claims["jti"]).encode()).hexdigest()
         ttl = max(int(exp - now) + self.leeway, 1)
-        fresh = await self.redis.set(JTI_KEY.format(client.client_id, jti_hash), "1", nx=True, ex=ttl)
-        if not fresh:
+        if not await self.used_assertions.first_use(client.client_id, str(claims["jti"]), ttl):
             raise _invalid_client("the assertion jti was already used")
         return AuthenticatedClient(client, "private_key_jwt")
 

@@ -1,4 +1,6 @@
-"""SMART discovery (`.well-known/smart-configuration`), OpenID configuration and our JWKS."""
+"""SMART discovery (`.well-known/smart-configuration`), OpenID configuration and our JWKS.
+
+Browser apps read these cross-origin: the app's CORS middleware answers for them."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from .server import AuthServer
-
-CORS = {"Access-Control-Allow-Origin": "*"}
 
 CAPABILITIES = [
     "launch-ehr",
@@ -93,7 +93,7 @@ def openid_configuration(server: AuthServer) -> dict[str, Any]:
 
 def add_discovery_routes(router: APIRouter, server: AuthServer) -> None:
     async def smart_config() -> JSONResponse:
-        return JSONResponse(smart_configuration(server), headers=CORS)
+        return JSONResponse(smart_configuration(server))
 
     router.add_api_route("/.well-known/smart-configuration", smart_config, methods=["GET"], tags=["discovery"])
     router.add_api_route(
@@ -103,8 +103,8 @@ def add_discovery_routes(router: APIRouter, server: AuthServer) -> None:
 
     @router.get("/.well-known/openid-configuration", tags=["discovery"])
     async def oidc_config() -> JSONResponse:
-        return JSONResponse(openid_configuration(server), headers=CORS)
+        return JSONResponse(openid_configuration(server))
 
     @router.get("/.well-known/jwks.json", tags=["discovery"])
     async def jwks() -> JSONResponse:
-        return JSONResponse(server.deps.keys.public_jwks(), headers=CORS)
+        return JSONResponse(server.deps.keys.public_jwks())

@@ -27,6 +27,7 @@ __all__ = [
     "UnauthorizedClientError",
     "UnsupportedGrantTypeError",
     "UnsupportedResponseTypeError",
+    "error_parts",
     "error_response",
 ]
 
@@ -34,7 +35,8 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class TemporarilyUnavailableError(OAuth2Error):
-    """The audit trail (or Redis) cannot record the event: refuse rather than act unaudited."""
+    """The one audit-failure type of smart_auth (OAuth and accounts alike): the audit trail cannot record
+    the event, so the request is refused (503) rather than carried out unaudited."""
 
     error = "temporarily_unavailable"
     status_code = 503
@@ -48,7 +50,8 @@ class InvalidRedirectUriError(OAuth2Error):
     error = "invalid_redirect_uri"
 
 
-def error_response(exc: OAuth2Error, extra_headers: dict[str, str] | None = None) -> JSONResponse:
+def error_parts(exc: OAuth2Error) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Status, RFC 6749 §5.2 body and headers of an OAuth error."""
     body = {"error": exc.error}
     description = exc.get_error_description()
     if description:
@@ -56,5 +59,9 @@ def error_response(exc: OAuth2Error, extra_headers: dict[str, str] | None = None
     headers = dict(NO_STORE)
     if isinstance(exc, InvalidClientError) and exc.status_code == 401:
         headers["WWW-Authenticate"] = getattr(exc, "www_authenticate", 'Basic realm="auth"')
-    headers.update(extra_headers or {})
-    return JSONResponse(body, status_code=exc.status_code or 400, headers=headers)
+    return exc.status_code or 400, body, headers
+
+
+def error_response(exc: OAuth2Error) -> JSONResponse:
+    status, body, headers = error_parts(exc)
+    return JSONResponse(body, status_code=status, headers=headers)

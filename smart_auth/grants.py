@@ -49,7 +49,9 @@ def _s(value: Any) -> str:
 
 
 @dataclass
-class Grant:
+class GrantRecord:
+    """One completed authorization as stored (the gateway's "may I?" answer is `scopes.Grant`)."""
+
     grant_id: str
     client_id: str
     account_id: str
@@ -73,7 +75,7 @@ class Grant:
         }
 
     @classmethod
-    def from_redis(cls, raw: dict[Any, Any]) -> Grant:
+    def from_redis(cls, raw: dict[Any, Any]) -> GrantRecord:
         data = {_s(k): _s(v) for k, v in raw.items()}
         values: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
@@ -98,7 +100,7 @@ class GrantStore:
         self.access_token_ttl = access_token_ttl
         self.now = now or time.time
 
-    async def create(self, grant: Grant, refresh_token: str | None, refresh_ttl: int) -> None:
+    async def create(self, grant: GrantRecord, refresh_token: str | None, refresh_ttl: int) -> None:
         if refresh_token:
             grant.refresh_hash = token_hash(refresh_token)
             grant.refresh_exp = self.now() + refresh_ttl
@@ -111,15 +113,15 @@ class GrantStore:
             pipe.set(REFRESH_KEY.format(grant.refresh_hash), grant.grant_id, ex=refresh_ttl)
         await pipe.execute()
 
-    async def get(self, grant_id: str) -> Grant | None:
+    async def get(self, grant_id: str) -> GrantRecord | None:
         raw = await self.redis.hgetall(GRANT_KEY.format(grant_id))
-        return Grant.from_redis(raw) if raw else None
+        return GrantRecord.from_redis(raw) if raw else None
 
-    async def grant_for_refresh(self, refresh_token: str) -> Grant | None:
+    async def grant_for_refresh(self, refresh_token: str) -> GrantRecord | None:
         grant_id = await self.redis.get(REFRESH_KEY.format(token_hash(refresh_token)))
         return await self.get(_s(grant_id)) if grant_id else None
 
-    async def rotate(self, grant: Grant, presented: str, new_token: str, refresh_ttl: int) -> bool:
+    async def rotate(self, grant: GrantRecord, presented: str, new_token: str, refresh_ttl: int) -> bool:
         """Swap the refresh token; False when `presented` is not the current one (reuse) or dead."""
         new_hash = token_hash(new_token)
         exp = self.now() + refresh_ttl

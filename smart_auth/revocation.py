@@ -36,3 +36,19 @@ async def is_revoked(redis: Redis, claims: Mapping[str, Any]) -> bool:
     if claims.get("grant_id"):
         keys.append(REVOKED_GRANT.format(claims["grant_id"]))
     return bool(await redis.exists(*keys))
+
+
+class RevocationStore:
+    """The revocation set as the authorization server uses it (the gateway reads it with `is_revoked`)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def revoke_access_token(self, jti: str, exp: int | float | None) -> None:
+        await revoke_access_token(self.redis, jti, exp)
+
+    async def revoke_grant(self, grant_id: str, ttl_seconds: int) -> None:
+        await revoke_grant(self.redis, grant_id, ttl_seconds)
+
+    async def is_revoked(self, claims: Mapping[str, Any]) -> bool:
+        return await is_revoked(self.redis, claims)

@@ -7,13 +7,12 @@ from fastapi import APIRouter
 from .authorize import add_authorize_routes
 from .deps import AuthDeps
 from .discovery import add_discovery_routes
+from .endpoint import add_endpoint_route
 from .grants import GrantStore
 from .launch_api import add_launch_routes
-from .registration import add_registration_routes
 from .seams import PatientDirectory, Sessions
 from .server import AuthServer
 from .settings import AuthSettings
-from .token_endpoint import add_token_routes
 
 
 def build_auth_server(
@@ -31,11 +30,13 @@ def build_auth_server(
 
 def build_auth_router(server: AuthServer) -> APIRouter:
     """Routes at absolute paths: /auth/authorize|token|introspect|revoke|register|launch, /.well-known/*,
-    /fhir/.well-known/smart-configuration."""
+    /fhir/.well-known/smart-configuration. Cross-origin access (browser apps) is the app's CORS middleware."""
     router = APIRouter()
     add_discovery_routes(router, server)
     add_authorize_routes(router, server)
-    add_token_routes(router, server)
-    add_registration_routes(router, server)
+    add_endpoint_route(router, "/auth/token", server.token_endpoint)
+    add_endpoint_route(router, "/auth/introspect", server.introspection_endpoint)
+    add_endpoint_route(router, "/auth/revoke", server.revocation_endpoint)
+    add_endpoint_route(router, "/auth/register", server.registration_endpoint, body="json")
     add_launch_routes(router, server)
     return router

@@ -1,7 +1,7 @@
 """What the OAuth side needs from the accounts side (smart_auth/accounts/), as protocols.
 
-The accounts engineer implements these in `smart_auth.accounts.{models,sessions,store}`; typing
-against protocols keeps this package importable and testable on its own.
+`smart_auth.accounts.{models,sessions,store}` implement them; typing against protocols keeps the OAuth
+side importable and testable on its own.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ class SessionLike(Protocol):
 
 class Sessions(Protocol):
     async def current(self, request: Any) -> Any: ...  # SessionLike | None
-
-    def verify_csrf(self, request: Any, session: Any, submitted_token: str | None) -> bool: ...
 
 
 class PatientLinkLike(Protocol):

@@ -1,4 +1,8 @@
-"""The authorization server's parts, built once from AuthDeps + AuthSettings and shared by the routes."""
+"""The authorization server's parts, built once from AuthDeps + AuthSettings and shared by the routes.
+
+Redis is touched only by the store classes built here; the grant types and endpoints see them through
+the protocols of `store_protocols`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ from typing import Any
 
 from fastapi import Request
 
+from web import PageRenderer
+
 from .auditing import Auditor
-from .client_auth import ClientAuthenticator
+from .bearer import BearerTokens
+from .client_auth import AssertionJtiStore, ClientAuthenticator
 from .clients import ClientStore
 from .codes import CodeStore
 from .consent import ConsentStore
@@ -17,10 +24,15 @@ from .deps import AuthDeps
 from .grant_types import AuthorizationCodeGrant, ClientCredentialsGrant, GrantContext, RefreshTokenGrant
 from .grant_types.base import BaseGrant
 from .grants import GrantStore
+from .introspection import IntrospectionEndpoint
 from .launch import LaunchStore
-from .revocation import is_revoked
+from .pending import PendingStore
+from .registration import RegistrationEndpoint
+from .revocation import RevocationStore
+from .revocation_endpoint import RevocationEndpoint
 from .seams import PatientDirectory, Sessions
 from .settings import AuthSettings
+from .token_endpoint import TokenEndpoint
 from .tokens import TokenIssuer
 
 
@@ -75,30 +87,43 @@ class AuthServer:
         self.codes = CodeStore(redis, ttl=settings.code_ttl, reuse_window=settings.code_reuse_window)
         self.launches = LaunchStore(redis, ttl=settings.launch_ttl)
         self.consents = ConsentStore(redis, ttl=settings.consent_remember_ttl)
+        self.pending = PendingStore(redis, ttl=settings.pending_ttl)
+        self.revocations = RevocationStore(redis)
         self.issuer = TokenIssuer(
             deps.keys, public_url=deps.public_url, access_token_ttl=settings.access_token_ttl, now=self.now
         )
+        self.bearer = BearerTokens(self.issuer, self.revocations)
         self.audit = Auditor(deps.audit)
-        self.client_auth = ClientAuthenticator(
-            self.clients, redis, token_url=self.urls.token,
+        self.pages = PageRenderer(deps.page_templates())
+        self._build_endpoints(AssertionJtiStore(redis))
+
+    def _build_endpoints(self, used_assertions: AssertionJtiStore) -> None:
+        settings, urls = self.settings, self.urls
+        client_auth = ClientAuthenticator(
+            self.clients, used_assertions, token_url=urls.token,
             max_lifetime=settings.client_assertion_max_lifetime, leeway=settings.clock_leeway, now=self.now,
         )
-        ctx = GrantContext(settings, self.grants, self.codes, self.issuer, self.audit)
+        ctx = GrantContext(settings, self.grants, self.codes, self.revocations, self.clients, self.issuer,
+                           self.audit, self.now)
         self.grant_types: dict[str, BaseGrant] = {
             g.grant_type: g(ctx) for g in (AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant)
         }
-        self.templates = deps.page_templates()
+        self.token_endpoint = TokenEndpoint(self.audit, grant_types=self.grant_types, client_auth=client_auth)
+        self.introspection_endpoint = IntrospectionEndpoint(
+            self.audit, client_auth=client_auth, bearer=self.bearer, issuer=self.issuer, grants=self.grants,
+            revocations=self.revocations, url=urls.introspect, now=self.now,
+        )
+        self.revocation_endpoint = RevocationEndpoint(
+            self.audit, client_auth=client_auth, issuer=self.issuer, grants=self.grants,
+            revocations=self.revocations, url=urls.revoke,
+        )
+        self.registration_endpoint = RegistrationEndpoint(
+            self.audit, clients=self.clients, settings=settings,
+        )
 
     async def bearer_claims(self, request: Request) -> dict[str, Any] | None:
         """Claims of a live access token of ours in the Authorization header, else None."""
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        claims = self.issuer.verify(token.strip())
-        if claims is None or await is_revoked(self.deps.redis, claims):
-            return None
-        return claims
+        return await self.bearer.claims(request.headers.get("authorization"))
 
 
 def source_ip(request: Request) -> str | None:

@@ -84,13 +84,18 @@ class TokenIssuer:
             "exp": iat + self.access_token_ttl,
         }
         if subject.fhir_user and with_fhir_user:
-            # SMART: fhirUser in the id_token is an absolute URL resolvable through our FHIR base.
-            claims["fhirUser"] = f"{self.audience}/{subject.fhir_user}"
+            claims["fhirUser"] = self.absolute_fhir_user(subject.fhir_user)
         if nonce:
             claims["nonce"] = nonce
         if auth_time:
             claims["auth_time"] = auth_time
         return self.keys.sign(claims)
+
+    def absolute_fhir_user(self, reference: str) -> str:
+        """SMART: fhirUser as an absolute URL resolvable through our FHIR base (id_token, introspection)."""
+        if reference.startswith(("http://", "https://")):
+            return reference
+        return f"{self.audience}/{reference}"
 
     def verify(self, token: str, *, check_exp: bool = True) -> dict[str, Any] | None:
         """Our own access token's claims, or None (bad signature, foreign issuer, expired)."""

@@ -28,7 +28,8 @@ def csrf_input(token: str) -> Markup:
 
 
 def tokens_match(submitted: str | None, expected: str | None) -> bool:
-    return bool(submitted) and bool(expected) and hmac.compare_digest(str(submitted), str(expected))
+    # As bytes: compare_digest refuses non-ASCII str, and a form may carry anything.
+    return bool(submitted) and bool(expected) and hmac.compare_digest(str(submitted).encode(), str(expected).encode())
 
 
 async def submitted_csrf_token(request: Request) -> str | None:

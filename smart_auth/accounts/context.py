@@ -1,4 +1,4 @@
-"""What every accounts route needs, gathered once, plus the shared page helpers."""
+"""What every accounts page and flow needs, gathered once, plus the shared page helpers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
 
+from web import PageRenderer
+
+from ..auditing import Auditor
+from ..bearer import BearerTokens
 from ..deps import AuthDeps
+from ..request_bodies import read_form, require_csrf
 from .lockout import Lockout
 from .messaging import MessageSender
 from .passwords import PasswordHashing
@@ -22,20 +26,32 @@ from .store import AccountStore
 
 log = logging.getLogger("smart_auth.accounts")
 
+FORM_EXPIRED = "This form has expired. Please go back, reload the page and try again."
 
 
 class GrantRevoker(Protocol):
-    """What we need of smart_auth.grants.GrantStore: kill an account's grants (optionally for one patient)."""
+    """The part of smart_auth.grants.GrantStore the accounts use: end an account's grants (optionally for one
+    patient)."""
 
     async def revoke_for(self, account_id: str, patient_id: str | None = None) -> int: ...
 
 
-class AuditUnavailable(Exception):
-    """The audit sink refused an event; the operation must not go ahead unaudited."""
-
-
 class EhrUnavailable(Exception):
     """The EHR could not be asked (down, timeout, refused)."""
+
+
+class PostedForm(dict[str, str]):
+    """The text fields of a posted form (read once, by `request_bodies.read_form`)."""
+
+    def text(self, name: str) -> str:
+        return self.get(name, "").strip()
+
+    def raw(self, name: str) -> str:
+        return self.get(name, "")
+
+
+async def posted_form(request: Request) -> PostedForm:
+    return PostedForm(await read_form(request))
 
 
 @dataclass
@@ -48,7 +64,9 @@ class Ctx:
     grants: GrantRevoker
     hashing: PasswordHashing
     lockout: Lockout
-    templates: Environment
+    pages: PageRenderer
+    auditor: Auditor
+    bearer: BearerTokens
 
     @property
     def now(self) -> Callable[[], float]:
@@ -63,27 +81,21 @@ class Ctx:
         session: Session | PreSession | None = None,
         **context: Any,
     ) -> HTMLResponse:
-        body = self.templates.get_template(f"accounts/{template}").render(
-            request=request,
+        return self.pages.page(
+            f"accounts/{template}", status_code, request=request,
             csrf_field=self.sessions.csrf_field(session) if session else "",
-            signed_in=isinstance(session, Session),
-            **context,
+            signed_in=isinstance(session, Session), **context,
         )
-        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
-        return HTMLResponse(body, status_code=status_code, headers=headers)
 
     def message(self, request: Request, title: str, text: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
         return self.render(request, "message.html", status_code, title=title, text=text, alert=status_code >= 400,
                            **extra)
 
     async def audit(self, request: Request | None, kind: str, outcome: str, **fields: Any) -> None:
+        """Record a security event; raises TemporarilyUnavailableError (nothing may happen unaudited)."""
         ip = request.client.host if request is not None and request.client else None
         request_id = request.headers.get("X-Request-Id") if request is not None else None
-        try:
-            await self.deps.audit(kind, outcome, source_ip=ip, request_id=request_id, **fields)
-        except Exception as exc:  # any sink failure: refuse to proceed unaudited
-            log.error("audit sink failed for %s/%s: %s", kind, outcome, type(exc).__name__)
-            raise AuditUnavailable(kind) from exc
+        await self.auditor(kind, outcome, source_ip=ip, request_id=request_id, **fields)
 
     async def ehr_read(self, resource_type: str, resource_id: str) -> dict | None:
         try:
@@ -91,3 +103,15 @@ class Ctx:
         except Exception as exc:  # transport errors and EHR refusals look the same to a person
             log.warning("EHR read of %s failed: %s", resource_type, type(exc).__name__)
             raise EhrUnavailable(resource_type) from exc
+
+
+class CsrfCheck:
+    """The one CSRF dependency of the accounts forms: the body must be a readable form carrying one of the
+    browser's own session tokens (`FormExpired` otherwise; the route guard answers it)."""
+
+    def __init__(self, sessions: SessionManager) -> None:
+        self.sessions = sessions
+
+    async def __call__(self, request: Request) -> None:
+        await posted_form(request)  # a malformed body is a 400 before anything else is looked at
+        await require_csrf(request, *await self.sessions.csrf_tokens(request))

@@ -2,7 +2,7 @@
 
 Caregiver invitations follow the same path; their identity check is the e-mail address the patient
 invited, and a signed-in account (a caregiver for someone else, or a patient) can accept instead of
-creating a new one.
+creating a new one (`CaregiverAcceptance`).
 """
 
 from __future__ import annotations
@@ -13,27 +13,26 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from .context import Ctx
+from .context import PostedForm, posted_form
 from .factors import send_code, valid_contact
+from .flow import AccountsFlow
+from .flow_state import ENROLMENT, EnrolmentState
 from .identity import display_name, identity_matches
 from .mfa import new_recovery_codes, new_totp_secret, provisioning_uri, qr_data_uri, totp_step
-from .models import AccountRecord, Invitation
+from .models import AccountRecord, Invitation, ProxyLink
 from .passwords import password_problems
 from .sessions import PreSession
 from .store import UsernameTaken
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")
-FLOW = "enroll"
 GENERIC_MISMATCH = "The details you entered do not match our records. Please check them and try again."
 INVALID_LINK = (
     "This enrolment link cannot be used. It may have expired, already been used, or been locked after too many "
     "attempts. Please ask the clinic (or the person who invited you) for a new invitation."
 )
-
-
-def _field(form: Any, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
+LOCKED_INVITATION = ("Too many attempts. For your security this invitation is now locked. "
+                     "Please contact the clinic for a new one.")
+TAKEN = ["That username was just taken. Please choose another."]
 
 
 def username_problems(username: str) -> list[str]:
@@ -42,295 +41,272 @@ def username_problems(username: str) -> list[str]:
     return []
 
 
-def add_enrolment_routes(router: APIRouter, ctx: Ctx) -> None:
-    async def load(request: Request) -> tuple[PreSession, dict[str, Any] | None, Invitation | None]:
-        pre = await ctx.sessions.presession(request)
-        flow = pre.flows.get(FLOW)
-        invitation = await ctx.store.get_invitation(flow["invitation_id"]) if flow else None
-        if not ctx.store.invitation_usable(invitation):
+class EnrolmentSteps(AccountsFlow):
+    """What both enrolment classes share: the invitation behind the browser's enrolment state."""
+
+    async def _state(self, request: Request) -> tuple[PreSession, EnrolmentState | None, Invitation | None]:
+        pre = await self.ctx.sessions.presession(request)
+        state = ENROLMENT.get(pre)
+        invitation = await self.ctx.store.get_invitation(state.invitation_id) if state else None
+        if not self.ctx.store.invitation_usable(invitation):
             return pre, None, None
-        return pre, flow, invitation
+        return pre, state, invitation
 
-    def invalid(request: Request) -> Response:
-        return ctx.message(request, "Enrolment link not valid", INVALID_LINK, 400)
+    def invalid(self, request: Request) -> Response:
+        return self.ctx.message(request, "Enrolment link not valid", INVALID_LINK, 400)
 
-    async def csrf_ok(request: Request, pre: PreSession, form: Any) -> bool:
-        return ctx.sessions.verify_csrf(request, pre, _field(form, "csrf_token"))
 
-    def csrf_failed(request: Request) -> Response:
-        return ctx.message(
-            request, "Form expired", "This form has expired. Please go back, reload the page and try again.", 400
-        )
+class EnrolmentFlow(EnrolmentSteps):
+    def add_routes(self, router: APIRouter) -> None:
+        self.page(router, "/auth/enroll", self.start, name="accounts_enroll")
+        self.form(router, "/auth/enroll/verify", self.verify_identity)
+        self.page(router, "/auth/enroll/account", self.account_form)
+        self.form(router, "/auth/enroll/account", self.choose_credentials)
+        self.page(router, "/auth/enroll/mfa", self.factor_choice)
+        self.page(router, "/auth/enroll/totp", self.totp_form)
+        self.form(router, "/auth/enroll/totp", self.confirm_totp)
+        self.form(router, "/auth/enroll/otp/send", self.send_otp)
+        self.form(router, "/auth/enroll/otp/confirm", self.confirm_otp)
 
-    def identity_page(request: Request, pre: PreSession, invitation: Invitation, error: str | None = None,
-                      status: int = 200) -> Response:
-        return ctx.sessions.attach(
-            ctx.render(request, "enroll_identity.html", status, session=pre, kind=invitation.kind, error=error), pre
-        )
+    # ---- pages ----------------------------------------------------------------------------------
+    def _identity_page(self, request: Request, pre: PreSession, invitation: Invitation, error: str | None = None,
+                       status: int = 200) -> Response:
+        return self.ctx.render(request, "enroll_identity.html", status, session=pre, kind=invitation.kind,
+                               error=error)
 
-    @router.get("/auth/enroll", name="accounts_enroll")
-    async def enroll_start(request: Request, code: str = "") -> Response:
+    def _account_page(self, request: Request, pre: PreSession, status: int = 200, **context: Any) -> Response:
+        return self.ctx.render(request, "enroll_account.html", status, session=pre, **context)
+
+    def _factor_page(self, request: Request, pre: PreSession, invitation: Invitation, status: int = 200,
+                     errors: dict[str, list[str]] | None = None) -> Response:
+        return self.ctx.render(request, "enroll_mfa.html", status, session=pre, email=invitation.email or "",
+                               phone=invitation.phone or "", errors=errors or {})
+
+    def _totp_page(self, request: Request, pre: PreSession, state: EnrolmentState, status: int = 200,
+                   error: str | None = None) -> Response:
+        secret = self.ctx.store.box.unseal(state.totp_sealed or "")
+        uri = provisioning_uri(secret, state.username or "", self.ctx.settings.totp_issuer)
+        return self.ctx.render(request, "enroll_totp.html", status, session=pre, secret=secret, uri=uri,
+                               qr=qr_data_uri(uri), error=error)
+
+    async def _ready(self, request: Request) -> tuple[PreSession, EnrolmentState | None, Invitation | None]:
+        """The state once identity, username and password are settled (the second-factor steps)."""
+        pre, state, invitation = await self._state(request)
+        if state is None or not state.has_credentials:
+            return pre, None, None
+        return pre, state, invitation
+
+    # ---- steps ----------------------------------------------------------------------------------
+    async def start(self, request: Request, code: str = "") -> Response:
+        ctx = self.ctx
         pre = await ctx.sessions.presession(request)
         invitation = await ctx.store.invitation_by_code(code) if code else None
         if invitation is None or not ctx.store.invitation_usable(invitation):
-            return ctx.sessions.attach(invalid(request), pre)
-        pre.flows[FLOW] = {"invitation_id": invitation.id, "verified": False}
-        await ctx.sessions.save_presession(pre)
-        return identity_page(request, pre, invitation)
+            return self.invalid(request)
+        await ENROLMENT.save(ctx.sessions, pre, EnrolmentState(invitation.id))
+        return self._identity_page(request, pre, invitation)
 
-    @router.post("/auth/enroll/verify")
-    async def enroll_verify(request: Request) -> Response:
-        form = await request.form()
-        pre, flow, invitation = await load(request)
-        if flow is None or invitation is None:
-            return invalid(request)
-        if not await csrf_ok(request, pre, form):
-            return csrf_failed(request)
-        display: str | None = None
-        if invitation.kind == "patient":
-            patient = await ctx.ehr_read("Patient", invitation.patient_id)
-            ok = identity_matches(
-                patient,
-                birth_date=_field(form, "birth_date"),
-                mrn=_field(form, "mrn"),
-                ssn_last4=_field(form, "ssn_last4"),
-            )
-            display = display_name(patient) if ok else None
-        else:
-            ok = bool(invitation.email) and _field(form, "email").casefold() == (invitation.email or "").casefold()
-        if not ok:
+    async def verify_identity(self, request: Request) -> Response:
+        ctx, form = self.ctx, await posted_form(request)
+        pre, state, invitation = await self._state(request)
+        if state is None or invitation is None:
+            return self.invalid(request)
+        matched, display = await self._identity_matches(invitation, form)
+        if not matched:
             await ctx.audit(request, "enrolment.identity", "failure", patient_id=invitation.patient_id,
                             detail=f"invitation={invitation.id}")
             if await ctx.store.invitation_failed_attempt(invitation, ctx.settings.invitation_max_attempts):
                 await ctx.audit(request, "enrolment.locked", "failure", patient_id=invitation.patient_id,
                                 detail=f"invitation={invitation.id}")
-                pre.flows.pop(FLOW, None)
-                await ctx.sessions.save_presession(pre)
-                return ctx.message(
-                    request,
-                    "Invitation locked",
-                    "Too many attempts. For your security this invitation is now locked. "
-                    "Please contact the clinic for a new one.",
-                    403,
-                )
-            return identity_page(request, pre, invitation, GENERIC_MISMATCH, 400)
-        flow["verified"] = True
-        flow["display_name"] = display
-        await ctx.sessions.save_presession(pre)
+                await ENROLMENT.clear(ctx.sessions, pre)
+                return ctx.message(request, "Invitation locked", LOCKED_INVITATION, 403)
+            return self._identity_page(request, pre, invitation, GENERIC_MISMATCH, 400)
+        state.identity_checked, state.display_name = True, display
+        await ENROLMENT.save(ctx.sessions, pre, state)
         if invitation.kind == "caregiver" and await ctx.sessions.current(request) is not None:
             return RedirectResponse("/auth/enroll/accept", status_code=303)
         return RedirectResponse("/auth/enroll/account", status_code=303)
 
-    def account_page(request: Request, pre: PreSession, status: int = 200, **ctxt: Any) -> Response:
-        return ctx.render(request, "enroll_account.html", status, session=pre, **ctxt)
+    async def _identity_matches(self, invitation: Invitation, form: PostedForm) -> tuple[bool, str | None]:
+        """A patient proves date of birth + MRN or SSN digits; a caregiver the e-mail address invited."""
+        if invitation.kind != "patient":
+            email = (invitation.email or "").casefold()
+            return bool(email) and form.text("email").casefold() == email, None
+        patient = await self.ctx.ehr_read("Patient", invitation.patient_id)
+        ok = identity_matches(patient, birth_date=form.text("birth_date"), mrn=form.text("mrn"),
+                              ssn_last4=form.text("ssn_last4"))
+        return ok, display_name(patient) if ok else None
 
-    @router.get("/auth/enroll/account")
-    async def enroll_account_form(request: Request) -> Response:
-        pre, flow, _ = await load(request)
-        if flow is None or not flow.get("verified"):
-            return invalid(request)
-        return account_page(request, pre, username=flow.get("username", ""), errors={})
+    async def account_form(self, request: Request) -> Response:
+        pre, state, _ = await self._state(request)
+        if state is None or not state.identity_checked:
+            return self.invalid(request)
+        return self._account_page(request, pre, username=state.username or "", errors={})
 
-    @router.post("/auth/enroll/account")
-    async def enroll_account(request: Request) -> Response:
-        form = await request.form()
-        pre, flow, _ = await load(request)
-        if flow is None or not flow.get("verified"):
-            return invalid(request)
-        if not await csrf_ok(request, pre, form):
-            return csrf_failed(request)
-        username = _field(form, "username")
-        password = form.get("password") if isinstance(form.get("password"), str) else ""
-        confirm = form.get("password_confirm") if isinstance(form.get("password_confirm"), str) else ""
+    async def choose_credentials(self, request: Request) -> Response:
+        ctx, form = self.ctx, await posted_form(request)
+        pre, state, _ = await self._state(request)
+        if state is None or not state.identity_checked:
+            return self.invalid(request)
+        username, password = form.text("username"), form.raw("password")
         errors: dict[str, list[str]] = {}
         user_problems = username_problems(username)
         if not user_problems and not await ctx.store.username_available(username):
             user_problems = ["That username is taken. Please choose another."]
         if user_problems:
             errors["username"] = user_problems
-        pw_problems = [p.message for p in password_problems(str(password), username)]
+        pw_problems = [p.message for p in password_problems(password, username)]
         if pw_problems:
             errors["password"] = pw_problems
-        elif password != confirm:
+        elif password != form.raw("password_confirm"):
             errors["password_confirm"] = ["The two passwords do not match."]
         if errors:
-            return account_page(request, pre, 400, username=username, errors=errors)
-        flow["username"] = username
-        flow["password_hash"] = ctx.hashing.hash(str(password))
-        await ctx.sessions.save_presession(pre)
+            return self._account_page(request, pre, 400, username=username, errors=errors)
+        state.username, state.password_hash = username, ctx.hashing.hash(password)
+        await ENROLMENT.save(ctx.sessions, pre, state)
         return RedirectResponse("/auth/enroll/mfa", status_code=303)
 
-    async def load_ready(request: Request) -> tuple[PreSession, dict[str, Any] | None, Invitation | None]:
-        pre, flow, invitation = await load(request)
-        if flow is None or not flow.get("verified") or not flow.get("password_hash"):
-            return pre, None, None
-        return pre, flow, invitation
+    async def factor_choice(self, request: Request) -> Response:
+        pre, state, invitation = await self._ready(request)
+        if state is None or invitation is None:
+            return self.invalid(request)
+        return self._factor_page(request, pre, invitation)
 
-    @router.get("/auth/enroll/mfa")
-    async def enroll_mfa(request: Request) -> Response:
-        pre, flow, invitation = await load_ready(request)
-        if flow is None or invitation is None:
-            return invalid(request)
-        return ctx.render(request, "enroll_mfa.html", session=pre, email=invitation.email or "",
-                          phone=invitation.phone or "", errors={})
+    async def totp_form(self, request: Request) -> Response:
+        pre, state, _ = await self._ready(request)
+        if state is None:
+            return self.invalid(request)
+        if not state.totp_sealed:
+            state.totp_sealed = self.ctx.store.box.seal(new_totp_secret())
+            await ENROLMENT.save(self.ctx.sessions, pre, state)
+        return self._totp_page(request, pre, state)
 
-    def totp_page(request: Request, pre: PreSession, flow: dict[str, Any], status: int = 200,
-                  error: str | None = None) -> Response:
-        secret = ctx.store.box.unseal(flow["totp_sealed"])
-        uri = provisioning_uri(secret, flow["username"], ctx.settings.totp_issuer)
-        return ctx.render(request, "enroll_totp.html", status, session=pre, secret=secret, uri=uri,
-                          qr=qr_data_uri(uri), error=error)
+    async def confirm_totp(self, request: Request) -> Response:
+        form = await posted_form(request)
+        pre, state, invitation = await self._ready(request)
+        if state is None or invitation is None or not state.totp_sealed:
+            return self.invalid(request)
+        secret = self.ctx.store.box.unseal(state.totp_sealed)
+        if totp_step(secret, form.text("code"), self.ctx.now()) is None:
+            return self._totp_page(request, pre, state, 400, "That code did not work. Enter the 6-digit code your "
+                                   "app shows now (check the phone's clock if it keeps failing).")
+        return await self._finish(request, pre, state, invitation, method="totp", contact=None)
 
-    @router.get("/auth/enroll/totp")
-    async def enroll_totp_form(request: Request) -> Response:
-        pre, flow, _ = await load_ready(request)
-        if flow is None:
-            return invalid(request)
-        if not flow.get("totp_sealed"):
-            flow["totp_sealed"] = ctx.store.box.seal(new_totp_secret())
-            await ctx.sessions.save_presession(pre)
-        return totp_page(request, pre, flow)
-
-    @router.post("/auth/enroll/totp")
-    async def enroll_totp(request: Request) -> Response:
-        form = await request.form()
-        pre, flow, invitation = await load_ready(request)
-        if flow is None or invitation is None or not flow.get("totp_sealed"):
-            return invalid(request)
-        if not await csrf_ok(request, pre, form):
-            return csrf_failed(request)
-        secret = ctx.store.box.unseal(flow["totp_sealed"])
-        if totp_step(secret, _field(form, "code"), ctx.now()) is None:
-            return totp_page(request, pre, flow, 400, "That code did not work. Enter the 6-digit code your app "
-                                                      "shows now (check the phone's clock if it keeps failing).")
-        return await finish(request, pre, flow, invitation, method="totp", sealed=flow["totp_sealed"], contact=None)
-
-    @router.post("/auth/enroll/otp/send")
-    async def enroll_otp_send(request: Request) -> Response:
-        form = await request.form()
-        pre, flow, invitation = await load_ready(request)
-        if flow is None or invitation is None:
-            return invalid(request)
-        if not await csrf_ok(request, pre, form):
-            return csrf_failed(request)
-        channel = _field(form, "channel")
-        address = _field(form, "address")
+    async def send_otp(self, request: Request) -> Response:
+        ctx, form = self.ctx, await posted_form(request)
+        pre, state, invitation = await self._ready(request)
+        if state is None or invitation is None:
+            return self.invalid(request)
+        channel, address = form.text("channel"), form.text("address")
         if not valid_contact(channel, address):
-            return ctx.render(request, "enroll_mfa.html", 400, session=pre, email=invitation.email or "",
-                              phone=invitation.phone or "",
-                              errors={"address": ["Enter a valid e-mail address or mobile number."]})
-        flow["otp_channel"] = channel
-        flow["otp_address"] = address
-        await ctx.sessions.save_presession(pre)
+            return self._factor_page(request, pre, invitation, 400,
+                                     {"address": ["Enter a valid e-mail address or mobile number."]})
+        state.otp_channel, state.otp_address = channel, address
+        await ENROLMENT.save(ctx.sessions, pre, state)
         await send_code(ctx, f"enroll:{pre.id}", channel, address, "enrolment")
         return ctx.render(request, "enroll_otp.html", session=pre, channel=channel, error=None)
 
-    @router.post("/auth/enroll/otp/confirm")
-    async def enroll_otp_confirm(request: Request) -> Response:
-        form = await request.form()
-        pre, flow, invitation = await load_ready(request)
-        if flow is None or invitation is None or not flow.get("otp_channel"):
-            return invalid(request)
-        if not await csrf_ok(request, pre, form):
-            return csrf_failed(request)
-        slot = f"enroll:{pre.id}"
-        if not await ctx.store.check_otp(slot, _field(form, "code"), ctx.settings.otp_max_attempts):
-            return ctx.render(request, "enroll_otp.html", 400, session=pre, channel=flow["otp_channel"],
+    async def confirm_otp(self, request: Request) -> Response:
+        ctx, form = self.ctx, await posted_form(request)
+        pre, state, invitation = await self._ready(request)
+        if state is None or invitation is None or not state.otp_channel:
+            return self.invalid(request)
+        if not await ctx.store.check_otp(f"enroll:{pre.id}", form.text("code"), ctx.settings.otp_max_attempts):
+            return ctx.render(request, "enroll_otp.html", 400, session=pre, channel=state.otp_channel,
                               error="That code is not right or has expired. Check it, or go back and send a new one.")
-        return await finish(request, pre, flow, invitation, method=flow["otp_channel"], sealed=None,
-                            contact=flow["otp_address"])
+        return await self._finish(request, pre, state, invitation, method=state.otp_channel,
+                                  contact=state.otp_address)
 
-    async def finish(
-        request: Request,
-        pre: PreSession,
-        flow: dict[str, Any],
-        invitation: Invitation,
-        *,
-        method: str,
-        sealed: str | None,
-        contact: str | None,
-    ) -> Response:
+    async def _finish(self, request: Request, pre: PreSession, state: EnrolmentState, invitation: Invitation, *,
+                      method: str, contact: str | None) -> Response:
+        ctx = self.ctx
         link = await ctx.store.get_proxy(invitation.proxy_link_id) if invitation.proxy_link_id else None
-        if invitation.kind == "caregiver" and (link is None or link.status != "invited"):
-            return invalid(request)
-        if invitation.kind == "patient":
-            kind, fhir_user, patient_id = "patient", f"Patient/{invitation.patient_id}", invitation.patient_id
-        else:
-            kind, fhir_user, patient_id = "caregiver", f"RelatedPerson/{link.related_person_id}", None  # type: ignore[union-attr]
-        record = AccountRecord(
-            id="",
-            username=flow["username"],
-            kind=kind,  # type: ignore[arg-type]
-            fhir_user=fhir_user,
-            patient_id=patient_id,
-            password_hash=flow["password_hash"],
-            mfa_method=method,  # type: ignore[arg-type]
-            totp_secret_sealed=sealed,
-            contact=contact,
-            display_name=flow.get("display_name"),
-        )
+        record = self._new_account(state, invitation, link, method=method, contact=contact)
+        if record is None:
+            return self.invalid(request)
         if not await ctx.store.username_available(record.username):
-            flow.pop("password_hash", None)
-            await ctx.sessions.save_presession(pre)
-            return account_page(request, pre, 409, username=record.username,
-                                errors={"username": ["That username was just taken. Please choose another."]})
+            state.password_hash = None
+            await ENROLMENT.save(ctx.sessions, pre, state)
+            return self._account_page(request, pre, 409, username=record.username, errors={"username": TAKEN})
         # Audit first: an enrolment that cannot be recorded does not happen.
-        await ctx.audit(request, "enrolment", "success", fhir_user=fhir_user, patient_id=invitation.patient_id,
-                        detail=f"kind={kind}")
-        await ctx.audit(request, "mfa.setup", "success", fhir_user=fhir_user, detail=f"method={method}")
+        await ctx.audit(request, "enrolment", "success", fhir_user=record.fhir_user,
+                        patient_id=invitation.patient_id, detail=f"kind={record.kind}")
+        await ctx.audit(request, "mfa.setup", "success", fhir_user=record.fhir_user, detail=f"method={method}")
         if not await ctx.store.consume_invitation(invitation):
-            return invalid(request)
+            return self.invalid(request)
         try:
             record = await ctx.store.create(record)
         except UsernameTaken:
-            return account_page(request, pre, 409, username=record.username,
-                                errors={"username": ["That username was just taken. Please choose another."]})
+            return self._account_page(request, pre, 409, username=record.username, errors={"username": TAKEN})
         if link is not None:
-            link.caregiver_account_id = record.id
-            link.status = "active"
+            link.caregiver_account_id, link.status = record.id, "active"
             await ctx.store.save_proxy(link)
         codes = new_recovery_codes(ctx.settings.recovery_code_count)
         await ctx.store.set_recovery_codes(record.id, codes)
-        pre.flows.pop(FLOW, None)
-        await ctx.sessions.save_presession(pre)
+        await ENROLMENT.clear(ctx.sessions, pre)
         return ctx.render(request, "recovery_codes.html", session=pre, codes=codes, username=record.username,
                           enrolled=True)
 
-    @router.get("/auth/enroll/accept")
-    async def enroll_accept_form(request: Request) -> Response:
-        session = await ctx.sessions.current(request)
-        _, flow, invitation = await load(request)
-        if flow is None or invitation is None or invitation.kind != "caregiver" or not flow.get("verified"):
-            return invalid(request)
+    @staticmethod
+    def _new_account(state: EnrolmentState, invitation: Invitation, link: ProxyLink | None, *, method: str,
+                     contact: str | None) -> AccountRecord | None:
+        """The account this invitation creates; None when a caregiver's link is no longer on offer."""
+        if invitation.kind == "patient":
+            kind, fhir_user, patient_id = "patient", f"Patient/{invitation.patient_id}", invitation.patient_id
+        elif link is not None and link.status == "invited":
+            kind, fhir_user, patient_id = "caregiver", f"RelatedPerson/{link.related_person_id}", None
+        else:
+            return None
+        return AccountRecord(
+            id="", username=state.username or "", kind=kind,  # type: ignore[arg-type]
+            fhir_user=fhir_user, patient_id=patient_id, password_hash=state.password_hash or "",
+            mfa_method=method,  # type: ignore[arg-type]
+            totp_secret_sealed=state.totp_sealed if method == "totp" else None, contact=contact,
+            display_name=state.display_name,
+        )
+
+
+class CaregiverAcceptance(EnrolmentSteps):
+    """A signed-in patient or caregiver accepts a caregiver invitation into their existing account."""
+
+    def add_routes(self, router: APIRouter) -> None:
+        self.page(router, "/auth/enroll/accept", self.confirm)
+        self.form(router, "/auth/enroll/accept", self.accept)
+
+    async def _caregiver_state(self, request: Request) -> tuple[PreSession, Invitation | None]:
+        pre, state, invitation = await self._state(request)
+        if state is None or invitation is None or invitation.kind != "caregiver" or not state.identity_checked:
+            return pre, None
+        return pre, invitation
+
+    async def confirm(self, request: Request) -> Response:
+        session = await self.ctx.sessions.current(request)
+        _, invitation = await self._caregiver_state(request)
+        if invitation is None:
+            return self.invalid(request)
         if session is None:
             return RedirectResponse("/auth/enroll/account", status_code=303)
-        return ctx.render(request, "enroll_accept.html", session=session, username=session.account.username,
-                          staff=session.account.kind == "staff")
+        return self.ctx.render(request, "enroll_accept.html", session=session, username=session.account.username,
+                               staff=session.account.kind == "staff")
 
-    @router.post("/auth/enroll/accept")
-    async def enroll_accept(request: Request) -> Response:
-        form = await request.form()
+    async def accept(self, request: Request) -> Response:
+        ctx = self.ctx
         session = await ctx.sessions.current(request)
-        pre, flow, invitation = await load(request)
-        if flow is None or invitation is None or invitation.kind != "caregiver" or not flow.get("verified"):
-            return invalid(request)
+        pre, invitation = await self._caregiver_state(request)
+        if invitation is None:
+            return self.invalid(request)
         if session is None or session.account.kind == "staff":
             return RedirectResponse("/auth/enroll/account", status_code=303)
-        if not ctx.sessions.verify_csrf(request, session, _field(form, "csrf_token")):
-            return csrf_failed(request)
         link = await ctx.store.get_proxy(invitation.proxy_link_id or "")
         if link is None or link.status != "invited":
-            return invalid(request)
+            return self.invalid(request)
         await ctx.audit(request, "proxy.accept", "success", account_id=session.account.id,
                         fhir_user=session.account.fhir_user, patient_id=link.patient_id,
                         detail=f"related_person={link.related_person_id}")
         if not await ctx.store.consume_invitation(invitation):
-            return invalid(request)
-        link.caregiver_account_id = session.account.id
-        link.status = "active"
+            return self.invalid(request)
+        link.caregiver_account_id, link.status = session.account.id, "active"
         await ctx.store.save_proxy(link)
-        pre.flows.pop(FLOW, None)
-        await ctx.sessions.save_presession(pre)
-        return ctx.message(request, "Access added",
-                           "You can now see this person's record from your account.", 200,
+        await ENROLMENT.clear(ctx.sessions, pre)
+        return ctx.message(request, "Access added", "You can now see this person's record from your account.", 200,
                            link_href="/portal/", link_text="Go to the portal")

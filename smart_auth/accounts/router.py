@@ -1,59 +1,94 @@
-"""Builds the accounts router: enrolment, sign-in/out, reset, proxies, admin invitations.
+"""Builds the accounts router: sign-in/out, reset, enrolment, caregiver access, admin invitations.
 
-Audit and EHR failures anywhere in a route become a clear error page (or RFC 6749-style JSON on the
-API paths) instead of a bare 500 or an unaudited change.
+One guard around every route turns what can go wrong into a clear answer: an unreadable body is a 400,
+a form without its CSRF token a "form expired" page, audit and EHR failures a 503, anything else a
+500 page without a stack trace. API paths get RFC 6749-style JSON instead of a page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
+from web import PageRenderer
+
+from ..auditing import Auditor
+from ..bearer import BearerTokens
 from ..deps import AuthDeps
+from ..errors import TemporarilyUnavailableError
+from ..request_bodies import FormExpired, MalformedBody
+from ..revocation import RevocationStore
+from ..tokens import TokenIssuer
 from .admin import add_admin_routes
-from .context import AuditUnavailable, Ctx, EhrUnavailable, GrantRevoker, log
-from .enrolment import add_enrolment_routes
+from .context import FORM_EXPIRED, Ctx, EhrUnavailable, GrantRevoker, log
+from .enrolment import CaregiverAcceptance, EnrolmentFlow
 from .lockout import Lockout, LockoutPolicy
 from .messaging import MessageSender
 from .passwords import PasswordHashing
-from .proxies import add_proxy_routes
+from .proxies import CaregiverApi, CaregiverPages
+from .reset import PasswordResetFlow
 from .sessions import SessionManager
 from .settings import AccountSettings
-from .signin import add_signin_routes
+from .signin import SignInFlow, SignOut
 from .store import AccountStore
 
 JSON_PREFIXES = ("/auth/api/", "/auth/admin/")
+FLOWS = (SignInFlow, SignOut, PasswordResetFlow, EnrolmentFlow, CaregiverAcceptance, CaregiverPages, CaregiverApi)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    error: str
+    text: str
+    title: str = "Sorry, that did not work"
+
+
+def _failure_for(exc: Exception) -> _Failure:
+    if isinstance(exc, MalformedBody):
+        return _Failure(400, "invalid_request", "What was sent could not be read. Please go back and try again.")
+    if isinstance(exc, FormExpired):
+        return _Failure(400, "invalid_csrf", FORM_EXPIRED, "Form expired")
+    if isinstance(exc, TemporarilyUnavailableError):
+        return _Failure(503, "temporarily_unavailable",
+                        "Security logging is unavailable, so nothing was changed. Please try again later.")
+    if isinstance(exc, EhrUnavailable):
+        return _Failure(503, "temporarily_unavailable",
+                        "The health record system is not reachable right now. Please try again later.")
+    return _Failure(500, "server_error", "Something went wrong. Please try again later.")
 
 
 def _route_class(ctx: Ctx) -> type[APIRoute]:
+    def answer(request: Request, failure: _Failure) -> Response:
+        if request.url.path.startswith(JSON_PREFIXES):
+            status = 403 if failure.error == "invalid_csrf" else failure.status
+            return JSONResponse({"error": failure.error, "error_description": failure.text}, status_code=status,
+                                headers={"Cache-Control": "no-store"})
+        return ctx.message(request, failure.title, failure.text, failure.status)
+
     class AccountsRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
                 try:
-                    return await handler(request)
-                except AuditUnavailable:
-                    return _failure(request, 503, "temporarily_unavailable",
-                                    "Security logging is unavailable, so nothing was changed. Please try again later.")
-                except EhrUnavailable:
-                    return _failure(request, 503, "temporarily_unavailable",
-                                    "The health record system is not reachable right now. Please try again later.")
-                except Exception:  # never a bare 500 with a stack trace
-                    log.exception("accounts route failed path=%s", request.url.path)
-                    return _failure(request, 500, "server_error", "Something went wrong. Please try again later.")
+                    response = await handler(request)
+                except HTTPException:
+                    raise  # FastAPI's own 4xx (e.g. a bad query value) keeps its status
+                except Exception as exc:  # never a bare 500 with a stack trace
+                    failure = _failure_for(exc)
+                    if failure.status == 500:
+                        log.exception("accounts route failed path=%s", request.url.path)
+                    response = answer(request, failure)
+                return ctx.sessions.attach_new_presession(request, response)
 
             return guarded
-
-    def _failure(request: Request, status: int, error: str, text: str) -> Response:
-        if request.url.path.startswith(JSON_PREFIXES):
-            return JSONResponse({"error": error, "error_description": text}, status_code=status,
-                                headers={"Cache-Control": "no-store"})
-        return ctx.message(request, "Sorry, that did not work", text, status)
 
     return AccountsRoute
 
@@ -70,9 +105,8 @@ def build_accounts_router(
 ) -> APIRouter:
     ctx = build_ctx(deps, settings, sessions, store, sender, grants, hashing=hashing)
     router = APIRouter(route_class=_route_class(ctx), tags=["accounts"])
-    add_signin_routes(router, ctx)
-    add_enrolment_routes(router, ctx)
-    add_proxy_routes(router, ctx)
+    for flow in FLOWS:
+        flow(ctx).add_routes(router)
     add_admin_routes(router, ctx)
     return router
 
@@ -91,5 +125,8 @@ def build_ctx(
     now = deps.now or store.now
     policy = LockoutPolicy(settings.login_max_failures, settings.login_failure_window_seconds,
                            settings.login_lockout_seconds)
+    # Tokens are only verified here, never issued, so the lifetime does not matter.
+    issuer = TokenIssuer(deps.keys, public_url=deps.public_url, access_token_ttl=0, now=now)
     return Ctx(deps, settings, sessions, store, sender, grants, hashing or PasswordHashing(),
-               Lockout(deps.redis, policy, now), deps.page_templates())
+               Lockout(deps.redis, policy, now), PageRenderer(deps.page_templates()), Auditor(deps.audit),
+               BearerTokens(issuer, RevocationStore(deps.redis)))

@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request, Response
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from redis.asyncio import Redis
 
+from web import csrf_input, new_csrf_token
+
 from .models import Account
-from .secrets_box import same, sha256_hex
+from .secrets_box import sha256_hex
 from .settings import AccountSettings
 from .store import AccountStore
 
 SESSION = "auth:session:{}"
 ACCOUNT_SESSIONS = "auth:account-sessions:{}"
 PRESESSION = "auth:presession:{}"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
 
 
 @dataclass
@@ -55,10 +55,6 @@ def _text(raw: Any) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def csrf_input(token: str) -> Markup:
-    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, escape(token))
-
-
 class SessionManager:
     def __init__(
         self,
@@ -83,7 +79,7 @@ class SessionManager:
         token = secrets.token_urlsafe(32)
         sid = sha256_hex(token)
         now = self.now()
-        body = {"account_id": account.id, "csrf": secrets.token_urlsafe(24), "created": now, "last_seen": now}
+        body = {"account_id": account.id, "csrf": new_csrf_token(), "created": now, "last_seen": now}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(SESSION.format(sid), json.dumps(body), ex=self.settings.session_idle_seconds)
             pipe.sadd(ACCOUNT_SESSIONS.format(account.id), sid)
@@ -123,10 +119,17 @@ class SessionManager:
         request.state.portal_session = session
         return session
 
-    def verify_csrf(self, request: Request, session: Session | PreSession, submitted_token: str | None) -> bool:
-        """Form field first, then the X-CSRF-Token header (JSON APIs)."""
-        token = submitted_token or request.headers.get(CSRF_HEADER) or ""
-        return bool(token) and same(token, session.csrf_token)
+    async def csrf_tokens(self, request: Request) -> list[str]:
+        """The CSRF tokens this browser holds: its signed-in session's and its pre-session's (a form on a
+        sign-in or enrolment page carries the latter). Nothing is created here."""
+        tokens: list[str] = []
+        session = await self.current(request)
+        if session is not None:
+            tokens.append(session.csrf_token)
+        pre = await self._existing_presession(request)
+        if pre is not None:
+            tokens.append(pre.csrf_token)
+        return tokens
 
     def csrf_field(self, session: Session | PreSession) -> Markup:
         """The hidden form field for templates: `{{ csrf_field }}`."""
@@ -169,27 +172,36 @@ class SessionManager:
     # ---- pre-sessions (before sign-in) ----------------------------------------------------------
     async def presession(self, request: Request) -> PreSession:
         """Load this browser's pre-session or start a new one (write its cookie with `attach`)."""
+        existing = await self._existing_presession(request)
+        if existing is not None:
+            return existing
+        token = secrets.token_urlsafe(32)
+        pre = PreSession(sha256_hex(token), new_csrf_token(), {}, token)
+        await self.save_presession(pre)
+        request.state.portal_presession = pre
+        return pre
+
+    async def _existing_presession(self, request: Request) -> PreSession | None:
         cached = getattr(request.state, "portal_presession", None)
         if cached is not None:
             return cached
         token = request.cookies.get(self.settings.presession_cookie)
-        if token:
-            pid = sha256_hex(token)
-            raw = _text(await self.redis.get(PRESESSION.format(pid)))
-            if raw:
-                body = json.loads(raw)
-                pre = PreSession(pid, body["csrf"], body.get("flows", {}))
-                request.state.portal_presession = pre
-                return pre
-        token = secrets.token_urlsafe(32)
-        pre = PreSession(sha256_hex(token), secrets.token_urlsafe(24), {}, token)
-        await self.save_presession(pre)
+        raw = _text(await self.redis.get(PRESESSION.format(sha256_hex(token)))) if token else None
+        if not token or not raw:
+            return None
+        body = json.loads(raw)
+        pre = PreSession(sha256_hex(token), body["csrf"], body.get("flows", {}))
         request.state.portal_presession = pre
         return pre
 
     async def save_presession(self, pre: PreSession) -> None:
         body = {"csrf": pre.csrf_token, "flows": pre.flows}
         await self.redis.set(PRESESSION.format(pre.id), json.dumps(body), ex=self.settings.flow_ttl_seconds)
+
+    def attach_new_presession(self, request: Request, response: Response) -> Response:
+        """Write the cookie of a pre-session this request started (every accounts page does this)."""
+        pre = getattr(request.state, "portal_presession", None)
+        return self.attach(response, pre) if pre is not None else response
 
     def attach(self, response: Response, pre: PreSession) -> Response:
         if pre.token:

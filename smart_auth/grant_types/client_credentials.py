@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidScopeError, UnauthorizedClientError
-from ..revocation import revoke_access_token
 from ..scope_policy import allowed_for_client, parse_requested, system_only
 from ..tokens import Subject
 from .base import BaseGrant, TokenRequest
@@ -37,6 +36,6 @@ class ClientCredentialsGrant(BaseGrant):
                 request_id=request.request_id, detail=f"client_credentials jti={claims['jti']} scope={scope}",
             )
         except Exception:
-            await revoke_access_token(self.ctx.grants.redis, claims["jti"], claims["exp"])
+            await self.ctx.revocations.revoke_access_token(claims["jti"], claims["exp"])  # never unaudited
             raise
         return body

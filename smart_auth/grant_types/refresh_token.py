@@ -1,17 +1,29 @@
 """refresh_token (RFC 6749 §6): the refresh token rotates on every use; a rotated one presented again
-revokes the whole grant (OAuth 2.0 Security BCP §4.14.2)."""
+revokes the whole grant (OAuth 2.0 Security BCP §4.14.2).
+
+A public client may refresh with only `grant_type` and `refresh_token` (what the JavaScript fhirclient
+sends): the token is bound to its client, and RFC 6749 §6 asks authentication only of confidential
+clients. A confidential client must still authenticate.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..client_auth import AuthenticatedClient
 from ..errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
-from ..tokens import Subject
 from .base import BaseGrant, TokenRequest
 
 
 class RefreshTokenGrant(BaseGrant):
     grant_type = "refresh_token"
+
+    async def implicit_client(self, form: Mapping[str, str]) -> AuthenticatedClient | None:
+        presented = form.get("refresh_token")
+        grant = await self.ctx.grants.grant_for_refresh(presented) if presented else None
+        client = await self.ctx.clients.get(grant.client_id) if grant else None
+        return AuthenticatedClient(client, "none") if client is not None and client.is_public else None
 
     async def issue(self, request: TokenRequest) -> dict[str, Any]:
         form, client = request.form, request.client.client
@@ -23,7 +35,7 @@ class RefreshTokenGrant(BaseGrant):
             raise InvalidGrantError(description="The refresh token is invalid")
         if grant.status != "active":
             raise InvalidGrantError(description="The grant was revoked")
-        if grant.refresh_exp < self.ctx.grants.now():
+        if grant.refresh_exp < self.ctx.now():
             raise InvalidGrantError(description="The refresh token has expired")
 
         scope = grant.scope
@@ -45,23 +57,9 @@ class RefreshTokenGrant(BaseGrant):
             )
             raise InvalidGrantError(description="The refresh token was already used; the grant is revoked")
 
-        subject = Subject(
-            sub=grant.account_id, client_id=client.client_id, scope=scope, grant_id=grant.grant_id,
-            fhir_user=grant.fhir_user, patient=grant.patient, encounter=grant.encounter,
-            on_behalf_of=grant.on_behalf_of,
-        )
         body, claims = self.ctx.issuer.response(
-            subject, refresh_token=new_token, need_patient_banner=grant.need_patient_banner,
-            smart_style_url=settings.smart_style_url,
+            self.subject_of(grant, scope), refresh_token=new_token, need_patient_banner=grant.need_patient_banner,
+            smart_style_url=self.style_url(),
         )
-        try:
-            await self.ctx.audit(
-                "token.refresh", "success", account_id=grant.account_id, fhir_user=grant.fhir_user,
-                client_id=client.client_id, patient_id=grant.patient, on_behalf_of=grant.on_behalf_of,
-                source_ip=request.source_ip, request_id=request.request_id,
-                detail=f"grant={grant.grant_id} jti={claims['jti']}",
-            )
-        except Exception:
-            await self.ctx.grants.revoke(grant.grant_id)
-            raise
+        await self.audit_issue(request, grant, "token.refresh", f"grant={grant.grant_id} jti={claims['jti']}")
         return body

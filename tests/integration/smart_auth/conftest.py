@@ -23,10 +23,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from devstack.procs import free_port
+from fhir_gateway.request_context import install_request_context
 from smart_auth.accounts import AccountSettings, AccountStore, build_accounts
 from smart_auth.accounts.models import Account, AccountRecord, ProxyLink
 from smart_auth.clients import Client
@@ -85,6 +86,7 @@ class OAuthEnv:
     audit: OAuthAudit
     ehr: OAuthFakeEhr
     settings: AuthSettings
+    routers: list[APIRouter]
 
     @staticmethod
     def pkce() -> tuple[str, str]:
@@ -203,8 +205,10 @@ async def oauth_env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory)
     accounts, sessions = accounts_part.store, accounts_part.sessions
     auth_server = build_auth_server(deps, settings, sessions, accounts, grants=grants)
     app = FastAPI()
-    app.include_router(build_auth_router(auth_server))
-    app.include_router(accounts_part.router(auth_server.grants))
+    install_request_context(app, ["*"])  # CORS as the app has it: browser apps call these endpoints
+    routers = [build_auth_router(auth_server), accounts_part.router(auth_server.grants)]
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/test/oauth-sign-in/{account_id}")
     async def sign_in(account_id: str) -> JSONResponse:
@@ -219,7 +223,7 @@ async def oauth_env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory)
         if server.started:
             break
         await asyncio.sleep(0.05)
-    env = OAuthEnv(url, redis, auth_server, accounts, audit, ehr, settings)
+    env = OAuthEnv(url, redis, auth_server, accounts, audit, ehr, settings, routers)
     try:
         yield env
     finally:

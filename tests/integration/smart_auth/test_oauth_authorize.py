@@ -27,7 +27,7 @@ def _redirect_query(response) -> dict[str, list[str]]:
 
 async def test_discovery_documents_are_identical_and_complete(oauth_env: Any) -> None:
     async with oauth_env.http() as http:
-        a = await http.get("/.well-known/smart-configuration")
+        a = await http.get("/.well-known/smart-configuration", headers={"Origin": "https://app.example"})
         b = await http.get("/fhir/.well-known/smart-configuration")
         jwks = await http.get("/.well-known/jwks.json")
         oidc = await http.get("/.well-known/openid-configuration")
@@ -80,7 +80,8 @@ async def test_token_response_headers_no_store_and_cors(oauth_env: Any) -> None:
     async with env.http() as http:
         r = await http.post("/auth/token", data={"grant_type": "authorization_code", "code": code,
                                                  "redirect_uri": client.redirect_uris[0],
-                                                 "code_verifier": verifier, "client_id": client.client_id})
+                                                 "code_verifier": verifier, "client_id": client.client_id},
+                            headers={"Origin": "https://app.example"})
     assert r.status_code == 200
     assert r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
     assert r.headers["access-control-allow-origin"] == "*"

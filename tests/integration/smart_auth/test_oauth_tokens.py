@@ -251,7 +251,9 @@ async def test_introspection_and_revocation(oauth_env: Any) -> None:
                             data={"token": body["access_token"]})
         info = r.json()
         assert info["active"] is True and info["patient"] == "pt-0001"
-        assert info["fhirUser"] == "Patient/pt-0001" and info["scope"] == "offline_access patient/Observation.rs"
+        # the same absolute URL the id_token carries
+        assert info["fhirUser"] == env.fhir_base + "/Patient/pt-0001"
+        assert info["scope"] == "offline_access patient/Observation.rs"
         r = await http.post("/auth/introspect", headers=_basic(rs.client_id, rs_secret),
                             data={"token": body["refresh_token"]})
         assert r.json()["active"] is True and r.json()["token_type"] == "refresh_token"

@@ -23,6 +23,7 @@ from smart_auth.accounts.redirects import safe_next
 from smart_auth.accounts.secrets_box import SecretBox
 from smart_auth.accounts.sessions import PreSession, SessionManager
 from smart_auth.accounts.settings import AccountSettings
+from smart_auth.request_bodies import FormExpired, MalformedBody, read_form, require_csrf
 
 
 def codes(password: str, username: str | None = None) -> set[str]:
@@ -181,20 +182,35 @@ def test_secret_box_hashes_and_seals(tmp_path) -> None:
 
 
 # ---- CSRF and redirects ----------------------------------------------------------------------------
-def _request(headers: dict[str, str] | None = None) -> Request:
+def _request(headers: dict[str, str] | None = None, body: bytes = b"") -> Request:
     raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw, "query_string": b""})
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw, "query_string": b""}, receive)
 
 
-def test_csrf_token_must_match_the_session() -> None:
+def _form(token: str) -> Request:
+    return _request({"Content-Type": "application/x-www-form-urlencoded"}, f"csrf_token={token}&x=1".encode())
+
+
+async def test_csrf_token_must_match_one_of_the_browsers_sessions() -> None:
+    await require_csrf(_form("token-abc"), "other", "token-abc")
+    await require_csrf(_request({"X-CSRF-Token": "token-abc"}), "token-abc")
+    for request in (_form("token-abd"), _form(""), _request()):
+        with pytest.raises(FormExpired):
+            await require_csrf(request, "token-abc")
+    with pytest.raises(FormExpired):
+        await require_csrf(_form("token-abc"))  # a browser without any session has no valid token
     manager = SessionManager(None, None, AccountSettings(), secure_cookies=False)  # type: ignore[arg-type]
-    pre = PreSession("id", "token-abc")
-    assert manager.verify_csrf(_request(), pre, "token-abc")
-    assert not manager.verify_csrf(_request(), pre, "token-abd")
-    assert not manager.verify_csrf(_request(), pre, "")
-    assert not manager.verify_csrf(_request(), pre, None)
-    assert manager.verify_csrf(_request({"X-CSRF-Token": "token-abc"}), pre, None)
-    assert 'name="csrf_token" value="token-abc"' in str(manager.csrf_field(pre))
+    assert 'name="csrf_token" value="token-abc"' in str(manager.csrf_field(PreSession("id", "token-abc")))
+
+
+async def test_a_multipart_form_without_boundary_is_a_malformed_body() -> None:
+    request = _request({"Content-Type": "multipart/form-data"}, b"csrf_token=x")
+    with pytest.raises(MalformedBody):
+        await read_form(request)
 
 
 @pytest.mark.parametrize(

@@ -49,3 +49,4 @@ def test_csrf_field_escapes_and_compare_refuses_empty() -> None:
     assert not tokens_match("", "")
     assert not tokens_match(None, "abc")
     assert not tokens_match("abd", "abc")
+    assert not tokens_match("\u00ff\u00fe", "abc")  # non-ASCII input is a mismatch, not an error
