@@ -90,6 +90,8 @@ def _check_scope(scope: str | None, *, allow_system: bool) -> None:
 def validate_metadata(meta: dict[str, Any], *, allow_system: bool) -> dict[str, Any]:
     """The fields to register the client with; raises an RFC 7591 error for anything unacceptable."""
     _check_types(meta)
+    for uri in meta.get("redirect_uris") or []:
+        _check_redirect_uri(uri)
     try:
         ClientMetadataClaims(meta, {}).validate()
     except (JoseError, ValueError, TypeError) as exc:
@@ -105,8 +107,6 @@ def validate_metadata(meta: dict[str, Any], *, allow_system: bool) -> dict[str, 
     if "authorization_code" in grant_types:
         if not redirect_uris:
             raise InvalidRedirectUriError(description="redirect_uris are required for authorization_code")
-        for uri in redirect_uris:
-            _check_redirect_uri(uri)
     _check_keys(meta, method)
     _check_scope(meta.get("scope"), allow_system=allow_system)
     if meta.get("client_name") is not None and len(meta["client_name"]) > 200:
