@@ -14,7 +14,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -37,6 +37,7 @@ from smart_auth.keys import KeyStore
 from smart_auth.router import build_auth_router, build_auth_server
 from smart_auth.server import AuthServer
 from smart_auth.settings import AuthSettings
+from tests.recording_audit import RecordingAudit
 
 OAUTH_REDIS_DB = 3
 
@@ -57,20 +58,6 @@ class OAuthFakeEhr:
         return httpx.Response(404)
 
 
-@dataclass
-class OAuthAudit:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    failing: bool = False
-
-    async def __call__(self, kind: str, outcome: str, **fields: Any) -> None:
-        if self.failing:
-            raise ConnectionError("audit stream down")
-        self.events.append({"kind": kind, "outcome": outcome, **fields})
-
-    def kinds(self) -> list[tuple[str, str]]:
-        return [(e["kind"], e["outcome"]) for e in self.events]
-
-
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -83,7 +70,7 @@ class OAuthEnv:
     redis: aioredis.Redis
     server: AuthServer
     accounts: AccountStore
-    audit: OAuthAudit
+    audit: RecordingAudit
     ehr: OAuthFakeEhr
     settings: AuthSettings
     routers: list[APIRouter]
@@ -193,7 +180,7 @@ async def oauth_env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory)
     await redis.flushdb()
     state: Path = tmp_path_factory.mktemp("oauth-state")
     keys = KeyStore.load_or_create(state / "signing-key.pem")
-    audit = OAuthAudit()
+    audit = RecordingAudit()
     ehr = OAuthFakeEhr()
     deps = AuthDeps(redis=redis, keys=keys, ehr=ehr, audit=audit, public_url=url, state_dir=state)
     settings = AuthSettings(public_url=url, redis_url=redis_url)

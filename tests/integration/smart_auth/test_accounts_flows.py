@@ -34,6 +34,7 @@ from smart_auth.accounts.identity import MRN_SYSTEM, SSN_SYSTEM
 from smart_auth.deps import AuthDeps
 from smart_auth.keys import KeyStore
 from tests.conftest import FHIR_BASE
+from tests.recording_audit import RecordingAudit
 
 pytestmark = pytest.mark.integration
 
@@ -43,21 +44,6 @@ STRONG = "Tr4vel-Lantern-Oak"
 GENERIC_MISMATCH = "The details you entered do not match our records."
 BAD_LOGIN = "The username or password is not correct."
 LOCKED = "Too many unsuccessful attempts"
-
-
-@dataclass
-class RecordingAudit:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    failing: bool = False
-
-    async def __call__(self, kind: str, outcome: str, **fields: Any) -> None:
-        if self.failing:
-            raise ConnectionError("audit stream down")
-        self.events.append({"kind": kind, "outcome": outcome, **fields})
-
-    def has(self, kind: str, outcome: str, **match: Any) -> bool:
-        return any(e["kind"] == kind and e["outcome"] == outcome and all(e.get(k) == v for k, v in match.items())
-                   for e in self.events)
 
 
 @dataclass

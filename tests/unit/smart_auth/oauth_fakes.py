@@ -28,6 +28,7 @@ from smart_auth.revocation_endpoint import RevocationEndpoint
 from smart_auth.settings import AuthSettings
 from smart_auth.token_endpoint import TokenEndpoint
 from smart_auth.tokens import TokenIssuer
+from tests.recording_audit import RecordingAudit
 
 PUBLIC = "http://portal.test"
 TOKEN_URL = PUBLIC + "/auth/token"
@@ -128,20 +129,6 @@ class FakeAssertions:
         return fresh
 
 
-@dataclass
-class AuditLog:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    failing: bool = False
-
-    async def __call__(self, kind: str, outcome: str, **fields: Any) -> None:
-        if self.failing:
-            raise ConnectionError("audit stream down")
-        self.events.append({"kind": kind, "outcome": outcome, **fields})
-
-    def kinds(self) -> list[tuple[str, str]]:
-        return [(e["kind"], e["outcome"]) for e in self.events]
-
-
 class OAuthCore:
     """Grants and endpoints wired as `AuthServer` wires them, over the fakes; a clock the test moves."""
 
@@ -153,7 +140,7 @@ class OAuthCore:
         self.issuer = TokenIssuer(self.keys, public_url=PUBLIC, access_token_ttl=self.settings.access_token_ttl,
                                   now=now)
         self.grants, self.codes, self.revocations = FakeGrants(now), FakeCodes(), FakeRevocations()
-        self.clients, self.assertions, self.audit_log = FakeClients(), FakeAssertions(), AuditLog()
+        self.clients, self.assertions, self.audit_log = FakeClients(), FakeAssertions(), RecordingAudit()
         audit = Auditor(self.audit_log)
         client_auth = ClientAuthenticator(self.clients, self.assertions, token_url=TOKEN_URL, now=now)
         ctx = GrantContext(self.settings, self.grants, self.codes, self.revocations, self.clients, self.issuer,
