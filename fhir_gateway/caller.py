@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from mappers.references import local_reference
+from smart_auth.keys import ACCESS_TOKEN_ALG
 from smart_auth.revocation import is_revoked
 from smart_auth.scopes import ScopeSet
 
@@ -26,7 +27,8 @@ from .errors import FHIRError, unauthorized
 
 log = logging.getLogger("fhir_gateway.caller")
 
-ALGORITHMS = ["ES256", "RS256"]
+# Access tokens only: an id_token (RS256) must never pass for one.
+ALGORITHMS = [ACCESS_TOKEN_ALG]
 CLOCK_SKEW = 30
 
 

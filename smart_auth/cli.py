@@ -8,8 +8,10 @@
     portal-auth invite --patient pt-0001 [--email ...]      (enrolment link for a patient)
     portal-auth staff add --username ... --practitioner prac-01
     portal-auth proxy link --patient pt-0001 --related-person ID --caregiver-username ...
+    portal-auth keys list | rotate [--keep SECONDS] [--alg ES256|RS256]   (token signing keys)
 
-Connects to Redis at PORTAL_REDIS_URL. A client secret is printed once and never stored in clear.
+Connects to Redis at PORTAL_REDIS_URL; keys live in PORTAL_STATE_DIR. A client secret is printed once and
+never stored in clear.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .clients import NONE_AUTH, PRIVATE_KEY_JWT, SECRET_BASIC, SECRET_POST, ClientStore
+from .keys import ACCESS_TOKEN_ALG, ID_TOKEN_ALG, KeyStore, SigningKey
 from .launch import LaunchContext, LaunchStore
 from .settings import AuthSettings
 
@@ -52,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--patient", required=True)
     create.add_argument("--encounter")
     create.add_argument("--fhir-user")
+    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="action", required=True)
+    keys.add_parser("list", help="the published keys (active and retired)")
+    rotate = keys.add_parser("rotate", help="new active keys; the old ones stay published until their tokens expire")
+    rotate.add_argument("--keep", type=int, help="seconds the old keys stay published (default: token lifetime + 300)")
+    rotate.add_argument("--alg", choices=[ACCESS_TOKEN_ALG, ID_TOKEN_ALG], action="append",
+                        help="rotate only this algorithm's key (default: both)")
     # Accounts: invite, staff add, proxy link (each subcommand carries its own `func`).
     from .accounts.cli import register_cli
 
@@ -101,12 +110,29 @@ async def _run(args: argparse.Namespace, settings: AuthSettings) -> dict[str, An
         await redis.aclose()
 
 
+def _key_info(key: SigningKey) -> dict[str, Any]:
+    return {"kid": key.kid, "alg": key.alg, "status": "active" if key.drop_at is None else "retired",
+            **({"published_until": int(key.drop_at)} if key.drop_at is not None else {})}
+
+
+def _keys(args: argparse.Namespace, settings: AuthSettings) -> list[dict[str, Any]]:
+    store = KeyStore.load_or_create(settings.state_dir / "signing-key.pem")
+    if args.action == "rotate":
+        keep = args.keep if args.keep is not None else settings.access_token_ttl + 300
+        if keep < settings.access_token_ttl:
+            raise ValueError(f"--keep must be at least the token lifetime ({settings.access_token_ttl} s)")
+        store.rotate(keep, tuple(args.alg or (ACCESS_TOKEN_ALG, ID_TOKEN_ALG)))
+    store.public_jwks()
+    return [_key_info(k) for k in store.published()]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "func", None) is not None:
         return int(args.func(args) or 0)
     try:
-        result = asyncio.run(_run(args, AuthSettings()))
+        settings = AuthSettings()
+        result = _keys(args, settings) if args.area == "keys" else asyncio.run(_run(args, settings))
     except (ValueError, OSError) as exc:
         print(f"portal-auth: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from .keys import ACCESS_TOKEN_ALG, ID_TOKEN_ALG
 from .server import AuthServer
 
 CAPABILITIES = [
@@ -80,7 +81,7 @@ def openid_configuration(server: AuthServer) -> dict[str, Any]:
         "jwks_uri": urls.jwks,
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG, ACCESS_TOKEN_ALG],
         "scopes_supported": ["openid", "fhirUser"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "auth_time", "fhirUser"],
         "token_endpoint_auth_methods_supported": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,6 +14,7 @@ class AuthSettings(BaseSettings):
     # Shared with the gateway settings (same env vars); the CLI needs them on its own.
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:8000"
+    state_dir: Path = Path(".state")
 
     access_token_ttl: int = Field(default=3600, description="seconds an access token lives")
     refresh_token_ttl: int = Field(default=30 * 86_400, description="offline_access refresh token lifetime")

@@ -1,8 +1,9 @@
 """Minting access tokens, id tokens and the SMART token response.
 
-Access token claims (DESIGN.md contract): iss, sub, aud (= FHIR base), exp, iat, jti, client_id, scope,
-grant_id, and where bound patient, fhirUser (relative, e.g. "Patient/pt-0001"), encounter, and for a
-caregiver acting for a patient `on_behalf_of` / `act_for` (the RelatedPerson reference).
+Access tokens are signed ES256 and id_tokens RS256 (see `keys`). Access token claims (DESIGN.md
+contract): iss, sub, aud (= FHIR base), exp, iat, jti, client_id, scope, grant_id, and where bound
+patient, fhirUser (relative, e.g. "Patient/pt-0001"), encounter, and for a caregiver acting for a
+patient `on_behalf_of` / `act_for` (the RelatedPerson reference).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from .keys import KeyStore
+from .keys import ACCESS_TOKEN_ALG, ID_TOKEN_ALG, KeyStore
 from .scopes import ScopeSet
 
 
@@ -89,7 +90,7 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if auth_time:
             claims["auth_time"] = auth_time
-        return self.keys.sign(claims)
+        return self.keys.sign(claims, ID_TOKEN_ALG)
 
     def absolute_fhir_user(self, reference: str) -> str:
         """SMART: fhirUser as an absolute URL resolvable through our FHIR base (id_token, introspection)."""
@@ -100,7 +101,7 @@ class TokenIssuer:
     def verify(self, token: str, *, check_exp: bool = True) -> dict[str, Any] | None:
         """Our own access token's claims, or None (bad signature, foreign issuer, expired)."""
         try:
-            decoded = jwt.decode(token, self.keys.verification_keys(), algorithms=["ES256"])
+            decoded = jwt.decode(token, self.keys.verification_keys(), algorithms=[ACCESS_TOKEN_ALG])
         except (JoseError, ValueError):
             return None
         claims = dict(decoded.claims)
