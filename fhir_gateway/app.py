@@ -27,6 +27,7 @@ from smart_auth.deps import AuthDeps
 from smart_auth.grants import GrantStore
 from smart_auth.keys import KeyStore, derive_secret
 from smart_auth.router import build_auth_router, build_auth_server
+from smart_auth.scopes import Interaction
 from smart_auth.server import AuthServer
 from web import SecurityHeadersMiddleware, mount_static
 
@@ -41,6 +42,7 @@ from .compartment import patients_of
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
 from .metrics import PortalCollector
+from .policy import CREATE, POLICIES, UPDATE
 from .request_context import install_request_context
 from .routes import AccessAudit, Gateway, build_fhir_router
 from .settings import PortalSettings
@@ -134,8 +136,16 @@ def _build_auth(parts: Parts) -> tuple[AuthServer, Accounts]:
                     public_url=settings.core.public_url, state_dir=settings.core.state_dir)
     grants = GrantStore(parts.redis, access_token_ttl=settings.auth.access_token_ttl)
     accounts = build_accounts(deps, settings.accounts, on_session_end=grants.revoke_for_session)
-    server = build_auth_server(deps, settings.auth, accounts.sessions, accounts.store, grants=grants)
+    server = build_auth_server(deps, settings.auth, accounts.sessions, accounts.store, grants=grants,
+                               patient_writes=patient_write_scopes())
     return server, accounts
+
+
+def patient_write_scopes() -> dict[str, frozenset[Interaction]]:
+    """The gateway's patient write rules as scope letters: patients are granted no more than these."""
+    letters = {CREATE: Interaction.CREATE, UPDATE: Interaction.UPDATE}
+    return {name: frozenset(letters[w] for w in policy.patient_writes)
+            for name, policy in POLICIES.items() if policy.patient_writes}
 
 
 def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: RevocationCheck) -> Gateway:

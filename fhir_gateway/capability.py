@@ -69,9 +69,7 @@ def capability_statement(public_url: str, software_version: str) -> dict[str, An
                         {"url": "authorize", "valueUri": f"{base}/auth/authorize"},
                         {"url": "token", "valueUri": f"{base}/auth/token"},
                         {"url": "register", "valueUri": f"{base}/auth/register"},
-                        {"url": "introspect", "valueUri": f"{base}/auth/introspect"},
-                        {"url": "revoke", "valueUri": f"{base}/auth/revoke"},
-                    ],
+                    ],  # the extension defines only token/authorize/register/manage; the rest: SMART config
                 }],
             },
             "resource": resources,

@@ -35,7 +35,14 @@ from .errors import (
 from .grants import new_grant_id
 from .pending import Pending
 from .request_bodies import FormExpired, read_form, require_csrf, single_values
-from .scope_policy import allowed_for_account, allowed_for_client, context_of, parse_requested
+from .scope_policy import (
+    PERSON_KINDS,
+    allowed_for_account,
+    allowed_for_client,
+    context_of,
+    narrow_for_person,
+    parse_requested,
+)
 from .server import AuthServer, request_id, source_ip
 
 log = logging.getLogger("smart_auth.authorize")
@@ -248,6 +255,8 @@ class AuthorizeFlow:
         offered = allowed_for_account(
             account.kind, allowed_for_client(client, pending.requested), has_patient=bool(pending.patient)
         )
+        if account.kind in PERSON_KINDS:
+            offered = narrow_for_person(offered, self.s.patient_writes)
         if not any(context_of(s) for s in offered):
             raise InvalidScopeError(description="None of the requested data scopes can be granted to this account")
         pending.offered = offered
@@ -259,8 +268,10 @@ class AuthorizeFlow:
         if remembered is not None and any(context_of(s) for s in remembered):
             return await self._issue_code(request, pending, client, session, remembered)
         pending_id = await self.s.pending.save(pending)
-        patient_facing = account.kind in ("patient", "caregiver")
-        items = [{"scope": s, "text": describe_scope(s, patient_facing=patient_facing)} for s in offered]
+        lines: dict[str, list[str]] = {}  # one line per thing the person is asked (openid + fhirUser: one)
+        for scope in offered:
+            lines.setdefault(describe_scope(scope, patient_facing=account.kind in PERSON_KINDS), []).append(scope)
+        items = [{"scope": " ".join(scopes), "text": text} for text, scopes in lines.items()]
         return self.page(request, "consent.html", app_name=client.client_name, items=items,
                          pending_id=pending_id, csrf_field=csrf_input(session.csrf_token),
                          acting_for=pending.on_behalf_of is not None)
@@ -274,7 +285,8 @@ class AuthorizeFlow:
                   "patient_id": pending.patient or None, "on_behalf_of": pending.on_behalf_of,
                   "source_ip": source_ip(request), "request_id": request_id(request)}
         try:
-            granted = [s for s in pending.offered if s in set(scopes)]
+            ticked = {s for line in scopes for s in line.split()}
+            granted = [s for s in pending.offered if s in ticked]
             if form.get("decision") != "allow" or not any(context_of(s) for s in granted):
                 await self.s.audit("consent", "failure", detail="denied", **fields)
                 raise AccessDeniedError(description="The user did not allow access")

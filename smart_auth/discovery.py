@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from .keys import ACCESS_TOKEN_ALG, ID_TOKEN_ALG
 from .server import AuthServer
+from .style import portal_style
 
 CAPABILITIES = [
     "launch-ehr",
@@ -18,7 +19,10 @@ CAPABILITIES = [
     "client-public",
     "client-confidential-symmetric",
     "client-confidential-asymmetric",
+    "context-banner",
+    "context-style",
     "context-ehr-patient",
+    "context-ehr-encounter",
     "context-standalone-patient",
     "permission-offline",
     "permission-online",
@@ -105,6 +109,13 @@ def add_discovery_routes(router: APIRouter, server: AuthServer) -> None:
     @router.get("/.well-known/openid-configuration", tags=["discovery"])
     async def oidc_config() -> JSONResponse:
         return JSONResponse(openid_configuration(server))
+
+    style = portal_style()
+
+    @router.get("/auth/smart-style.json", tags=["discovery"])
+    async def smart_style() -> JSONResponse:
+        """The portal's look for apps that render inside it (`smart_style_url` of the token response)."""
+        return JSONResponse(style, headers={"Cache-Control": "public, max-age=3600"})
 
     @router.get("/.well-known/jwks.json", tags=["discovery"])
     async def jwks() -> JSONResponse:

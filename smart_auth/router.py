@@ -10,6 +10,7 @@ from .discovery import add_discovery_routes
 from .endpoint import add_endpoint_route
 from .grants import GrantStore
 from .launch_api import add_launch_routes
+from .scope_policy import PatientWrites
 from .seams import PatientDirectory, Sessions
 from .server import AuthServer
 from .settings import AuthSettings
@@ -22,10 +23,13 @@ def build_auth_server(
     patients: PatientDirectory | None = None,
     *,
     grants: GrantStore | None = None,
+    patient_writes: PatientWrites | None = None,
 ) -> AuthServer:
     """`patients` is the accounts AccountStore (patients_for); without it a patient account can only open
-    its own record. `grants` lets the accounts side share the store that ending a session revokes from."""
-    return AuthServer(deps, settings, sessions, patients, grants)
+    its own record. `grants` lets the accounts side share the store that ending a session revokes from.
+    `patient_writes` is what the gateway lets a patient create or update, by resource type: a patient or
+    caregiver is granted read/search plus exactly those (without it, read/search only)."""
+    return AuthServer(deps, settings, sessions, patients, grants, patient_writes)
 
 
 def build_auth_router(server: AuthServer) -> APIRouter:

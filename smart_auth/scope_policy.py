@@ -6,9 +6,16 @@ scopes when a patient is in context); `system/` scopes exist only for client_cre
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .clients import Client
 from .errors import InvalidScopeError
-from .scopes import CONTEXTS, NON_RESOURCE_SCOPES, Scope, ScopeError
+from .scopes import CONTEXTS, NON_RESOURCE_SCOPES, Interaction, Scope, ScopeError
+
+# What a patient or caregiver may write, by resource type (`c` / `u`); handed in by the composition root
+# from the gateway's write rules, so the two never disagree.
+PatientWrites = Mapping[str, frozenset[Interaction]]
+READS = frozenset({Interaction.READ, Interaction.SEARCH})
 
 PERSON_KINDS = ("patient", "caregiver")
 
@@ -77,3 +84,37 @@ def allowed_for_account(kind: str, requested: list[str], *, has_patient: bool) -
 
 def system_only(requested: list[str]) -> bool:
     return bool(requested) and all(context_of(s) == "system" for s in requested)
+
+
+def _v2(resource_type: str, interactions: frozenset[Interaction], query: str) -> str:
+    letters = "".join(c for c in "cruds" if Interaction(c) in interactions)
+    return f"patient/{resource_type}.{letters}" + (f"?{query}" if query else "")
+
+
+def narrow_for_person(requested: list[str], writes: PatientWrites) -> list[str]:
+    """A patient's or caregiver's scopes cut down to what the role can ever use: read and search, and
+    create/update only where the write rules allow it (never delete). `patient/*.cruds` becomes
+    `patient/*.rs` plus one scope per writable type. Scopes already within reach are kept as written."""
+    out: list[str] = []
+    for item in requested:
+        for narrowed in _narrow_one(item, writes):
+            if narrowed not in out:
+                out.append(narrowed)
+    return out
+
+
+def _narrow_one(item: str, writes: PatientWrites) -> list[str]:
+    if context_of(item) != "patient":
+        return [item]
+    scope = Scope.parse(item)
+    reads, query = scope.interactions & READS, item.partition("?")[2]
+    if scope.resource_type != "*":
+        keep = reads | (scope.interactions & writes.get(scope.resource_type, frozenset()))
+        if keep == scope.interactions:
+            return [item]
+        return [_v2(scope.resource_type, keep, query)] if keep else []
+    if scope.interactions <= READS:
+        return [item]
+    out = [_v2("*", reads, query)] if reads else []
+    return out + [_v2(resource_type, scope.interactions & allowed, query)
+                  for resource_type, allowed in sorted(writes.items()) if scope.interactions & allowed]

@@ -30,6 +30,7 @@ from .pending import PendingStore
 from .registration import RegistrationEndpoint
 from .revocation import RevocationStore
 from .revocation_endpoint import RevocationEndpoint
+from .scope_policy import PatientWrites
 from .seams import PatientDirectory, Sessions
 from .settings import AuthSettings
 from .token_endpoint import TokenEndpoint
@@ -48,6 +49,7 @@ class Urls:
     jwks: str
     launch: str
     login: str
+    style: str
 
     @classmethod
     def build(cls, public_url: str) -> Urls:
@@ -63,6 +65,7 @@ class Urls:
             jwks=base + "/.well-known/jwks.json",
             launch=base + "/auth/launch",
             login="/auth/login",
+            style=base + "/auth/smart-style.json",
         )
 
 
@@ -74,8 +77,11 @@ class AuthServer:
         sessions: Sessions,
         patients: PatientDirectory | None = None,
         grants: GrantStore | None = None,
+        patient_writes: PatientWrites | None = None,
     ) -> None:
         self.deps = deps
+        # What patients and caregivers may ever write (from the gateway's rules); none when not handed in.
+        self.patient_writes: PatientWrites = patient_writes or {}
         self.settings = settings
         self.sessions = sessions
         self.patients = patients
@@ -104,7 +110,7 @@ class AuthServer:
             max_lifetime=settings.client_assertion_max_lifetime, leeway=settings.clock_leeway, now=self.now,
         )
         ctx = GrantContext(settings, self.grants, self.codes, self.revocations, self.clients, self.issuer,
-                           self.audit, self.now)
+                           self.audit, self.now, style_url=settings.smart_style_url or urls.style)
         self.grant_types: dict[str, BaseGrant] = {
             g.grant_type: g(ctx) for g in (AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant)
         }

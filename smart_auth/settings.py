@@ -38,4 +38,6 @@ class AuthSettings(BaseSettings):
     client_assertion_max_lifetime: int = Field(default=300, description="SMART: exp at most 5 min ahead")
     clock_leeway: int = 30
     need_patient_banner: bool = True
-    smart_style_url: str | None = None
+    smart_style_url: str | None = Field(
+        default=None, description="style document for embedded apps; default: the portal's own /auth/smart-style.json"
+    )

@@ -25,6 +25,7 @@ class GrantContext:
     issuer: TokenIssuer
     audit: Auditor
     now: Callable[[], float]
+    style_url: str | None = None  # smart_style_url in token responses
 
 
 @dataclass
@@ -61,7 +62,7 @@ class BaseGrant:
         )
 
     def style_url(self) -> str | None:
-        return self.ctx.settings.smart_style_url
+        return self.ctx.style_url
 
     async def audit_issue(self, request: TokenRequest, grant: GrantRecord, kind: str, detail: str) -> None:
         """Record the issue; when that fails the grant is revoked, so no unaudited token stays alive."""

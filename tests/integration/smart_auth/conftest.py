@@ -27,6 +27,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from devstack.procs import free_port
+from fhir_gateway.app import patient_write_scopes
 from fhir_gateway.request_context import install_request_context
 from smart_auth.accounts import AccountSettings, AccountStore, build_accounts
 from smart_auth.accounts.models import Account, AccountRecord, ProxyLink
@@ -190,7 +191,8 @@ async def oauth_env(redis_server: Any, tmp_path_factory: pytest.TempPathFactory)
     accounts_part = build_accounts(deps, AccountSettings(public_url=url, state_dir=state),
                                    on_session_end=grants.revoke_for_session)
     accounts, sessions = accounts_part.store, accounts_part.sessions
-    auth_server = build_auth_server(deps, settings, sessions, accounts, grants=grants)
+    auth_server = build_auth_server(deps, settings, sessions, accounts, grants=grants,
+                                    patient_writes=patient_write_scopes())
     app = FastAPI()
     install_request_context(app, ["*"])  # CORS as the app has it: browser apps call these endpoints
     routers = [build_auth_router(auth_server), accounts_part.router(auth_server.grants)]
