@@ -1,4 +1,4 @@
-"""`portal-auth` subcommands for accounts: invite, staff add, proxy link.
+"""`portal-auth` subcommands for accounts: invite, staff add, proxy link, accounts encrypt.
 
 `smart_auth/cli.py` calls `register_cli(subparsers)`; each subcommand sets `func(args) -> int`.
 """
@@ -219,8 +219,17 @@ async def _proxy_link(args: argparse.Namespace) -> int:
     return await _with_ctx(args, body)
 
 
+async def _encrypt_existing(args: argparse.Namespace) -> int:
+    async def body(ctx: Any) -> int:
+        counts = await ctx.store.encrypt_existing()
+        _print("sealed: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()))
+        return 0
+
+    return await _with_ctx(args, body)
+
+
 def register_cli(subparsers: Any, *, deps_factory: DepsFactory | None = None) -> None:
-    """Add `invite`, `staff add` and `proxy link` to `portal-auth`."""
+    """Add `invite`, `staff add`, `proxy link` and `accounts encrypt` to `portal-auth`."""
     invite = subparsers.add_parser("invite", help="invite a patient to enrol (prints the one-time link)")
     invite.add_argument("--patient", required=True, help="Patient id in the EHR, e.g. pt-0001")
     invite.add_argument("--email", help="also send the link to this address (outbox)")
@@ -243,9 +252,15 @@ def register_cli(subparsers: Any, *, deps_factory: DepsFactory | None = None) ->
     link.add_argument("--caregiver-username", required=True, help="created (with TOTP) when it does not exist")
     link.set_defaults(func=lambda a: _run(_proxy_link(a)), deps_factory=deps_factory)
 
+    accounts = subparsers.add_parser("accounts", help="account records")
+    accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
+    encrypt = accounts_sub.add_parser("encrypt", help="one-off: seal account records written in clear by older "
+                                      "releases and re-key the username index (safe to repeat)")
+    encrypt.set_defaults(func=lambda a: _run(_encrypt_existing(a)), deps_factory=deps_factory)
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m smart_auth.accounts.cli`) until the shared `portal-auth` wires us in."""
+    """Stand-alone entry (`python -m smart_auth.accounts.cli`); `portal-auth` carries the same commands."""
     parser = argparse.ArgumentParser(prog="portal-auth")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

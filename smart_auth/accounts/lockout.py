@@ -39,23 +39,27 @@ class LockoutPolicy:
 
 
 def subject_key(username: str) -> str:
+    """A plain hash (tests, tools); the app keys it with the accounts secret so usernames cannot be guessed
+    back from Redis."""
     return hashlib.sha256(username.strip().casefold().encode()).hexdigest()
 
 
 class Lockout:
-    def __init__(self, redis: Redis, policy: LockoutPolicy, now: Callable[[], float]) -> None:
+    def __init__(self, redis: Redis, policy: LockoutPolicy, now: Callable[[], float],
+                 key: Callable[[str], str] = subject_key) -> None:
         self.redis = redis
         self.policy = policy
         self.now = now
+        self.key = key
 
     async def locked(self, username: str) -> bool:
-        key = subject_key(username)
+        key = self.key(username)
         raw = await self.redis.get(LOCK.format(key))
         return raw is not None and float(raw) > self.now()
 
     async def record_failure(self, username: str) -> bool:
         """Count a failure; True when this failure locks the username."""
-        key = subject_key(username)
+        key = self.key(username)
         now = self.now()
         fails = FAILS.format(key)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -72,4 +76,4 @@ class Lockout:
         return True
 
     async def clear(self, username: str) -> None:
-        await self.redis.delete(FAILS.format(subject_key(username)))
+        await self.redis.delete(FAILS.format(self.key(username)))

@@ -128,5 +128,6 @@ def build_ctx(
     # Tokens are only verified here, never issued, so the lifetime does not matter.
     issuer = TokenIssuer(deps.keys, public_url=deps.public_url, access_token_ttl=0, now=now)
     return Ctx(deps, settings, sessions, store, sender, grants, hashing or PasswordHashing(),
-               Lockout(deps.redis, policy, now), PageRenderer(deps.page_templates()), Auditor(deps.audit),
+               Lockout(deps.redis, policy, now, key=lambda u: store.box.digest("lockout", u.strip().casefold())),
+               PageRenderer(deps.page_templates()), Auditor(deps.audit),
                BearerTokens(issuer, RevocationStore(deps.redis)))

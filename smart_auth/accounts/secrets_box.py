@@ -1,4 +1,5 @@
-"""The accounts secret: keyed hashes for one-time codes and sealing of TOTP secrets at rest."""
+"""The accounts secret: keyed hashes (one-time codes, the username index) and AES-256-GCM sealing of what
+the accounts keep in Redis (TOTP secrets, and whole records holding names and contact details)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ class SecretBox:
     def digest(self, purpose: str, value: str) -> str:
         return hmac.new(self._mac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
-    def seal(self, plaintext: str) -> str:
+    def seal(self, plaintext: str, context: str = "totp") -> str:
+        """Encrypted and bound to `context` (e.g. the Redis key), so a sealed value moved elsewhere fails."""
         nonce = secrets.token_bytes(12)
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext.encode(), b"totp")).decode()
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())).decode()
 
-    def unseal(self, sealed: str) -> str:
+    def unseal(self, sealed: str, context: str = "totp") -> str:
         raw = base64.b64decode(sealed)
-        return self._aead.decrypt(raw[:12], raw[12:], b"totp").decode()
+        return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
 
 
 def sha256_hex(value: str) -> str:

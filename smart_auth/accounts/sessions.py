@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from fastapi import Request, Response
 from markupsafe import Markup
 from redis.asyncio import Redis
@@ -186,17 +187,23 @@ class SessionManager:
         if cached is not None:
             return cached
         token = request.cookies.get(self.settings.presession_cookie)
-        raw = _text(await self.redis.get(PRESESSION.format(sha256_hex(token)))) if token else None
+        key = PRESESSION.format(sha256_hex(token)) if token else ""
+        raw = _text(await self.redis.get(key)) if token else None
         if not token or not raw:
             return None
-        body = json.loads(raw)
+        # Flow state holds names, usernames and contact addresses: sealed like the account records.
+        try:
+            body = json.loads(self.store.box.unseal(raw, key))
+        except (InvalidTag, ValueError):  # written before sealing (or tampered with): start afresh
+            return None
         pre = PreSession(sha256_hex(token), body["csrf"], body.get("flows", {}))
         request.state.portal_presession = pre
         return pre
 
     async def save_presession(self, pre: PreSession) -> None:
-        body = {"csrf": pre.csrf_token, "flows": pre.flows}
-        await self.redis.set(PRESESSION.format(pre.id), json.dumps(body), ex=self.settings.flow_ttl_seconds)
+        key = PRESESSION.format(pre.id)
+        body = json.dumps({"csrf": pre.csrf_token, "flows": pre.flows})
+        await self.redis.set(key, self.store.box.seal(body, key), ex=self.settings.flow_ttl_seconds)
 
     def attach_new_presession(self, request: Request, response: Response) -> Response:
         """Write the cookie of a pre-session this request started (every accounts page does this)."""

@@ -1,7 +1,10 @@
 """Accounts, invitations, recovery codes, one-time codes and proxy links in Redis (`auth:` keys).
 
 Accounts, the username index and proxy links never expire; invitations, one-time codes and
-replay markers carry TTLs. Only hashes (or sealed values) of secrets are stored.
+replay markers carry TTLs. Only hashes (or sealed values) of secrets are stored, and nothing readable as
+personal data: account, invitation and proxy-link records (names, usernames, e-mail addresses, phone
+numbers) are sealed whole with the accounts key, bound to their Redis key; the username index is keyed
+by a keyed hash of the username. `encrypt_existing` converts records written before that.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from .models import Account, AccountRecord, Invitation, PatientLink, ProxyLink
 from .secrets_box import SecretBox
 
 ACCOUNT = "auth:account:{}"
-USERNAME = "auth:username:{}"
+USERNAME = "auth:username-hash:{}"
+LEGACY_USERNAME = "auth:username:{}"  # plain usernames as keys, before encryption at rest
+SEALED = "sealed:"
 RECOVERY = "auth:recovery:{}"
 INVITATION = "auth:invitation:{}"
 INVITATION_CODE = "auth:invitation-code:{}"
@@ -47,6 +52,10 @@ class UsernameTaken(Exception):
     pass
 
 
+def _is_sealed(raw: str) -> bool:
+    return raw.startswith(SEALED)
+
+
 class AccountStore:
     def __init__(self, redis: Redis, box: SecretBox, now: Callable[[], float] | None = None) -> None:
         self.redis = redis
@@ -62,30 +71,47 @@ class AccountStore:
         record = await self.record_by_username(username)
         return record.public() if record else None
 
+    # ---- sealed records ------------------------------------------------------------------------
+    def _seal(self, key: str, data: dict[str, Any]) -> str:
+        return SEALED + self.box.seal(json.dumps(data), key)
+
+    async def _read(self, key: str) -> dict[str, Any] | None:
+        raw = _text(await self.redis.get(key))
+        if raw is None:
+            return None
+        # A record written before encryption at rest is still read (until `encrypt_existing` ran).
+        return json.loads(self.box.unseal(raw[len(SEALED):], key) if _is_sealed(raw) else raw)
+
+    def _username_key(self, username: str) -> str:
+        return USERNAME.format(self.box.digest("username", normalise_username(username)))
+
     async def get_record(self, account_id: str) -> AccountRecord | None:
-        raw = _text(await self.redis.get(ACCOUNT.format(account_id)))
-        return AccountRecord.from_json(json.loads(raw)) if raw else None
+        data = await self._read(ACCOUNT.format(account_id))
+        return AccountRecord.from_json(data) if data else None
 
     async def record_by_username(self, username: str) -> AccountRecord | None:
-        account_id = _text(await self.redis.get(USERNAME.format(normalise_username(username))))
+        account_id = _text(await self.redis.get(self._username_key(username)))
+        account_id = account_id or _text(await self.redis.get(LEGACY_USERNAME.format(normalise_username(username))))
         return await self.get_record(account_id) if account_id else None
 
     async def username_available(self, username: str) -> bool:
-        return not await self.redis.exists(USERNAME.format(normalise_username(username)))
+        keys = (self._username_key(username), LEGACY_USERNAME.format(normalise_username(username)))
+        return not await self.redis.exists(*keys)
 
     async def create(self, record: AccountRecord) -> AccountRecord:
         """Claim the username (case-insensitively unique) and save the account."""
         record.id = record.id or uuid.uuid4().hex
         record.created_at = record.created_at or self.now()
         record.password_changed_at = record.password_changed_at or record.created_at
-        claimed = await self.redis.set(USERNAME.format(normalise_username(record.username)), record.id, nx=True)
-        if not claimed:
+        legacy = await self.redis.exists(LEGACY_USERNAME.format(normalise_username(record.username)))
+        if legacy or not await self.redis.set(self._username_key(record.username), record.id, nx=True):
             raise UsernameTaken(record.username)
         await self.save(record)
         return record
 
     async def save(self, record: AccountRecord) -> None:
-        await self.redis.set(ACCOUNT.format(record.id), json.dumps(record.to_json()))
+        key = ACCOUNT.format(record.id)
+        await self.redis.set(key, self._seal(key, record.to_json()))
 
     def totp_secret(self, record: AccountRecord) -> str | None:
         return self.box.unseal(record.totp_secret_sealed) if record.totp_secret_sealed else None
@@ -159,21 +185,23 @@ class AccountStore:
         )
         ttl = ttl_seconds + 86_400  # keep the record a day past expiry so the page can say "expired"
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(INVITATION.format(invitation.id), json.dumps(invitation.to_json()), ex=ttl)
+            key = INVITATION.format(invitation.id)
+            pipe.set(key, self._seal(key, invitation.to_json()), ex=ttl)
             pipe.set(INVITATION_CODE.format(invitation.code_hash), invitation.id, ex=ttl)
             await pipe.execute()
         return invitation, code
 
     async def get_invitation(self, invitation_id: str) -> Invitation | None:
-        raw = _text(await self.redis.get(INVITATION.format(invitation_id)))
-        return Invitation.from_json(json.loads(raw)) if raw else None
+        data = await self._read(INVITATION.format(invitation_id))
+        return Invitation.from_json(data) if data else None
 
     async def invitation_by_code(self, code: str) -> Invitation | None:
         invitation_id = _text(await self.redis.get(INVITATION_CODE.format(self.box.digest("invitation", code))))
         return await self.get_invitation(invitation_id) if invitation_id else None
 
     async def _save_invitation(self, invitation: Invitation) -> None:
-        await self.redis.set(INVITATION.format(invitation.id), json.dumps(invitation.to_json()), keepttl=True)
+        key = INVITATION.format(invitation.id)
+        await self.redis.set(key, self._seal(key, invitation.to_json()), keepttl=True)
 
     def invitation_usable(self, invitation: Invitation | None) -> bool:
         return bool(invitation) and not invitation.locked and not invitation.used and invitation.expires_at > self.now()
@@ -209,7 +237,8 @@ class AccountStore:
     async def save_proxy(self, link: ProxyLink) -> None:
         link.created_at = link.created_at or self.now()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(PROXY.format(link.id), json.dumps(link.to_json()))
+            key = PROXY.format(link.id)
+            pipe.set(key, self._seal(key, link.to_json()))
             if link.status == "withdrawn":
                 pipe.srem(PATIENT_PROXIES.format(link.patient_id), link.id)
                 if link.caregiver_account_id:
@@ -221,8 +250,8 @@ class AccountStore:
             await pipe.execute()
 
     async def get_proxy(self, link_id: str) -> ProxyLink | None:
-        raw = _text(await self.redis.get(PROXY.format(link_id)))
-        return ProxyLink.from_json(json.loads(raw)) if raw else None
+        data = await self._read(PROXY.format(link_id))
+        return ProxyLink.from_json(data) if data else None
 
     async def _links(self, index_key: str) -> list[ProxyLink]:
         ids = sorted(_text(i) or "" for i in await self.redis.smembers(index_key))
@@ -250,3 +279,24 @@ class AccountStore:
                 seen.add(link.patient_id)
                 out.append(PatientLink(link.patient_id, link.patient_display, link.related_person_id))
         return out
+
+    # ---- one-off migration -----------------------------------------------------------------------
+    async def encrypt_existing(self) -> dict[str, int]:
+        """Seal every record still stored in clear and move the username index to keyed hashes.
+        Safe to run again (and while the app runs: readers accept both forms). Returns counts."""
+        counts = {"accounts": 0, "invitations": 0, "proxy_links": 0, "usernames": 0}
+        for kind, pattern in (("accounts", ACCOUNT), ("invitations", INVITATION), ("proxy_links", PROXY)):
+            async for raw_key in self.redis.scan_iter(match=pattern.format("*"), count=500):
+                key = _text(raw_key) or ""
+                raw = _text(await self.redis.get(key))
+                if raw is not None and not _is_sealed(raw):
+                    await self.redis.set(key, self._seal(key, json.loads(raw)), keepttl=True)
+                    counts[kind] += 1
+        async for raw_key in self.redis.scan_iter(match=LEGACY_USERNAME.format("*"), count=500):
+            key = _text(raw_key) or ""
+            account_id = _text(await self.redis.get(key))
+            if account_id is not None:
+                await self.redis.set(self._username_key(key[len(LEGACY_USERNAME.format("")):]), account_id)
+            await self.redis.delete(key)
+            counts["usernames"] += 1
+        return counts
