@@ -9,6 +9,7 @@ COPY smart_auth ./smart_auth
 COPY mappers ./mappers
 COPY cache ./cache
 COPY audit ./audit
+COPY web ./web
 COPY portal ./portal
 COPY fixtures ./fixtures
 RUN uv pip install --python /app/.venv/bin/python --no-deps .
@@ -21,4 +22,5 @@ ENV PATH=/app/.venv/bin:$PATH PORTAL_STATE_DIR=/state PYTHONUNBUFFERED=1
 USER portal
 EXPOSE 8000
 HEALTHCHECK CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
-CMD ["uvicorn", "--factory", "fhir_gateway.app:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers", "--no-access-log"]
+# TLS: set PORTAL_TLS_CERT/PORTAL_TLS_KEY, or put a TLS proxy in front and name it in PORTAL_TRUSTED_PROXIES.
+CMD ["portal-serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

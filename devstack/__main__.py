@@ -11,6 +11,7 @@ import time
 
 from .procs import StackError, Started
 from .services import StackConfig, ensure_ehr, ensure_redis, patient_count, start_gateway
+from .tls import development_certificate
 
 
 def load_fixtures_if_empty(cfg: StackConfig, patients: int) -> None:
@@ -32,8 +33,8 @@ def services(cfg: StackConfig, started: Started, patients: int) -> None:
     load_fixtures_if_empty(cfg, patients)
 
 
-def print_urls(cfg: StackConfig) -> None:
-    base = f"http://{cfg.gateway_host}:{cfg.gateway_port}"
+def print_urls(cfg: StackConfig, tls_ca: str | None = None) -> None:
+    base = f"{'https' if tls_ca else 'http'}://{cfg.gateway_host}:{cfg.gateway_port}"
     print(f"""
 Portal gateway is running.
   Patient portal      {base}/portal/
@@ -44,6 +45,9 @@ Portal gateway is running.
   Metrics             {base}/metrics
   EHR (HAPI FHIR)     {cfg.fhir_base_url}
 Demo patients: .venv/bin/portal-fixtures demo      Press Ctrl-C to stop.""", flush=True)
+    if tls_ca:
+        print(f"TLS with a local development CA: trust {tls_ca} (e.g. SSL_CERT_FILE={tls_ca} for Python clients, "
+              "or import it into the browser).", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="up", choices=["up", "services"])
     parser.add_argument("--patients", type=int, default=25, help="patients to load into an empty EHR")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve https with a local development certificate (made with trustme)")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
     started = Started()
@@ -60,9 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             env = {"PORTAL_STATE_DIR": str(cfg.state_dir), "PORTAL_FHIR_BASE_URL": cfg.fhir_base_url,
                    "PORTAL_REDIS_URL": cfg.redis_url, "PORTAL_CACHE_REDIS_URL": cfg.cache_redis_url}
+            tls = development_certificate(cfg.state_dir) if args.tls else None
+            if tls is not None:
+                env |= tls.env() | {"PORTAL_PUBLIC_URL": f"https://{cfg.gateway_host}:{cfg.gateway_port}"}
             start_gateway(cfg.gateway_host, cfg.gateway_port, env, cfg.state_dir / "logs" / "gateway.log", started,
-                          args.workers)
-            print_urls(cfg)
+                          args.workers, ca=tls.ca if tls else None)
+            print_urls(cfg, str(tls.ca) if tls else None)
         else:
             print(f"EHR {cfg.fhir_base_url} and Redis are up. Press Ctrl-C to stop what was started.", flush=True)
         while all(p.poll() is None for _, p in started.procs):

@@ -142,12 +142,13 @@ def patient_count(base_url: str) -> int:
 
 # -- The gateway ------------------------------------------------------------------------------------
 def gateway_cmd(host: str, port: int, workers: int = 1) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "--factory", "fhir_gateway.app:create_app", "--host", host,
-            "--port", str(port), "--workers", str(workers), "--no-access-log", "--proxy-headers"]
+    """`portal-serve`: uvicorn with the app factory, TLS when PORTAL_TLS_CERT/PORTAL_TLS_KEY are set."""
+    return [sys.executable, "-m", "fhir_gateway.serve", "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
 def start_gateway(host: str, port: int, env: dict[str, str], log: Path, started: Started,
-                  workers: int = 1) -> None:
+                  workers: int = 1, ca: Path | None = None) -> None:
+    """Start the gateway; with `ca` it serves https (PORTAL_TLS_* in `env`) and is checked against that CA."""
     if port_open(host, port):
         raise StackError(f"Port {port} is already in use; stop what runs there or set PORTAL_PUBLIC_URL "
                          "to another port")
@@ -156,7 +157,9 @@ def start_gateway(host: str, port: int, env: dict[str, str], log: Path, started:
 
     def up() -> bool:
         try:
-            return httpx.get(f"http://{host}:{port}/healthz", timeout=1).status_code == 200
+            scheme = "https" if ca else "http"
+            return httpx.get(f"{scheme}://{host}:{port}/healthz", timeout=1, verify=str(ca) if ca else True
+                             ).status_code == 200
         except httpx.HTTPError:
             return False
 

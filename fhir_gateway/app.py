@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.exporter import AuditExporter
 from audit.recorder import AuditRecorder
@@ -199,6 +200,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     install_request_context(app, settings.gateway.cors_allow_origins)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.core.public_url.startswith("https://"),
                        csp_overrides={"/docs": DOCS_CSP} if docs else None)
+    # Outermost: scheme and client address as the trusted TLS-terminating proxy saw them.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.core.trusted_proxies)
     mount_static(app)
     app.include_router(build_auth_router(auth_server))
     app.include_router(accounts.router(auth_server.grants))

@@ -32,6 +32,11 @@ class CoreSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:8000"
     state_dir: Path = Path(".state")
+    # TLS: either a reverse proxy terminates it (its address here, so its X-Forwarded-For/-Proto are
+    # believed; comma-separated, "*" for any) or uvicorn serves it itself with this certificate and key.
+    trusted_proxies: str = "127.0.0.1"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def fhir_public_base(self) -> str:

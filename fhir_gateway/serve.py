@@ -1,0 +1,33 @@
+"""`portal-serve`: the gateway in uvicorn, serving TLS itself when PORTAL_TLS_CERT / PORTAL_TLS_KEY are set.
+
+Forwarded headers are handled inside the app (only from PORTAL_TRUSTED_PROXIES), so uvicorn's own
+handling is off.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from .settings import CoreSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portal-serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    core = CoreSettings()
+    if bool(core.tls_cert) != bool(core.tls_key):
+        parser.error("set both PORTAL_TLS_CERT and PORTAL_TLS_KEY (or neither)")
+    uvicorn.run("fhir_gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                proxy_headers=False, access_log=False,
+                ssl_certfile=str(core.tls_cert) if core.tls_cert else None,
+                ssl_keyfile=str(core.tls_key) if core.tls_key else None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
