@@ -12,8 +12,17 @@ from smart_auth.consent import describe_scope
 from smart_auth.errors import InvalidScopeError
 from smart_auth.keys import KeyStore
 from smart_auth.registration import validate_metadata
-from smart_auth.scope_policy import allowed_for_account, allowed_for_client, parse_requested, system_only
+from smart_auth.scope_policy import (
+    allowed_for_account,
+    allowed_for_client,
+    narrow_for_person,
+    parse_requested,
+    system_only,
+)
+from smart_auth.scopes import Interaction
+from smart_auth.style import portal_style, smart_style
 from smart_auth.tokens import Subject, TokenIssuer
+from web.static import STATIC_DIR
 
 
 def test_parse_requested_dedupes_and_rejects_malformed_resource_scopes() -> None:
@@ -92,3 +101,39 @@ def test_tokens_sign_verify_and_reject_foreign(tmp_path: Path) -> None:
     other = TokenIssuer(KeyStore.load_or_create(tmp_path / "other.pem"), public_url="http://portal.test",
                         access_token_ttl=60)
     assert other.verify(body["access_token"], check_exp=False) is None
+
+
+PATIENT_WRITES = {"Patient": frozenset({Interaction.UPDATE}), "Communication": frozenset({Interaction.CREATE}),
+                  "Appointment": frozenset({Interaction.CREATE, Interaction.UPDATE}),
+                  "MedicationRequest": frozenset({Interaction.CREATE})}
+
+
+@pytest.mark.parametrize(("asked", "granted"), [
+    ("patient/*.cruds", ["patient/*.rs", "patient/Appointment.cu", "patient/Communication.c",
+                         "patient/MedicationRequest.c", "patient/Patient.u"]),
+    ("patient/*.write", ["patient/Appointment.cu", "patient/Communication.c", "patient/MedicationRequest.c",
+                         "patient/Patient.u"]),
+    ("patient/*.read", ["patient/*.read"]),
+    ("patient/Observation.cruds", ["patient/Observation.rs"]),
+    ("patient/Observation.crus?category=laboratory", ["patient/Observation.rs?category=laboratory"]),
+    ("patient/Appointment.cruds", ["patient/Appointment.crus"]),
+    ("patient/Communication.write", ["patient/Communication.c"]),
+    ("patient/Patient.d", []),
+    ("openid fhirUser", ["openid", "fhirUser"]),
+])
+def test_patients_are_granted_only_what_their_role_can_use(asked: str, granted: list[str]) -> None:
+    assert narrow_for_person(asked.split(), PATIENT_WRITES) == granted
+
+    assert "patient/*.rs" in narrow_for_person(["patient/*.cruds"], {})  # nothing writable: reads only
+    assert narrow_for_person(["patient/*.cruds"], {}) == ["patient/*.rs"]
+
+
+def test_the_style_document_is_the_portals_own_look() -> None:
+    css = (":root { --ink: #111; --paper: #fefefe; --brand: #0b4f6c; --bad: #a00; --ok: #070; --wash: #eee;"
+           " --radius: .5rem; --gap: 1rem; }\n"
+           "body { margin: 0; font-family: system-ui, sans-serif; font-size: 1.125rem; }")
+    style = smart_style(css)
+    assert style["color_highlight"] == "#0b4f6c" and style["color_text"] == "#111"
+    assert style["dim_font_size"] == "18px" and style["dim_border_radius"] == "8px"
+    assert style["font_family_body"] == "system-ui, sans-serif"
+    assert portal_style()["color_highlight"] in (Path(STATIC_DIR) / "site.css").read_text()

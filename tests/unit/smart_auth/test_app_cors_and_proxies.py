@@ -1,5 +1,6 @@
-"""Browser SMART apps call the token endpoint, the discovery documents and /fhir/metadata cross-origin:
-the app's one CORS middleware answers their preflights and marks the answers (no hand-rolled headers)."""
+"""Cross-origin and proxy plumbing of the app as `create_app` builds it: browser SMART apps call the token
+endpoint, the discovery documents and /fhir/metadata cross-origin (the one CORS middleware answers them), and
+forwarded headers are believed only from the trusted TLS-terminating proxy."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from fhir_gateway.app import create_app
 from fhir_gateway.settings import PortalSettings
@@ -54,3 +55,30 @@ async def test_token_errors_are_readable_cross_origin(app: FastAPI) -> None:
         r = await http.post("/auth/token", data={"grant_type": "password"}, headers={"Origin": ORIGIN})
     assert r.status_code in (400, 503) and r.headers["access-control-allow-origin"] == "*"
     assert r.json()["error"] in ("unsupported_grant_type", "temporarily_unavailable")
+
+
+def _probe(app: FastAPI) -> None:
+    async def probe(request: Request) -> dict[str, str]:
+        return {"client": request.client.host if request.client else "", "scheme": request.url.scheme}
+
+    if not any(getattr(r, "path", None) == "/test/probe" for r in app.router.routes):
+        app.add_api_route("/test/probe", probe)
+
+
+FORWARDED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+
+
+async def test_forwarded_headers_are_believed_from_the_trusted_proxy(app: FastAPI) -> None:
+    _probe(app)  # the test client connects from 127.0.0.1, the default trusted proxy
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5000)),
+                                 base_url="http://portal.test") as http:
+        seen = (await http.get("/test/probe", headers=FORWARDED)).json()
+    assert seen == {"client": "203.0.113.9", "scheme": "https"}
+
+
+async def test_forwarded_headers_from_anyone_else_are_ignored(app: FastAPI) -> None:
+    _probe(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("198.51.100.7", 5000)),
+                                 base_url="http://portal.test") as http:
+        seen = (await http.get("/test/probe", headers=FORWARDED)).json()
+    assert seen == {"client": "198.51.100.7", "scheme": "http"}
