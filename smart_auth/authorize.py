@@ -160,7 +160,7 @@ class AuthorizeFlow:
             if pending.patient is None:
                 chosen = await self._choose_patient(pending, account)
                 if chosen is None:
-                    pending_id = await self.s.pending.save(pending)
+                    pending_id = await self.s.pending.create(pending)
                     return self.page(request, "picker.html", app_name=client.client_name,
                                      patients=pending.candidates, pending_id=pending_id,
                                      csrf_field=csrf_input(session.csrf_token))
@@ -223,7 +223,7 @@ class AuthorizeFlow:
 
     async def _continue(self, request: Request, pending_id: str, form: dict[str, str]) -> tuple[Pending, Any, Client]:
         """A picker or consent form posted back: its request, signed-in session (CSRF-checked) and app."""
-        pending = await self.s.pending.load(pending_id)
+        pending = await self.s.pending.get(pending_id)
         session = await self.s.sessions.current(request)
         if pending is None or session is None or session.account.id != pending.account_id:
             raise _PageError("This request has expired", "Please start again from the app.")
@@ -267,7 +267,7 @@ class AuthorizeFlow:
         remembered = await self.s.consents.covered(account.id, client.client_id, pending.patient, offered)
         if remembered is not None and any(context_of(s) for s in remembered):
             return await self._issue_code(request, pending, client, session, remembered)
-        pending_id = await self.s.pending.save(pending)
+        pending_id = await self.s.pending.create(pending)
         lines: dict[str, list[str]] = {}  # one line per thing the person is asked (openid + fhirUser: one)
         for scope in offered:
             lines.setdefault(describe_scope(scope, patient_facing=account.kind in PERSON_KINDS), []).append(scope)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+
+from .expiring import ExpiringRecords
 
 PENDING_KEY = "auth:pending:{}"
 
@@ -34,24 +34,6 @@ class Pending:
     offered: list[str] = field(default_factory=list)
 
 
-class PendingStore:
+class PendingStore(ExpiringRecords[Pending]):
     def __init__(self, redis: Redis, *, ttl: int) -> None:
-        self.redis = redis
-        self.ttl = ttl
-
-    async def save(self, pending: Pending) -> str:
-        """Keep the request; returns the id the page posts back."""
-        pending_id = secrets.token_urlsafe(18)
-        await self.redis.set(PENDING_KEY.format(pending_id), json.dumps(asdict(pending)), ex=self.ttl)
-        return pending_id
-
-    async def load(self, pending_id: str) -> Pending | None:
-        if not pending_id or len(pending_id) > 100:
-            return None
-        raw: Any = await self.redis.get(PENDING_KEY.format(pending_id))
-        if raw is None:
-            return None
-        return Pending(**json.loads(raw.decode() if isinstance(raw, bytes) else raw))
-
-    async def drop(self, pending_id: str) -> None:
-        await self.redis.delete(PENDING_KEY.format(pending_id))
+        super().__init__(redis, key=PENDING_KEY, kind=Pending, ttl=ttl, id_bytes=18)
