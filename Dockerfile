@@ -21,6 +21,7 @@ COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH PORTAL_STATE_DIR=/state PYTHONUNBUFFERED=1
 USER portal
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+# Loopback liveness check; with PORTAL_TLS_CERT set the port speaks https (its name is not 127.0.0.1's to verify).
+HEALTHCHECK CMD python -c "import os,ssl,sys,urllib.request as u; tls=bool(os.environ.get('PORTAL_TLS_CERT')); sys.exit(u.urlopen(('https' if tls else 'http')+'://127.0.0.1:8000/healthz', context=ssl._create_unverified_context() if tls else None).status != 200)"
 # TLS: set PORTAL_TLS_CERT/PORTAL_TLS_KEY, or put a TLS proxy in front and name it in PORTAL_TRUSTED_PROXIES.
 CMD ["portal-serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
