@@ -189,8 +189,8 @@ async def _staff_add(args: argparse.Namespace) -> int:
 
 async def _proxy_link(args: argparse.Namespace) -> int:
     async def body(ctx: Any) -> int:
-        rp = await ctx.deps.ehr.read("RelatedPerson", args.related_person)
-        if rp is None or (rp.get("patient") or {}).get("reference") != f"Patient/{args.patient}":
+        resource = await ctx.deps.ehr.read("RelatedPerson", args.related_person)
+        if resource is None or (resource.get("patient") or {}).get("reference") != f"Patient/{args.patient}":
             sys.stderr.write(
                 f"error: RelatedPerson/{args.related_person} is not a caregiver of Patient/{args.patient}\n"
             )
@@ -205,8 +205,8 @@ async def _proxy_link(args: argparse.Namespace) -> int:
         if record is None or record.kind == "staff":
             sys.stderr.write("error: staff accounts cannot hold caregiver access\n")
             return 1
-        name = human_name(rp)
-        relationship = ((rp.get("relationship") or [{}])[0].get("coding") or [{}])[0].get("code", "O")
+        name = human_name(resource)
+        relationship = ((resource.get("relationship") or [{}])[0].get("coding") or [{}])[0].get("code", "O")
         await ctx.audit(None, "proxy.grant", "success", account_id=record.id, fhir_user=record.fhir_user,
                         patient_id=args.patient, detail=f"linked related_person={args.related_person} via=cli")
         link = ProxyLink(id=secrets.token_hex(16), patient_id=args.patient, related_person_id=args.related_person,
