@@ -28,6 +28,8 @@ class SessionLike(Protocol):
 class Sessions(Protocol):
     async def current(self, request: Any) -> Any: ...  # SessionLike | None
 
+    async def is_alive(self, session_id: str) -> bool: ...
+
 
 class PatientLinkLike(Protocol):
     patient_id: str

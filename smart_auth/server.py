@@ -110,7 +110,8 @@ class AuthServer:
             max_lifetime=settings.client_assertion_max_lifetime, leeway=settings.clock_leeway, now=self.now,
         )
         ctx = GrantContext(settings, self.grants, self.codes, self.revocations, self.clients, self.issuer,
-                           self.audit, self.now, style_url=settings.smart_style_url or urls.style)
+                           self.audit, self.now, style_url=settings.smart_style_url or urls.style,
+                           session_alive=self.sessions.is_alive)
         self.grant_types: dict[str, BaseGrant] = {
             g.grant_type: g(ctx) for g in (AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant)
         }

@@ -91,6 +91,10 @@ class SessionManager:
         )
         return Session(sid, account, body["csrf"], True, now, now)
 
+    async def is_alive(self, session_id: str) -> bool:
+        """Whether a signed-in session still exists (it ends by sign-out, or by idling out in Redis)."""
+        return bool(await self.redis.exists(SESSION.format(session_id)))
+
     async def current(self, request: Request) -> Session | None:
         """The fully signed-in session of this request (sliding the idle timeout), or None."""
         cached = getattr(request.state, "portal_session", None)

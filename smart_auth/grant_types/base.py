@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +26,9 @@ class GrantContext:
     audit: Auditor
     now: Callable[[], float]
     style_url: str | None = None  # smart_style_url in token responses
+    # Whether a sign-in session still exists; None = sessions are not tracked (online grants then end
+    # only when the session is ended explicitly).
+    session_alive: Callable[[str], Awaitable[bool]] | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..client_auth import AuthenticatedClient
 from ..errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from ..grants import GrantRecord
 from .base import BaseGrant, TokenRequest
 
 
@@ -24,6 +25,15 @@ class RefreshTokenGrant(BaseGrant):
         grant = await self.ctx.grants.grant_for_refresh(presented) if presented else None
         client = await self.ctx.clients.get(grant.client_id) if grant else None
         return AuthenticatedClient(client, "none") if client is not None and client.is_public else None
+
+    async def _require_live_session(self, grant: GrantRecord) -> None:
+        """online_access lasts only as long as the sign-in session: one that ended by idling out (its
+        Redis key expired, so nothing called the sign-out hook) ends the grant at its next refresh."""
+        alive = self.ctx.session_alive
+        if not grant.online or not grant.session_id or alive is None or await alive(grant.session_id):
+            return
+        await self.ctx.grants.revoke(grant.grant_id)
+        raise InvalidGrantError(description="The sign-in session behind this grant has ended")
 
     async def issue(self, request: TokenRequest) -> dict[str, Any]:
         form, client = request.form, request.client.client
@@ -37,6 +47,7 @@ class RefreshTokenGrant(BaseGrant):
             raise InvalidGrantError(description="The grant was revoked")
         if grant.refresh_exp < self.ctx.now():
             raise InvalidGrantError(description="The refresh token has expired")
+        await self._require_live_session(grant)
 
         scope = grant.scope
         if form.get("scope"):

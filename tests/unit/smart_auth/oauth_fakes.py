@@ -143,8 +143,9 @@ class OAuthCore:
         self.clients, self.assertions, self.audit_log = FakeClients(), FakeAssertions(), RecordingAudit()
         audit = Auditor(self.audit_log)
         client_auth = ClientAuthenticator(self.clients, self.assertions, token_url=TOKEN_URL, now=now)
+        self.live_sessions: set[str] = {"sess-1"}
         ctx = GrantContext(self.settings, self.grants, self.codes, self.revocations, self.clients, self.issuer,
-                           audit, now)
+                           audit, now, session_alive=self.session_alive)
         grant_types = {g.grant_type: g(ctx) for g in (AuthorizationCodeGrant, RefreshTokenGrant,
                                                       ClientCredentialsGrant)}
         self.token = TokenEndpoint(audit, grant_types=grant_types, client_auth=client_auth)
@@ -157,6 +158,9 @@ class OAuthCore:
 
     def now(self) -> float:
         return self.clock[0]
+
+    async def session_alive(self, session_id: str) -> bool:
+        return session_id in self.live_sessions
 
     @staticmethod
     def call(**form: str) -> EndpointRequest:

@@ -110,6 +110,21 @@ async def test_refresh_rotates_and_a_reused_token_revokes_the_grant(core: OAuthC
     assert after.status == 400 and after.body["error"] == "invalid_grant"
 
 
+async def test_an_online_grant_ends_when_its_sign_in_session_idled_out(core: OAuthCore) -> None:
+    online_scope = "openid fhirUser online_access patient/Observation.rs"
+    online = (await exchange(core, await code_for(core, scope=online_scope))).body
+    offline = (await exchange(core, await code_for(core))).body
+    core.live_sessions.clear()  # the session's Redis key expired: nobody called sign-out
+    refused = await post(core.token, grant_type="refresh_token", refresh_token=online["refresh_token"],
+                         client_id="app")
+    assert refused.status == 400 and refused.body["error"] == "invalid_grant"
+    assert "session" in refused.body["error_description"]
+    kept = await post(core.token, grant_type="refresh_token", refresh_token=offline["refresh_token"], client_id="app")
+    assert kept.status == 200  # offline_access outlives the sign-in session by design
+    statuses = sorted(g.status for g in core.grants.grants.values())
+    assert statuses == ["active", "revoked"]
+
+
 async def test_a_refresh_may_not_widen_the_scopes(core: OAuthCore) -> None:
     first = (await exchange(core, await code_for(core))).body
     wider = await post(core.token, grant_type="refresh_token", refresh_token=first["refresh_token"],
