@@ -98,6 +98,9 @@ _TYPES = [
                   "criticality")),
     TypePolicy("Immunization", READS, ("patient",), "patient",
                _p("patient", "date", "vaccine-code", "status")),
+    # Procedure: CompartmentDefinition/patient names `patient` (subject) and `performer`.
+    TypePolicy("Procedure", READS, ("subject", "performer"), "patient",
+               _p("patient", "subject", "code", "date", "status", "category", "encounter")),
     TypePolicy("Condition", READS, ("subject", "asserter"), "patient",
                _p("patient", "subject", "clinical-status", "category", "code", "onset-date", "encounter")),
     TypePolicy("DiagnosticReport", READS, ("subject",), "patient",

@@ -317,3 +317,19 @@ def care_due(patient: Mapping[str, Any], record: Iterable[Any], today: date,
              if (item := evaluate_rule(rule, resources_, today, age, sex, bmi)) is not None]
     found.sort(key=lambda i: (_ORDER[i.status], i.due_date or today, i.title))
     return found
+
+
+LOINC_SYSTEM = "http://loinc.org"
+
+
+def evidence_codes(rules: Iterable[CareRule] | None = None) -> dict[str, list[str]]:
+    """`{resource type: ["system|code", ...]}`: every code the rules count as done (and the BMI the rules
+    read), so a caller can fetch just those instead of the whole record. Conditions are not listed: the rules
+    read the patient's active problems, which a caller fetches whole."""
+    found: dict[str, dict[str, None]] = {}
+    for rule in load_rules() if rules is None else rules:
+        for evidence in rule.evidence:
+            for code in sorted(evidence.codes):
+                found.setdefault(evidence.resource, {})[f"{evidence.system}|{code}"] = None
+    found.setdefault("Observation", {})[f"{LOINC_SYSTEM}|{BMI}"] = None
+    return {resource: list(codes_) for resource, codes_ in found.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -100,3 +100,12 @@ def explanation_for(loinc: str | None, table: Mapping[str, Explanation]) -> Expl
 def plain_names(table: Mapping[str, Explanation]) -> dict[str, str]:
     """`{loinc: plain name}` for the results functions' `names` argument."""
     return {code: item.name for code, item in table.items()}
+
+
+def explanations_for(codes: Iterable[str], table: Mapping[str, Explanation]) -> list[Explanation]:
+    """The entries for these LOINC codes, in the order given, each once; codes without an entry are skipped."""
+    found: dict[str, Explanation] = {}
+    for code in codes:
+        if code in table and code not in found:
+            found[code] = table[code]
+    return list(found.values())

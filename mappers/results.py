@@ -335,3 +335,23 @@ def numeric_series(observations: Iterable[Any], min_points: int = 1,
 def trends(observations: Iterable[Any], names: Mapping[str, str] | None = None) -> list[Series]:
     """The series worth a chart: every numeric analyte with two or more values."""
     return numeric_series(observations, min_points=2, names=names)
+
+
+def result_codes(page: ResultsPage) -> list[str]:
+    """The LOINC codes of every test on the page (panels, their results and components, loose results),
+    in the order a person meets them, each once: what the page can explain."""
+    found: dict[str, None] = {}
+
+    def add(rows: Iterable[ResultRow]) -> None:
+        for row in rows:
+            if row.loinc:
+                found.setdefault(row.loinc, None)
+            add(row.components)
+
+    for panel in page.panels:
+        if panel.loinc:
+            found.setdefault(panel.loinc, None)
+        add(panel.rows)
+    for group in page.groups:
+        add(group.rows)
+    return list(found)

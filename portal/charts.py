@@ -21,6 +21,7 @@ from mappers.results import Point, Series
 WIDTH, HEIGHT = 400, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 20, 26, 46
 FONT = 14
+INSET = 16  # room between the value axis (and the right edge) and the first (last) point
 AXIS_FONT = 12
 # Horizontal room (viewBox units) a date label and a value label need; closer labels are left out (each
 # point keeps its <title>, and the table beside the chart has every value).
@@ -85,10 +86,18 @@ def trend_summary(series: Series, tz: tzinfo | None = None) -> str:
         else:
             start = f"in {_month(first_day, first_day.year != last_day.year)}"
             end = f"in {_month(last_day, True)}"
-        verb = "stayed at" if first.number_text == last.number_text else "went from"
-        middle = f"{first.number_text} {start} to {last.number_text} {end}" if verb == "went from" else \
-            f"{first.number_text} from {start.split(' ', 1)[1]} to {end.split(' ', 1)[1]}"
-        text = f"Your {subject} {verb} {middle} ({len(points)} results)"
+        values = {p.number_text for p in points}
+        if len(values) == 1:
+            text = f"Your {subject} stayed at {first.number_text} from {start.split(' ', 1)[1]} to " \
+                f"{end.split(' ', 1)[1]} ({len(points)} results)"
+        elif first.number_text == last.number_text:
+            # Back where it started: say that it moved in between, never that it "stayed".
+            low, high = min(points, key=lambda p: p.value), max(points, key=lambda p: p.value)
+            text = f"Your {subject} was {first.number_text} {start} and {last.number_text} again {end}, " \
+                f"between {low.number_text} and {high.number_text} in the meantime ({len(points)} results)"
+        else:
+            text = f"Your {subject} went from {first.number_text} {start} to {last.number_text} {end} " \
+                f"({len(points)} results)"
     if series.range_text:
         text += f"; the usual range is {series.range_text}"
     text += "."
@@ -187,7 +196,9 @@ def _svg(series: Series, cid: str, title: str, summary: str, tz: tzinfo | None) 
     t0, t1 = (min(times), max(times)) if times else (0.0, 0.0)
 
     def x_of(t: float) -> float:
-        return LEFT + plot_w / 2 if t1 == t0 else LEFT + (t - t0) / (t1 - t0) * plot_w
+        # Points keep clear of the value axis, so the first value's label never sits on its tick labels.
+        inner = plot_w - 2 * INSET
+        return LEFT + plot_w / 2 if t1 == t0 else LEFT + INSET + (t - t0) / (t1 - t0) * inner
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="trend-chart" viewBox="0 0 {WIDTH} {HEIGHT}" '

@@ -99,6 +99,7 @@ class Portal:
         self.clock = Clock(ZoneInfo(settings.timezone), self.now)
         env = make_environment([TEMPLATES])
         self.clock.install(env)
+        env.filters["capitalize_first"] = capitalize_first
         self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
                                            "idle_warning": settings.idle_warning_seconds})
         self._registered = False
@@ -266,6 +267,12 @@ class Visit:
         return self.portal.renderer.page(
             template, status, **layout_context(self.portal, self.request, self.session),
             stale=list(dict.fromkeys(stale.stale)), stale_age=stale.oldest_age, **context)
+
+
+def capitalize_first(text: Any) -> str:
+    """`tomorrow at 9:30 am` -> `Tomorrow at 9:30 am` (Jinja's `capitalize` would lower the rest)."""
+    value = str(text or "")
+    return value[:1].upper() + value[1:]
 
 
 def request_id(request: Request) -> str:

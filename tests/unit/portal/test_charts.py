@@ -120,3 +120,13 @@ def test_every_demo_trend_draws(records: dict) -> None:
             xs = [float(t.get("x")) for t in dates]  # type: ignore[arg-type]
             assert all(b - a >= 40 for a, b in itertools.pairwise(xs))
             assert "None" not in chart.svg and "nan" not in chart.svg
+
+
+def test_a_value_back_where_it_started_is_not_said_to_have_stayed() -> None:
+    (series,) = trends([potassium("a", 4.8, "2025-03-04"), potassium("b", 5.2, "2025-09-04"),
+                        potassium("c", 4.8, "2026-06-02")])
+    assert trend_summary(series) == ("Your potassium was 4.8 in March 2025 and 4.8 again in June 2026, between 4.8 "
+                                     "and 5.2 in the meantime (3 results); the usual range is 3.5 to 5.1 mmol/L.")
+    root = parse(trend_chart(series, "k").svg)
+    first = next(c for c in root.iter(f"{SVG}circle"))
+    assert float(first.get("cx")) > 48 + 10  # clear of the value axis and its labels  # type: ignore[arg-type]
