@@ -47,6 +47,7 @@ check "search page 2 (next link) size" 2 "$(echo "$page2" | jq_py "len(d['entry'
 check "_include" 1 "$(curl -s "$B/Observation?patient=smoke-pt-0001&_include=Observation:subject" | jq_py "[e['search']['mode'] for e in d['entry']].count('include')")"
 check "_revinclude" 6 "$(curl -s "$B/Patient?_id=smoke-pt-0001&_revinclude=Observation:subject" | jq_py "len(d['entry'])")"
 check "Patient/\$everything" 6 "$(curl -s "$B/Patient/smoke-pt-0001/\$everything" | jq_py "len(d['entry'])")"
+check "Patient/\$summary is an IPS document" "document Composition" "$(curl -s "$B/Patient/smoke-pt-0001/\$summary" | jq_py "d['type'] + ' ' + d['entry'][0]['resource']['resourceType']")"
 check "_history?_since (system)" 200 "$(code "$B/_history?_since=$T0")"
 check "_history?_since has entries" True "$(curl -s "$B/_history?_since=$T0" | jq_py "len(d.get('entry',[]))>0")"
 check "type _history" 200 "$(code "$B/Patient/_history?_since=$T0")"

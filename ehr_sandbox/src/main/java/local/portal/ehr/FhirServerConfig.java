@@ -10,6 +10,7 @@ import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
 import ca.uhn.fhir.jpa.config.HapiJpaConfig;
 import ca.uhn.fhir.jpa.config.r4.JpaR4Config;
 import ca.uhn.fhir.jpa.config.util.HapiEntityManagerFactoryUtil;
+import ca.uhn.fhir.jpa.ips.provider.IpsOperationProvider;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
@@ -57,7 +58,9 @@ import javax.sql.DataSource;
 	JpaBatch2Config.class,
 	Batch2JobsConfig.class,
 	// in-memory message broker used by batch2 (no subscription processing is configured)
-	SubscriptionChannelConfig.class
+	SubscriptionChannelConfig.class,
+	// Patient/$summary: the International Patient Summary generator
+	IpsConfig.class
 })
 public class FhirServerConfig {
 
@@ -193,12 +196,14 @@ public class FhirServerConfig {
 			JpaStorageSettings theStorageSettings,
 			ISearchParamRegistry theSearchParamRegistry,
 			IValidationSupport theValidationSupport,
-			DatabaseBackedPagingProvider thePagingProvider) {
+			DatabaseBackedPagingProvider thePagingProvider,
+			IpsOperationProvider theIpsOperationProvider) {
 		RestfulServer server = new RestfulServer(theFhirContext);
 		server.setServerName("EHR sandbox (HAPI FHIR JPA R4)");
 		server.registerProviders(theResourceProviderFactory.createProviders());
 		server.registerProvider(theSystemProvider);
 		server.registerProvider(theValueSetOperationProvider);
+		server.registerProvider(theIpsOperationProvider);
 
 		JpaCapabilityStatementProvider capabilities = new JpaCapabilityStatementProvider(
 				server, theSystemDao, theStorageSettings, theSearchParamRegistry, theValidationSupport);
