@@ -1,21 +1,31 @@
 """Download my record: the whole record as FHIR JSON (Patient/$everything, paged to completion and
-streamed as it arrives, so a large record never sits whole in memory) and the International Patient
-Summary (Patient/$summary), with a plain answer when the EHR does not offer it."""
+streamed as it arrives, so a large record never sits whole in memory), the International Patient Summary
+(Patient/$summary, with a plain answer when the EHR does not offer it), and a printable health summary as a
+page (with a print stylesheet) and as a PDF made on the server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
+from mappers.explanations import load_explanations, plain_names
+from mappers.summary import HealthSummary, health_summary
+
 from ..core import PREFIX, Portal, Visit
 from ..fhir import FhirProblem, NotFound, NotSupported, RecordUnavailable, resources_of
+from ..sections import load_sections
+from ..summary_pdf import chunks, summary_pdf
 
 log = logging.getLogger("portal.downloads")
 DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+SUMMARY_TYPES = ("Condition", "MedicationRequest", "AllergyIntolerance", "Immunization", "Procedure", "Observation",
+                 "Encounter")
 
 
 async def everything_json(visit: Visit) -> AsyncIterator[bytes]:
@@ -47,29 +57,88 @@ async def everything_json(visit: Visit) -> AsyncIterator[bytes]:
     return stream()
 
 
+async def load_summary(visit: Visit) -> tuple[HealthSummary, dict[str, Any]]:
+    """The health summary of the open record, its searches run at once. A part the record system cannot
+    answer makes the whole summary unavailable (a printed summary with a silent gap would mislead)."""
+    fhir, pid, clock = visit.fhir, visit.patient_id, visit.portal.clock
+    params = [("patient", pid), ("_count", "200")]
+    parts = await load_sections(patient=fhir.read("Patient", pid),
+                                **{t: fhir.search(t, params) for t in SUMMARY_TYPES})
+    if not all(part.ok for part in parts.values()):
+        raise RecordUnavailable("summary")
+    resources = [r for t in SUMMARY_TYPES for r in parts[t].value or []]
+    summary = health_summary(parts["patient"].value or {}, resources, clock.today(), clock.tz,
+                             plain_names(load_explanations()))
+    return summary, parts
+
+
+def _problem_page(visit: Visit, problem: str, status: int) -> Response:
+    return visit.render("portal/download.html", status, title="Download your record", problem=problem)
+
+
+async def show_downloads(visit: Visit) -> Response:
+    return visit.render("portal/download.html", title="Download your record",
+                        problem=visit.request.query_params.get("problem"))
+
+
+async def whole_record(visit: Visit) -> Response:
+    try:
+        body = await everything_json(visit)
+    except (RecordUnavailable, StopAsyncIteration):
+        return _problem_page(visit, "unavailable", 503)
+    return StreamingResponse(body, media_type="application/fhir+json", headers={
+        **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="health-record.json"'})
+
+
+async def patient_summary_document(visit: Visit) -> Response:
+    try:
+        document = await visit.fhir.summary(visit.patient_id)
+    except (NotSupported, NotFound):
+        return _problem_page(visit, "no-summary", 200)
+    except RecordUnavailable:
+        return _problem_page(visit, "unavailable", 503)
+    if document.get("resourceType") != "Bundle" or document.get("type") != "document":
+        log.warning("the patient summary was not a document bundle")
+        return _problem_page(visit, "no-summary", 200)
+    return Response(json.dumps(document), media_type="application/fhir+json", headers={
+        **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="patient-summary.json"'})
+
+
+async def printable_summary(visit: Visit) -> Response:
+    try:
+        summary, _ = await load_summary(visit)
+    except RecordUnavailable:
+        return _problem_page(visit, "unavailable", 503)
+    return visit.render("portal/summary.html", title="Health summary", summary=summary)
+
+
+async def summary_as_pdf(visit: Visit) -> Response:
+    try:
+        summary, _ = await load_summary(visit)
+    except RecordUnavailable:
+        return _problem_page(visit, "unavailable", 503)
+    # Setting type and fitting fonts is CPU work: off the event loop, so other pages keep answering.
+    data = await asyncio.to_thread(summary_pdf, summary)
+    return StreamingResponse(_iterate(data), media_type="application/pdf", headers={
+        **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="health-summary.pdf"',
+        "Content-Length": str(len(data))})
+
+
+async def _iterate(data: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks(data):
+        yield chunk
+
+
+async def pdf_progress(visit: Visit) -> Response:
+    """Shown while the PDF is made: the page asks for the file by itself (a meta refresh, no script), and
+    says what is happening; the browser keeps it on screen while the download starts."""
+    return visit.render("portal/making_pdf.html", title="Making your PDF")
+
+
 def add_download_routes(router: APIRouter, portal: Portal) -> None:
-    async def downloads(visit: Visit) -> Response:
-        return visit.render("portal/download.html", title="Download your record",
-                            problem=visit.request.query_params.get("problem"))
-
-    async def whole_record(visit: Visit) -> Response:
-        try:
-            body = await everything_json(visit)
-        except (RecordUnavailable, StopAsyncIteration):
-            return visit.render("portal/download.html", 503, title="Download your record", problem="unavailable")
-        return StreamingResponse(body, media_type="application/fhir+json", headers={
-            **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="health-record.json"'})
-
-    async def summary(visit: Visit) -> Response:
-        try:
-            document = await visit.fhir.summary(visit.patient_id)
-        except (NotSupported, NotFound):
-            return visit.render("portal/download.html", 200, title="Download your record", problem="no-summary")
-        except RecordUnavailable:
-            return visit.render("portal/download.html", 503, title="Download your record", problem="unavailable")
-        return Response(json.dumps(document), media_type="application/fhir+json", headers={
-            **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="patient-summary.json"'})
-
-    router.get(f"{PREFIX}/download", include_in_schema=False)(portal.page(downloads))
+    router.get(f"{PREFIX}/download", include_in_schema=False)(portal.page(show_downloads))
     router.get(f"{PREFIX}/download/record.json", include_in_schema=False)(portal.page(whole_record))
-    router.get(f"{PREFIX}/download/summary.json", include_in_schema=False)(portal.page(summary))
+    router.get(f"{PREFIX}/download/summary.json", include_in_schema=False)(portal.page(patient_summary_document))
+    router.get(f"{PREFIX}/download/summary", include_in_schema=False)(portal.page(printable_summary))
+    router.get(f"{PREFIX}/download/summary.pdf", include_in_schema=False)(portal.page(summary_as_pdf))
+    router.get(f"{PREFIX}/download/making-pdf", include_in_schema=False)(portal.page(pdf_progress))

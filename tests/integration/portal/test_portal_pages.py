@@ -38,12 +38,14 @@ def test_each_page_shows_the_patients_own_record_in_words(gateway: GatewayServer
                                                           patient: Person) -> None:
     name = _name(ehr_base_url, PATIENT)
     expected = {
-        "/portal/": ["Your next visits", "New test results", "Your medicines", "Albuterol"],
-        "/portal/record": ["Visits", "Visit summary", "Health problems", "Medicines", "Allergies", "Vaccinations"],
-        "/portal/results": ["Lab results", "Hemoglobin A1c", "Normal range", "Changes over time"],
+        "/portal/": ["Your next visits", "New test results", "Your medicines", "Albuterol",
+                     "Vaccines and check-ups due"],
+        "/portal/record": ["Visits", "Health problems", "Medicines", "Allergies", "Vaccinations", "Prescribed by"],
+        "/portal/results": ["Lab results", "A1C (average blood sugar)", "Normal range", "Changes over time",
+                            "What this test measures"],
         "/portal/access-log": ["Who has looked at your record", "You", "the patient portal"],
         "/portal/caregivers": ["People who can see your record", "Invite a caregiver"],
-        "/portal/download": ["Download your whole record", "Download a summary"],
+        "/portal/download": ["Download your whole record", "Download a summary", "A health summary to print"],
         "/portal/account": ["Where you are signed in", "this device"],
     }
     with portal_browser(gateway) as b:
@@ -85,6 +87,21 @@ def test_the_whole_record_downloads_as_fhir_json_of_this_patient_only(gateway: G
             assert summary.json()["resourceType"] == "Bundle"
         else:
             assert "does not make patient summaries yet" in text_of(summary.text)
+
+
+def test_the_health_summary_prints_and_downloads_as_a_pdf(gateway: GatewayServer, ehr_base_url: str,
+                                                          patient: Person) -> None:
+    with portal_browser(gateway) as b:
+        assert portal_sign_in(b, patient).status_code == 200
+        page = b.get("/portal/download/summary")
+        assert page.status_code == 200
+        text = text_of(page.text)
+        assert _name(ehr_base_url, PATIENT) in text and "Latest test results" in text and "Medicines" in text
+        progress = b.get("/portal/download/making-pdf")
+        assert 'http-equiv="refresh"' in progress.text and "<progress" in progress.text
+        pdf = b.get("/portal/download/summary.pdf")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF-") and pdf.headers["cache-control"] == "no-store"
 
 
 def test_edited_ids_and_forged_forms_reach_nothing(gateway: GatewayServer, patient: Person) -> None:

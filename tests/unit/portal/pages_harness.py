@@ -15,7 +15,7 @@ from starlette.requests import Request
 from mappers.concepts import codes
 from mappers.instants import first_time
 from portal.core import Portal, PortalDeps, Visit
-from portal.fhir import NotFound, RecordUnavailable, Staleness
+from portal.fhir import NotFound, NotSupported, RecordUnavailable, Staleness
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 
@@ -40,8 +40,10 @@ class RecordFhir:
     """Answers searches from a list of resources, honouring the few parameters the pages use (patient,
     status, code, date=ge) so that narrowing a search really narrows it. `down` lists types that fail."""
 
-    def __init__(self, resources: Iterable[dict[str, Any]], patient_id: str, down: Iterable[str] = ()) -> None:
+    def __init__(self, resources: Iterable[dict[str, Any]], patient_id: str, down: Iterable[str] = (),
+                 summary: dict[str, Any] | Exception | None = None) -> None:
         self.resources = list(resources)
+        self.summary_answer = summary
         self.patient_id = patient_id
         self.down = set(down)
         self.staleness = Staleness()
@@ -55,6 +57,14 @@ class RecordFhir:
             if r.get("resourceType") == resource_type and r.get("id") == resource_id:
                 return r
         raise NotFound(resource_type)
+
+    async def summary(self, patient_id: str) -> dict[str, Any]:
+        self.calls.append(("$summary", [("patient", patient_id)]))
+        if isinstance(self.summary_answer, Exception):
+            raise self.summary_answer
+        if self.summary_answer is None:
+            raise NotSupported("summary")
+        return self.summary_answer
 
     async def search(self, resource_type: str, params: list[tuple[str, str]] | None = None, *,
                      all_pages: bool = True, max_pages: int = 50) -> list[dict[str, Any]]:
@@ -79,7 +89,8 @@ class RecordFhir:
 
 
 def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str, today: datetime, *,
-               down: Iterable[str] = (), previous_sign_in: float | None = None) -> Visit:
+               down: Iterable[str] = (), previous_sign_in: float | None = None,
+               summary: dict[str, Any] | Exception | None = None) -> Visit:
     settings = PortalUiSettings(state_dir=tmp_path)
     noon = today.replace(hour=18, tzinfo=UTC).timestamp()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
@@ -90,4 +101,5 @@ def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str,
                             created=noon, last_seen=noon, previous_sign_in=previous_sign_in)
     request = Request({"type": "http", "method": "GET", "path": "/portal/", "query_string": b"", "headers": [],
                        "client": ("203.0.113.7", 1234), "server": ("portal.test", 80), "scheme": "http"})
-    return Visit(portal, request, session, RecordFhir(resources, patient_id, down))  # type: ignore[arg-type]
+    fhir = RecordFhir(resources, patient_id, down, summary)
+    return Visit(portal, request, session, fhir)  # type: ignore[arg-type]

@@ -1,0 +1,167 @@
+"""The printable health summary as a PDF, made on the server with fpdf2 from `mappers.summary`.
+
+Text is set in DejaVu Sans when the system has it (Debian's fonts-dejavu-core; `./stack` installs it), so
+units such as °C and m² and any name print as written; without it the PDF falls back to a built-in font and
+plain Latin-1 text. Building it is CPU work: callers run `summary_pdf` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import XPos, YPos
+
+from mappers.summary import HealthSummary
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
+BRAND = (11, 79, 108)
+MUTED = (74, 74, 74)
+CHUNK = 64 * 1024
+_PLAIN = str.maketrans({"\u2013": "-", "\u2014": "-", "\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
+                        "\u2026": "...", "\u2191": "^", "\u2193": "v", "\u2713": "", "\u00b2": "2",
+                        "\u2265": ">=", "\u2264": "<="})
+
+
+class _SummaryPdf(FPDF):
+    def __init__(self, footer_text: str) -> None:
+        super().__init__(format="Letter")
+        self.footer_text = footer_text
+        self.unicode = False
+        for folder in FONT_DIRS:
+            regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
+            if regular.exists() and bold.exists():
+                self.add_font("Body", "", str(regular))
+                self.add_font("Body", "B", str(bold))
+                self.unicode = True
+                break
+        self.family = "Body" if self.unicode else "Helvetica"
+        self.set_auto_page_break(True, margin=18)
+        self.set_margins(16, 16, 16)
+
+    def text_of(self, value: str) -> str:
+        if self.unicode:
+            return value
+        plain = value.translate(_PLAIN)
+        return unicodedata.normalize("NFKD", plain).encode("latin-1", "ignore").decode("latin-1")
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.family, "", 8)
+        self.set_text_color(*MUTED)
+        self.cell(0, 5, self.text_of(f"{self.footer_text} - page {self.page_no()} of {{nb}}"), align="C")
+
+
+def _heading(pdf: _SummaryPdf, text: str) -> None:
+    if pdf.get_y() > pdf.h - 40:
+        pdf.add_page()
+    pdf.ln(3)
+    pdf.set_font(pdf.family, "B", 13)
+    pdf.set_text_color(*BRAND)
+    pdf.cell(0, 8, pdf.text_of(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_draw_color(*BRAND)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(1.5)
+    pdf.set_text_color(0, 0, 0)
+
+
+def _item(pdf: _SummaryPdf, title: str, details: Sequence[str | None]) -> None:
+    pdf.set_font(pdf.family, "B", 10.5)
+    pdf.multi_cell(0, 5.2, pdf.text_of(title), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+    pdf.set_font(pdf.family, "", 10)
+    for line in details:
+        if line:
+            pdf.set_x(pdf.l_margin + 4)
+            pdf.multi_cell(0, 5, pdf.text_of(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+    pdf.ln(1.2)
+
+
+def _none(pdf: _SummaryPdf, text: str) -> None:
+    pdf.set_font(pdf.family, "", 10)
+    pdf.multi_cell(0, 5, pdf.text_of(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _results_table(pdf: _SummaryPdf, summary: HealthSummary) -> None:
+    pdf.set_font(pdf.family, "", 9)
+    with pdf.table(col_widths=(34, 20, 24, 14, 26), line_height=4.6, text_align="LEFT", first_row_as_headings=True,
+                   headings_style=FontFace(emphasis="BOLD", fill_color=(244, 247, 249)),
+                   borders_layout="HORIZONTAL_LINES") as table:
+        header = table.row()
+        for text in ("Test", "Latest result", "Normal range", "Meaning", "Date"):
+            header.cell(pdf.text_of(text))
+        for r in summary.latest_results:
+            row = table.row()
+            for text in (r.name, r.value_text, r.range_text or "-", r.flag.words if r.flag else "-", r.date_text):
+                row.cell(pdf.text_of(text))
+
+
+def summary_pdf(summary: HealthSummary, product: str = "Patient portal") -> bytes:
+    pdf = _SummaryPdf(f"Health summary for {summary.name}, made {summary.made_text}")
+    pdf.set_title("Health summary")
+    pdf.set_creator(product)
+    pdf.add_page()
+    pdf.set_font(pdf.family, "B", 18)
+    pdf.cell(0, 10, pdf.text_of("Health summary"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(pdf.family, "", 11)
+    pdf.multi_cell(0, 6, pdf.text_of(f"{summary.name}" + (f", born {summary.born_text}" if summary.born_text else "")),
+                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*MUTED)
+    made = f"Made on {summary.made_text} from the clinic's health record. It holds private health information: " \
+        "keep it safe."
+    pdf.multi_cell(0, 5, pdf.text_of(made), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+    pdf.set_text_color(0, 0, 0)
+
+    _heading(pdf, "Health problems")
+    for p in summary.problems:
+        _item(pdf, p.name, [p.status_text + (f", since {p.since_text}" if p.since_text else "")])
+    if not summary.problems:
+        _none(pdf, "No current health problems on record.")
+
+    _heading(pdf, "Medicines")
+    for m in summary.medicines:
+        _item(pdf, m.name, [m.dose_text, f"For: {m.reason}" if m.reason else None,
+                            f"Prescribed by {m.prescriber}" if m.prescriber else None, m.refills_text])
+    if not summary.medicines:
+        _none(pdf, "No current medicines on record.")
+
+    _heading(pdf, "Allergies")
+    if summary.has_no_known_allergies:
+        _none(pdf, "No known allergies.")
+    for a in () if summary.has_no_known_allergies else summary.allergies:
+        _item(pdf, a.substance, [a.criticality, *(f"Reaction: {r.what}" + (f" ({r.severity.lower()})" if r.severity
+                                                                          else "") for r in a.reactions)])
+    if not summary.allergies:
+        _none(pdf, "No allergies on record.")
+
+    _heading(pdf, "Vaccinations")
+    for v in summary.vaccines:
+        _item(pdf, v.name, [f"Given {v.date_text}" + (f" - {v.dose_text}" if v.dose_text else "")])
+    if not summary.vaccines:
+        _none(pdf, "No vaccinations on record.")
+
+    if summary.procedures:
+        _heading(pdf, "Procedures")
+        for proc in summary.procedures:
+            _item(pdf, proc.name, [f"{proc.status_text}, {proc.date_text}"])
+
+    _heading(pdf, "Latest test results")
+    if summary.latest_results:
+        _results_table(pdf, summary)
+    else:
+        _none(pdf, "No test results on record.")
+
+    _heading(pdf, "Recent visits")
+    for visit in summary.visits:
+        _item(pdf, f"{visit.kind} - {visit.date_text}",
+              [f"With {', '.join(visit.clinicians)}" if visit.clinicians else None,
+               f"Reason: {', '.join(visit.reasons)}" if visit.reasons else None])
+    if not summary.visits:
+        _none(pdf, "No visits on record.")
+    return bytes(pdf.output())
+
+
+def chunks(data: bytes, size: int = CHUNK) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
