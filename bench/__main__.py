@@ -1,4 +1,4 @@
-"""`./stack bench [gateway|cache] ...`: run a benchmark and print ratios against direct HAPI."""
+"""`./stack bench [gateway|cache|portal] ...`: run a benchmark and print ratios against its baseline."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import sys
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("which", choices=["gateway", "cache"], nargs="?", default="gateway")
+    parser.add_argument("which", choices=["gateway", "cache", "portal"], nargs="?", default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--patients", type=int, default=25, help="how many of the EHR's patients to draw from")
     parser.add_argument("--active", type=int, default=400, help="cache bench: patients whose dashboards are used")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    parser.add_argument("--rounds", type=int, default=4, help="portal bench: warm loads of each patient's page")
     args = parser.parse_args()
     if args.which == "gateway":
         from .gateway_overhead import main as run
+    elif args.which == "portal":
+        from .portal_pages import main as run
     else:
         from .cache_warm import main as run
     return asyncio.run(run(args))

@@ -216,6 +216,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
                                signins=accounts.sessions, accounts=accounts.store,
                                sign_address=client_address.signer(), app=app))
     app.include_router(build_portal_router(portal))
+    app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
     _add_ops_routes(app, parts)
     return app
 

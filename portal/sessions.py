@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from .token_box import TokenBox
 
@@ -130,19 +131,37 @@ class SessionStore:
     def _seal(self, session: PortalSession) -> bytes:
         return self.box.seal(session.to_json(), SESSION_KEY.format(session.id))
 
-    async def _load(self, sid: str) -> PortalSession | None:
-        raw = await self.redis.get(SESSION_KEY.format(sid))
-        if raw is None:
-            return None
-        plain = self.box.open(raw, SESSION_KEY.format(sid))
+    def _open(self, sid: str, raw: bytes | None) -> PortalSession | None:
+        plain = self.box.open(raw, SESSION_KEY.format(sid)) if raw is not None else None
         return PortalSession.from_json(plain) if plain is not None else None
+
+    async def _load(self, sid: str) -> PortalSession | None:
+        return self._open(sid, await self.redis.get(SESSION_KEY.format(sid)))
+
+    async def _touch(self, session: PortalSession, seen: bytes) -> None:
+        """Slide the idle time, unless the session changed since it was read (another tab refreshed its
+        tokens meanwhile): writing back what was read would bring a rotated refresh token back to life, and
+        using it would revoke the whole grant."""
+        key = SESSION_KEY.format(session.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                if await pipe.get(key) != seen:
+                    return
+                pipe.multi()
+                pipe.set(key, self._seal(session), ex=self._ttl(session))
+                await pipe.execute()
+            except WatchError:
+                return
 
     async def load(self, cookie: str | None, *, touch: bool = True) -> PortalSession | None:
         """The live session behind a cookie (sliding its idle time), or None when it has ended."""
         if not cookie or len(cookie) > 100:
             return None
-        session = await self._load(sha256_hex(cookie))
-        if session is None:
+        sid = sha256_hex(cookie)
+        raw = await self.redis.get(SESSION_KEY.format(sid))
+        session = self._open(sid, raw)
+        if session is None or raw is None:
             return None
         now = self.now()
         if now - session.last_seen > self.idle_seconds or now - session.created > self.max_seconds:
@@ -150,7 +169,7 @@ class SessionStore:
             return None
         if touch:
             session.last_seen = now
-            await self.save(session)
+            await self._touch(session, raw)
         return session
 
     async def save(self, session: PortalSession) -> None:
