@@ -188,37 +188,53 @@ _WHEN = {"Immunization": ("occurrenceDateTime", "recorded"),
 _CODE_FIELD = {"Immunization": "vaccineCode", "Procedure": "code", "Observation": "code", "DiagnosticReport": "code"}
 
 
-def _done_dates(evidence: Evidence, record: Iterable[Mapping[str, Any]]) -> list[date]:
-    found = []
-    for resource in record:
-        rtype = resource.get("resourceType")
-        if rtype != evidence.resource or resource.get("status") not in _DONE[rtype]:
-            continue
-        concepts = [resource.get(_CODE_FIELD[rtype])]
-        if rtype == "Observation":
-            concepts += [c.get("code") for c in resource.get("component") or [] if isinstance(c, Mapping)]
-        if not any(system == evidence.system and code in evidence.codes for system, code in codes(concepts)):
-            continue
-        when = first_time(resource, *_WHEN[rtype])
-        if when is not None:
-            found.append(when.day)
-    return found
+@dataclass(frozen=True, slots=True)
+class RecordIndex:
+    """The record read once: the days each (resource type, system, code) was done, and the active problems'
+    codes, so that every rule looks its evidence up instead of walking the whole record again."""
+
+    done: Mapping[tuple[str, str, str], tuple[date, ...]]
+    problem_codes: frozenset[str]
+
+    @classmethod
+    def of(cls, record: Iterable[Mapping[str, Any]]) -> RecordIndex:
+        done: dict[tuple[str, str, str], list[date]] = {}
+        problems: set[str] = set()
+        for resource in record:
+            rtype = resource.get("resourceType")
+            if rtype == "Condition":
+                problems |= _active_problem_codes(resource)
+                continue
+            if rtype not in _DONE or resource.get("status") not in _DONE[rtype]:
+                continue
+            when = first_time(resource, *_WHEN[rtype])
+            if when is None:
+                continue
+            concepts = [resource.get(_CODE_FIELD[rtype])]
+            if rtype == "Observation":
+                concepts += [c.get("code") for c in resource.get("component") or [] if isinstance(c, Mapping)]
+            for system, code in codes(concepts):
+                done.setdefault((rtype, system, code), []).append(when.day)
+        return cls({k: tuple(v) for k, v in done.items()}, frozenset(problems))
 
 
-def _has_condition(wanted: frozenset[str], record: Iterable[Mapping[str, Any]]) -> bool:
-    for resource in record:
-        if resource.get("resourceType") != "Condition":
-            continue
-        status = {c for _, c in codes(resource.get("clinicalStatus"))}
-        verification = {c for _, c in codes(resource.get("verificationStatus"))}
-        if status and not status & {"active", "recurrence", "relapse"}:
-            continue
-        if verification & {"refuted", "entered-in-error"}:
-            continue
-        for _, code in codes(resource.get("code")):
-            if code in wanted or any(code.startswith(w + ".") for w in wanted if "." not in w):
-                return True
-    return False
+def _done_dates(evidence: Evidence, index: RecordIndex) -> list[date]:
+    return [day for code in evidence.codes for day in index.done.get((evidence.resource, evidence.system, code), ())]
+
+
+def _active_problem_codes(resource: Mapping[str, Any]) -> set[str]:
+    status = {c for _, c in codes(resource.get("clinicalStatus"))}
+    verification = {c for _, c in codes(resource.get("verificationStatus"))}
+    if status and not status & {"active", "recurrence", "relapse"}:
+        return set()
+    if verification & {"refuted", "entered-in-error"}:
+        return set()
+    return {code for _, code in codes(resource.get("code"))}
+
+
+def _has_condition(wanted: frozenset[str], index: RecordIndex) -> bool:
+    return any(code in wanted or any(code.startswith(w + ".") for w in wanted if "." not in w)
+               for code in index.problem_codes)
 
 
 def _latest_bmi(record: Iterable[Mapping[str, Any]]) -> float | None:
@@ -257,8 +273,8 @@ def _in_season(rule: CareRule, today: date) -> date | None:
     return begins if begins <= today <= ends else None
 
 
-def evaluate_rule(rule: CareRule, record: list[Mapping[str, Any]], today: date, age: float, sex: str | None,
-                  bmi: float | None) -> DueItem | None:
+def evaluate_rule(rule: CareRule, record: list[Mapping[str, Any]] | RecordIndex, today: date, age: float,
+                  sex: str | None, bmi: float | None) -> DueItem | None:
     # `age` is in months/12, so 6 months is 0.5; "40 to 74" includes every day until the 75th birthday.
     if age < rule.min_age or (rule.max_age is not None and int(age) > rule.max_age):
         return None
@@ -266,9 +282,10 @@ def evaluate_rule(rule: CareRule, record: list[Mapping[str, Any]], today: date, 
         return None
     if rule.min_bmi is not None and (bmi is None or bmi < rule.min_bmi):
         return None
-    if rule.conditions and not _has_condition(rule.conditions, record):
+    index = record if isinstance(record, RecordIndex) else RecordIndex.of(record)
+    if rule.conditions and not _has_condition(rule.conditions, index):
         return None
-    done: list[tuple[date, Evidence]] = [(d, e) for e in rule.evidence for d in _done_dates(e, record)]
+    done: list[tuple[date, Evidence]] = [(d, e) for e in rule.evidence for d in _done_dates(e, index)]
     last = max((d for d, _ in done), default=None)
     if rule.season_start_month:
         season = _in_season(rule, today)
@@ -313,8 +330,9 @@ def care_due(patient: Mapping[str, Any], record: Iterable[Any], today: date,
     age = ((today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)) / 12
     sex = patient.get("gender") if isinstance(patient.get("gender"), str) else None
     bmi = _latest_bmi(resources_)
+    index = RecordIndex.of(resources_)
     found = [item for rule in (load_rules() if rules is None else rules)
-             if (item := evaluate_rule(rule, resources_, today, age, sex, bmi)) is not None]
+             if (item := evaluate_rule(rule, index, today, age, sex, bmi)) is not None]
     found.sort(key=lambda i: (_ORDER[i.status], i.due_date or today, i.title))
     return found
 
