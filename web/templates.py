@@ -25,7 +25,10 @@ def make_environment(folders: Iterable[Path] = ()) -> Environment:
     """The environment over ``folders`` (searched first) and the shared layout and macros."""
     loaders = [FileSystemLoader(str(f)) for f in folders] + [FileSystemLoader(str(SHARED_TEMPLATES))]
     env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html", "xml"], default=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    # Every page is written translatable (`{% trans %}`, `_()`); English until a page's render context
+    # hands in the reader's own `gettext`/`ngettext`.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(static=lambda name: f"{STATIC_PREFIX}/{name}", product_name=PRODUCT_NAME)
     return env
 
