@@ -42,8 +42,8 @@ from .access import AccessChecker
 from .caller import Caller, TokenVerifier
 from .client_address import source_address
 from .errors import FHIRError
+from .pipeline import AccessAudit, AccessRecord
 from .policy import SEARCH
-from .routes import AccessAudit, AccessRecord
 
 log = logging.getLogger("fhir_gateway.access_log_api")
 

@@ -40,15 +40,18 @@ from .caller import RevocationCheck, TokenVerifier, redis_revocation_check
 from .capability import capability_statement
 from .client_address import SECRET_LABEL, ClientAddress
 from .compartment import patients_of
+from .gateway import Gateway
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
 from .metrics import PortalCollector
+from .pipeline import AccessAudit
 from .policy import CREATE, POLICIES, UPDATE
 from .request_context import install_request_context
-from .routes import AccessAudit, Gateway, build_fhir_router
+from .routes import build_fhir_router
+from .search import SearchLimits
 from .settings import PortalSettings
 from .upstream import Upstream, make_client
-from .writes import PatientWrites
+from .writes import Writes
 
 log = logging.getLogger("fhir_gateway")
 VERSION = "0.1.0"
@@ -156,9 +159,10 @@ def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: Revocati
         upstream=parts.upstream,
         verifier=TokenVerifier(parts.keys.verification_keys(), revocation, issuer=core.public_url,
                                audience=public_base),
-        checker=AccessChecker(strict_search=gw.strict_search),
+        checker=AccessChecker(strict_search=gw.strict_search, ehr=parts.upstream,
+                              limits=SearchLimits(gw.max_search_params, gw.max_search_values)),
         links=LinkRewriter(core.fhir_base_url, public_base, derive_secret(parts.keys, "page-links")),
-        writes=PatientWrites(parts.upstream),
+        writes=Writes(parts.upstream),
         idempotency=IdempotencyStore(parts.redis),
         audit=access_audit,
         public_base=public_base,

@@ -13,7 +13,7 @@ from audit.recorder import AuditRecorder, AuditUnavailable
 from audit.settings import AuditSettings
 
 from .errors import FHIRError
-from .routes import AccessRecord
+from .pipeline import AccessRecord
 
 
 def make_recorder(redis: Any, settings: AuditSettings) -> AuditRecorder:

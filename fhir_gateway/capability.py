@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .policy import CREATE, HISTORY_INSTANCE, POLICIES, READ, SEARCH, UPDATE, VREAD
+from .policy import CREATE, HISTORY_INSTANCE, PATIENT_OPERATIONS, POLICIES, READ, SEARCH, UPDATE, VREAD
 
 _DATE = {"date", "birthdate", "authoredon", "sent", "received", "start", "onset-date", "authored", "_lastUpdated"}
 _REFERENCE = {"patient", "subject", "performer", "requester", "actor", "practitioner", "sender", "recipient",
@@ -46,6 +46,9 @@ def capability_statement(public_url: str, software_version: str) -> dict[str, An
             "conditionalDelete": "not-supported",
             "searchParam": [{"name": p, "type": param_type(p)} for p in params],
         }
+        if name == "Patient":
+            entry["operation"] = [{"name": op, "definition": spec.definition}
+                                  for op, spec in PATIENT_OPERATIONS.items()]
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",

@@ -10,7 +10,7 @@ from typing import Any
 
 from mappers.references import local_reference
 
-from .policy import POLICIES
+from .policy import content_policy_for
 
 
 def _references(value: Any) -> Iterator[str]:
@@ -31,7 +31,7 @@ def patients_of(resource: dict[str, Any]) -> set[str]:
     rtype = resource.get("resourceType", "")
     if rtype == "Patient":
         return {f"Patient/{resource.get('id')}"}
-    policy = POLICIES.get(rtype)
+    policy = content_policy_for(rtype)
     if policy is None or not policy.compartment_fields:
         return set()
     found: set[str] = set()

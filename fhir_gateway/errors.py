@@ -40,6 +40,11 @@ class FHIRError(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers, media_type=FHIR_JSON)
 
 
+class PolicyRefusal(FHIRError):
+    """The access policy refuses this kind of request for this caller (its scopes, the type, the
+    interaction): a refusal about the caller's own grant, never about anyone else's record."""
+
+
 def not_found(resource_type: str, resource_id: str) -> FHIRError:
     # The same words whether the resource is missing or outside the caller's compartment.
     return FHIRError(404, "not-found", f"Resource {resource_type}/{resource_id} is not known")

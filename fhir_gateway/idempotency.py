@@ -1,4 +1,9 @@
-"""`Idempotency-Key` on writes: a retried request gets the first answer instead of a second write."""
+"""`Idempotency-Key` on writes: a retried request gets the first answer instead of a second write.
+
+Redis keeps no FHIR content here: a finished write is remembered as its status and the reference and
+version of the resource it wrote. A repeat is answered by reading that version again through the access
+path (compartment-checked and audited like any read), so a message text never sits in Redis.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,27 @@ log = logging.getLogger("fhir_gateway.idempotency")
 PENDING_TTL = 120
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stored:
+    """The first answer to a write, as much of it as is kept: status and what was written."""
+
     status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
+    ref: str | None  # "Type/id" of the resource written
+    version: str | None
+
+
+def fingerprint(method: str, target: str, body: Any) -> str:
+    """What makes two requests "the same write" (a key reused for another request is refused)."""
+    return hashlib.sha256(f"{method} {target} {json.dumps(body, sort_keys=True)}".encode()).hexdigest()
+
+
+def _stored(record: dict[str, Any]) -> Stored:
+    if "body" in record:
+        # Written before bodies were dropped from the store (kept at most a day): only its address is used.
+        body = record.get("body") or {}
+        ref = f"{body['resourceType']}/{body['id']}" if body.get("resourceType") and body.get("id") else None
+        return Stored(record["status"], ref, (body.get("meta") or {}).get("versionId"))
+    return Stored(record["status"], record.get("ref"), record.get("version"))
 
 
 class IdempotencyStore:
@@ -54,11 +75,11 @@ class IdempotencyStore:
             raise FHIRError(422, "business-rule", "This Idempotency-Key was already used for a different request")
         if record.get("state") == "pending":
             raise FHIRError(409, "conflict", "A request with this Idempotency-Key is still being processed")
-        return Stored(record["status"], record["body"], record["headers"])
+        return _stored(record)
 
     async def finish(self, binding: str, key: str, fingerprint: str, stored: Stored) -> None:
-        record = {"state": "done", "fp": fingerprint, "status": stored.status, "body": stored.body,
-                  "headers": stored.headers}
+        record = {"state": "done", "fp": fingerprint, "status": stored.status, "ref": stored.ref,
+                  "version": stored.version}
         try:
             await self.redis.set(self._key(binding, key), json.dumps(record), ex=self.ttl)
         except RedisError:

@@ -129,7 +129,37 @@ _TYPES = [
     TypePolicy("Questionnaire", READS, search_params=_p("name", "title", "status", "url", "version")),
 ]
 
+@dataclass(frozen=True)
+class PatientOperation:
+    """A whole-record operation on one Patient, served like a read of that Patient."""
+
+    definition: str  # the OperationDefinition's canonical URL, for the CapabilityStatement
+    params: tuple[str, ...] = ()  # the parameters passed on to the EHR
+
+
+PATIENT_OPERATIONS = {
+    "everything": PatientOperation("http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                                   ("_count", "_since", "_type")),
+    # The International Patient Summary: a document Bundle; an EHR without it gets a clean 501.
+    "summary": PatientOperation("http://hl7.org/fhir/uv/ips/OperationDefinition/summary"),
+}
+
+# Types never served on their own but carried inside the answers of operations we serve (the $summary
+# document): listed so that what comes back is checked against the compartment like everything else.
+_CARRIED = [
+    TypePolicy("Composition", frozenset(), ("subject", "author", "attester")),
+    TypePolicy("MedicationStatement", frozenset(), ("subject",)),
+    TypePolicy("Procedure", frozenset(), ("subject", "performer")),
+    TypePolicy("DeviceUseStatement", frozenset(), ("subject",)),
+    TypePolicy("Device", frozenset(), ("patient",)),
+    TypePolicy("CarePlan", frozenset(), ("subject",)),
+    TypePolicy("ClinicalImpression", frozenset(), ("subject",)),
+    TypePolicy("Consent", frozenset(), ("patient",)),
+    TypePolicy("Medication", frozenset()),
+]
+
 POLICIES: dict[str, TypePolicy] = {t.name: t for t in _TYPES}
+CARRIED_POLICIES: dict[str, TypePolicy] = {**POLICIES, **{t.name: t for t in _CARRIED}}
 COMPARTMENT_TYPES = frozenset(t.name for t in _TYPES if not t.shared)
 
 # _include targets a patient-bound caller may ask for: parameters that point at the patient
@@ -142,4 +172,10 @@ PATIENT_SAFE_INCLUDE_PARAMS = frozenset(
 
 
 def policy_for(resource_type: str) -> TypePolicy | None:
+    """The policy of a type we serve (read, search, write), or None."""
     return POLICIES.get(resource_type)
+
+
+def content_policy_for(resource_type: str) -> TypePolicy | None:
+    """The policy a resource in an answer is checked against: a served type or one operations carry."""
+    return CARRIED_POLICIES.get(resource_type)

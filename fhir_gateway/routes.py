@@ -1,532 +1,159 @@
-"""The /fhir REST facade: authenticate, decide, forward, check what comes back, audit, answer."""
+"""The /fhir routes: thin HTTP adapters that hand what the URL names to the gateway's interactions.
+
+Each route also tells the OpenAPI document (`/openapi.json`) what it takes: typed path parameters (the
+served resource types, the FHIR id grammar), search parameters as a free-form query, resources as JSON
+objects in FHIR's media type, and OperationOutcome for every error, so that generated clients and API
+fuzzers can exercise it. The URL is checked by the pipeline, not by FastAPI, so that a malformed id is
+a 400 OperationOutcome with its audit record like any other refusal.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from email.utils import format_datetime
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request, Security
+from fastapi.security import HTTPBearer
 from starlette.responses import Response
 
-from cache import CachedResponse
-from mappers.outcome import clean_outcome
-from mappers.validation import InboundError, validate
-from smart_auth.scopes import Grant
+from .errors import FHIR_JSON, PolicyRefusal
+from .gateway import Gateway
+from .policy import POLICIES
+from .responses import FHIRResponse
 
-from .access import AccessChecker, Decision
-from .caching import HIT, STALE, GatewayCache, Lookup, entity_refs_of, result_versions, search_etag
-from .caller import Caller, TokenVerifier
-from .client_address import source_address
-from .compartment import patients_of
-from .errors import FHIR_JSON, FHIRError, forbidden, invalid, not_found
-from .idempotency import IdempotencyStore, Stored
-from .links import LinkRewriter
-from .policy import CREATE, HISTORY_INSTANCE, READ, SEARCH, UPDATE, VREAD
-from .upstream import Upstream, json_body
-from .writes import PatientWrites, WriteResult, etag_of, refused_write
+ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
+_ID = {"type": "string", "pattern": ID_PATTERN}
+_OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
+            "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}
+_RESOURCE = {"type": "object", "required": ["resourceType"], "additionalProperties": True,
+             "properties": {"resourceType": {"type": "string"}, "id": _ID}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {FHIR_JSON: {"schema": _OUTCOME}}}
+    for code, text in (("4XX", "Refused or not valid (OperationOutcome)"),
+                       ("5XX", "The EHR or the audit trail is unavailable (OperationOutcome)"))
+}
 
-log = logging.getLogger("fhir_gateway.routes")
-
-FHIR_JSON_UTF8 = f"{FHIR_JSON}; charset=utf-8"
-ACTION = {READ: "R", VREAD: "R", HISTORY_INSTANCE: "R", SEARCH: "E", CREATE: "C", UPDATE: "U",
-          "operation": "E", "capabilities": "R"}
-
-
-@dataclass
-class AccessRecord:
-    """What the audit trail needs to know about one /fhir request."""
-
-    interaction: str
-    outcome: str  # "0" success, "4" refused / client error, "8" server-side failure
-    entity_refs: list[str]
-    patient_refs: list[str]
-    caller: Caller | None
-    source_ip: str | None
-    request_id: str | None
-    query: str | None
-
-    @property
-    def action(self) -> str:
-        return ACTION.get(self.interaction, "E")
+TypeName = Annotated[str, Path(description="A resource type served here (see /fhir/metadata)",
+                               json_schema_extra={"enum": sorted(POLICIES)})]
+ResourceId = Annotated[str, Path(description="The resource's logical id", json_schema_extra={"pattern": ID_PATTERN})]
+VersionId = Annotated[str, Path(description="A version id of the resource", json_schema_extra={"pattern": ID_PATTERN})]
+PatientId = Annotated[str, Path(description="The Patient's logical id", json_schema_extra={"pattern": ID_PATTERN})]
 
 
-AccessAudit = Callable[[AccessRecord], Awaitable[None]]
+def _query(name: str, description: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}, **extra}
 
 
-def dump(body: Any) -> bytes:
-    return orjson.dumps(body)
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": {"type": "string"}}
 
 
-def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dump(body), status_code=status, headers=headers, media_type=FHIR_JSON_UTF8)
+_COUNT = {"type": "integer", "minimum": 0}
+_INSTANT = {"type": "string", "format": "date-time"}
+SEARCH = {"parameters": [
+    _query("parameters", "FHIR search parameters of the type (see /fhir/metadata), e.g. code=4548-4&_count=10",
+           {"type": "object", "additionalProperties": {"type": "string"}}, style="form", explode=True),
+    _header("If-None-Match", "An ETag of an earlier answer: 304 when nothing changed"),
+]}
+SEARCH_FORM = {"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}}}
+PAGE = {"parameters": [
+    _query("_getpages", "The search a page link belongs to (from a Bundle's `next`/`previous` link)"),
+    _query("_getpagesoffset", "Where the page starts", _COUNT),
+    _query("_count", "Page size", _COUNT),
+    _query("_bundletype", "The Bundle type of the page"),
+    _query("_page_sig", "The signature binding the link to the token that searched"),
+]}
+READ = {"parameters": [_header("If-None-Match", "An ETag of an earlier answer: 304 when nothing changed")]}
+HISTORY = {"parameters": [_query("_count", "Versions per page", _COUNT),
+                          _query("_since", "Only versions since this instant", _INSTANT),
+                          _query("_at", "Only versions current at this time")]}
+EVERYTHING = {"parameters": [_query("_count", "Page size", _COUNT),
+                             _query("_since", "Only resources changed since", _INSTANT),
+                             _query("_type", "Resource types to include, comma-separated")]}
 
 
-def conditional_response(request: Request, body: bytes, headers: dict[str, str], status: int = 200) -> Response:
-    """``body``, or 304 with the same headers when the client's If-None-Match is the answer's ETag."""
-    inm = request.headers.get("if-none-match")
-    if inm and headers.get("ETag") and inm.strip() == headers["ETag"]:
-        return Response(status_code=304, headers=headers)
-    return Response(body, status_code=status, headers=headers, media_type=FHIR_JSON_UTF8)
-
-
-def cached_response(request: Request, entry: CachedResponse, label: str) -> Response:
-    headers = {"X-Cache": label}
-    if entry.etag:
-        headers["ETag"] = entry.etag
-    if entry.last_modified:
-        headers["Last-Modified"] = entry.last_modified
-    if label == STALE:
-        # RFC 9111 §5.5 / RFC 7234 Warning 110: the EHR could not be asked; this is what we last knew.
-        headers["Warning"] = '110 - "Response is Stale"'
-        headers["Age"] = str(int(entry.age()))
-    return conditional_response(request, entry.body, headers, entry.status)
-
-
-def http_date(instant: str | None) -> str | None:
-    if not instant:
-        return None
-    try:
-        return format_datetime(datetime.fromisoformat(instant.replace("Z", "+00:00")), usegmt=True)
-    except ValueError:
-        return None
-
-
-def resource_headers(resource: dict[str, Any]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if etag := etag_of(resource):
-        headers["ETag"] = etag
-    if last := http_date((resource.get("meta") or {}).get("lastUpdated")):
-        headers["Last-Modified"] = last
-    return headers
-
-
-def _source_ip(request: Request) -> str | None:
-    return source_address(request)
-
-
-class Gateway:
-    def __init__(
-        self,
-        *,
-        upstream: Upstream,
-        verifier: TokenVerifier,
-        checker: AccessChecker,
-        links: LinkRewriter,
-        writes: PatientWrites,
-        idempotency: IdempotencyStore,
-        audit: AccessAudit,
-        public_base: str,
-        max_body_bytes: int,
-        capability: Callable[[], dict[str, Any]],
-        cache: GatewayCache | None = None,
-    ) -> None:
-        self.upstream = upstream
-        self.verifier = verifier
-        self.checker = checker
-        self.links = links
-        self.writes = writes
-        self.idempotency = idempotency
-        self.audit = audit
-        self.public_base = public_base.rstrip("/")
-        self.max_body_bytes = max_body_bytes
-        self.capability = capability
-        self.cache = cache or GatewayCache(None)
-
-    # -- plumbing ------------------------------------------------------------------------------
-    async def caller(self, request: Request, *, overlap_revocation: bool = False) -> Caller:
-        """The verified caller. With ``overlap_revocation`` (reads only) the revocation look-up runs
-        while the read proceeds; ``settle_revocation`` (called by ``record``, which precedes every
-        answer) waits for it, so nothing is answered to a revoked token, one Redis trip sooner."""
-        caller = self.verifier.authenticate(request.headers.get("authorization"))
-        request.state.caller = caller
-        if overlap_revocation:
-            request.state.revocation = asyncio.ensure_future(self.verifier.check_revocation(caller))
-        else:
-            await self.verifier.check_revocation(caller)
-        return caller
-
-    async def settle_revocation(self, request: Request) -> None:
-        pending = getattr(request.state, "revocation", None)
-        if pending is not None:
-            request.state.revocation = None
-            await pending
-
-    async def record(self, request: Request, interaction: str, outcome: str, entity_refs: list[str],
-                     patient_refs: set[str] | list[str], caller: Caller | None) -> None:
-        await self.settle_revocation(request)
-        rid = getattr(request.state, "request_id", None)
-        await self.audit(AccessRecord(
-            interaction=interaction, outcome=outcome, entity_refs=entity_refs,
-            patient_refs=sorted(set(patient_refs)), caller=caller, source_ip=_source_ip(request),
-            request_id=rid, query=request.url.query or None,
-        ))
-
-    async def authorized(self, request: Request, caller: Caller, interaction: str, rtype: str, entity: str, *,
-                         check: str | None = None) -> Decision:
-        """The access decision; a refusal is audited (outcome 4) before it is answered."""
-        try:
-            return self.checker.authorize(caller, check or interaction, rtype)
-        except FHIRError:
-            await self.record(request, interaction, "4", [entity], caller.own_patient_refs, caller)
-            raise
-
-    async def body_json(self, request: Request) -> Any:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise FHIRError(413, "too-costly", f"Request bodies are limited to {self.max_body_bytes} bytes")
-        raw = await request.body()
-        if len(raw) > self.max_body_bytes:
-            raise FHIRError(413, "too-costly", f"Request bodies are limited to {self.max_body_bytes} bytes")
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise invalid("The request body is not valid JSON") from exc
-
-    def _filter_bundle(self, caller: Caller, bundle: dict[str, Any]) -> tuple[dict[str, Any], list[str], set[str]]:
-        kept, refs, patients, dropped = [], [], set(), 0
-        for entry in bundle.get("entry", []) or []:
-            resource = entry.get("resource")
-            if isinstance(resource, dict) and not self.checker.may_see(caller, resource):
-                dropped += 1
-                continue
-            if isinstance(resource, dict) and resource.get("id"):
-                refs.append(f"{resource['resourceType']}/{resource['id']}")
-                patients |= patients_of(resource)
-            kept.append(entry)
-        if dropped:
-            log.warning("dropped %d result entries outside the caller's access", dropped)
-        bundle["entry"] = kept
-        return self.links.rewrite_bundle(bundle, caller.binding), refs, patients
-
-    # -- interactions --------------------------------------------------------------------------
-    async def metadata(self) -> Response:
-        return fhir_response(self.capability())
-
-    async def read(self, request: Request, rtype: str, rid: str, vid: str | None = None) -> Response:
-        caller = await self.caller(request, overlap_revocation=True)
-        try:
-            return await self._read(request, caller, rtype, rid, vid)
-        finally:
-            await self.settle_revocation(request)
-
-    async def _read(self, request: Request, caller: Caller, rtype: str, rid: str, vid: str | None) -> Response:
-        interaction = VREAD if vid else READ
-        decision = await self.authorized(request, caller, interaction, rtype, f"{rtype}/{rid}")
-        lookup = self.cache.for_read(caller, decision.grant, rtype, rid, vid)
-        if hit := await self._from_cache(request, caller, interaction, lookup):
-            return hit
-        generations = await self.cache.generations(lookup)
-        try:
-            path = f"{rtype}/{rid}" + (f"/_history/{vid}" if vid else "")
-            response = await self.upstream.request("GET", path, request_id=request.state.request_id)
-            resource = json_body(response) if response.status_code == 200 else None
-            resource = self.checker.check_read(caller, resource, rtype, rid)
-            await self._check_granular(decision.grant, rtype, rid, request)
-        except FHIRError as exc:
-            if stale := await self._stale(request, caller, interaction, lookup, exc):
-                return stale
-            await self.record(request, interaction, "4" if exc.status < 500 else "8", [f"{rtype}/{rid}"], [], caller)
-            raise
-        patients = patients_of(resource)
-        await self.record(request, interaction, "0", [f"{rtype}/{rid}"], patients, caller)
-        headers = resource_headers(resource)
-        body = dump(resource)
-        await self.cache.store(lookup, generations, body, etag=headers.get("ETag"),
-                               last_modified=headers.get("Last-Modified"), entity_refs=[f"{rtype}/{rid}"],
-                               patient_refs=patients)
-        headers["X-Cache"] = self.cache.miss_label()
-        return conditional_response(request, body, headers)
-
-    async def _from_cache(self, request: Request, caller: Caller, interaction: str, lookup: Lookup) -> Response | None:
-        """A fresh entry answers; None on a miss."""
-        return await self._kept(request, caller, interaction, await self.cache.fresh(lookup), HIT)
-
-    async def _stale(self, request: Request, caller: Caller, interaction: str, lookup: Lookup,
-                     failure: FHIRError) -> Response | None:
-        """While the EHR fails, the last answer we kept for this very caller and query, marked stale."""
-        return await self._kept(request, caller, interaction, await self.cache.stale(lookup, failure.status), STALE)
-
-    async def _kept(self, request: Request, caller: Caller, interaction: str, entry: CachedResponse | None,
-                    label: str) -> Response | None:
-        """Answer with a kept entry, audited like the answer it repeats."""
-        if entry is None:
-            return None
-        refs, patients = entity_refs_of(entry)
-        await self.record(request, interaction, "0", refs, patients, caller)
-        return cached_response(request, entry, label)
-
-    async def _check_granular(self, grant: Grant, rtype: str, rid: str, request: Request) -> None:
-        """v2 granular scopes (e.g. category=laboratory) on a read: let the EHR's own search decide."""
-        if not grant.constrained:
-            return
-        for constraints in grant.constraint_sets:
-            bundle = await self.upstream.search(rtype, [("_id", rid), ("_summary", "count"), *constraints],
-                                                request.state.request_id)
-            if bundle.get("total", 0) > 0:
-                return
-        raise not_found(rtype, rid)
-
-    async def history(self, request: Request, rtype: str, rid: str) -> Response:
-        caller = await self.caller(request)
-        await self.authorized(request, caller, HISTORY_INSTANCE, rtype, f"{rtype}/{rid}")
-        current = await self.upstream.read(rtype, rid, request.state.request_id)
-        try:
-            self.checker.check_read(caller, current, rtype, rid)
-        except FHIRError:
-            await self.record(request, HISTORY_INSTANCE, "4", [f"{rtype}/{rid}"], [], caller)
-            raise
-        params = [(k, v) for k, v in request.query_params.multi_items() if k in ("_count", "_since", "_at")]
-        response = await self.upstream.request("GET", f"{rtype}/{rid}/_history", params=params,
-                                               request_id=request.state.request_id)
-        bundle, _refs, patients = self._filter_bundle(caller, json_body(response))
-        await self.record(request, HISTORY_INSTANCE, "0", [f"{rtype}/{rid}"], patients, caller)
-        return fhir_response(bundle)
-
-    async def search(self, request: Request, rtype: str, params: list[tuple[str, str]]) -> Response:
-        caller = await self.caller(request, overlap_revocation=True)
-        try:
-            return await self._search(request, caller, rtype, params)
-        finally:
-            await self.settle_revocation(request)
-
-    async def _search(self, request: Request, caller: Caller, rtype: str, params: list[tuple[str, str]]) -> Response:
-        try:
-            decision = self.checker.authorize_search(caller, rtype, params)
-        except FHIRError:
-            await self.record(request, SEARCH, "4", [rtype], [], caller)
-            raise
-        lookup = self.cache.for_search(caller, decision.grant, decision.policy, rtype, decision.params)
-        if hit := await self._from_cache(request, caller, SEARCH, lookup):
-            return hit
-        generations = await self.cache.generations(lookup)
-        try:
-            response = await self.upstream.request("GET", rtype, params=list(decision.params),
-                                                   request_id=request.state.request_id)
-        except FHIRError as exc:
-            if stale := await self._stale(request, caller, SEARCH, lookup, exc):
-                return stale
-            await self.record(request, SEARCH, "8", [rtype], [], caller)
-            raise
-        if response.status_code >= 400:
-            await self.record(request, SEARCH, "4", [rtype], [], caller)
-            raise FHIRError(response.status_code, "invalid", "",
-                            outcome=clean_outcome(response.json() if response.content else {},
-                                                  "The search could not be performed"))
-        bundle, refs, patients = self._filter_bundle(caller, json_body(response))
-        if caller.bound_patient and not decision.policy.shared:
-            patients.update(caller.own_patient_refs)  # even an empty result looked into this patient's record
-        await self.record(request, SEARCH, "0", refs or [rtype], patients, caller)
-        body = dump(bundle)
-        versions = result_versions(bundle)
-        etag = search_etag(versions, bundle.get("total"))
-        await self.cache.store(lookup, generations, body, etag=etag, last_modified=None, entity_refs=refs or [rtype],
-                               patient_refs=patients, version_ids=versions)
-        return conditional_response(request, body, {"X-Cache": self.cache.miss_label(), "ETag": etag})
-
-    async def page(self, request: Request) -> Response:
-        caller = await self.caller(request)
-        params = list(request.query_params.multi_items())
-        forwarded = self.links.verify_page(params, caller.binding)
-        if forwarded is None:
-            await self.record(request, SEARCH, "4", [], [], caller)
-            raise FHIRError(404, "not-found", "This page link is unknown or was not issued to this token")
-        response = await self.upstream.request("GET", "", params=forwarded, request_id=request.state.request_id)
-        if response.status_code >= 400:
-            raise FHIRError(410 if response.status_code in (404, 410) else 400, "not-found",
-                            "This page of results has expired; please search again")
-        bundle, refs, patients = self._filter_bundle(caller, json_body(response))
-        await self.record(request, SEARCH, "0", refs, patients, caller)
-        return fhir_response(bundle)
-
-    async def everything(self, request: Request, rid: str) -> Response:
-        caller = await self.caller(request)
-        await self.authorized(request, caller, "operation", "Patient", f"Patient/{rid}", check=READ)
-        if caller.bound_patient and caller.bound_patient != rid:
-            await self.record(request, "operation", "4", [f"Patient/{rid}"], [], caller)
-            raise not_found("Patient", rid)
-        params = [(k, v) for k, v in request.query_params.multi_items() if k in ("_count", "_since", "_type")]
-        response = await self.upstream.request("GET", f"Patient/{rid}/$everything", params=params,
-                                               request_id=request.state.request_id)
-        if response.status_code == 404:
-            raise not_found("Patient", rid)
-        bundle, _refs, patients = self._filter_bundle(caller, json_body(response))
-        await self.record(request, "operation", "0", [f"Patient/{rid}"], patients, caller)
-        return fhir_response(bundle)
-
-    async def create(self, request: Request, rtype: str) -> Response:
-        caller = await self.caller(request)
-        await self.authorized(request, caller, CREATE, rtype, rtype)
-        body = await self.body_json(request)
-        return await self._idempotent(request, caller, "POST", rtype, body,
-                                      lambda: self._do_create(request, caller, rtype, body))
-
-    async def update(self, request: Request, rtype: str, rid: str) -> Response:
-        caller = await self.caller(request)
-        await self.authorized(request, caller, UPDATE, rtype, f"{rtype}/{rid}")
-        body = await self.body_json(request)
-        if not isinstance(body, dict) or body.get("id") != rid:
-            raise invalid("The resource id in the body must match the id in the URL")
-        return await self._idempotent(request, caller, "PUT", f"{rtype}/{rid}", body,
-                                      lambda: self._do_update(request, caller, rtype, rid, body))
-
-    async def _idempotent(self, request: Request, caller: Caller, method: str, target: str, body: Any,
-                          write: Callable[[], Awaitable[Response]]) -> Response:
-        key = request.headers.get("idempotency-key")
-        if not key:
-            return await write()
-        fingerprint = hashlib.sha256(f"{method} {target} {json.dumps(body, sort_keys=True)}".encode()).hexdigest()
-        stored = await self.idempotency.begin(caller.binding, key, fingerprint)
-        if stored is not None:
-            return Response(json.dumps(stored.body), status_code=stored.status, headers=stored.headers,
-                            media_type=FHIR_JSON_UTF8)
-        try:
-            response = await write()
-        except BaseException:
-            await self.idempotency.abandon(caller.binding, key)
-            raise
-        kept = {k: v for k, v in response.headers.items() if k.lower() in ("location", "etag", "last-modified")}
-        stored = Stored(response.status_code, json.loads(bytes(response.body) or b"{}"), kept)
-        await self.idempotency.finish(caller.binding, key, fingerprint, stored)
-        return response
-
-    def _write_response(self, result: WriteResult) -> Response:
-        headers = resource_headers(result.resource)
-        rtype, rid, vid = result.resource.get("resourceType"), result.resource.get("id"), etag_of(result.resource)
-        if rtype and rid and result.status == 201:
-            version = (result.resource.get("meta") or {}).get("versionId")
-            headers["Location"] = f"{self.public_base}/{rtype}/{rid}" + (f"/_history/{version}" if vid else "")
-        return fhir_response(result.resource, status=result.status, headers=headers)
-
-    async def _do_create(self, request: Request, caller: Caller, rtype: str, body: Any) -> Response:
-        rid = request.state.request_id
-        try:
-            if caller.bound_patient:
-                result = await self.writes.create(caller, rtype, body, rid)
-            else:
-                result = await self._generic_write(request, "POST", rtype, body)
-        except FHIRError:
-            await self.record(request, CREATE, "4", [rtype], caller.own_patient_refs, caller)
-            raise
-        await self.cache.invalidate_write(caller, result.touched, result.resource)
-        await self.record(request, CREATE, "0", result.touched, patients_of(result.resource), caller)
-        return self._write_response(result)
-
-    async def _do_update(self, request: Request, caller: Caller, rtype: str, rid: str, body: Any) -> Response:
-        request_id = request.state.request_id
-        try:
-            if caller.bound_patient:
-                result = await self.writes.update(caller, rtype, rid, body, request.headers.get("if-match"),
-                                                  request_id)
-            else:
-                result = await self._generic_write(request, "PUT", f"{rtype}/{rid}", body)
-        except FHIRError:
-            await self.record(request, UPDATE, "4", [f"{rtype}/{rid}"], [], caller)
-            raise
-        await self.cache.invalidate_write(caller, result.touched, result.resource)
-        await self.record(request, UPDATE, "0", result.touched, patients_of(result.resource), caller)
-        return self._write_response(result)
-
-    async def _generic_write(self, request: Request, method: str, path: str, body: Any) -> WriteResult:
-        """Staff and backend-service writes: validated, then forwarded with the caller's preconditions."""
-        rtype = path.split("/")[0]
-        try:
-            validate(body, rtype)
-        except InboundError as exc:
-            raise FHIRError(422, "invalid", str(exc)) from exc
-        headers = {"Prefer": "return=representation"}
-        for name in ("if-match", "if-none-exist"):
-            if value := request.headers.get(name):
-                headers[name.title()] = value
-        response = await self.upstream.request(method, path, json=body, headers=headers,
-                                               request_id=request.state.request_id)
-        if response.status_code >= 400:
-            raise refused_write(response, keep_status=(409, 412))
-        resource = response.json() if response.content else {}
-        if not resource.get("id") and response.headers.get("location"):
-            loc = response.headers["location"].split("/_history")[0].split("/")
-            resource = await self.upstream.read(loc[-2], loc[-1], request.state.request_id) or {}
-        return WriteResult(response.status_code, resource, [f"{rtype}/{resource.get('id')}"])
+def _write(description: str) -> dict[str, Any]:
+    body = {"schema": _RESOURCE}
+    return {"requestBody": {"required": True, "description": description,
+                            "content": {FHIR_JSON: body, "application/json": body}},
+            "parameters": [_header("Idempotency-Key", "A retry with the same key gets the first answer"),
+                           _header("If-Match", "The ETag the change is based on (412 when it moved on)"),
+                           _header("If-None-Exist", "Conditional create (staff and backend services)")]}
 
 
 def build_fhir_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(prefix="/fhir", tags=["fhir"])
+    router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ERRORS)
+    # Reads the header only for the OpenAPI document ("Authorize" in /docs); the pipeline verifies it.
+    bearer = [Security(HTTPBearer(auto_error=False, description="A SMART access token"))]
 
-    def refuse_special(name: str) -> None:
-        if name.startswith("$") or name.startswith("_"):
-            raise forbidden(f"'{name}' is not supported at this level (no system-wide operations, history or "
-                            "GraphQL)")
-
-    @router.get("/metadata")
+    @router.get("/metadata", summary="The CapabilityStatement (no token needed)")
     async def metadata() -> Response:
         return await gateway.metadata()
 
-    @router.get("")
-    async def root(request: Request) -> Response:
+    @router.get("", dependencies=bearer, openapi_extra=PAGE, summary="Follow a page link of a search")
+    async def page(request: Request) -> Response:
         if "_getpages" in request.query_params:
             return await gateway.page(request)
-        raise forbidden("System-wide search is not supported; search a resource type")
+        return await gateway.refuse(request, "search-system", PolicyRefusal(
+            403, "forbidden", "System-wide search is not supported; search a resource type"))
 
-    @router.post("")
+    @router.post("", dependencies=bearer, summary="Batch and transaction (refused)")
     async def batch(request: Request) -> Response:
-        caller = await gateway.caller(request)
-        await gateway.record(request, "batch", "4", [], caller.own_patient_refs, caller)
-        raise forbidden("Batch and transaction bundles are not accepted; send each request on its own")
+        return await gateway.refuse(request, "batch", PolicyRefusal(
+            403, "forbidden", "Batch and transaction bundles are not accepted; send each request on its own"))
 
-    @router.get("/{rtype}")
-    async def search(request: Request, rtype: str) -> Response:
-        refuse_special(rtype)
-        return await gateway.search(request, rtype, list(request.query_params.multi_items()))
+    @router.get("/{rtype}", dependencies=bearer, openapi_extra=SEARCH, summary="Search")
+    async def search(request: Request, rtype: TypeName) -> Response:
+        return await gateway.search(request, rtype)
 
-    @router.post("/{rtype}/_search")
-    async def post_search(request: Request, rtype: str) -> Response:
-        refuse_special(rtype)
-        form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-        return await gateway.search(request, rtype, list(request.query_params.multi_items()) + form)
+    @router.post("/{rtype}/_search", dependencies=bearer, openapi_extra={**SEARCH, **SEARCH_FORM},
+                 summary="Search with a form body")
+    async def post_search(request: Request, rtype: TypeName) -> Response:
+        return await gateway.search(request, rtype, form=True)
 
-    @router.get("/Patient/{rid}/$everything")
-    async def everything(request: Request, rid: str) -> Response:
-        return await gateway.everything(request, rid)
+    @router.get("/Patient/{patient_id}/$everything", dependencies=bearer, openapi_extra=EVERYTHING,
+                summary="Everything in one patient's record")
+    async def everything(request: Request, patient_id: PatientId) -> Response:
+        return await gateway.patient_operation(request, patient_id, "everything")
 
-    @router.get("/{rtype}/{rid}")
-    async def read(request: Request, rtype: str, rid: str) -> Response:
-        refuse_special(rtype)
-        refuse_special(rid)
-        return await gateway.read(request, rtype, rid)
+    @router.get("/Patient/{patient_id}/$summary", dependencies=bearer,
+                summary="The International Patient Summary of one patient (501 when the EHR has none)")
+    async def summary(request: Request, patient_id: PatientId) -> Response:
+        return await gateway.patient_operation(request, patient_id, "summary")
 
-    @router.get("/{rtype}/{rid}/_history")
-    async def history(request: Request, rtype: str, rid: str) -> Response:
-        refuse_special(rtype)
-        return await gateway.history(request, rtype, rid)
+    @router.get("/{rtype}/{resource_id}", dependencies=bearer, openapi_extra=READ, summary="Read")
+    async def read(request: Request, rtype: TypeName, resource_id: ResourceId) -> Response:
+        return await gateway.read(request, rtype, resource_id)
 
-    @router.get("/{rtype}/{rid}/_history/{vid}")
-    async def vread(request: Request, rtype: str, rid: str, vid: str) -> Response:
-        refuse_special(rtype)
-        return await gateway.read(request, rtype, rid, vid)
+    @router.get("/{rtype}/{resource_id}/_history", dependencies=bearer, openapi_extra=HISTORY,
+                summary="The versions of one resource")
+    async def history(request: Request, rtype: TypeName, resource_id: ResourceId) -> Response:
+        return await gateway.history(request, rtype, resource_id)
 
-    @router.post("/{rtype}")
-    async def create(request: Request, rtype: str) -> Response:
-        refuse_special(rtype)
+    @router.get("/{rtype}/{resource_id}/_history/{version_id}", dependencies=bearer, openapi_extra=READ,
+                summary="Read one version")
+    async def vread(request: Request, rtype: TypeName, resource_id: ResourceId, version_id: VersionId) -> Response:
+        return await gateway.read(request, rtype, resource_id, version_id)
+
+    @router.post("/{rtype}", dependencies=bearer, openapi_extra=_write("The resource to create"), summary="Create",
+                 status_code=201)
+    async def create(request: Request, rtype: TypeName) -> Response:
         return await gateway.create(request, rtype)
 
-    @router.put("/{rtype}/{rid}")
-    async def update(request: Request, rtype: str, rid: str) -> Response:
-        refuse_special(rtype)
-        return await gateway.update(request, rtype, rid)
+    @router.put("/{rtype}/{resource_id}", dependencies=bearer, openapi_extra=_write("The resource as it should be"),
+                summary="Update")
+    async def update(request: Request, rtype: TypeName, resource_id: ResourceId) -> Response:
+        return await gateway.update(request, rtype, resource_id)
 
-    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], dependencies=bearer,
+                      summary="Anything else (refused)", include_in_schema=False)
     async def unsupported(request: Request, path: str) -> Response:
-        await gateway.caller(request)
-        if request.method == "DELETE":
-            raise FHIRError(405, "not-supported", "Deleting records is not supported through the portal")
-        raise FHIRError(404, "not-supported", f"{request.method} /fhir/{path} is not supported")
+        method = request.method
+        if method == "DELETE":
+            error = PolicyRefusal(405, "not-supported", "Deleting records is not supported through the portal")
+        else:
+            error = PolicyRefusal(404, "not-supported", f"{method} /fhir/{path[:100]} is not supported")
+        return await gateway.refuse(request, {"DELETE": "delete", "PATCH": "patch"}.get(method, "operation"), error)
 
     return router

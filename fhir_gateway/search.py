@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from .errors import FHIRError, forbidden, invalid
 from .policy import (
@@ -30,6 +33,27 @@ FORBIDDEN_PARAMS = {
 DROPPED_PARAMS = frozenset({"_format", "_pretty"})
 MAX_COUNT = 500
 REVINCLUDE_PATIENT_PARAMS = frozenset({"patient", "subject", "beneficiary", "actor"})
+_VALUE_SEPARATOR = re.compile(r"(?<!\\),")  # FHIR escapes a literal comma in a value as "\,"
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """How big a search may be before it is refused up front (400), instead of keeping the EHR busy:
+    the number of parameters, and the number of values one parameter name may list (comma-separated
+    values and repeats of the name together)."""
+
+    max_params: int = 50
+    max_values: int = 20
+
+    def check(self, params: Sequence[tuple[str, str]]) -> None:
+        if len(params) > self.max_params:
+            raise invalid(f"A search may have at most {self.max_params} parameters")
+        values: Counter[str] = Counter()
+        for name, value in params:
+            values[name.partition(":")[0]] += len(_VALUE_SEPARATOR.split(value))
+        for name, count in values.items():
+            if count > self.max_values:
+                raise invalid(f"A search may list at most {self.max_values} values for '{name[:64]}'")
 
 
 def _check_include(value: str, policy: TypePolicy, bound: bool, *, reverse: bool) -> None:

@@ -55,6 +55,10 @@ class GatewaySettings(BaseSettings):
     upstream_retries: int = 2
     max_body_bytes: int = Field(default=1_048_576, description="largest request body accepted under /fhir")
     strict_search: bool = Field(default=True, description="refuse unknown search parameters")
+    max_search_params: int = Field(default=50, description="most parameters one search may have (400 beyond)")
+    max_search_values: int = Field(
+        default=20, description="most values one search parameter may list, commas and repeats together (400 beyond)"
+    )
     cors_allow_origins: list[str] = ["*"]
     cache_serve_stale: bool = Field(
         default=True, description="answer from a kept cache entry, marked stale, while the EHR is down"

@@ -1,29 +1,46 @@
 """The one pooled HTTP client to the EHR's FHIR API.
 
 Maps transport failures onto FHIR errors the caller understands (timeout → 504, down → 503,
-EHR 5xx → 502) and retries only idempotent requests, only on connection errors.
+EHR 5xx → 502) and retries only idempotent requests, only on connection errors. An EHR 4xx to a
+request we forwarded is the caller's to see (`refusal`): same status, the EHR's OperationOutcome
+cleaned of internal detail and of the EHR's own addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import httpx
 import orjson
 
-from .errors import FHIRError, operation_outcome
+from mappers.outcome import clean_outcome
+
+from .errors import FHIRError, invalid, operation_outcome
 
 log = logging.getLogger("fhir_gateway.upstream")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 FHIR_JSON = "application/fhir+json"
+# An EHR 4xx that is about our own credentials or setup, never the caller's request: reported as 502.
+NOT_THE_CALLERS = frozenset({401, 403, 407})
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
 
 
 def json_body(response: httpx.Response) -> Any:
     """The EHR's JSON answer (orjson: several times faster than json on the hot path)."""
     return orjson.loads(response.content)
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The EHR's answer when it is a JSON object, else an empty one (an empty or non-JSON body)."""
+    try:
+        body = orjson.loads(response.content) if response.content else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class UpstreamDown(FHIRError):
@@ -53,6 +70,7 @@ class Upstream:
     def __init__(self, client: httpx.AsyncClient, base_url: str, *, retries: int = 2) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+        self._host = httpx.URL(self.base_url).host
         self.retries = retries
 
     async def request(
@@ -80,6 +98,9 @@ class Upstream:
                 elif content is not None:
                     kwargs["content"] = content
                 response = await self.client.request(method, path.lstrip("/"), **kwargs)
+            except httpx.InvalidURL as exc:
+                # Ids are checked at the edge; this is the last line should anything unchecked get here.
+                raise invalid("The request names something that is not a valid FHIR address") from exc
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout) and attempt + 1 < attempts:
                     continue
@@ -103,6 +124,21 @@ class Upstream:
                 )
             return response
         raise AssertionError("unreachable")
+
+    def refusal(self, response: httpx.Response, fallback: str, *, status: int | None = None) -> FHIRError:
+        """The EHR's 4xx answer as the caller's error: its status (or ``status``) and its OperationOutcome,
+        cleaned of internal detail and of every address (they would name the EHR). 401/403/407 are about
+        our own access to the EHR, so they are a 502 like any other failure of the EHR."""
+        if response.status_code in NOT_THE_CALLERS:
+            log.warning("EHR answered %s to the gateway itself", response.status_code)
+            return FHIRError(502, "exception", f"The EHR refused the gateway (HTTP {response.status_code})")
+        issues = [i for i in json_object(response).get("issue") or [] if isinstance(i, dict)]
+        outcome = clean_outcome({"issue": issues}, fallback)
+        for issue in outcome["issue"]:
+            text = _ADDRESS.sub("[address]", issue["diagnostics"])
+            issue["diagnostics"] = text.replace(self._host, "[address]") if self._host else text
+        code = outcome["issue"][0]["code"]
+        return FHIRError(status or response.status_code, code, outcome["issue"][0]["diagnostics"], outcome=outcome)
 
     async def read(self, resource_type: str, resource_id: str, request_id: str | None = None) -> dict | None:
         """Read one resource; None when the EHR does not have it (404/410)."""

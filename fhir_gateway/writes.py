@@ -1,28 +1,39 @@
-"""The writes a patient (or their caregiver) may make, each done so a failure leaves nothing half-done.
+"""Every write through the gateway, each done so a failure leaves nothing half-done.
+
+`Writes` picks the path: a patient-bound caller (a patient or their caregiver) writes only through the
+patient write rules (`PatientWrites`); staff and backend services have their resource validated and
+forwarded with their own preconditions.
 
 Booking, rescheduling and cancelling touch an Appointment and one or two Slots; they go to the EHR as
 ONE transaction whose Slot updates carry `If-Match`, so of many racing requests for one slot exactly
 one commits and the rest change nothing.
+
+A body is validated (fhir.resources) before any rule reads it, and every reference a patient sends must
+be a plain `Type/id` of the type the rule expects. A reference that is malformed, names nothing, or
+names something outside the caller's reach gets one and the same answer, so no answer tells whether
+anything exists at an address the caller may not see.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from mappers import inbound
-from mappers.outcome import clean_outcome
-from mappers.validation import InboundError
+from mappers.validation import InboundError, is_fhir_id, plain_reference, validate
 
 from .caller import Caller
 from .compartment import in_compartment
-from .errors import FHIRError, not_found
-from .upstream import Upstream
+from .errors import FHIRError, forbidden
+from .upstream import Upstream, json_object
 
 log = logging.getLogger("fhir_gateway.writes")
+
+# The request headers a staff or backend write may forward to the EHR (its own preconditions).
+PRECONDITIONS = ("if-match", "if-none-exist")
 
 
 @dataclass
@@ -37,12 +48,6 @@ def etag_of(resource: dict[str, Any]) -> str | None:
     return f'W/"{vid}"' if vid else None
 
 
-def refused_write(response: Any, keep_status: tuple[int, ...] = ()) -> FHIRError:
-    """The EHR said no to a write: 422 (or its own status where the caller must see it) with a cleaned outcome."""
-    status = response.status_code if response.status_code in keep_status else 422
-    return FHIRError(status, "processing", "", outcome=clean_outcome(_json(response), "The EHR refused the change"))
-
-
 def _unprocessable(exc: InboundError) -> FHIRError:
     return FHIRError(422, "business-rule", str(exc))
 
@@ -54,89 +59,141 @@ def _id_from_location(location: str) -> str:
     return parts[-1]
 
 
+class Writes:
+    """The one place that decides how a write is done."""
+
+    def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None) -> None:
+        self.upstream = upstream
+        self.patient = PatientWrites(upstream, clock)
+
+    async def create(self, caller: Caller, resource_type: str, body: Any, preconditions: Mapping[str, str],
+                     request_id: str | None) -> WriteResult:
+        if caller.bound_patient:
+            return await self.patient.create(caller, resource_type, body, request_id)
+        return await self._forward("POST", resource_type, resource_type, body, preconditions, request_id)
+
+    async def update(self, caller: Caller, resource_type: str, resource_id: str, body: Any,
+                     preconditions: Mapping[str, str], request_id: str | None) -> WriteResult:
+        if caller.bound_patient:
+            return await self.patient.update(caller, resource_type, resource_id, body,
+                                             preconditions.get("if-match"), request_id)
+        return await self._forward("PUT", resource_type, f"{resource_type}/{resource_id}", body, preconditions,
+                                   request_id)
+
+    async def _forward(self, method: str, resource_type: str, path: str, body: Any,
+                       preconditions: Mapping[str, str], request_id: str | None) -> WriteResult:
+        """Staff and backend-service writes: validated, then forwarded with the caller's preconditions. The
+        EHR's refusal of a request we forwarded as asked is the caller's to see, status and all."""
+        try:
+            validate(body, resource_type)
+        except InboundError as exc:
+            raise FHIRError(422, "invalid", str(exc)) from exc
+        headers = {"Prefer": "return=representation"}
+        headers |= {name.title(): value for name, value in preconditions.items() if name in PRECONDITIONS}
+        response = await self.upstream.request(method, path, json=body, headers=headers, request_id=request_id)
+        if response.status_code >= 400:
+            raise self.upstream.refusal(response, "The EHR refused the change")
+        resource = json_object(response)
+        if not resource.get("id") and response.headers.get("location"):
+            loc = response.headers["location"].split("/_history")[0].split("/")
+            resource = await self.upstream.read(loc[-2], loc[-1], request_id) or {}
+        return WriteResult(response.status_code, resource, [f"{resource_type}/{resource.get('id')}"])
+
+
 class PatientWrites:
+    """The writes a patient (or their caregiver) may make, each checked by its own rule."""
+
     def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None) -> None:
         self.upstream = upstream
         self.clock = clock or (lambda: datetime.now(UTC))
 
     # -- helpers -------------------------------------------------------------------------------
-    async def _own(self, caller: Caller, resource_type: str, resource_id: str, rid: str | None) -> dict[str, Any]:
-        resource = await self.upstream.read(resource_type, resource_id, rid)
+    async def _own(self, caller: Caller, resource_type: str, resource_id: str | None,
+                   request_id: str | None) -> dict[str, Any]:
+        """One of the caller's own resources. Malformed, unknown and someone else's all answer 'not known'."""
+        resource = None
+        if resource_id is not None and is_fhir_id(resource_id):
+            resource = await self.upstream.read(resource_type, resource_id, request_id)
         if resource is None or not in_compartment(resource, caller.bound_patient or ""):
-            raise not_found(resource_type, resource_id)
+            raise FHIRError(404, "not-found", f"The {resource_type} you referred to is not known")
         return resource
 
-    async def _read_required(self, resource_type: str, resource_id: str, rid: str | None) -> dict[str, Any]:
-        resource = await self.upstream.read(resource_type, resource_id, rid)
-        if resource is None:
-            raise FHIRError(422, "business-rule", f"{resource_type}/{resource_id} does not exist")
-        return resource
+    async def _slot(self, slot_id: str, request_id: str | None) -> dict[str, Any]:
+        slot = await self.upstream.read("Slot", slot_id, request_id)
+        if slot is None or slot.get("resourceType") != "Slot":
+            raise FHIRError(422, "business-rule", inbound.SLOT_UNKNOWN)
+        return slot
 
-    async def _transaction(self, entries: list[dict[str, Any]], conflict: str, rid: str | None) -> list[dict]:
+    async def _transaction(self, entries: list[dict[str, Any]], conflict: str, request_id: str | None) -> list[dict]:
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        response = await self.upstream.request("POST", "", json=bundle, request_id=rid)
+        response = await self.upstream.request("POST", "", json=bundle, request_id=request_id)
         if response.status_code in (409, 412):
             raise FHIRError(409, "conflict", conflict)
         if response.status_code >= 400:
-            raise refused_write(response)
-        return [e.get("response", {}) for e in response.json().get("entry", [])]
+            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
+        return [e.get("response", {}) for e in json_object(response).get("entry", [])]
 
-    async def _create(self, resource: dict[str, Any], if_none_exist: str | None, rid: str | None) -> WriteResult:
+    async def _create(self, resource: dict[str, Any], if_none_exist: str | None,
+                      request_id: str | None) -> WriteResult:
         headers = {"Prefer": "return=representation"}
         if if_none_exist:
             headers["If-None-Exist"] = if_none_exist
         rtype = resource["resourceType"]
-        response = await self.upstream.request("POST", rtype, json=resource, headers=headers, request_id=rid)
+        response = await self.upstream.request("POST", rtype, json=resource, headers=headers, request_id=request_id)
         if response.status_code >= 400:
-            raise refused_write(response)
-        body = _json(response)
+            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
+        body = json_object(response)
         if not body.get("id"):
-            body = await self.upstream.read(rtype, _id_from_location(response.headers["location"]), rid) or {}
+            body = await self.upstream.read(rtype, _id_from_location(response.headers["location"]),
+                                            request_id) or {}
         return WriteResult(response.status_code, body, [f"{rtype}/{body.get('id')}"])
 
     # -- entry points --------------------------------------------------------------------------
-    async def create(self, caller: Caller, resource_type: str, body: Any, rid: str | None) -> WriteResult:
+    async def create(self, caller: Caller, resource_type: str, body: Any, request_id: str | None) -> WriteResult:
         try:
+            validate(body, resource_type)  # the shape first: no rule reads a body that is not a resource
             if resource_type == "Communication":
-                return await self._message(caller, body, rid)
+                return await self._message(caller, body, request_id)
             if resource_type == "MedicationRequest":
-                return await self._refill(caller, body, rid)
+                return await self._refill(caller, body, request_id)
             if resource_type == "Appointment":
-                return await self._book(caller, body, rid)
+                return await self._book(caller, body, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
-        raise FHIRError(403, "forbidden", f"Patients may not create {resource_type} resources")
+        raise forbidden(f"Patients may not create {resource_type} resources")
 
-    async def update(
-        self, caller: Caller, resource_type: str, resource_id: str, body: Any, if_match: str | None, rid: str | None
-    ) -> WriteResult:
-        current = await self._own(caller, resource_type, resource_id, rid)
+    async def update(self, caller: Caller, resource_type: str, resource_id: str, body: Any, if_match: str | None,
+                     request_id: str | None) -> WriteResult:
+        try:
+            validate(body, resource_type)
+        except InboundError as exc:
+            raise _unprocessable(exc) from exc
+        current = await self._own(caller, resource_type, resource_id, request_id)
         if if_match and if_match != etag_of(current):
             raise FHIRError(412, "conflict", f"{resource_type}/{resource_id} has changed since you read it")
         try:
             if resource_type == "Patient":
-                return await self._update_patient(current, body, rid)
+                return await self._update_patient(current, body, request_id)
             if resource_type == "Appointment":
-                return await self._change_appointment(current, body, rid)
+                return await self._change_appointment(current, body, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
-        raise FHIRError(403, "forbidden", f"Patients may not update {resource_type} resources")
+        raise forbidden(f"Patients may not update {resource_type} resources")
 
     # -- the rules -----------------------------------------------------------------------------
-    async def _message(self, caller: Caller, body: Any, rid: str | None) -> WriteResult:
+    async def _message(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         patient_ref = f"Patient/{caller.bound_patient}"
-        patient = await self._read_required("Patient", caller.bound_patient or "", rid)
-        allowed = {r["reference"] for r in patient.get("generalPractitioner", []) if r.get("reference")}
-        if (patient.get("managingOrganization") or {}).get("reference"):
-            allowed.add(patient["managingOrganization"]["reference"])
+        patient = await self.upstream.read("Patient", caller.bound_patient or "", request_id)
+        if patient is None:
+            raise FHIRError(422, "business-rule", "Your patient record cannot be found")
+        allowed = {ref for r in patient.get("generalPractitioner") or [] if (ref := inbound.ref_of(r))}
+        if org := inbound.ref_of(patient.get("managingOrganization")):
+            allowed.add(org)
         # Replying to a care-team member who wrote to the patient is always allowed.
-        for ref in (body.get("inResponseTo", []) + body.get("partOf", [])) if isinstance(body, dict) else []:
-            ref_s = (ref or {}).get("reference", "")
-            if not ref_s.startswith("Communication/"):
-                raise InboundError("A reply must point at one of your own message threads")
-            earlier = await self._own(caller, "Communication", ref_s.split("/", 1)[1], rid)
-            if (earlier.get("sender") or {}).get("reference"):
-                allowed.add(earlier["sender"]["reference"])
+        for ref in inbound.reply_references(body):
+            earlier = await self._own(caller, "Communication", plain_reference(ref, "Communication"), request_id)
+            if sender := inbound.ref_of(earlier.get("sender")):
+                allowed.add(sender)
         shaped = inbound.message(
             body, patient_ref=patient_ref, sender_ref=caller.fhir_user or patient_ref,
             allowed_recipients=allowed, now=self.clock(),
@@ -146,29 +203,27 @@ class PatientWrites:
             if ident.get("system") and ident.get("value"):
                 if_none_exist = f"identifier={ident['system']}|{ident['value']}&subject={patient_ref}"
                 break
-        return await self._create(shaped, if_none_exist, rid)
+        return await self._create(shaped, if_none_exist, request_id)
 
-    async def _refill(self, caller: Caller, body: Any, rid: str | None) -> WriteResult:
-        inbound.validate(body, "MedicationRequest")
+    async def _refill(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         patient_ref = f"Patient/{caller.bound_patient}"
-        original = await self._own(caller, "MedicationRequest", inbound.refill_basis(body), rid)
+        original = await self._own(caller, "MedicationRequest", inbound.refill_basis(body), request_id)
         shaped = inbound.refill_request(
             body, original, patient_ref=patient_ref, requester_ref=caller.fhir_user or patient_ref, now=self.clock()
         )
         # One open refill request per prescription: a retry (or double click) finds the first one.
         if_none_exist = (f"identifier={inbound.REFILL_IDENTIFIER_SYSTEM}|{original['id']}"
                          f"&status=draft&patient={patient_ref}")
-        return await self._create(shaped, if_none_exist, rid)
+        return await self._create(shaped, if_none_exist, request_id)
 
-    async def _book(self, caller: Caller, body: Any, rid: str | None) -> WriteResult:
-        inbound.validate(body, "Appointment")
+    async def _book(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         patient_ref = f"Patient/{caller.bound_patient}"
-        actors = {(p.get("actor") or {}).get("reference") for p in body.get("participant", [])}
+        actors = {inbound.ref_of(p.get("actor")) for p in body.get("participant") or [] if isinstance(p, dict)}
         if patient_ref not in actors:
             raise InboundError("You can only book appointments for yourself")
-        slot = await self._read_required("Slot", inbound.slot_of(body), rid)
-        schedule_ref = (slot.get("schedule") or {}).get("reference", "")
-        schedule = await self.upstream.read("Schedule", schedule_ref.split("/")[-1], rid) if schedule_ref else None
+        slot = await self._slot(inbound.slot_of(body), request_id)
+        schedule_id = (inbound.ref_of(slot.get("schedule")) or "").split("/")[-1]
+        schedule = await self.upstream.read("Schedule", schedule_id, request_id) if is_fhir_id(schedule_id) else None
         appointment = inbound.booking(body, slot, schedule, patient_ref=patient_ref, now=self.clock())
         entries = [
             {"resource": inbound.slot_with_status(slot, "busy"),
@@ -176,57 +231,46 @@ class PatientWrites:
             {"fullUrl": "urn:uuid:new-appointment", "resource": appointment,
              "request": {"method": "POST", "url": "Appointment"}},
         ]
-        responses = await self._transaction(entries, "That time has just been taken; please pick another slot", rid)
+        responses = await self._transaction(entries, "That time has just been taken; please pick another slot",
+                                            request_id)
         new_id = _id_from_location(responses[1].get("location", ""))
-        created = await self.upstream.read("Appointment", new_id, rid) or {}
+        created = await self.upstream.read("Appointment", new_id, request_id) or {}
         return WriteResult(201, created, [f"Appointment/{new_id}", f"Slot/{slot['id']}"])
 
-    async def _change_appointment(self, current: dict[str, Any], body: Any, rid: str | None) -> WriteResult:
+    async def _change_appointment(self, current: dict[str, Any], body: dict[str, Any],
+                                  request_id: str | None) -> WriteResult:
         now = self.clock()
         kind = inbound.appointment_change(current, body, now)
-        old_slot = await self._read_required("Slot", inbound.slot_of(current), rid)
-        entries: list[dict[str, Any]]
+        old_slot = await self._slot(inbound.slot_of(current), request_id)
         touched = [f"Appointment/{current['id']}", f"Slot/{old_slot['id']}"]
+        entries = [{"resource": inbound.slot_with_status(old_slot, "free"),
+                    "request": {"method": "PUT", "url": f"Slot/{old_slot['id']}", "ifMatch": etag_of(old_slot)}}]
         if kind == "cancel":
             updated = inbound.cancelled(current, body.get("cancelationReason"))
-            entries = [
-                {"resource": inbound.slot_with_status(old_slot, "free"),
-                 "request": {"method": "PUT", "url": f"Slot/{old_slot['id']}", "ifMatch": etag_of(old_slot)}},
-            ]
         else:
-            new_slot = await self._read_required("Slot", inbound.slot_of(body), rid)
+            new_slot = await self._slot(inbound.slot_of(body), request_id)
             updated = inbound.rescheduled(current, new_slot, now)
             touched.append(f"Slot/{new_slot['id']}")
-            entries = [
-                {"resource": inbound.slot_with_status(old_slot, "free"),
-                 "request": {"method": "PUT", "url": f"Slot/{old_slot['id']}", "ifMatch": etag_of(old_slot)}},
-                {"resource": inbound.slot_with_status(new_slot, "busy"),
-                 "request": {"method": "PUT", "url": f"Slot/{new_slot['id']}", "ifMatch": etag_of(new_slot)}},
-            ]
+            entries.append({"resource": inbound.slot_with_status(new_slot, "busy"),
+                            "request": {"method": "PUT", "url": f"Slot/{new_slot['id']}",
+                                        "ifMatch": etag_of(new_slot)}})
         updated = {k: v for k, v in updated.items() if k != "meta"}
         entries.append({"resource": updated, "request": {
             "method": "PUT", "url": f"Appointment/{current['id']}", "ifMatch": etag_of(current)}})
-        await self._transaction(entries, "The appointment or slot changed meanwhile; please try again", rid)
-        fresh = await self.upstream.read("Appointment", current["id"], rid) or {}
+        await self._transaction(entries, "The appointment or slot changed meanwhile; please try again", request_id)
+        fresh = await self.upstream.read("Appointment", current["id"], request_id) or {}
         return WriteResult(200, fresh, touched)
 
-    async def _update_patient(self, current: dict[str, Any], body: Any, rid: str | None) -> WriteResult:
+    async def _update_patient(self, current: dict[str, Any], body: dict[str, Any],
+                              request_id: str | None) -> WriteResult:
         updated = inbound.patient_update(current, body)
         updated = {k: v for k, v in updated.items() if k != "meta"}
         response = await self.upstream.request(
-            "PUT", f"Patient/{current['id']}", json=updated, request_id=rid,
+            "PUT", f"Patient/{current['id']}", json=updated, request_id=request_id,
             headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
         )
         if response.status_code in (409, 412):
             raise FHIRError(412, "conflict", "Your record changed meanwhile; please reload and try again")
         if response.status_code >= 400:
-            raise refused_write(response)
-        return WriteResult(200, _json(response), [f"Patient/{current['id']}"])
-
-
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        body = response.json()
-        return body if isinstance(body, dict) else {}
-    except ValueError:
-        return {}
+            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
+        return WriteResult(200, json_object(response), [f"Patient/{current['id']}"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .validation import InboundError, validate
+from .validation import InboundError, plain_reference, validate
 
 # The Patient elements a patient may change about themselves.
 PATIENT_EDITABLE = frozenset({"telecom", "address", "communication", "contact"})
@@ -18,10 +18,20 @@ PATIENT_IGNORED = frozenset({"meta", "text"})
 REFILL_IDENTIFIER_SYSTEM = "urn:portal:refill-request"
 MESSAGE_MAX_CHARS = 10_000
 RECIPIENT_TYPES = ("Practitioner/", "PractitionerRole/", "Organization/", "CareTeam/")
+# One answer for a slot reference that is malformed and for one that names no slot: whether anything
+# else exists at such an address must not show.
+SLOT_UNKNOWN = "That slot does not exist; please pick another"
 
 
-def _ref(value: Any) -> str | None:
-    return value.get("reference") if isinstance(value, dict) else None
+def ref_of(value: Any) -> str | None:
+    """The `reference` of a Reference, when it is one and has a string reference."""
+    ref = value.get("reference") if isinstance(value, dict) else None
+    return ref if isinstance(ref, str) else None
+
+
+def _items(resource: dict[str, Any], key: str) -> list[Any]:
+    value = resource.get(key)
+    return value if isinstance(value, list) else []
 
 
 def patient_update(current: dict[str, Any], proposed: Any) -> dict[str, Any]:
@@ -48,19 +58,19 @@ def message(
 ) -> dict[str, Any]:
     """A message from the patient (or caregiver) to their care team about the patient."""
     validate(proposed, "Communication")
-    subject = _ref(proposed.get("subject"))
+    subject = ref_of(proposed.get("subject"))
     if subject not in (None, patient_ref):
         raise InboundError("A message can only be about your own record")
-    sender = _ref(proposed.get("sender"))
+    sender = ref_of(proposed.get("sender"))
     if sender not in (None, sender_ref):
         raise InboundError("A message must be sent by you")
-    recipients = [_ref(r) for r in proposed.get("recipient", [])]
+    recipients = [ref_of(r) for r in _items(proposed, "recipient")]
     if not recipients or any(r is None for r in recipients):
         raise InboundError("A message needs at least one recipient from your care team")
     for r in recipients:
         if not str(r).startswith(RECIPIENT_TYPES) or r not in allowed_recipients:
             raise InboundError(f"{r} is not part of your care team")
-    texts = [p.get("contentString") for p in proposed.get("payload", []) if isinstance(p, dict)]
+    texts = [p.get("contentString") for p in _items(proposed, "payload") if isinstance(p, dict)]
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
         raise InboundError("A message needs text (payload.contentString)")
     if sum(len(t) for t in texts) > MESSAGE_MAX_CHARS:
@@ -87,7 +97,7 @@ def refill_request(
     validate(proposed, "MedicationRequest")
     if original.get("status") != "active" or original.get("intent") not in ("order", "original-order"):
         raise InboundError("Refills can only be requested for an active prescription")
-    if _ref(original.get("subject")) != patient_ref:
+    if ref_of(original.get("subject")) != patient_ref:
         raise InboundError("Refills can only be requested for your own prescriptions")
     shaped: dict[str, Any] = {
         "resourceType": "MedicationRequest",
@@ -109,13 +119,18 @@ def refill_request(
     return validate(shaped, "MedicationRequest")
 
 
-def refill_basis(proposed: dict[str, Any]) -> str:
-    """The id of the prescription a refill request is based on."""
-    based = proposed.get("basedOn") or []
-    refs = [_ref(b) for b in based]
-    if len(refs) != 1 or not refs[0] or not refs[0].startswith("MedicationRequest/"):
+def refill_basis(proposed: dict[str, Any]) -> str | None:
+    """The id of the prescription a refill request is based on; None when the one reference given is not
+    a plain `MedicationRequest/<id>` (answered like a prescription that does not exist)."""
+    refs = [ref_of(b) for b in _items(proposed, "basedOn")]
+    if len(refs) != 1 or not refs[0]:
         raise InboundError("A refill request needs basedOn with exactly one of your prescriptions")
-    return refs[0].split("/", 1)[1]
+    return plain_reference(refs[0], "MedicationRequest")
+
+
+def reply_references(proposed: dict[str, Any]) -> list[str | None]:
+    """The messages a message answers (`inResponseTo`, `partOf`), as given."""
+    return [ref_of(r) for r in _items(proposed, "inResponseTo") + _items(proposed, "partOf")]
 
 
 def booking(
@@ -125,9 +140,9 @@ def booking(
     validate(proposed, "Appointment")
     _check_slot_free(slot, now)
     participants = [{"actor": {"reference": patient_ref}, "status": "accepted", "required": "required"}]
-    for actor in (schedule or {}).get("actor", []):
-        if _ref(actor) and _ref(actor) != patient_ref:
-            participants.append({"actor": {"reference": _ref(actor)}, "status": "accepted", "required": "required"})
+    for actor in _items(schedule or {}, "actor"):
+        if ref_of(actor) and ref_of(actor) != patient_ref:
+            participants.append({"actor": {"reference": ref_of(actor)}, "status": "accepted", "required": "required"})
     shaped: dict[str, Any] = {
         "resourceType": "Appointment",
         "status": "booked",
@@ -154,10 +169,14 @@ def _check_slot_free(slot: dict[str, Any], now: datetime) -> None:
 
 
 def slot_of(appointment: dict[str, Any]) -> str:
-    refs = [_ref(s) for s in appointment.get("slot", [])]
-    if len(refs) != 1 or not refs[0] or not refs[0].startswith("Slot/"):
+    """The id of the one Slot an appointment names (a plain `Slot/<id>`)."""
+    refs = [ref_of(s) for s in _items(appointment, "slot")]
+    if len(refs) != 1 or not refs[0]:
         raise InboundError("An appointment must name exactly one Slot")
-    return refs[0].split("/", 1)[1]
+    slot_id = plain_reference(refs[0], "Slot")
+    if slot_id is None:
+        raise InboundError(SLOT_UNKNOWN)
+    return slot_id
 
 
 APPOINTMENT_FIXED = frozenset({"participant", "serviceType", "appointmentType", "reasonCode", "identifier",

@@ -14,7 +14,7 @@ import respx
 from fastapi import FastAPI
 
 from fhir_gateway.app import create_app
-from fhir_gateway.routes import AccessRecord
+from fhir_gateway.pipeline import AccessRecord
 from fhir_gateway.settings import PortalSettings
 from smart_auth.keys import KeyStore
 
@@ -55,14 +55,10 @@ def ehr() -> respx.MockRouter:
         yield router
 
 
-@pytest.fixture
-def harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
+def build_harness(tmp_path: Path) -> Harness:
     """The app exactly as `create_app` builds it, with respx as the EHR, a list as the audit sink and a
     set as the revocation list. Its Redis is a closed port: idempotency keys and the cache degrade
-    quietly, as they do in production when Redis is unreachable."""
-    for name in list(os.environ):
-        if name.startswith("PORTAL_"):
-            monkeypatch.delenv(name)
+    quietly, as they do in production when Redis is unreachable. PORTAL_* variables must be cleared."""
     audit: list[AccessRecord] = []
     revoked: set[str] = set()
 
@@ -80,6 +76,18 @@ def harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPat
     app = create_app(settings, access_audit=sink, revocation_check=is_revoked)
     keys = KeyStore.load_or_create(tmp_path / "signing-key.pem")
     return Harness(keys, app, audit, revoked)
+
+
+def clear_portal_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("PORTAL_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    clear_portal_env(monkeypatch)
+    return build_harness(tmp_path)
 
 
 def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:

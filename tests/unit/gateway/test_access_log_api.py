@@ -21,8 +21,8 @@ from fhir_gateway.access import AccessChecker
 from fhir_gateway.access_log_api import build_access_log_router
 from fhir_gateway.caller import TokenVerifier
 from fhir_gateway.errors import FHIRError
+from fhir_gateway.pipeline import AccessRecord
 from fhir_gateway.request_context import install_request_context
-from fhir_gateway.routes import AccessRecord
 from fhir_gateway.upstream import Upstream, make_client
 from smart_auth.keys import KeyStore
 
