@@ -234,10 +234,10 @@ class AccessLogApi:
         gate = asyncio.Semaphore(8)
 
         async def person(ref: str) -> tuple[str, str | None]:
-            rtype, rid = ref.split("/", 1)
+            rtype, resource_id = ref.split("/", 1)
             async with gate:
                 try:
-                    resource = await self.ehr.read(rtype, rid, request_id)
+                    resource = await self.ehr.read(rtype, resource_id, request_id)
                 except Exception:  # a name is a nicety: any EHR failure falls back to generic words
                     return ref, None
             return ref, human_name(resource, prefer_official=True, with_prefix=True) if resource else None

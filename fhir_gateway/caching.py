@@ -65,10 +65,10 @@ class GatewayCache:
         return MISS if self.active else BYPASS
 
     # -- keys and tags ---------------------------------------------------------------------------
-    def for_read(self, caller: Caller, grant: Grant, rtype: str, rid: str, vid: str | None) -> Lookup:
-        params = [("_history", vid)] if vid else None
-        key = read_key(caller.compartment_key, _fingerprint(caller, grant), rtype, rid, params)
-        return Lookup(key, (resource_tag(rtype, rid),))
+    def for_read(self, caller: Caller, grant: Grant, rtype: str, resource_id: str, version_id: str | None) -> Lookup:
+        params = [("_history", version_id)] if version_id else None
+        key = read_key(caller.compartment_key, _fingerprint(caller, grant), rtype, resource_id, params)
+        return Lookup(key, (resource_tag(rtype, resource_id),))
 
     def for_search(self, caller: Caller, grant: Grant, policy: TypePolicy, rtype: str,
                    params: Sequence[tuple[str, str]]) -> Lookup:
@@ -132,8 +132,8 @@ class GatewayCache:
         for ref in touched:
             if "/" not in ref:
                 continue
-            rtype, rid = ref.split("/", 1)
-            tags += [resource_tag(rtype, rid), type_tag(rtype)]
+            rtype, resource_id = ref.split("/", 1)
+            tags += [resource_tag(rtype, resource_id), type_tag(rtype)]
             tags += [compartment_tag(c, rtype) for c in sorted(compartments)]
         if await self.cache.try_invalidate(tags) is None:
             # Redis is failing; when it is back the change feed replays this change from the EHR's

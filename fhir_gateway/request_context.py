@@ -32,22 +32,22 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = Headers(scope=scope).get("x-request-id", "")
-        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                MutableHeaders(scope=message)["X-Request-Id"] = rid
+                MutableHeaders(scope=message)["X-Request-Id"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
             # The one place an unexpected failure is caught: log the trace, answer without it.
-            log.exception("unhandled error request_id=%s path=%s", rid, scope.get("path", ""))
+            log.exception("unhandled error request_id=%s path=%s", request_id, scope.get("path", ""))
             if started:
                 raise  # the answer is already on its way; nothing clean can be said any more
             await _internal_error(scope["path"])(scope, receive, send_with_id)

@@ -78,8 +78,8 @@ def resource_headers(resource: dict[str, Any]) -> dict[str, str]:
 def written_response(resource: dict[str, Any], status: int, public_base: str) -> Response:
     """The answer to a create or update: the resource, its validators and, for a create, its Location."""
     headers = resource_headers(resource)
-    rtype, rid = resource.get("resourceType"), resource.get("id")
-    if rtype and rid and status == 201:
+    rtype, resource_id = resource.get("resourceType"), resource.get("id")
+    if rtype and resource_id and status == 201:
         version = (resource.get("meta") or {}).get("versionId")
-        headers["Location"] = f"{public_base}/{rtype}/{rid}" + (f"/_history/{version}" if version else "")
+        headers["Location"] = f"{public_base}/{rtype}/{resource_id}" + (f"/_history/{version}" if version else "")
     return fhir_response(resource, status=status, headers=headers)

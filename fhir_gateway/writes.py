@@ -44,8 +44,8 @@ class WriteResult:
 
 
 def etag_of(resource: dict[str, Any]) -> str | None:
-    vid = (resource.get("meta") or {}).get("versionId")
-    return f'W/"{vid}"' if vid else None
+    version_id = (resource.get("meta") or {}).get("versionId")
+    return f'W/"{version_id}"' if version_id else None
 
 
 def _unprocessable(exc: InboundError) -> FHIRError:
