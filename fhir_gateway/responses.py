@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from cache import CachedResponse
 
@@ -19,7 +19,7 @@ from .writes import etag_of
 FHIR_JSON_UTF8 = f"{FHIR_JSON}; charset=utf-8"
 
 
-class FHIRResponse(Response):
+class FHIRResponse(JSONResponse):
     """A FHIR JSON answer (orjson; also what the OpenAPI document names as every route's media type)."""
 
     media_type = FHIR_JSON_UTF8

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from .errors import FHIR_JSON, PolicyRefusal
 from .gateway import Gateway
 from .policy import POLICIES
-from .responses import FHIRResponse
+from .responses import FHIR_JSON_UTF8, FHIRResponse
 
 ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
 _ID = {"type": "string", "pattern": ID_PATTERN}
@@ -26,11 +26,13 @@ _OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
             "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}
 _RESOURCE = {"type": "object", "required": ["resourceType"], "additionalProperties": True,
              "properties": {"resourceType": {"type": "string"}, "id": _ID}}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {FHIR_JSON: {"schema": _OUTCOME}}}
-    for code, text in (("4XX", "Refused or not valid (OperationOutcome)"),
-                       ("5XX", "The EHR or the audit trail is unavailable (OperationOutcome)"))
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A FHIR resource or Bundle", "content": {FHIR_JSON_UTF8: {"schema": _RESOURCE}}},
+    **{code: {"description": text, "content": {FHIR_JSON: {"schema": _OUTCOME}}}
+       for code, text in (("4XX", "Refused or not valid (OperationOutcome)"),
+                          ("5XX", "The EHR or the audit trail is unavailable (OperationOutcome)"))},
 }
+NOT_MODIFIED = {"responses": {"304": {"description": "Not modified since the ETag in If-None-Match"}}}
 
 TypeName = Annotated[str, Path(description="A resource type served here (see /fhir/metadata)",
                                json_schema_extra={"enum": sorted(POLICIES)})]
@@ -50,7 +52,7 @@ def _header(name: str, description: str) -> dict[str, Any]:
 
 _COUNT = {"type": "integer", "minimum": 0}
 _INSTANT = {"type": "string", "format": "date-time"}
-SEARCH = {"parameters": [
+SEARCH = {**NOT_MODIFIED, "parameters": [
     _query("parameters", "FHIR search parameters of the type (see /fhir/metadata), e.g. code=4548-4&_count=10",
            {"type": "object", "additionalProperties": {"type": "string"}}, style="form", explode=True),
     _header("If-None-Match", "An ETag of an earlier answer: 304 when nothing changed"),
@@ -64,7 +66,7 @@ PAGE = {"parameters": [
     _query("_bundletype", "The Bundle type of the page"),
     _query("_page_sig", "The signature binding the link to the token that searched"),
 ]}
-READ = {"parameters": [_header("If-None-Match", "An ETag of an earlier answer: 304 when nothing changed")]}
+READ = {**NOT_MODIFIED, "parameters": [_header("If-None-Match", "An ETag of an earlier answer: 304 when unchanged")]}
 HISTORY = {"parameters": [_query("_count", "Versions per page", _COUNT),
                           _query("_since", "Only versions since this instant", _INSTANT),
                           _query("_at", "Only versions current at this time")]}
@@ -83,7 +85,7 @@ def _write(description: str) -> dict[str, Any]:
 
 
 def build_fhir_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ERRORS)
+    router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ANSWERS)
     # Reads the header only for the OpenAPI document ("Authorize" in /docs); the pipeline verifies it.
     bearer = [Security(HTTPBearer(auto_error=False, description="A SMART access token"))]
 

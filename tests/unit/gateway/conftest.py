@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,15 @@ def clear_portal_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
     clear_portal_env(monkeypatch)
     return build_harness(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """One harness for a whole module (building the app is most of a small test's time); its tests
+    look only at the audit records their own requests added."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        clear_portal_env(monkeypatch)
+        yield build_harness(tmp_path_factory.mktemp("harness"))
 
 
 def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +25,7 @@ from fhir_gateway.caller import TokenVerifier
 from fhir_gateway.links import LinkRewriter
 from smart_auth.keys import derive_secret
 
-from .conftest import AUD, EHR, PUBLIC, Harness, build_harness
+from .conftest import AUD, EHR, PUBLIC, Harness
 
 PT = "pt-0001"
 FULL = "launch/patient openid fhirUser patient/*.cruds"
@@ -84,12 +83,8 @@ def fhir_routes(h: Harness) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def walker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with pytest.MonkeyPatch.context() as mp:
-        from .conftest import clear_portal_env
-
-        clear_portal_env(mp)
-        yield build_harness(Path(tmp_path_factory.mktemp("walk")))
+def walker(shared_harness: Harness) -> Harness:
+    return shared_harness
 
 
 def page_params(h: Harness, token: str) -> dict[str, str]:
