@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from devstack.procs import free_port
+
+_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ")
 
 
 class TcpProxy:
@@ -40,12 +43,17 @@ class TcpProxy:
             client_writer.close()
             return
         self._writers |= {client_writer, upstream_writer}
+        asked = [b""]  # the request line of the last request sent on this connection
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while data := await reader.read(65536):
-                    if answers and not self.keep_answer():
-                        break
+                    if not answers and data.startswith(_METHODS):
+                        asked[0] = data.split(b"\r\n", 1)[0]
+                    if answers:
+                        await self.before_answer()
+                        if not self.keep_answer(asked[0]):
+                            break
                     writer.write(data)
                     await writer.drain()
             writer.close()
@@ -56,6 +64,36 @@ class TcpProxy:
         await asyncio.gather(pipe(client_reader, upstream_writer, False), pipe(upstream_reader, client_writer, True))
         self._writers -= {client_writer, upstream_writer}
 
-    def keep_answer(self) -> bool:
-        """Whether to pass on the EHR's next bytes; a subclass may drop answers to fake a lost reply."""
+    async def before_answer(self) -> None:
+        """Runs before the EHR's next bytes are passed on; a subclass may hold them back."""
+
+    def keep_answer(self, request_line: bytes) -> bool:
+        """Whether to pass on the EHR's next bytes (answering ``request_line``); a subclass may drop answers
+        to fake a lost reply."""
+        return True
+
+
+class FaultyProxy(TcpProxy):
+    """A proxy that can lose the EHR's answers and hold them back.
+
+    - ``lose(request_line)``: answers to the requests it picks are dropped and the connection cut (the EHR
+      did the work, the caller cannot know); ``lost`` counts them.
+    - ``answer_delay``: every answer waits this long first (a slow EHR: time to break something else while
+      a request is in flight).
+    """
+
+    def __init__(self, target_host: str, target_port: int, path: str = "/fhir") -> None:
+        super().__init__(target_host, target_port, path)
+        self.lose: Callable[[bytes], bool] | None = None
+        self.answer_delay = 0.0
+        self.lost = 0
+
+    async def before_answer(self) -> None:
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+
+    def keep_answer(self, request_line: bytes) -> bool:
+        if self.lose is not None and self.lose(request_line):
+            self.lost += 1
+            return False
         return True

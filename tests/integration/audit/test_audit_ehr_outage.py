@@ -21,27 +21,12 @@ import redis.asyncio as aioredis
 
 from audit.exporter import AuditExporter
 from audit.recorder import AuditRecorder
+from tests.tcp_proxy import FaultyProxy
 
-from .conftest import TcpProxy, count_tagged, tagged_ids, upstream_for
+from .conftest import count_tagged, tagged_ids, upstream_for
 from .test_audit_export_hapi import make_event
 
 pytestmark = pytest.mark.integration
-
-
-class AnswerLosingProxy(TcpProxy):
-    """With `lose_answers` set, requests still reach the EHR but its answers are dropped and the connection
-    cut: the EHR did the work, the exporter cannot know."""
-
-    def __init__(self, target_host: str, target_port: int, path: str = "/fhir") -> None:
-        super().__init__(target_host, target_port, path)
-        self.lose_answers = False
-        self.lost = 0
-
-    def keep_answer(self) -> bool:
-        if self.lose_answers:
-            self.lost += 1
-            return False
-        return True
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -57,7 +42,7 @@ async def test_ehr_lost_mid_export_then_back_loses_and_doubles_nothing(
     redis: aioredis.Redis, stream: str, hapi: str, run_tag: tuple[str, str], tmp_path: Path
 ) -> None:
     url = httpx.URL(hapi)
-    proxy = AnswerLosingProxy(url.host, url.port or 80, url.path)
+    proxy = FaultyProxy(url.host, url.port or 80, url.path)
     await proxy.start()
     via_proxy = upstream_for(proxy.base_url)
     recorder = AuditRecorder(redis, tmp_path / "spool.jsonl", stream=stream)
@@ -81,7 +66,7 @@ async def test_ehr_lost_mid_export_then_back_loses_and_doubles_nothing(
             return await count_tagged(hapi, run_tag) >= 20
 
         await wait_for(some_exported, 60, "the first batches to reach the EHR")
-        proxy.lose_answers = True  # the next transaction is applied, its answer lost ...
+        proxy.lose = lambda _line: True  # the next transaction is applied, its answer lost ...
 
         async def answer_lost() -> bool:
             return proxy.lost > 0
@@ -94,7 +79,7 @@ async def test_ehr_lost_mid_export_then_back_loses_and_doubles_nothing(
         assert await count_tagged(hapi, run_tag) == at_outage  # nothing got through meanwhile
         assert await redis.xlen(stream) > 0  # what was not accepted waits in the stream
 
-        proxy.lose_answers = False
+        proxy.lose = None
         await proxy.start()
         await asyncio.wait_for(producer, 60)
 
