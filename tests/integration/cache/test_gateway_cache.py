@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import time
 import uuid
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from devstack.procs import free_port
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
+from tests.integration.audit.conftest import request_id_of
 from tests.integration.gateway.helpers import auth, mint
 from tests.tcp_proxy import TcpProxy
 
@@ -270,22 +273,24 @@ async def ehr_proxy(ehr_base_url: str) -> AsyncIterator[TcpProxy]:
 async def test_ehr_down_serves_kept_answers_marked_stale_and_503_otherwise(
     ehr_proxy: TcpProxy, redis_server: RedisServer, tmp_path: Path
 ) -> None:
+    stream = f"audit:it-stale:{uuid.uuid4().hex[:8]}"
     gw = own_gateway(tmp_path / "gw", {
         "PORTAL_FHIR_BASE_URL": ehr_proxy.base_url, "PORTAL_REDIS_URL": redis_server.url,
         "PORTAL_CACHE_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/3",
-        "PORTAL_CACHE_TTL": "1", "PORTAL_UPSTREAM_RETRIES": "0", "PORTAL_UPSTREAM_CONNECT_TIMEOUT": "1"})
+        "PORTAL_CACHE_TTL": "1", "PORTAL_UPSTREAM_RETRIES": "0", "PORTAL_UPSTREAM_CONNECT_TIMEOUT": "1",
+        "PORTAL_AUDIT_STREAM": stream, "PORTAL_AUDIT_EXPORT": "false"})
     try:
         await feed_ready(gw)
         token = mint(gw, READ_ALL, patient=A)
         async with httpx.AsyncClient(base_url=gw.fhir, headers=auth(token), timeout=60) as c:
-            fresh = await c.get(f"/Patient/{A}")
+            fresh = await c.get(f"/Patient/{A}", headers={"X-Request-Id": "stale-fresh"})
             assert fresh.status_code == 200 and "warning" not in fresh.headers
             await asyncio.sleep(1.5)  # past the 1 s freshness: only servable as stale now
             await ehr_proxy.stop()
-            stale = await c.get(f"/Patient/{A}")
-            never_cached = await c.get("/Immunization?_count=3")
+            stale = await c.get(f"/Patient/{A}", headers={"X-Request-Id": "stale-kept"})
+            never_cached = await c.get("/Immunization?_count=3", headers={"X-Request-Id": "stale-none"})
             await ehr_proxy.start()
-            back = await c.get(f"/Patient/{A}")
+            back = await c.get(f"/Patient/{A}", headers={"X-Request-Id": "stale-back"})
     finally:
         gw.started.stop()
     assert stale.status_code == 200 and stale.headers["x-cache"] == "STALE", stale.text
@@ -295,6 +300,17 @@ async def test_ehr_down_serves_kept_answers_marked_stale_and_503_otherwise(
     assert never_cached.headers["content-type"].startswith("application/fhir+json")
     assert never_cached.json()["resourceType"] == "OperationOutcome"
     assert back.status_code == 200 and back.headers["x-cache"] == "MISS" and "warning" not in back.headers
+    # A stale answer is an access like any other (outcome 0, naming the patient); the 503 a failure (8).
+    client = Redis.from_url(redis_server.url)
+    try:
+        events = [json.loads(fields[b"event"]) for _sid, fields in await client.xrange(stream)]
+    finally:
+        await client.aclose()
+    by_request = {request_id_of(e): e for e in events}
+    assert len(by_request) == len(events) == 4
+    assert {k: e["outcome"] for k, e in by_request.items()} == {
+        "stale-fresh": "0", "stale-kept": "0", "stale-none": "8", "stale-back": "0"}
+    assert f"Patient/{A}" in {e["what"].get("reference") for e in by_request["stale-kept"]["entity"]}
 
 
 async def test_metrics_show_cache_and_feed_activity(gateway: GatewayServer) -> None:

@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
+from tests.integration.audit.conftest import request_id_of
 
 from .helpers import auth, ehr_search, first_id, mint
 
@@ -40,13 +41,6 @@ def audited(ehr_base_url: str, redis_server: RedisServer,
         yield server, stream
     finally:
         server.started.stop()
-
-
-def request_id_of(event: dict[str, Any]) -> str | None:
-    for entity in event.get("entity") or []:
-        if (entity.get("type") or {}).get("code") == "XrequestId":
-            return entity["what"]["identifier"]["value"]
-    return None
 
 
 async def events_of(redis_url: str, stream: str, request_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
