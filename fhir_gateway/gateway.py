@@ -8,6 +8,7 @@ write rules in turn, and says what its answer disclosed; it never records audit 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -34,34 +35,23 @@ from .writes import PRECONDITIONS, WriteResult, Writes
 HISTORY_PARAMS = ("_count", "_since", "_at")
 
 
+@dataclass(kw_only=True, eq=False)
 class Gateway:
-    def __init__(
-        self,
-        *,
-        upstream: Upstream,
-        verifier: TokenVerifier,
-        checker: AccessChecker,
-        links: LinkRewriter,
-        writes: Writes,
-        idempotency: IdempotencyStore,
-        audit: AccessAudit,
-        public_base: str,
-        max_body_bytes: int,
-        capability: Callable[[], dict[str, Any]],
-        cache: GatewayCache | None = None,
-    ) -> None:
-        self.upstream = upstream
-        self.verifier = verifier
-        self.checker = checker
-        self.links = links
-        self.writes = writes
-        self.idempotency = idempotency
-        self.audit = audit
-        self.pipeline = Pipeline(verifier, audit)
-        self.public_base = public_base.rstrip("/")
-        self.max_body_bytes = max_body_bytes
-        self.capability = capability
-        self.cache = cache or GatewayCache(None)
+    upstream: Upstream
+    verifier: TokenVerifier
+    checker: AccessChecker
+    links: LinkRewriter
+    writes: Writes
+    idempotency: IdempotencyStore
+    audit: AccessAudit
+    public_base: str
+    max_body_bytes: int
+    capability: Callable[[], dict[str, Any]]
+    cache: GatewayCache = field(default_factory=lambda: GatewayCache(None))
+
+    def __post_init__(self) -> None:
+        self.public_base = self.public_base.rstrip("/")
+        self.pipeline = Pipeline(self.verifier, self.audit)
 
     # -- interactions (what the routes call) -----------------------------------------------------
     async def metadata(self) -> Response:

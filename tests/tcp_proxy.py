@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Self
+
+import httpx
 
 from devstack.procs import free_port
 
@@ -20,6 +23,19 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+
+    @classmethod
+    def in_front_of(cls, base_url: str) -> Self:
+        """A proxy for the server at ``base_url`` (start it with ``async with``)."""
+        url = httpx.URL(base_url)
+        return cls(url.host, url.port or 80, url.path)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     @property
     def base_url(self) -> str:

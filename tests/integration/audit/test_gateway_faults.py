@@ -35,13 +35,8 @@ AUDIT_UNAVAILABLE = "audit trail is unavailable"
 
 @pytest.fixture
 async def faulty_ehr(hapi: str) -> AsyncIterator[FaultyProxy]:
-    url = httpx.URL(hapi)
-    proxy = FaultyProxy(url.host, url.port or 80, url.path)
-    await proxy.start()
-    try:
+    async with FaultyProxy.in_front_of(hapi) as proxy:
         yield proxy
-    finally:
-        await proxy.stop()
 
 
 @pytest.fixture
