@@ -43,7 +43,7 @@ class LinkRewriter:
         """The EHR paging parameters to forward, or None when the link was not issued to this caller."""
         values = dict(params)
         search_id, sig = values.get("_getpages"), values.get(SIG_PARAM)
-        if not search_id or not sig or not hmac.compare_digest(sig, self._sign(search_id, binding)):
+        if not search_id or not sig or not hmac.compare_digest(sig.encode(), self._sign(search_id, binding).encode()):
             return None
         return [(k, v) for k, v in params if k != SIG_PARAM]
 

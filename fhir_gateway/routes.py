@@ -12,15 +12,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 
 from .errors import FHIR_JSON, PolicyRefusal
 from .gateway import Gateway
-from .policy import POLICIES
+from .policy import CREATE, HISTORY_INSTANCE, POLICIES, READ, SEARCH, UPDATE, VREAD
 from .responses import FHIR_JSON_UTF8, FHIRResponse
 
 ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _ID = {"type": "string", "pattern": ID_PATTERN}
 _OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
             "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}}}
@@ -34,8 +37,17 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 NOT_MODIFIED = {"responses": {"304": {"description": "Not modified since the ETag in If-None-Match"}}}
 
-TypeName = Annotated[str, Path(description="A resource type served here (see /fhir/metadata)",
-                               json_schema_extra={"enum": sorted(POLICIES)})]
+
+
+def _types(interaction: str) -> Any:
+    """A path parameter naming one of the resource types that serve ``interaction``."""
+    served = sorted(name for name, policy in POLICIES.items() if interaction in policy.interactions)
+    return Annotated[str, Path(description=f"A resource type that serves {interaction} (see /fhir/metadata)",
+                               json_schema_extra={"enum": served})]
+
+
+SearchType, ReadType, VreadType = _types(SEARCH), _types(READ), _types(VREAD)
+HistoryType, CreateType, UpdateType = _types(HISTORY_INSTANCE), _types(CREATE), _types(UPDATE)
 ResourceId = Annotated[str, Path(description="The resource's logical id", json_schema_extra={"pattern": ID_PATTERN})]
 VersionId = Annotated[str, Path(description="A version id of the resource", json_schema_extra={"pattern": ID_PATTERN})]
 PatientId = Annotated[str, Path(description="The Patient's logical id", json_schema_extra={"pattern": ID_PATTERN})]
@@ -52,27 +64,33 @@ def _header(name: str, description: str) -> dict[str, Any]:
 
 _COUNT = {"type": "integer", "minimum": 0}
 _INSTANT = {"type": "string", "format": "date-time"}
-SEARCH = {**NOT_MODIFIED, "parameters": [
+_FORM = {"type": "object", "additionalProperties": {"type": "string"}}
+_IF_NONE_MATCH = _header("If-None-Match", "An ETag of an earlier answer: 304 when nothing changed")
+SEARCH_DOC = {**NOT_MODIFIED, "parameters": [
     _query("parameters", "FHIR search parameters of the type (see /fhir/metadata), e.g. code=4548-4&_count=10",
-           {"type": "object", "additionalProperties": {"type": "string"}}, style="form", explode=True),
-    _header("If-None-Match", "An ETag of an earlier answer: 304 when nothing changed"),
+           _FORM, style="form", explode=True),
+    _IF_NONE_MATCH,
 ]}
-SEARCH_FORM = {"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {
-    "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}}}
-PAGE = {"parameters": [
+SEARCH_FORM_DOC = {"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {
+    "schema": _FORM}}}}
+PAGE_DOC = {"parameters": [
     _query("_getpages", "The search a page link belongs to (from a Bundle's `next`/`previous` link)"),
     _query("_getpagesoffset", "Where the page starts", _COUNT),
     _query("_count", "Page size", _COUNT),
     _query("_bundletype", "The Bundle type of the page"),
     _query("_page_sig", "The signature binding the link to the token that searched"),
 ]}
-READ = {**NOT_MODIFIED, "parameters": [_header("If-None-Match", "An ETag of an earlier answer: 304 when unchanged")]}
-HISTORY = {"parameters": [_query("_count", "Versions per page", _COUNT),
-                          _query("_since", "Only versions since this instant", _INSTANT),
-                          _query("_at", "Only versions current at this time")]}
-EVERYTHING = {"parameters": [_query("_count", "Page size", _COUNT),
-                             _query("_since", "Only resources changed since", _INSTANT),
-                             _query("_type", "Resource types to include, comma-separated")]}
+READ_DOC = {**NOT_MODIFIED, "parameters": [_IF_NONE_MATCH]}
+HISTORY_DOC = {"parameters": [
+    _query("_count", "Versions per page", _COUNT),
+    _query("_since", "Only versions since this instant", _INSTANT),
+    _query("_at", "Only versions current at this time"),
+]}
+EVERYTHING_DOC = {"parameters": [
+    _query("_count", "Page size", _COUNT),
+    _query("_since", "Only resources changed since", _INSTANT),
+    _query("_type", "Resource types to include, comma-separated"),
+]}
 
 
 def _write(description: str) -> dict[str, Any]:
@@ -84,6 +102,21 @@ def _write(description: str) -> dict[str, Any]:
                            _header("If-None-Exist", "Conditional create (staff and backend services)")]}
 
 
+def _unsupported(request: Request, served: list[BaseRoute]) -> tuple[str, PolicyRefusal]:
+    """Any other method or path: the interaction to record, and the refusal. A path that is served, asked
+    with a method it is not served with, is a 405 naming the methods it is served with."""
+    method = request.method
+    allowed = sorted({m for route in served if isinstance(route, APIRoute)
+                      and route.matches(request.scope)[0] is Match.PARTIAL for m in route.methods})
+    if allowed or method == "DELETE":
+        text = "Deleting records is not supported through the portal" if method == "DELETE" else (
+            f"{method} is not supported here")
+        error = PolicyRefusal(405, "not-supported", text, headers={"Allow": ", ".join(allowed)})
+    else:
+        error = PolicyRefusal(404, "not-supported", f"{method} {request.url.path[:100]} is not supported")
+    return {"DELETE": "delete", "PATCH": "patch"}.get(method, "operation"), error
+
+
 def build_fhir_router(gateway: Gateway) -> APIRouter:
     router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ANSWERS)
     # Reads the header only for the OpenAPI document ("Authorize" in /docs); the pipeline verifies it.
@@ -93,7 +126,7 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
     async def metadata() -> Response:
         return await gateway.metadata()
 
-    @router.get("", dependencies=bearer, openapi_extra=PAGE, summary="Follow a page link of a search")
+    @router.get("", dependencies=bearer, openapi_extra=PAGE_DOC, summary="Follow a page link of a search")
     async def page(request: Request) -> Response:
         if "_getpages" in request.query_params:
             return await gateway.page(request)
@@ -105,16 +138,16 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
         return await gateway.refuse(request, "batch", PolicyRefusal(
             403, "forbidden", "Batch and transaction bundles are not accepted; send each request on its own"))
 
-    @router.get("/{rtype}", dependencies=bearer, openapi_extra=SEARCH, summary="Search")
-    async def search(request: Request, rtype: TypeName) -> Response:
+    @router.get("/{rtype}", dependencies=bearer, openapi_extra=SEARCH_DOC, summary="Search")
+    async def search(request: Request, rtype: SearchType) -> Response:
         return await gateway.search(request, rtype)
 
-    @router.post("/{rtype}/_search", dependencies=bearer, openapi_extra={**SEARCH, **SEARCH_FORM},
+    @router.post("/{rtype}/_search", dependencies=bearer, openapi_extra={**SEARCH_DOC, **SEARCH_FORM_DOC},
                  summary="Search with a form body")
-    async def post_search(request: Request, rtype: TypeName) -> Response:
+    async def post_search(request: Request, rtype: SearchType) -> Response:
         return await gateway.search(request, rtype, form=True)
 
-    @router.get("/Patient/{patient_id}/$everything", dependencies=bearer, openapi_extra=EVERYTHING,
+    @router.get("/Patient/{patient_id}/$everything", dependencies=bearer, openapi_extra=EVERYTHING_DOC,
                 summary="Everything in one patient's record")
     async def everything(request: Request, patient_id: PatientId) -> Response:
         return await gateway.patient_operation(request, patient_id, "everything")
@@ -124,38 +157,35 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
     async def summary(request: Request, patient_id: PatientId) -> Response:
         return await gateway.patient_operation(request, patient_id, "summary")
 
-    @router.get("/{rtype}/{resource_id}", dependencies=bearer, openapi_extra=READ, summary="Read")
-    async def read(request: Request, rtype: TypeName, resource_id: ResourceId) -> Response:
+    @router.get("/{rtype}/{resource_id}", dependencies=bearer, openapi_extra=READ_DOC, summary="Read")
+    async def read(request: Request, rtype: ReadType, resource_id: ResourceId) -> Response:
         return await gateway.read(request, rtype, resource_id)
 
-    @router.get("/{rtype}/{resource_id}/_history", dependencies=bearer, openapi_extra=HISTORY,
+    @router.get("/{rtype}/{resource_id}/_history", dependencies=bearer, openapi_extra=HISTORY_DOC,
                 summary="The versions of one resource")
-    async def history(request: Request, rtype: TypeName, resource_id: ResourceId) -> Response:
+    async def history(request: Request, rtype: HistoryType, resource_id: ResourceId) -> Response:
         return await gateway.history(request, rtype, resource_id)
 
-    @router.get("/{rtype}/{resource_id}/_history/{version_id}", dependencies=bearer, openapi_extra=READ,
+    @router.get("/{rtype}/{resource_id}/_history/{version_id}", dependencies=bearer, openapi_extra=READ_DOC,
                 summary="Read one version")
-    async def vread(request: Request, rtype: TypeName, resource_id: ResourceId, version_id: VersionId) -> Response:
+    async def vread(request: Request, rtype: VreadType, resource_id: ResourceId, version_id: VersionId) -> Response:
         return await gateway.read(request, rtype, resource_id, version_id)
 
     @router.post("/{rtype}", dependencies=bearer, openapi_extra=_write("The resource to create"), summary="Create",
                  status_code=201)
-    async def create(request: Request, rtype: TypeName) -> Response:
+    async def create(request: Request, rtype: CreateType) -> Response:
         return await gateway.create(request, rtype)
 
     @router.put("/{rtype}/{resource_id}", dependencies=bearer, openapi_extra=_write("The resource as it should be"),
                 summary="Update")
-    async def update(request: Request, rtype: TypeName, resource_id: ResourceId) -> Response:
+    async def update(request: Request, rtype: UpdateType, resource_id: ResourceId) -> Response:
         return await gateway.update(request, rtype, resource_id)
 
-    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], dependencies=bearer,
-                      summary="Anything else (refused)", include_in_schema=False)
-    async def unsupported(request: Request, path: str) -> Response:
-        method = request.method
-        if method == "DELETE":
-            error = PolicyRefusal(405, "not-supported", "Deleting records is not supported through the portal")
-        else:
-            error = PolicyRefusal(404, "not-supported", f"{method} /fhir/{path[:100]} is not supported")
-        return await gateway.refuse(request, {"DELETE": "delete", "PATCH": "patch"}.get(method, "operation"), error)
+    served = list(router.routes)
 
+    async def unsupported(request: Request) -> Response:
+        return await gateway.refuse(request, *_unsupported(request, served))
+
+    for path in ("", "/{path:path}"):
+        router.add_api_route(path, unsupported, methods=ALL_METHODS, dependencies=bearer, include_in_schema=False)
     return router

@@ -62,7 +62,8 @@ EXAMPLES: dict[tuple[str, str], Call] = {
     ("PUT", "/fhir/{rtype}/{resource_id}"): Call("PUT", f"/fhir/Patient/{PT}",
                                                  json={"resourceType": "Patient", "id": PT}),
     **{(m, "/fhir/{path:path}"): Call(m, "/fhir/Observation/o1/$validate/x", reaches_ehr=False)
-       for m in ("GET", "POST", "PUT", "PATCH", "DELETE")},
+       for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
+    **{(m, "/fhir"): Call(m, "/fhir", reaches_ehr=False) for m in ("PUT", "PATCH", "DELETE", "OPTIONS")},
 }
 NOT_AUDITED = {("GET", "/fhir/metadata")}
 

@@ -315,3 +315,40 @@ async def test_openapi_describes_the_fhir_routes(h: Harness) -> None:
     assert "/fhir/Patient/{patient_id}/$summary" in paths
     assert read["security"] == [{"HTTPBearer": []}] and "security" not in paths["/fhir/metadata"]["get"]
     assert "application/fhir+json" in read["responses"]["4XX"]["content"]
+
+
+# -- found by schemathesis against /openapi.json ---------------------------------------------------
+async def test_a_page_link_with_a_non_ascii_signature_is_unknown_not_a_500(h: Harness,
+                                                                          ehr: respx.MockRouter) -> None:
+    catch_all = ehr.route().respond(json=bundle())
+    r, records = await call(h, "GET", "/fhir", params={"_getpages": "ʇǝɯɐ", "_page_sig": "Ê\x85I"})
+    outcome_of(r, 404)
+    assert [a.outcome for a in records] == ["4"] and not catch_all.called
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("DELETE", "/fhir/Observation/o1", "GET, PUT"), ("PATCH", "/fhir/Observation/o1", "GET, PUT"),
+    ("OPTIONS", "/fhir", "GET, POST"), ("PUT", "/fhir/Observation", "GET, POST"),
+    ("DELETE", f"/fhir/Patient/{PT}/$everything", "GET"),
+])
+async def test_a_served_path_with_another_method_is_405_naming_the_served_ones(
+    h: Harness, ehr: respx.MockRouter, method: str, path: str, allow: str
+) -> None:
+    catch_all = ehr.route().respond(json={})
+    r, records = await call(h, method, path)
+    outcome_of(r, 405)
+    assert r.headers["allow"] == allow and len(records) == 1 and not catch_all.called
+
+
+async def test_only_the_types_that_serve_an_interaction_are_offered_for_it(h: Harness) -> None:
+    async with h.client() as c:
+        paths = (await c.get("/openapi.json")).json()["paths"]
+
+    def offered(path: str, method: str) -> set[str]:
+        params = {p["name"]: p for p in paths[path][method]["parameters"]}
+        return set(params["rtype"]["schema"]["enum"])
+
+    assert "AllergyIntolerance" in offered("/fhir/{rtype}", "get")
+    assert "AllergyIntolerance" not in offered("/fhir/{rtype}", "post")
+    assert "AuditEvent" not in offered("/fhir/{rtype}/{resource_id}/_history", "get")
+    assert {"Patient", "Appointment"} <= offered("/fhir/{rtype}/{resource_id}", "put")
