@@ -84,7 +84,7 @@ READ_DOC = {**NOT_MODIFIED, "parameters": [_IF_NONE_MATCH]}
 HISTORY_DOC = {"parameters": [
     _query("_count", "Versions per page", _COUNT),
     _query("_since", "Only versions since this instant", _INSTANT),
-    _query("_at", "Only versions current at this time"),
+    _query("_at", "Only versions current at this time", _INSTANT),
 ]}
 EVERYTHING_DOC = {"parameters": [
     _query("_count", "Page size", _COUNT),
@@ -102,12 +102,19 @@ def _write(description: str) -> dict[str, Any]:
                            _header("If-None-Exist", "Conditional create (staff and backend services)")]}
 
 
+def _literal_segments(path: str) -> int:
+    return sum(1 for segment in path.split("/") if segment and not segment.startswith("{"))
+
+
 def _unsupported(request: Request, served: list[BaseRoute]) -> tuple[str, PolicyRefusal]:
     """Any other method or path: the interaction to record, and the refusal. A path that is served, asked
     with a method it is not served with, is a 405 naming the methods it is served with."""
     method = request.method
-    allowed = sorted({m for route in served if isinstance(route, APIRoute)
-                      and route.matches(request.scope)[0] is Match.PARTIAL for m in route.methods})
+    # The served paths this one matches, the most specific first (`/{rtype}/_search` over `/{rtype}/{id}`).
+    matching = [route for route in served if isinstance(route, APIRoute)
+                and route.matches(request.scope)[0] is Match.PARTIAL]
+    literal = max((_literal_segments(route.path) for route in matching), default=0)
+    allowed = sorted({m for route in matching if _literal_segments(route.path) == literal for m in route.methods})
     if allowed or method == "DELETE":
         text = "Deleting records is not supported through the portal" if method == "DELETE" else (
             f"{method} is not supported here")
@@ -125,6 +132,13 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
     @router.get("/metadata", summary="The CapabilityStatement (no token needed)")
     async def metadata() -> Response:
         return await gateway.metadata()
+
+    async def unsupported(request: Request) -> Response:
+        return await gateway.refuse(request, *_unsupported(request, served))
+
+    # Ahead of `/{rtype}` (which would take "metadata" for a type): any other method here is a 405.
+    router.add_api_route("/metadata", unsupported, methods=[m for m in ALL_METHODS if m != "GET"],
+                         dependencies=bearer, include_in_schema=False)
 
     @router.get("", dependencies=bearer, openapi_extra=PAGE_DOC, summary="Follow a page link of a search")
     async def page(request: Request) -> Response:
@@ -181,11 +195,7 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
     async def update(request: Request, rtype: UpdateType, resource_id: ResourceId) -> Response:
         return await gateway.update(request, rtype, resource_id)
 
-    served = list(router.routes)
-
-    async def unsupported(request: Request) -> Response:
-        return await gateway.refuse(request, *_unsupported(request, served))
-
+    served = [route for route in router.routes if getattr(route, "endpoint", None) is not unsupported]
     for path in ("", "/{path:path}"):
         router.add_api_route(path, unsupported, methods=ALL_METHODS, dependencies=bearer, include_in_schema=False)
     return router

@@ -64,6 +64,8 @@ EXAMPLES: dict[tuple[str, str], Call] = {
     **{(m, "/fhir/{path:path}"): Call(m, "/fhir/Observation/o1/$validate/x", reaches_ehr=False)
        for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
     **{(m, "/fhir"): Call(m, "/fhir", reaches_ehr=False) for m in ("PUT", "PATCH", "DELETE", "OPTIONS")},
+    **{(m, "/fhir/metadata"): Call(m, "/fhir/metadata", reaches_ehr=False)
+       for m in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
 }
 NOT_AUDITED = {("GET", "/fhir/metadata")}
 

@@ -329,6 +329,7 @@ async def test_a_page_link_with_a_non_ascii_signature_is_unknown_not_a_500(h: Ha
 @pytest.mark.parametrize(("method", "path", "allow"), [
     ("DELETE", "/fhir/Observation/o1", "GET, PUT"), ("PATCH", "/fhir/Observation/o1", "GET, PUT"),
     ("OPTIONS", "/fhir", "GET, POST"), ("PUT", "/fhir/Observation", "GET, POST"),
+    ("POST", "/fhir/metadata", "GET"), ("OPTIONS", "/fhir/Observation/_search", "POST"),
     ("DELETE", f"/fhir/Patient/{PT}/$everything", "GET"),
 ])
 async def test_a_served_path_with_another_method_is_405_naming_the_served_ones(
