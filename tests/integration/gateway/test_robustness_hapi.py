@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
-from tests.integration.audit.conftest import request_id_of
+from tests.integration.audit.conftest import redis_process, request_id_of
 
 from .helpers import auth, ehr_search, first_id, mint
 
@@ -30,12 +30,20 @@ SCOPES = "launch/patient openid fhirUser patient/*.cruds"
 
 
 @pytest.fixture(scope="module")
-def audited(ehr_base_url: str, redis_server: RedisServer,
+def state_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Its own Redis: a gateway registers the portal's client at start-up, which must not touch the
+    session gateway's."""
+    with redis_process(tmp_path_factory, "robust-redis") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def audited(ehr_base_url: str, state_redis: RedisServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayServer, str]]:
     """A gateway whose audit stream is kept (no export), so each request's events can be counted."""
     stream = f"audit:it-robust:{uuid.uuid4().hex[:10]}"
     server = start_gateway_process(Path(tmp_path_factory.mktemp("robust-gw")), {
-        "PORTAL_FHIR_BASE_URL": ehr_base_url, "PORTAL_REDIS_URL": redis_server.url, "PORTAL_AUDIT_STREAM": stream,
+        "PORTAL_FHIR_BASE_URL": ehr_base_url, "PORTAL_REDIS_URL": state_redis.url, "PORTAL_AUDIT_STREAM": stream,
         "PORTAL_AUDIT_EXPORT": "false", "PORTAL_CACHE_ENABLED": "false"})
     try:
         yield server, stream
@@ -83,9 +91,9 @@ async def owner(audited: tuple[GatewayServer, str]) -> AsyncIterator[Client]:
     await client.http.aclose()
 
 
-async def assert_one_event_each(audited: tuple[GatewayServer, str], redis_server: RedisServer,
+async def assert_one_event_each(audited: tuple[GatewayServer, str], state_redis: RedisServer,
                                 client: Client) -> dict[str, dict[str, Any]]:
-    found = await events_of(redis_server.url, audited[1], client.sent)
+    found = await events_of(state_redis.url, audited[1], client.sent)
     assert {rid: len(events) for rid, events in found.items()} == dict.fromkeys(client.sent, 1)
     return {rid: events[0] for rid, events in found.items()}
 
@@ -96,7 +104,7 @@ def message(gp: str, text: str) -> dict[str, Any]:
 
 
 async def test_repeated_and_racing_idempotent_writes_are_audited_and_keep_no_text(
-    audited: tuple[GatewayServer, str], redis_server: RedisServer, owner: Client, ehr_base_url: str
+    audited: tuple[GatewayServer, str], state_redis: RedisServer, owner: Client, ehr_base_url: str
 ) -> None:
     gp = httpx.get(f"{ehr_base_url}/Patient/{OWNER}", timeout=30).json()["generalPractitioner"][0]["reference"]
     text = f"Question {uuid.uuid4().hex}: may I take ibuprofen?"
@@ -115,7 +123,7 @@ async def test_repeated_and_racing_idempotent_writes_are_audited_and_keep_no_tex
     after = ehr_search(ehr_base_url, "Communication", {"subject": f"Patient/{OWNER}"})
     assert len(after) == before + 2  # one message per key, however often it was sent
 
-    events = await assert_one_event_each(audited, redis_server, owner)
+    events = await assert_one_event_each(audited, state_redis, owner)
     assert summary_of(events[first.request.headers["x-request-id"]]) == ("create", "0")
     # the repeat re-read what the first request wrote: to the audit trail it is a read of that version
     repeat = events[again.request.headers["x-request-id"]]
@@ -124,7 +132,7 @@ async def test_repeated_and_racing_idempotent_writes_are_audited_and_keep_no_tex
     outcomes = Counter(summary_of(events[r.request.headers["x-request-id"]]) for r in racers)
     assert outcomes[("create", "4")] == sum(r.status_code == 409 for r in racers)
 
-    client = aioredis.from_url(redis_server.url)
+    client = aioredis.from_url(state_redis.url)
     try:
         stored = [await client.get(k) async for k in client.scan_iter(match="idem:*")]
     finally:
@@ -133,7 +141,7 @@ async def test_repeated_and_racing_idempotent_writes_are_audited_and_keep_no_tex
 
 
 async def test_bad_input_is_a_clean_4xx_with_its_event(audited: tuple[GatewayServer, str],
-                                                       redis_server: RedisServer, owner: Client) -> None:
+                                                       state_redis: RedisServer, owner: Client) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
     headers = {"Content-Type": "application/fhir+json"}
     answers = [
@@ -153,23 +161,23 @@ async def test_bad_input_is_a_clean_4xx_with_its_event(audited: tuple[GatewaySer
     for response, status in answers:
         assert response.status_code == status, response.text
         assert response.json()["resourceType"] == "OperationOutcome"
-    events = await assert_one_event_each(audited, redis_server, owner)
+    events = await assert_one_event_each(audited, state_redis, owner)
     assert {e["outcome"] for e in events.values()} == {"4"}
 
 
 async def test_the_ehrs_own_4xx_reaches_the_caller_cleaned(audited: tuple[GatewayServer, str],
-                                                           redis_server: RedisServer, owner: Client) -> None:
+                                                           state_redis: RedisServer, owner: Client) -> None:
     for params in ({"date": "notadate"}, {"_sort": "nonsense"}):
         r = await owner("GET", "/Observation", params=params)
         assert r.status_code == 400, r.text
         diagnostics = r.json()["issue"][0]["diagnostics"]
         assert diagnostics and "HAPI-" not in diagnostics and "127.0.0.1" not in r.text
-    events = await assert_one_event_each(audited, redis_server, owner)
+    events = await assert_one_event_each(audited, state_redis, owner)
     assert {e["outcome"] for e in events.values()} == {"4"}
 
 
 async def test_booking_a_path_into_another_record_answers_like_a_made_up_slot(
-    audited: tuple[GatewayServer, str], redis_server: RedisServer, owner: Client, ehr_base_url: str
+    audited: tuple[GatewayServer, str], state_redis: RedisServer, owner: Client, ehr_base_url: str
 ) -> None:
     theirs = first_id(ehr_base_url, "Observation", {"patient": f"Patient/{OTHER}"})
 
@@ -181,11 +189,11 @@ async def test_booking_a_path_into_another_record_answers_like_a_made_up_slot(
     probe = await owner("POST", "/Appointment", json=booking(f"Slot/../Observation/{theirs}"))
     assert made_up.status_code == 422, made_up.text
     assert (probe.status_code, probe.json()) == (made_up.status_code, made_up.json())
-    await assert_one_event_each(audited, redis_server, owner)
+    await assert_one_event_each(audited, state_redis, owner)
 
 
 async def test_summary_is_the_patients_own_document_or_a_clean_501(
-    audited: tuple[GatewayServer, str], redis_server: RedisServer, owner: Client, ehr_base_url: str
+    audited: tuple[GatewayServer, str], state_redis: RedisServer, owner: Client, ehr_base_url: str
 ) -> None:
     metadata = httpx.get(f"{ehr_base_url}/metadata", timeout=60).json()
     patient = next(r for r in metadata["rest"][0]["resource"] if r["type"] == "Patient")
@@ -200,5 +208,5 @@ async def test_summary_is_the_patients_own_document_or_a_clean_501(
         assert own.json()["issue"][0]["code"] == "not-supported"
     other = await owner("GET", f"/Patient/{OTHER}/$summary")
     assert other.status_code == 404
-    events = await assert_one_event_each(audited, redis_server, owner)
+    events = await assert_one_event_each(audited, state_redis, owner)
     assert summary_of(events[other.request.headers["x-request-id"]]) == ("operation", "4")
