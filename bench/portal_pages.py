@@ -115,7 +115,7 @@ async def main(args: argparse.Namespace) -> int:
         async with app.router.lifespan_context(app):
             portal: Portal = app.state.portal
             keys = KeyStore.load_or_create(state / "signing-key.pem")
-            tokens = {p: _token(keys, public_url, settings.portal.client_id, p) for p in patients}
+            tokens = {p: _token(keys, public_url, settings.portal.oauth_client_id, p) for p in patients}
             results: dict[tuple[str, str], Loads] = {}
             for name in PAGES:
                 results[(name, "cold")] = cold = Loads()

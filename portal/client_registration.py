@@ -37,7 +37,7 @@ def client_secret(state_dir: Path) -> str:
 
 def portal_client(settings: PortalUiSettings, secret: str, created_at: int | None = None) -> Client:
     return Client(
-        client_id=settings.client_id, client_name=settings.client_name, token_endpoint_auth_method=SECRET_BASIC,
+        client_id=settings.oauth_client_id, client_name=settings.client_name, token_endpoint_auth_method=SECRET_BASIC,
         redirect_uris=[settings.redirect_uri], grant_types=["authorization_code", "refresh_token"],
         scope=SCOPES, secret_hash=hash_secret(secret), created_at=created_at or int(time.time()),
         registered_by="portal", first_party=True,
@@ -47,7 +47,7 @@ def portal_client(settings: PortalUiSettings, secret: str, created_at: int | Non
 async def ensure_registered(registry: ClientRegistry, settings: PortalUiSettings) -> str:
     """Register (or bring up to date) the portal's client; returns its secret."""
     secret = client_secret(settings.state_dir)
-    existing = await registry.get(settings.client_id)
+    existing = await registry.get(settings.oauth_client_id)
     wanted = portal_client(settings, secret, existing.created_at if existing else None)
     if existing != wanted:
         await registry.save(wanted)

@@ -67,13 +67,13 @@ class PortalOAuth:
                  now: Any = None) -> None:
         self.http = http
         self.settings = settings
-        self.auth = httpx.BasicAuth(settings.client_id, secret)
+        self.auth = httpx.BasicAuth(settings.oauth_client_id, secret)
         self.base = gateway_base(settings)
         self.now = now or time.time
 
     def authorize_url(self, state: str, challenge: str) -> str:
         params = {
-            "response_type": "code", "client_id": self.settings.client_id,
+            "response_type": "code", "client_id": self.settings.oauth_client_id,
             "redirect_uri": self.settings.redirect_uri, "scope": SCOPES, "state": state,
             "aud": self.base + "/fhir", "code_challenge": challenge, "code_challenge_method": "S256",
         }

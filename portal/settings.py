@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pydantic import Field
@@ -21,7 +22,11 @@ class PortalUiSettings(BaseSettings):
         description="base URL of the gateway when the portal runs apart from it (e.g. https://gw.example.org); "
                     "unset: the portal calls the gateway in-process",
     )
-    client_id: str = Field(default="patient-portal", description="the portal's OAuth client id")
+    client_id: str | None = Field(
+        default=None,
+        description="the portal's OAuth client id; unset: 'patient-portal-' plus a fingerprint of the public URL, "
+                    "so gateways with different public URLs sharing one Redis never overwrite each other's client",
+    )
     client_name: str = Field(default="the patient portal", description="how the access log names the portal")
     idle_timeout_seconds: int = Field(default=15 * 60, description="a portal session ends after this long idle")
     idle_warning_seconds: int = Field(default=2 * 60, description="warn this long before an idle sign-out")
@@ -31,6 +36,12 @@ class PortalUiSettings(BaseSettings):
     timezone: str = Field(default="America/Chicago", description="the clinic's time zone for dates and times")
     login_ttl_seconds: int = Field(default=15 * 60, description="how long a started sign-in may take")
     fhir_timeout_seconds: float = Field(default=20.0, description="longest wait for one FHIR call")
+
+    @property
+    def oauth_client_id(self) -> str:
+        if self.client_id:
+            return self.client_id
+        return "patient-portal-" + hashlib.sha256(self.public_url.rstrip("/").encode()).hexdigest()[:10]
 
     @property
     def redirect_uri(self) -> str:

@@ -48,7 +48,7 @@ def test_sign_in_lands_on_the_page_asked_for_with_no_token_in_the_browser(
         # The standalone launch: portal -> authorize (PKCE S256) -> sign-in -> back to the portal's callback.
         authorize = next(h for h in hops if urlsplit(h).path == "/auth/authorize")
         query = parse_qs(urlsplit(authorize).query)
-        assert query["code_challenge_method"] == ["S256"] and query["client_id"] == ["patient-portal"]
+        assert query["code_challenge_method"] == ["S256"] and query["client_id"][0].startswith("patient-portal-")
         assert any(urlsplit(h).path == "/portal/callback" for h in hops)
         # No consent page for the product's own portal; no token anywhere the browser can see.
         assert not any("/auth/authorize/decision" in h for h in hops)
@@ -69,7 +69,7 @@ def test_audit_names_the_person_the_portal_and_the_browser_address(
         assert portal_sign_in(b, patient, "/portal/account").status_code == 200
     reads = [e for e in _stream(redis_server)
              if any((a.get("network") or {}).get("address") == "198.51.100.23" for a in e.get("agent", []))
-             and any(((a.get("who") or {}).get("identifier") or {}).get("value") == "patient-portal"
+             and any(str(((a.get("who") or {}).get("identifier") or {}).get("value")).startswith("patient-portal-")
                      for a in e.get("agent", []))]
     assert reads, "the portal's read of the patient names the browser's address and the portal"
     agents = reads[-1]["agent"]
