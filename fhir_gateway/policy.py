@@ -112,9 +112,32 @@ _TYPES = [
     TypePolicy("Coverage", READS, ("beneficiary", "subscriber", "policyHolder", "payor"), "beneficiary",
                _p("beneficiary", "patient", "status", "subscriber", "payor")),
     TypePolicy("ServiceRequest", READS, ("subject", "performer"), "patient",
-               _p("patient", "subject", "status", "category", "code", "authored", "intent", "requester")),
+               _p("patient", "subject", "status", "category", "code", "authored", "intent", "requester",
+                  "performer", "performer-type", "based-on", "priority", "encounter", "identifier")),
     TypePolicy("QuestionnaireResponse", READS, ("subject", "author"), "patient",
-               _p("patient", "subject", "questionnaire", "status", "authored")),
+               _p("patient", "subject", "questionnaire", "status", "authored", "author", "encounter", "identifier",
+                  "source")),
+    TypePolicy("MedicationDispense", READS, ("subject", "receiver"), "patient",
+               _p("patient", "subject", "status", "prescription", "medication", "code", "whenhandedover",
+                  "whenprepared", "type", "performer", "identifier")),
+    # The care team, forms to fill in and billing. Task is not in R4's patient compartment; it is tied to
+    # the patient it is for (Task.for, search parameter `patient`).
+    TypePolicy("CareTeam", READS, ("subject", "participant"), "patient",
+               _p("patient", "subject", "status", "category", "participant", "date", "encounter", "identifier")),
+    TypePolicy("Task", READS, ("for", "owner"), "patient",
+               _p("patient", "subject", "status", "code", "focus", "owner", "authored-on", "modified", "intent",
+                  "business-status", "period", "priority", "requester", "part-of", "based-on", "identifier")),
+    TypePolicy("Account", READS, ("subject",), "patient",
+               _p("patient", "subject", "status", "type", "identifier", "owner", "period", "name")),
+    TypePolicy("Invoice", READS, ("subject", "recipient"), "patient",
+               _p("patient", "subject", "status", "date", "account", "identifier", "issuer", "participant",
+                  "recipient", "type", "totalnet", "totalgross")),
+    TypePolicy("ChargeItem", READS, ("subject",), "patient",
+               _p("patient", "subject", "code", "account", "context", "occurrence", "entered-date",
+                  "performer-actor", "identifier", "service")),
+    # PaymentNotice and PaymentReconciliation are left out on purpose: neither is in R4's patient
+    # compartment nor has a patient search parameter, so as shared types every caller would see every
+    # patient's payments. A patient sees what they owe and what is settled on their Invoices.
     TypePolicy("RelatedPerson", READS, ("patient",), "patient",
                _p("patient", "name", "relationship", "active", "identifier")),
     TypePolicy("AuditEvent", frozenset({READ, SEARCH}), ("entity", "agent"), "patient",
@@ -122,11 +145,14 @@ _TYPES = [
     # Shared, non-patient types: the care team, scheduling and forms.
     TypePolicy("Practitioner", READS, search_params=_p("name", "family", "given", "identifier", "active")),
     TypePolicy("PractitionerRole", READS,
-               search_params=_p("practitioner", "organization", "role", "specialty", "active")),
-    TypePolicy("Organization", READS, search_params=_p("name", "identifier", "active", "type")),
-    TypePolicy("Slot", READS, search_params=_p("schedule", "start", "status", "service-type")),
-    TypePolicy("Schedule", READS, search_params=_p("actor", "active", "date", "service-type")),
-    TypePolicy("Questionnaire", READS, search_params=_p("name", "title", "status", "url", "version")),
+               search_params=_p("practitioner", "organization", "role", "specialty", "active", "location",
+                                "identifier")),
+    TypePolicy("Organization", READS, search_params=_p("name", "identifier", "active", "type", "partof")),
+    TypePolicy("Slot", READS, search_params=_p("schedule", "start", "status", "service-type", "appointment-type",
+                                               "specialty")),
+    TypePolicy("Schedule", READS, search_params=_p("actor", "active", "date", "service-type", "specialty")),
+    TypePolicy("Questionnaire", READS, search_params=_p("name", "title", "status", "url", "version", "context",
+                                                        "context-type", "code", "identifier")),
 ]
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ COMPARTMENT_TYPES = frozenset(t.name for t in _TYPES if not t.shared)
 PATIENT_SAFE_INCLUDE_PARAMS = frozenset(
     {"patient", "subject", "performer", "requester", "practitioner", "medication", "actor", "author",
      "asserter", "recorder", "organization", "schedule", "slot", "general-practitioner", "sender",
-     "recipient", "location", "questionnaire"}
+     "recipient", "location", "questionnaire", "account", "participant", "focus", "prescription", "owner"}
 )
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import types
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -84,7 +85,7 @@ def test_ids_are_deterministic_client_ids_and_unique(resources: list[Json]) -> N
     assert len(keys) == len(set(keys))
     assert "Patient/pt-0001" in keys and "Patient/pt-0025" in keys
     assert "Organization/org-clinic" in keys and "Practitioner/prac-01" in keys and "Schedule/sched-01" in keys
-    assert any(re.fullmatch(r"Slot/slot-\d\d-\d{4}", k) for k in keys)
+    assert any(re.fullmatch(r"Slot/slot-\d\d-\d{8}-\d{4}", k) for k in keys)
     for r in resources:
         if r["resourceType"] == "Observation":
             assert re.fullmatch(r"obs-\d{4}-\d{4}", r["id"])
@@ -244,13 +245,27 @@ def test_children_and_adults_have_age_appropriate_values(dataset: Dataset, bundl
 
 def test_message_threads_reply_in_order(resources: list[Json]) -> None:
     comms = {c["id"]: c for c in of_type(resources, "Communication")}
+    # Staff answer for the team a message was addressed to: billing and referrals staff hold their role in
+    # that team; the care team's messages are answered by clinicians, nurses and its front desk.
+    roles = {r["practitioner"]["reference"]: (r["code"][0]["coding"][0]["code"], r["organization"]["reference"])
+             for r in of_type(resources, "PractitionerRole")}
+    answers = {"org-team-care": {"clinician", "nurse", "front-desk"}, "org-team-billing": {"billing"},
+               "org-team-referrals": {"front-desk"}}
     replies = [c for c in comms.values() if "inResponseTo" in c]
     assert replies
     for c in replies:
         previous = comms[c["inResponseTo"][0]["reference"].removeprefix("Communication/")]
         root = comms[c["partOf"][0]["reference"].removeprefix("Communication/")]
         assert previous["sent"] < c["sent"] and root["sent"] <= previous["sent"]
-        assert c["sender"] == previous["recipient"][0]
+        addressed = previous["recipient"][0]["reference"]
+        sender = c["sender"]["reference"]
+        if addressed.startswith("Organization/"):
+            team = addressed.removeprefix("Organization/")
+            role, org = roles[sender]
+            assert role in answers[team] and (team == "org-team-care" or org == addressed), (sender, addressed)
+        else:
+            assert sender == addressed
+        assert c["category"] == root["category"] and c["topic"] == root["topic"]
     assert all(c["sent"] < TODAY.isoformat() for c in comms.values())
 
 
@@ -301,3 +316,241 @@ def test_an_invalid_entry_is_named(bundles: dict[str, Json]) -> None:
     message = str(err.value)
     assert "patient-0003.json" in message and "entry 5" in message
     assert f"{bad['resourceType']}/{bad['id']}" in message
+
+
+# --- what the portal's workflows and the staff side act on ---------------------------------------------------
+
+STAFF_ROLE = "http://hospital.example.org/fhir/CodeSystem/staff-role"
+VISIT_TYPE = "http://hospital.example.org/fhir/CodeSystem/visit-type"
+
+
+def by_ref(resources: list[Json]) -> dict[str, Json]:
+    return {f"{r['resourceType']}/{r['id']}": r for r in resources}
+
+
+def test_every_practitioner_has_a_staff_role_and_every_role_is_staffed(resources: list[Json]) -> None:
+    roles = of_type(resources, "PractitionerRole")
+    assert {r["practitioner"]["reference"] for r in roles} == {f"Practitioner/{p['id']}"
+                                                               for p in of_type(resources, "Practitioner")}
+    codes = [r["code"][0]["coding"][0] for r in roles]
+    assert all(c["system"] == STAFF_ROLE for c in codes)
+    assert {c["code"] for c in codes} == {"clinician", "nurse", "front-desk", "billing"}
+    teams = {o["name"]: o for o in of_type(resources, "Organization")
+             if o["type"][0]["coding"][0]["code"] == "team"}
+    assert set(teams) == {"Care team", "Billing office", "Referrals"}
+    billing = [r for r in roles if r["code"][0]["coding"][0]["code"] == "billing"]
+    assert billing and all(r["organization"]["reference"] == f"Organization/{teams['Billing office']['id']}"
+                           for r in billing)
+
+
+def test_each_patient_has_a_care_team_with_their_clinician_each_role_and_the_message_teams(
+        bundles: dict[str, Json], resources: list[Json]) -> None:
+    index = by_ref(resources)
+    role_of = {r["practitioner"]["reference"]: r["code"][0]["coding"][0]["code"]
+               for r in of_type(resources, "PractitionerRole")}
+    for name, items in patient_resources(bundles).items():
+        (team,) = of_type(items, "CareTeam")
+        (patient,) = of_type(items, "Patient")
+        assert team["subject"]["reference"] == f"Patient/{patient['id']}"
+        members = [p["member"]["reference"] for p in team["participant"]]
+        assert patient["generalPractitioner"][0]["reference"] in members, name
+        people = [p for p in team["participant"] if p["member"]["reference"].startswith("Practitioner/")]
+        assert {p["role"][0]["coding"][0]["code"] for p in people} == {"clinician", "nurse", "front-desk", "billing"}
+        assert all(role_of[p["member"]["reference"]] == p["role"][0]["coding"][0]["code"] for p in people)
+        orgs = {index[m]["name"] for m in members if m.startswith("Organization/")}
+        assert orgs == {"Care team", "Billing office", "Referrals"}
+
+
+def test_slot_ids_name_clinician_day_and_time_so_a_later_load_keeps_them(dataset: Dataset) -> None:
+    def slots(ds: Dataset) -> dict[str, Json]:
+        return {e["resource"]["id"]: e["resource"] for e in ds.practice["entry"]
+                if e["resource"]["resourceType"] == "Slot"}
+
+    now, later = slots(dataset), slots(generate(42, 25, TODAY + timedelta(days=3)))
+    shared = set(now) & set(later)
+    assert len(shared) > len(now) // 2
+    assert all(now[i]["start"] == later[i]["start"] for i in shared)
+    assert max(s["start"] for s in later.values()) > max(s["start"] for s in now.values())
+    for slot_id, slot in now.items():
+        start = datetime.fromisoformat(slot["start"])
+        assert slot_id.endswith(start.strftime("-%Y%m%d-%H%M"))
+
+
+def test_slots_offer_visit_types_and_check_in_forms_belong_to_visit_types(resources: list[Json]) -> None:
+    slots = {s["id"]: s for s in of_type(resources, "Slot")}
+    offered: Counter[str] = Counter()
+    for s in slots.values():
+        types = [c["code"] for st in s["serviceType"] for c in st.get("coding", []) if c["system"] == VISIT_TYPE]
+        assert types and s["appointmentType"]["coding"][0]["code"] in ("ROUTINE", "CHECKUP", "FOLLOWUP")
+        offered.update(types)
+    assert set(offered) == {"physical", "new-patient", "followup", "sick", "video"}
+    # Every visit type bookable on many days by several clinicians: repeated test runs don't run out.
+    assert min(offered.values()) > 100
+    assert len({s["schedule"]["reference"] for s in slots.values()}) >= 5
+    forms = {q["title"]: q for q in of_type(resources, "Questionnaire")}
+    assert set(forms) == {"New patient intake", "Pre-visit check-in"}
+    checkin_types = {c["valueCodeableConcept"]["coding"][0]["code"] for c in forms["Pre-visit check-in"]["useContext"]}
+    assert checkin_types == {"physical", "new-patient", "followup"}
+    for appt in of_type(resources, "Appointment"):
+        if appt["status"] == "booked":
+            slot = slots[appt["slot"][0]["reference"].removeprefix("Slot/")]
+            booked_as = appt["serviceType"][0]["coding"][0]["code"]
+            assert booked_as in [c["code"] for st in slot["serviceType"] for c in st.get("coding", [])]
+
+
+def _walk_items(items: list[Json]) -> Iterator[Json]:
+    for item in items:
+        yield item
+        yield from _walk_items(item.get("item", []))
+
+
+def test_forms_use_required_items_several_types_and_enable_when(resources: list[Json]) -> None:
+    for q in of_type(resources, "Questionnaire"):
+        items = {i["linkId"]: i for i in _walk_items(q["item"])}
+        assert any(i.get("required") for i in items.values())
+        for i in items.values():
+            for cond in i.get("enableWhen", []):
+                assert cond["question"] in items and items[cond["question"]]["type"] == "boolean"
+    types = {i["type"] for q in of_type(resources, "Questionnaire") for i in _walk_items(q["item"])}
+    assert types >= {"choice", "date", "integer", "decimal", "text", "string", "boolean", "group"}
+
+
+def test_forms_are_assigned_as_tasks_some_answered_some_open(resources: list[Json]) -> None:
+    index = by_ref(resources)
+    forms = {f"{q['url']}|{q['version']}": q for q in of_type(resources, "Questionnaire")}
+    tasks = of_type(resources, "Task")
+    assert {t["status"] for t in tasks} == {"requested", "in-progress", "completed"}
+    for task in tasks:
+        assert task["code"]["coding"][0]["code"] == "complete-questionnaire"
+        form = forms[task["input"][0]["valueCanonical"]]
+        if task["status"] == "requested":
+            assert "output" not in task
+            continue
+        response = index[task["output"][0]["valueReference"]["reference"]]
+        assert response["questionnaire"] == task["input"][0]["valueCanonical"]
+        assert response["subject"] == task["for"]
+        assert response["status"] == ("completed" if task["status"] == "completed" else "in-progress")
+        asked = {i["linkId"]: i for i in _walk_items(form["item"])}
+        answered = {i["linkId"]: i for i in _walk_items(response["item"])}
+        assert set(answered) <= set(asked)
+        if response["status"] == "completed":
+            for link_id, item in asked.items():
+                conditions = item.get("enableWhen", [])
+                enabled = all(answered.get(c["question"], {}).get("answer", [{}])[0].get("valueBoolean")
+                              == c["answerBoolean"] for c in conditions)
+                if item.get("required") and enabled:
+                    assert link_id in answered, (form["title"], link_id)
+        if "focus" in task:
+            assert task["focus"]["reference"] in index
+
+
+def _amount(components: list[Json], kind: str) -> float:
+    return sum(c["amount"]["value"] for c in components if c["type"] == kind)
+
+
+def test_billing_every_patient_has_an_account_and_statements_that_add_up(bundles: dict[str, Json],
+                                                                         resources: list[Json]) -> None:
+    index = by_ref(resources)
+    per_patient = patient_resources(bundles)
+    assert all(len(of_type(items, "Account")) == 1 for items in per_patient.values())
+    assert sum(bool(of_type(items, "Invoice")) for items in per_patient.values()) >= 0.9 * len(per_patient)
+    assert sum(bool(of_type(items, "Coverage")) for items in per_patient.values()) >= 0.7 * len(per_patient)
+    invoices = of_type(resources, "Invoice")
+    assert {i["status"] for i in invoices} == {"issued", "balanced"}
+    notices = {n["request"]["reference"]: n for n in of_type(resources, "PaymentNotice")}
+    for inv in invoices:
+        gross = net = 0.0
+        for line in inv["lineItem"]:
+            parts = line["priceComponent"]
+            charge = index[line["chargeItemReference"]["reference"]]
+            assert charge["code"]["coding"][0]["system"] == "http://www.ama-assn.org/go/cpt"
+            assert parts[0]["type"] == "base" and parts[0]["code"]["coding"][0]["code"] == charge["code"]["coding"][0][
+                "code"]
+            assert charge["subject"] == inv["subject"] and charge["status"] == "billed"
+            gross += _amount(parts, "base")
+            net += _amount(parts, "base") - _amount(parts, "deduction") - _amount(parts, "discount")
+        assert round(gross, 2) == inv["totalGross"]["value"] == round(_amount(inv["totalPriceComponent"], "base"), 2)
+        assert round(net, 2) == inv["totalNet"]["value"] >= 0
+        notice = notices.get(f"Invoice/{inv['id']}")
+        if inv["status"] == "issued":
+            assert inv["totalNet"]["value"] > 0 and notice is None
+        elif inv["totalNet"]["value"] > 0:
+            assert notice is not None and notice["amount"] == inv["totalNet"]
+            payment = index[notice["payment"]["reference"]]
+            assert payment["paymentAmount"] == inv["totalNet"]
+            assert payment["detail"][0]["request"]["reference"] == f"Invoice/{inv['id']}"
+            assert payment["paymentDate"] < TODAY.isoformat()
+    kinds = {c["type"] for i in invoices for c in i["totalPriceComponent"]}
+    assert kinds >= {"base", "deduction", "discount"}
+    # A payment record keeps a processor reference and the card's last four, never a card number.
+    text = json.dumps(of_type(resources, "PaymentReconciliation"))
+    assert not re.search(r"\d{12,}", text) and "ending 4242" in text
+
+
+def test_prescriptions_with_refills_without_and_running_out_soon(bundles: dict[str, Json]) -> None:
+    from mappers.medications import medication_list, refill_due
+
+    current = []
+    for items in patient_resources(bundles).values():
+        now, _ = medication_list(of_type(items, "MedicationRequest"), dispenses=of_type(items, "MedicationDispense"))
+        current += now
+    assert any(m.refills_left and m.refills_left > 0 for m in current)
+    assert any(m.refills_left == 0 and m.refills_known for m in current)
+    assert any(refill_due(m, TODAY) for m in current)
+
+
+def test_referral_requests_give_the_care_team_a_queue(resources: list[Json]) -> None:
+    requests = by_ref(of_type(resources, "ServiceRequest"))
+    states = {(r["intent"], r["status"]) for r in requests.values()}
+    assert {("proposal", "active"), ("order", "active")} <= states
+    for r in requests.values():
+        assert r["category"][0]["coding"][0]["code"] == "3457005"
+        assert r["performerType"]["coding"][0]["system"] == "http://snomed.info/sct"
+        if r["intent"] == "proposal":
+            assert r["requester"]["reference"] == r["subject"]["reference"]
+        if r["status"] == "revoked":
+            assert len(r["note"]) == 2  # the request and the reason it was declined
+        for basis in r.get("basedOn", []):
+            assert requests[basis["reference"]]["status"] == "completed"
+
+
+def test_messages_have_topics_read_state_open_items_and_attachments(resources: list[Json]) -> None:
+    comms = of_type(resources, "Communication")
+    topics = {c["category"][0]["coding"][0]["code"] for c in comms}
+    assert topics >= {"care", "medication", "billing", "referral"}
+    unread = [c for c in comms if "received" not in c]
+    assert unread and len(unread) < len(comms)
+    assert all(c["received"] >= c["sent"] for c in comms if "received" in c)
+    to_teams = {c["recipient"][0]["reference"] for c in comms if c["recipient"][0]["reference"].startswith(
+        "Organization/")}
+    assert to_teams == {"Organization/org-team-care", "Organization/org-team-billing",
+                        "Organization/org-team-referrals"}
+    answered = {c["inResponseTo"][0]["reference"] for c in comms if "inResponseTo" in c}
+    waiting = [c for c in comms if f"Communication/{c['id']}" not in answered
+               and c["sender"]["reference"].startswith(("Patient/", "RelatedPerson/"))
+               and c["sent"] >= (TODAY - timedelta(days=14)).isoformat()]
+    assert waiting, "the staff inbox has open patient messages"
+    files = [p["contentAttachment"] for c in comms for p in c["payload"] if "contentAttachment" in p]
+    assert {f["contentType"] for f in files} == {"application/pdf", "image/png"}
+    for f in files:
+        data = base64.b64decode(f["data"])
+        assert len(data) == f["size"] < 10 * 1024 * 1024
+        assert data.startswith(b"%PDF-" if f["contentType"] == "application/pdf" else b"\x89PNG\r\n\x1a\n")
+        assert data.rstrip().endswith(b"%%EOF") or f["contentType"] == "image/png"
+
+
+def test_the_gateway_serves_each_patient_exactly_their_own_new_records(bundles: dict[str, Json]) -> None:
+    from fhir_gateway.compartment import patients_of
+    from fhir_gateway.policy import POLICIES
+
+    for name, items in patient_resources(bundles).items():
+        patient = f"Patient/{of_type(items, 'Patient')[0]['id']}"
+        for r in items:
+            policy = POLICIES.get(r["resourceType"])
+            if r["resourceType"] in ("PaymentNotice", "PaymentReconciliation"):
+                assert policy is None  # no patient compartment in R4: not served to anyone here
+                continue
+            assert policy is not None and not policy.shared, r["resourceType"]
+            assert patients_of(r) == {patient}, (name, r["resourceType"], r["id"])
+    for shared in ("Questionnaire", "PractitionerRole", "Organization", "Slot", "Schedule"):
+        assert POLICIES[shared].shared

@@ -27,6 +27,12 @@ def transaction_response(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
 
+def no_bookings(router: respx.MockRouter) -> respx.Route:
+    """The server's booked appointments (none): the loader asks before sending the slots."""
+    return router.get(f"{BASE}/Appointment").mock(
+        return_value=httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []}))
+
+
 def first_resource_ids(calls: Any) -> list[str]:
     return [json.loads(call.request.content)["entry"][0]["resource"]["id"] for call in calls]
 
@@ -40,6 +46,7 @@ def small_dir(tmp_path: Path) -> Path:
 async def test_practice_goes_first_then_every_patient_once() -> None:
     dataset = generate(42, 6, TODAY)
     with respx.mock() as router:
+        no_bookings(router)
         route = router.post(BASE).mock(side_effect=transaction_response)
         report = await load_dataset(BASE, dataset, concurrency=3, progress=False)
     ids = first_resource_ids(route.calls)
@@ -50,6 +57,32 @@ async def test_practice_goes_first_then_every_patient_once() -> None:
     assert dict(report.by_type) == dataset.counts()
     for call in route.calls:
         assert call.request.headers["content-type"] == "application/fhir+json"
+
+
+async def test_slots_booked_on_the_server_stay_busy_on_reload() -> None:
+    dataset = generate(42, 2, TODAY)
+    free = [e["resource"]["id"] for e in dataset.practice["entry"]
+            if e["resource"]["resourceType"] == "Slot" and e["resource"]["status"] == "free"]
+    mine, fixtures_own = free[3], free[4]
+    booked = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        # Booked through the portal: holds its slot.
+        {"resource": {"resourceType": "Appointment", "id": "a1", "slot": [{"reference": f"Slot/{mine}"}]}},
+        # A fixture appointment from an earlier load: the data set decides where it goes.
+        {"resource": {"resourceType": "Appointment", "id": "appt-0001-0009", "meta": {"tag": [dataset.tag]},
+                      "slot": [{"reference": f"Slot/{fixtures_own}"}]}},
+        # Another server's slot id: not ours to touch.
+        {"resource": {"resourceType": "Appointment", "id": "a2", "slot": [{"reference": "Slot/elsewhere"}]}}]}
+    with respx.mock() as router:
+        search = router.get(f"{BASE}/Appointment").mock(return_value=httpx.Response(200, json=booked))
+        route = router.post(BASE).mock(side_effect=transaction_response)
+        report = await load_dataset(BASE, dataset, concurrency=1, progress=False)
+    params = search.calls[0].request.url.params
+    assert "booked" in params["status"].split(",") and params["date"].startswith("ge")
+    sent = {e["resource"]["id"]: e["resource"]["status"] for e in json.loads(route.calls[0].request.content)["entry"]
+            if e["resource"]["resourceType"] == "Slot"}
+    assert sent[mine] == "busy" and sent[fixtures_own] == "free"
+    assert sum(status == "busy" for status in sent.values()) == len(dataset.plan.busy) + 1
+    assert report.held_slots == 1 and "1 slots kept busy" in report.summary()
 
 
 async def test_transient_connection_errors_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,6 +96,7 @@ async def test_transient_connection_errors_are_retried(monkeypatch: pytest.Monke
         return transaction_response(request)
 
     with respx.mock() as router:
+        no_bookings(router)
         router.post(BASE).mock(side_effect=flaky)
         report = await load_dataset(BASE, generate(42, 2, TODAY), concurrency=1, progress=False)
     assert report.bundles == 3
@@ -80,6 +114,7 @@ async def test_server_rejection_names_the_bundle() -> None:
         return transaction_response(request)
 
     with respx.mock() as router:
+        no_bookings(router)
         router.post(BASE).mock(side_effect=reject_patient_two)
         with pytest.raises(FixtureError, match=r"bundle patient-0002 rejected by the server: HTTP 400: "
                                                r"HAPI-0000: something is wrong"):
@@ -89,8 +124,9 @@ async def test_server_rejection_names_the_bundle() -> None:
 async def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fixtures.loader.asyncio.sleep", _no_sleep)
     with respx.mock() as router:
-        router.post(BASE).mock(side_effect=httpx.ConnectError("connection refused"))
-        with pytest.raises(FixtureError, match="bundle practice: cannot reach FHIR server"):
+        # The first thing the loader does is ask for the server's booked appointments.
+        router.get(url__startswith=BASE).mock(side_effect=httpx.ConnectError("connection refused"))
+        with pytest.raises(FixtureError, match=r"bundle practice: .*cannot reach FHIR server"):
             await load_dataset(BASE, generate(42, 1, TODAY), progress=False)
 
 
@@ -100,6 +136,7 @@ async def test_invalid_bundle_is_never_sent(small_dir: Path) -> None:
     bundle["entry"][4]["resource"]["status"] = {"not": "a code"}
     path.write_text(json.dumps(bundle))
     with respx.mock() as router:
+        no_bookings(router)
         route = router.post(BASE).mock(side_effect=transaction_response)
         with pytest.raises(FixtureError) as err:
             await load_dataset(BASE, small_dir, concurrency=1, progress=False)
