@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -86,6 +86,82 @@ async def test_load_matches_expected_counts_and_reload_changes_nothing(fhir_base
     assert second.created == 0
     assert await server_counts(fhir_base, namespace=NAMESPACE, types=list(expected)) == expected
     assert _versions(fhir_base, NAMESPACE, list(expected)) == before
+
+
+def _search(base: str, resource_type: str, params: dict[str, str]) -> list[Json]:
+    """Every match of a search (all pages), straight from the server."""
+    found: list[Json] = []
+    url: str | None = f"{base}/{resource_type}"
+    query: dict[str, str] | None = {**params, "_count": "500"}
+    with httpx.Client(timeout=60, headers={"Cache-Control": "no-cache"}) as client:
+        while url:
+            page = client.get(url, params=query).raise_for_status().json()
+            found += [e["resource"] for e in page.get("entry", [])]
+            url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
+            query = None
+    return found
+
+
+def _of(dataset: Dataset, resource_type: str) -> list[Json]:
+    return [e["resource"] for _, b in dataset.bundles() for e in b["entry"]
+            if e["resource"]["resourceType"] == resource_type]
+
+
+async def test_the_workflows_find_what_they_need_with_plain_fhir_searches(fhir_base: str, dataset: Dataset) -> None:
+    """The searches the portal and the staff side rely on, answered by the real server as the data says."""
+    await load_dataset(fhir_base, dataset, concurrency=2, progress=False)
+    tag = f"{dataset.tag['system']}|{dataset.tag['code']}"
+    visit_type = "http://hospital.example.org/fhir/CodeSystem/visit-type"
+
+    def ids(rows: Iterable[Json]) -> set[str]:
+        return {r["id"] for r in rows}
+
+    # A visit type's check-in form, and free slots to book for it.
+    (checkin,) = _search(fhir_base, "Questionnaire", {"context": f"{visit_type}|physical", "_tag": tag,
+                                                      "title": "Pre-visit check-in"})
+    assert checkin["url"].endswith(f"{NAMESPACE}-previsit-checkin")
+    video = [s for s in _of(dataset, "Slot") if s["status"] == "free"
+             and any(c.get("code") == "video" for st in s["serviceType"] for c in st.get("coding", []))]
+    assert ids(_search(fhir_base, "Slot", {"service-type": f"{visit_type}|video", "status": "free", "_tag": tag})) \
+        == ids(video) != set()
+    # Staff by role, a patient's care team, forms still to do, the referral queue.
+    billing = ids(r for r in _of(dataset, "PractitionerRole") if r["code"][0]["coding"][0]["code"] == "billing")
+    role = "http://hospital.example.org/fhir/CodeSystem/staff-role|billing"
+    assert ids(_search(fhir_base, "PractitionerRole", {"role": role, "_tag": tag})) == billing != set()
+    patient = dataset.profiles[0].id
+    assert len(_search(fhir_base, "CareTeam", {"patient": f"Patient/{patient}"})) == 1
+    open_forms = ids(t for t in _of(dataset, "Task") if t["status"] == "requested")
+    assert ids(_search(fhir_base, "Task", {"status": "requested", "_tag": tag})) == open_forms
+    queue = ids(r for r in _of(dataset, "ServiceRequest") if (r["intent"], r["status"]) == ("proposal", "active"))
+    assert ids(_search(fhir_base, "ServiceRequest", {"intent": "proposal", "status": "active", "_tag": tag})) == queue
+    # Unread messages, and the payment recorded against a paid statement.
+    unread = ids(c for c in _of(dataset, "Communication") if "received" not in c)
+    assert ids(_search(fhir_base, "Communication", {"received:missing": "true", "_tag": tag})) == unread
+    paid = [i for i in _of(dataset, "Invoice") if i["status"] == "balanced" and i["totalNet"]["value"] > 0]
+    assert paid, "the data set has paid statements"
+    (notice,) = _search(fhir_base, "PaymentNotice", {"request": f"Invoice/{paid[0]['id']}"})
+    assert notice["amount"]["value"] == paid[0]["totalNet"]["value"]
+
+
+async def test_a_slot_booked_on_the_server_stays_busy_when_the_fixtures_are_loaded_again(
+        fhir_base: str, dataset: Dataset) -> None:
+    await load_dataset(fhir_base, dataset, concurrency=2, progress=False)
+    slot = next(s for s in _of(dataset, "Slot") if s["status"] == "free")
+    booking = {"resourceType": "Appointment", "status": "booked", "slot": [{"reference": f"Slot/{slot['id']}"}],
+               "start": slot["start"], "end": slot["end"],
+               "participant": [{"actor": {"reference": f"Patient/{dataset.profiles[1].id}"}, "status": "accepted"}]}
+    with httpx.Client(timeout=60, headers={"Cache-Control": "no-cache"}) as client:
+        created = client.post(f"{fhir_base}/Appointment", json=booking).raise_for_status().json()
+        try:
+            client.put(f"{fhir_base}/Slot/{slot['id']}", json={**slot, "status": "busy"}).raise_for_status()
+            report = await load_dataset(fhir_base, dataset, concurrency=2, progress=False)
+            assert report.held_slots == 1
+            assert client.get(f"{fhir_base}/Slot/{slot['id']}").json()["status"] == "busy"
+        finally:
+            client.delete(f"{fhir_base}/Appointment/{created['id']}").raise_for_status()
+    # With the booking gone, the next load frees the slot again.
+    await load_dataset(fhir_base, dataset, concurrency=2, progress=False)
+    assert _search(fhir_base, "Slot", {"_id": slot["id"]})[0]["status"] == "free"
 
 
 def _status(base: str, reference: str) -> int:
