@@ -64,6 +64,7 @@ async def test_slots_booked_on_the_server_stay_busy_on_reload() -> None:
     free = [e["resource"]["id"] for e in dataset.practice["entry"]
             if e["resource"]["resourceType"] == "Slot" and e["resource"]["status"] == "free"]
     mine, fixtures_own = free[3], free[4]
+    same_time = next(e["resource"] for e in dataset.practice["entry"] if e["resource"]["id"] == free[5])
     booked = {"resourceType": "Bundle", "type": "searchset", "entry": [
         # Booked through the portal: holds its slot.
         {"resource": {"resourceType": "Appointment", "id": "a1", "slot": [{"reference": f"Slot/{mine}"}]}},
@@ -71,18 +72,23 @@ async def test_slots_booked_on_the_server_stay_busy_on_reload() -> None:
         {"resource": {"resourceType": "Appointment", "id": "appt-0001-0009", "meta": {"tag": [dataset.tag]},
                       "slot": [{"reference": f"Slot/{fixtures_own}"}]}},
         # Another server's slot id: not ours to touch.
-        {"resource": {"resourceType": "Appointment", "id": "a2", "slot": [{"reference": "Slot/elsewhere"}]}}]}
+        {"resource": {"resourceType": "Appointment", "id": "a2", "slot": [{"reference": "Slot/elsewhere"}]}},
+        # A booking of a slot written under an older id for the same schedule and time (included by the search).
+        {"resource": {"resourceType": "Appointment", "id": "a3", "slot": [{"reference": "Slot/slot-01-0007"}]}},
+        {"resource": {"resourceType": "Slot", "id": "slot-01-0007", "schedule": same_time["schedule"],
+                      "start": same_time["start"]}, "search": {"mode": "include"}}]}
     with respx.mock() as router:
         search = router.get(f"{BASE}/Appointment").mock(return_value=httpx.Response(200, json=booked))
         route = router.post(BASE).mock(side_effect=transaction_response)
         report = await load_dataset(BASE, dataset, concurrency=1, progress=False)
     params = search.calls[0].request.url.params
     assert "booked" in params["status"].split(",") and params["date"].startswith("ge")
+    assert params["_include"] == "Appointment:slot"
     sent = {e["resource"]["id"]: e["resource"]["status"] for e in json.loads(route.calls[0].request.content)["entry"]
             if e["resource"]["resourceType"] == "Slot"}
-    assert sent[mine] == "busy" and sent[fixtures_own] == "free"
-    assert sum(status == "busy" for status in sent.values()) == len(dataset.plan.busy) + 1
-    assert report.held_slots == 1 and "1 slots kept busy" in report.summary()
+    assert sent[mine] == "busy" and sent[free[5]] == "busy" and sent[fixtures_own] == "free"
+    assert sum(status == "busy" for status in sent.values()) == len(dataset.plan.busy) + 2
+    assert report.held_slots == 2 and "2 slots kept busy" in report.summary()
 
 
 async def test_transient_connection_errors_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:
