@@ -79,7 +79,12 @@ def test_the_whole_record_downloads_as_fhir_json_of_this_patient_only(gateway: G
         assert {"Patient", "Observation", "Encounter", "MedicationRequest"} <= kinds
         patients = {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
         assert patients == {PATIENT}
-        subjects = {e["resource"]["subject"]["reference"] for e in bundle["entry"] if "subject" in e["resource"]}
+        subjects = set()
+        for entry in bundle["entry"]:
+            subject = entry["resource"].get("subject", [])
+            # Most types name one subject; Account names a list of them.
+            for reference in subject if isinstance(subject, list) else [subject]:
+                subjects.add(reference["reference"])
         assert subjects <= {f"Patient/{PATIENT}"}
         # The summary: either the EHR's IPS document or a plain "not offered here".
         summary = b.get("/portal/download/summary.json")
