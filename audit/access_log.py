@@ -1,9 +1,10 @@
-"""A patient's "who looked at my record" page: search the EHR's AuditEvents, then say them in plain words.
+"""A patient's "who looked at my record" page: the events that concern one patient, in plain words.
 
-The search is `AuditEvent?entity=Patient/<id>&_sort=-date` (R4 `entity` = AuditEvent.entity.what, which HAPI
-indexes; our events name every patient whose data was touched as an entity with role 1 Patient). The
-results are filtered again here, so an EHR that ignored the parameter can never show patient A another
-patient's events.
+The events come from an `AccessLogSource`: our audit store (`store.py`), or, without one, the EHR's
+AuditEvents (`EhrAccessLog`). The EHR search is `AuditEvent?entity=Patient/<id>&_sort=-date` (R4 `entity`
+= AuditEvent.entity.what, which HAPI indexes; our events name every patient whose data was touched as an
+entity with role 1 Patient). Its results are filtered again here, so an EHR that ignored the parameter can
+never show patient A another patient's events; the store indexes events by the same rule (`patients_of`).
 """
 
 from __future__ import annotations
@@ -51,11 +52,19 @@ def entity_reference(entity: Mapping[str, Any]) -> str:
     return value if str(identifier.get("system", "")).endswith("/fhir-reference") else ""
 
 
+def patients_of(event: Mapping[str, Any]) -> set[str]:
+    """The patients (`Patient/<id>`) an event names as an entity: whose access log shows it."""
+    found = set()
+    for entity in event.get("entity") or []:
+        what = entity.get("what") if isinstance(entity, dict) else None
+        reference = what.get("reference") if isinstance(what, dict) else None
+        if isinstance(reference, str) and (ref := _relative(reference)).startswith("Patient/"):
+            found.add(ref)
+    return found
+
+
 def concerns_patient(event: Mapping[str, Any], patient_ref: str) -> bool:
-    return any(
-        _relative((entity.get("what") or {}).get("reference") or "") == patient_ref
-        for entity in event.get("entity") or []
-    )
+    return patient_ref in patients_of(event)
 
 
 # One search asks for at most this many events (the sandbox EHR allows pages of 500).
@@ -66,6 +75,24 @@ MAX_COUNT = 500
 class AccessLogPage:
     events: list[dict[str, Any]]  # newest first
     more: bool  # the EHR has further matches (a full page, or a `next` link because it capped the page)
+
+
+class AccessLogSource(Protocol):
+    """Where the access log comes from: our audit store, or (without one) the EHR's AuditEvent search."""
+
+    async def page(self, patient_id: str, *, count: int = 50, since: str | None = None, until: str | None = None,
+                   before: str | None = None) -> AccessLogPage: ...
+
+
+class EhrAccessLog:
+    """The access log as an AuditEvent search in the EHR (for deployments without an audit store)."""
+
+    def __init__(self, ehr: EhrSearchClient) -> None:
+        self.ehr = ehr
+
+    async def page(self, patient_id: str, *, count: int = 50, since: str | None = None, until: str | None = None,
+                   before: str | None = None) -> AccessLogPage:
+        return await access_log_page(self.ehr, patient_id, count=count, since=since, until=until, before=before)
 
 
 async def access_log(

@@ -11,6 +11,9 @@ never OperationOutcomes, with `Cache-Control: no-store`. Looking at the log read
 call is itself audited through the gateway's audit hook, as a search of AuditEvent for that patient,
 before the answer leaves; if it cannot be recorded the answer is 503.
 
+The events come from our audit store (or, in a deployment without one, from the EHR's AuditEvent
+search); the names of the people in them are read from the EHR.
+
 Paging: `next` carries an opaque cursor, a point in time. A page never splits a millisecond: events
 recorded in the same millisecond as the first one that did not fit move to the next page together, so
 following `next` shows every event once.
@@ -32,7 +35,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from audit.access_log import AccessLogUnavailable, access_log, access_log_page, describe
+from audit.access_log import AccessLogPage, AccessLogSource, AccessLogUnavailable, EhrAccessLog, describe
+from audit.store import StoreUnavailable
 from mappers.dates import access_log_when
 from mappers.instants import parse_instant
 from mappers.names import human_name
@@ -173,12 +177,20 @@ def _sort_key(event: Mapping[str, Any]) -> tuple[datetime, str]:
 
 class AccessLogApi:
     def __init__(self, *, verifier: TokenVerifier, checker: AccessChecker, ehr: EhrClient, audit: AccessAudit,
-                 clients: ClientDirectory | None = None) -> None:
+                 clients: ClientDirectory | None = None, source: AccessLogSource | None = None) -> None:
         self.verifier = verifier
         self.checker = checker
-        self.ehr = ehr
+        self.ehr = ehr  # names of the people in the log
         self.audit = audit
         self.clients = clients
+        # The events: our audit store, or without one the EHR's AuditEvent search.
+        self.source = source if source is not None else EhrAccessLog(ehr)
+
+    async def _events(self, patient: str, **bounds: Any) -> AccessLogPage:
+        try:
+            return await self.source.page(patient, **bounds)
+        except StoreUnavailable as exc:
+            raise AccessLogUnavailable(str(exc)) from exc
 
     # -- who may see which log ---------------------------------------------------------------------
     def _patient_of(self, caller: Caller, asked: str | None) -> str:
@@ -208,7 +220,7 @@ class AccessLogApi:
                     cursor: tuple[str, str] | None) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
         bound = {"until" if cursor[0] == "le" else "before": cursor[1]} if cursor else {}
         # One more than the page: the first event that does not fit marks where the next page starts.
-        found = await access_log_page(self.ehr, patient, count=count + 1, since=since, **bound)
+        found = await self._events(patient, count=count + 1, since=since, **bound)
         fetched = sorted(found.events, key=_sort_key, reverse=True)
         if len(fetched) > count:
             cut, candidates = fetched[count].get("recorded") or "", fetched[:count]
@@ -222,7 +234,7 @@ class AccessLogApi:
         if page:
             return page, ("le", cut)  # the rest, starting with every event of the cut's millisecond
         # More than a page of events in one millisecond: show that millisecond whole, continue before it.
-        same = await access_log(self.ehr, patient, count=MAX_SAME_INSTANT, since=cut, until=cut)
+        same = (await self._events(patient, count=MAX_SAME_INSTANT, since=cut, until=cut)).events
         same = [e for e in same if parse_instant(e.get("recorded") or "") == cut_at] or candidates
         same.sort(key=_sort_key, reverse=True)
         return same, ("lt", cut)
@@ -343,8 +355,9 @@ class AccessLogApi:
 
 
 def build_access_log_router(*, verifier: TokenVerifier, checker: AccessChecker, ehr: EhrClient,
-                            audit: AccessAudit, clients: ClientDirectory | None = None) -> APIRouter:
-    api = AccessLogApi(verifier=verifier, checker=checker, ehr=ehr, audit=audit, clients=clients)
+                            audit: AccessAudit, clients: ClientDirectory | None = None,
+                            source: AccessLogSource | None = None) -> APIRouter:
+    api = AccessLogApi(verifier=verifier, checker=checker, ehr=ehr, audit=audit, clients=clients, source=source)
     router = APIRouter(tags=["portal"])
 
     @router.get(PATH)

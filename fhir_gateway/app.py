@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from audit.exporter import AuditExporter
 from audit.recorder import AuditRecorder
+from audit.workers import AuditWorkers
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
 from portal import Portal, PortalDeps, build_portal_router
@@ -90,7 +90,8 @@ class Parts:
     redis: aioredis.Redis
     upstream: Upstream
     recorder: AuditRecorder
-    exporter: AuditExporter | None
+    audit_repository: Upstream | None  # the EHR's client, a separate repository's, or None (export off)
+    audit_workers: AuditWorkers
     response_cache: ResponseCache | None
     change_feed: ChangeFeed | None
 
@@ -106,29 +107,41 @@ class Parts:
         response_cache = build_cache(settings.cache) if settings.cache.cache_enabled else None
         change_feed = (build_change_feed(settings.cache, upstream, response_cache, compartments_of=patients_of)
                        if response_cache is not None else None)
-        audit = settings.audit
-        recorder = make_recorder(redis, audit)
-        exporter = AuditExporter(
-            redis, upstream, stream=audit.audit_stream, group=audit.audit_export_group,
-            consumer=audit.audit_export_consumer, batch_size=audit.audit_export_batch_size,
-            idle_interval=audit.audit_export_interval, backoff_max=audit.audit_export_backoff_max,
-            claim_idle=audit.audit_export_claim_idle, context=audit.event_context(),
-        ) if gw.audit_export else None
+        recorder = make_recorder(redis, settings.audit)
+        audit_repository = _audit_repository(settings, upstream)
+        audit_workers = AuditWorkers.build(redis, settings.audit, audit_repository)
         keys = KeyStore.load_or_create(core.state_dir / "signing-key.pem")
-        return cls(settings, keys, redis, upstream, recorder, exporter, response_cache, change_feed)
+        return cls(settings, keys, redis, upstream, recorder, audit_repository, audit_workers, response_cache,
+                   change_feed)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.upstream.client.aclose)
             stack.push_async_callback(self.redis.aclose)
-            await stack.enter_async_context(background_audit(self.recorder, self.exporter, self.settings.audit))
+            if self.audit_repository is not None and self.audit_repository is not self.upstream:
+                stack.push_async_callback(self.audit_repository.client.aclose)
+            await stack.enter_async_context(background_audit(
+                self.recorder, self.audit_workers, self.settings.audit, move_stream=self.settings.gateway.audit_export))
             if self.response_cache is not None:
                 stack.push_async_callback(self.response_cache.redis.aclose)
             if self.change_feed is not None:
                 self.change_feed.start()
                 stack.push_async_callback(self.change_feed.stop)
             yield
+
+
+def _audit_repository(settings: PortalSettings, ehr: Upstream) -> Upstream | None:
+    """The FHIR client of the audit record repository: the EHR's, a separate server's, or none (off)."""
+    audit, gw = settings.audit, settings.gateway
+    if audit.audit_repository == "off":
+        return None
+    if audit.audit_repository == "ehr":
+        return ehr
+    assert audit.audit_repository_url is not None  # AuditSettings refuses "fhir" without a URL
+    http = make_client(audit.audit_repository_url, connect_timeout=gw.upstream_connect_timeout,
+                       read_timeout=gw.upstream_read_timeout, max_connections=10)
+    return Upstream(http, audit.audit_repository_url, retries=gw.upstream_retries)
 
 
 def _build_auth(parts: Parts) -> tuple[AuthServer, Accounts]:
@@ -212,7 +225,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.include_router(build_fhir_router(gateway))
     app.include_router(build_access_log_router(verifier=gateway.verifier, checker=gateway.checker,
                                                ehr=parts.upstream, audit=gateway.audit,
-                                               clients=auth_server.clients))
+                                               clients=auth_server.clients,
+                                               source=parts.audit_workers.access_log(parts.upstream)))
     # The portal vouches for its users' browser addresses; the gateway believes only what it signed.
     client_address = ClientAddress(derive_secret(parts.keys, SECRET_LABEL))
     app.state.client_address = client_address

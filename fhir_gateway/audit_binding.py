@@ -1,4 +1,5 @@
-"""Binds the gateway's and smart_auth's audit hooks to the audit package (builder + durable recorder)."""
+"""Binds the gateway's and smart_auth's audit hooks to the audit package (builder + durable recorder), and
+runs the audit trail's background work for the app's lifetime."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from audit.events import EventContext, auth_event, rest_event
-from audit.exporter import AuditExporter
 from audit.recorder import AuditRecorder, AuditUnavailable
 from audit.settings import AuditSettings
+from audit.workers import AuditWorkers
 
 from .errors import FHIRError
 from .pipeline import AccessRecord
@@ -66,17 +67,15 @@ class AuthAudit:
 
 
 @contextlib.asynccontextmanager
-async def background_audit(recorder: AuditRecorder, exporter: AuditExporter | None,
-                           settings: AuditSettings) -> AsyncIterator[None]:
-    """Replays the spool into Redis and exports the stream to the EHR for as long as the app runs."""
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(recorder.run_replayer(settings.audit_replay_interval), name="audit-replayer")]
-    if exporter is not None:
-        tasks.append(asyncio.create_task(exporter.run(stop), name="audit-exporter"))
+async def background_audit(recorder: AuditRecorder, workers: AuditWorkers, settings: AuditSettings, *,
+                           move_stream: bool) -> AsyncIterator[None]:
+    """For as long as the app runs: the spool replayed into Redis, the audit store open (it serves the
+    access log), and with `move_stream` the stream moved into the store and on to the audit record
+    repository, and the retention purge."""
+    replayer = asyncio.create_task(recorder.run_replayer(settings.audit_replay_interval), name="audit-replayer")
     try:
-        yield
+        async with workers.running(background=move_stream):
+            yield
     finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        replayer.cancel()
+        await asyncio.gather(replayer, return_exceptions=True)

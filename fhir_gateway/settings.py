@@ -63,7 +63,8 @@ class GatewaySettings(BaseSettings):
     cache_serve_stale: bool = Field(
         default=True, description="answer from a kept cache entry, marked stale, while the EHR is down"
     )
-    audit_export: bool = Field(default=True, description="export the audit stream to the EHR as AuditEvents")
+    audit_export: bool = Field(default=True, description="this process moves the audit stream on (into the audit "
+                                                        "store, on to the audit record repository) and purges")
     api_docs: bool = Field(default=False, description="serve Swagger UI at /docs (development; loads its own assets)")
 
 

@@ -53,7 +53,7 @@ class Clients:
 
 class Api:
     def __init__(self, tmp_path: Path, *, clients: Clients | None = None, audit_fails: bool = False,
-                 revocation_down: bool = False) -> None:
+                 revocation_down: bool = False, source: Any = None) -> None:
         self.keys = KeyStore.load_or_create(tmp_path / "k.pem")
         self.audit: list[AccessRecord] = []
 
@@ -76,7 +76,7 @@ class Api:
         self.app.include_router(build_access_log_router(
             verifier=TokenVerifier(self.keys.verification_keys(), revoked, issuer=PUBLIC, audience=AUD),
             checker=AccessChecker(), ehr=self.upstream, audit=sink,
-            clients=clients if clients is not None else Clients({"portal-web": "the portal"}),
+            clients=clients if clients is not None else Clients({"portal-web": "the portal"}), source=source,
         ))
 
     def token(self, scope: str = PATIENT_SCOPES, *, patient: str | None = PT, fhir_user: str | None = None) -> str:
@@ -418,3 +418,79 @@ async def test_a_forged_cursor_cannot_widen_the_log(api: Api, ehr: respx.MockRou
     injected = base64.urlsafe_b64encode(b'{"le":"2024&entity=Patient/pt-0002"}').decode().rstrip("=")
     assert_error(await api.get(api.token(), {"cursor": injected}), 400, "invalid_request")
     assert not search.called
+
+
+# -- served from the audit store -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Any:
+    from audit.sqlite_store import SqliteAuditStore
+
+    s = SqliteAuditStore(tmp_path / "audit.sqlite3")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def put(store: Any, *events: dict[str, Any]) -> None:
+    import json
+
+    from audit.store import StoredEvent
+
+    await store.add([StoredEvent.from_payload(e["id"], json.dumps(e)) for e in events], export=False)
+
+
+async def test_from_the_store_the_log_reads_the_same_and_never_searches_the_ehr(
+    tmp_path: Path, ehr: respx.MockRouter, store: Any
+) -> None:
+    api = Api(tmp_path, source=store)
+    search = ehr.get("/AuditEvent").mock(return_value=httpx.Response(500))
+    ehr.get("/Practitioner/prac-01").mock(return_value=httpx.Response(200, json=practitioner("prac-01", "Ana", "Ruiz")))
+    by_doctor = event(1)
+    by_patient = event(0, account_ref=f"Patient/{PT}", source_ip="198.51.100.4")
+    theirs = event(0, patient_refs=[f"Patient/{OTHER}"], entity_refs=["Observation/o-2"])
+    await put(store, by_doctor, by_patient, theirs)
+    body = (await api.get(api.token())).json()
+    assert [(e["id"], e["who"], e["what"]) for e in body["entries"]] == [
+        (by_patient["id"], "You", "looked through your lab results"),
+        (by_doctor["id"], "Dr. Ana Ruiz", "looked through your lab results"),
+    ]
+    assert body["entries"][1]["text"] == ("Dr. Ana Ruiz looked through your lab results via the portal on "
+                                          "1 June 2024 at 09:29 UTC")
+    assert not search.called
+    assert [e["id"] for e in (await api.get(api.token(patient=OTHER))).json()["entries"]] == [theirs["id"]]
+    assert api.audit[0].entity_refs == [f"AuditEvent/{by_patient['id']}", f"AuditEvent/{by_doctor['id']}"]
+
+
+async def test_from_the_store_paging_never_splits_a_millisecond(tmp_path: Path, ehr: respx.MockRouter,
+                                                                 store: Any) -> None:
+    api = Api(tmp_path, source=store)
+    ehr.get("/Practitioner/prac-01").mock(return_value=httpx.Response(404))
+    events = [event(0), event(1), event(2), event(2), event(2), event(3)]
+    await put(store, *events)
+    for count, sizes in ((3, [2, 3, 1]), (1, [1, 1, 3, 1]), (50, [6])):
+        pages = await read_all_pages(api, count)
+        seen = [i for page in pages for i in page]
+        assert sorted(seen) == sorted(e["id"] for e in events) and len(seen) == len(set(seen))
+        assert [len(p) for p in pages] == sizes
+
+
+async def test_from_the_store_since_is_honoured(tmp_path: Path, ehr: respx.MockRouter, store: Any) -> None:
+    api = Api(tmp_path, source=store)
+    ehr.get("/Practitioner/prac-01").mock(return_value=httpx.Response(404))
+    events = [event(m) for m in range(5)]  # 09:30, 09:29, ... 09:26
+    await put(store, *events)
+    body = (await api.get(api.token(), {"since": "2024-06-01T11:28:00+02:00"})).json()
+    assert [e["id"] for e in body["entries"]] == [e["id"] for e in events[:3]]
+
+
+async def test_store_unavailable_is_503_and_audited(tmp_path: Path, ehr: respx.MockRouter) -> None:
+    from audit.sqlite_store import SqliteAuditStore
+
+    api = Api(tmp_path, source=SqliteAuditStore(tmp_path / "never-opened.sqlite3"))
+    body = assert_error(await api.get(api.token()), 503, "temporarily_unavailable")
+    assert "try again" in body["error_description"]
+    assert [(a.outcome, a.patient_refs) for a in api.audit] == [("8", [f"Patient/{PT}"])]

@@ -1,0 +1,107 @@
+"""Export from the audit store to the audit record repository: batched, paced, one exporter at a time.
+
+Of all the processes sharing a store, the one holding the store's `export` lease exports (it renews the
+lease every third of `lease_ttl`; another process takes over `lease_ttl` seconds after it stops renewing,
+or at once when it stopped cleanly and released it). With one exporter, `RateLimit` paces the export of
+the whole store, not of each process. Oldest first; an event leaves the queue only once the repository
+stored it (`PUT AuditEvent/<id>`, idempotent: a batch resent after a crash or a take-over creates nothing
+twice) or refused it even with logical references (then it is kept in `export_refused` with the reason).
+While the repository is down nothing leaves the queue and the export retries with capped backoff; the
+store keeps everything meanwhile, on disk, however long the outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+
+from .consumer import DeliveryFailed
+from .ratelimit import RateLimit
+from .repository import FhirRepository
+from .store import AuditStore, Pending, StoreUnavailable
+
+log = logging.getLogger("audit.store_export")
+
+LEASE = "export"
+
+
+class StoreExporter:
+    def __init__(self, store: AuditStore, repository: FhirRepository, *, holder: str, batch_size: int = 100,
+                 rate: RateLimit | None = None, lease_ttl: float = 3.0, idle_interval: float = 1.0,
+                 backoff_initial: float = 0.5, backoff_max: float = 60.0) -> None:
+        self.store = store
+        self.repository = repository
+        self.holder = holder
+        self.batch_size = batch_size
+        self.rate = rate or RateLimit(None)
+        self.lease_ttl = lease_ttl
+        self.idle_interval = idle_interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+
+    # -- receipts from the repository -------------------------------------------------------------------------
+    async def accepted(self, events: Sequence[Pending]) -> None:
+        await self.store.exported([e.seq for e in events])
+
+    async def refused(self, event: Pending, status: int, reason: str) -> None:
+        log.error("audit event %s refused by the audit record repository (%s: %s); kept as refused",
+                  event.event_id, status, reason)
+        await self.store.refused(event.seq, status, reason)
+
+    # -- one round ------------------------------------------------------------------------------------------
+    async def export_once(self) -> int | None:
+        """Export one batch; returns how many the repository took, or None when another process exports.
+
+        Raises ExportFailed when the repository cannot take it now, StoreUnavailable when the store fails.
+        """
+        if not await self.store.hold_lease(LEASE, self.holder, self.lease_ttl):
+            return None
+        batch = await self.store.export_batch(self.batch_size)
+        if not batch:
+            return 0
+        await self.rate.acquire(len(batch))
+        return await self.repository.send(batch, self)
+
+    # -- background task ------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        keeper = asyncio.create_task(self._keep_lease(stop), name="audit-export-lease")
+        try:
+            await self._loop(stop)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.release_lease(LEASE, self.holder)
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        """Renews the lease while a slow repository call is under way (only if it is still ours)."""
+        while not stop.is_set():
+            await _wait(stop, self.lease_ttl / 3)
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.hold_lease(LEASE, self.holder, self.lease_ttl)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        backoff = self.backoff_initial
+        while not stop.is_set():
+            try:
+                exported = await self.export_once()
+            except (DeliveryFailed, StoreUnavailable) as exc:
+                log.warning("audit export postponed %.1fs: %s", backoff, exc)
+            except Exception:  # a bug must not silently end the export; keep retrying and say so loudly
+                log.exception("audit export failed unexpectedly; retrying in %.1fs", backoff)
+            else:
+                backoff = self.backoff_initial
+                if exported is None or exported < self.batch_size:
+                    await _wait(stop, self.idle_interval)
+                continue
+            await _wait(stop, random.uniform(backoff / 2, backoff))
+            backoff = min(backoff * 2, self.backoff_max)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
