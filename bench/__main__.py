@@ -1,4 +1,5 @@
-"""`./stack bench [gateway|cache|portal] ...`: run a benchmark and print ratios against its baseline."""
+"""`./stack bench [gateway|cache|portal|audit] ...`: run a benchmark and print ratios against a baseline measured
+in the same run (direct HAPI; for the audit: a direct read and the EHR-searched access log)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,26 @@ import argparse
 import asyncio
 import sys
 
+from .audit_cost import add_arguments as audit_arguments
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("which", choices=["gateway", "cache", "portal"], nargs="?", default="gateway")
+    parser.add_argument("which", choices=["gateway", "cache", "portal", "audit"], nargs="?", default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--patients", type=int, default=25, help="how many of the EHR's patients to draw from")
     parser.add_argument("--active", type=int, default=400, help="cache bench: patients whose dashboards are used")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=4, help="portal bench: warm loads of each patient's page")
+    audit_arguments(parser)
     args = parser.parse_args()
     if args.which == "gateway":
         from .gateway_overhead import main as run
     elif args.which == "portal":
         from .portal_pages import main as run
+    elif args.which == "audit":
+        from .audit_cost import main as run
     else:
         from .cache_warm import main as run
     return asyncio.run(run(args))

@@ -27,6 +27,8 @@ import binascii
 import json
 import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -59,8 +61,31 @@ MAX_SAME_INSTANT = 500
 # Distinct people looked up per page; beyond that the plain words fall back to "a member of your care team".
 MAX_NAME_LOOKUPS = 50
 NAMED_TYPES = ("Practitioner", "RelatedPerson")
+NAMES_TTL = 300.0  # s
 NO_STORE = {"Cache-Control": "no-store"}
 _YOUR = re.compile(r"\byour\b")
+
+
+class RecentNames:
+    """Names looked up lately, each kept `ttl` seconds; bounded (the oldest go first)."""
+
+    def __init__(self, ttl: float, size: int = 10_000, clock: Any = time.monotonic) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        self._items: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[bool, str | None]:
+        item = self._items.get(key)
+        if item is None or item[0] < self._clock():
+            return False, None
+        return True, item[1]
+
+    def put(self, key: str, name: str | None) -> None:
+        self._items[key] = (self._clock() + self.ttl, name)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 class ClientDirectory(Protocol):
@@ -185,6 +210,8 @@ class AccessLogApi:
         self.clients = clients
         # The events: our audit store, or without one the EHR's AuditEvent search.
         self.source = source if source is not None else EhrAccessLog(ehr)
+        # People's and apps' names change rarely: looked up once per few minutes, not on every page view.
+        self._known = RecentNames(NAMES_TTL)
 
     async def _events(self, patient: str, **bounds: Any) -> AccessLogPage:
         try:
@@ -246,22 +273,32 @@ class AccessLogApi:
         gate = asyncio.Semaphore(8)
 
         async def person(ref: str) -> tuple[str, str | None]:
+            known, name = self._known.get(ref)
+            if known:
+                return ref, name
             rtype, resource_id = ref.split("/", 1)
             async with gate:
                 try:
                     resource = await self.ehr.read(rtype, resource_id, request_id)
                 except Exception:  # a name is a nicety: any EHR failure falls back to generic words
                     return ref, None
-            return ref, human_name(resource, prefer_official=True, with_prefix=True) if resource else None
+            name = human_name(resource, prefer_official=True, with_prefix=True) if resource else None
+            self._known.put(ref, name)
+            return ref, name
 
         async def app(client_id: str) -> tuple[str, str | None]:
             if self.clients is None:
                 return client_id, None
+            known, name = self._known.get(f"client:{client_id}")
+            if known:
+                return client_id, name
             try:
                 client = await self.clients.get(client_id)
             except Exception:  # the registry lives in Redis; without it the client id is still shown
                 return client_id, None
-            return client_id, getattr(client, "client_name", None) or None
+            name = getattr(client, "client_name", None) or None
+            self._known.put(f"client:{client_id}", name)
+            return client_id, name
 
         found = await asyncio.gather(*(person(r) for r in refs), *(app(c) for c in client_ids))
         return {key: name for key, name in found if name}

@@ -494,3 +494,26 @@ async def test_store_unavailable_is_503_and_audited(tmp_path: Path, ehr: respx.M
     body = assert_error(await api.get(api.token()), 503, "temporarily_unavailable")
     assert "try again" in body["error_description"]
     assert [(a.outcome, a.patient_refs) for a in api.audit] == [("8", [f"Patient/{PT}"])]
+
+
+async def test_names_are_looked_up_once_per_few_minutes_not_per_view(tmp_path: Path, ehr: respx.MockRouter,
+                                                                     store: Any) -> None:
+    from fhir_gateway.access_log_api import RecentNames
+
+    api = Api(tmp_path, source=store)
+    doctor = ehr.get("/Practitioner/prac-01").mock(
+        return_value=httpx.Response(200, json=practitioner("prac-01", "Ana", "Ruiz")))
+    await put(store, event(0), event(1))
+    for _ in range(3):
+        assert (await api.get(api.token())).json()["entries"][0]["who"] == "Dr. Ana Ruiz"
+    assert doctor.call_count == 1
+
+    now = [0.0]
+    names = RecentNames(300, size=2, clock=lambda: now[0])
+    names.put("Practitioner/a", "A")
+    names.put("Practitioner/b", None)  # "no name" is worth remembering too
+    assert names.get("Practitioner/a") == (True, "A") and names.get("Practitioner/b") == (True, None)
+    names.put("Practitioner/c", "C")  # bounded: the oldest goes
+    assert names.get("Practitioner/a") == (False, None)
+    now[0] = 301  # and nothing is kept longer than its time
+    assert names.get("Practitioner/c") == (False, None)
