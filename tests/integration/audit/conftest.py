@@ -4,13 +4,18 @@
   kill and restart; the shared Redis on 6379 is never touched.
 - `hapi`: the shared HAPI FHIR server (never stopped), started through the session fixture when needed.
 - `TcpProxy`: a loopback TCP proxy in front of HAPI, stopped and started to make "the EHR" go down and up.
+- `postgres_url`: a private PostgreSQL server for the audit store on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import pwd
 import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -156,3 +161,51 @@ def request_id_of(event: dict[str, Any]) -> str | None:
         if (entity.get("type") or {}).get("code") == "XrequestId":
             return entity["what"]["identifier"]["value"]
     return None
+
+
+# -- a private PostgreSQL (for the audit store on PostgreSQL) ------------------------------------------------
+def _pg_bin(program: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), key=lambda p: int(p.split("/")[4]))
+    return found[-1] if found else shutil.which(program)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL server on a free port, in a temp dir, stopped afterwards (Debian's postgresql
+    package; as root the server runs as the `postgres` user, as PostgreSQL insists)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL is not installed (./stack test installs it)")
+    data = Path(tempfile.mkdtemp(prefix="audit-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(data, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+
+    run(initdb, "-D", str(data / "db"), "-A", "trust", "-U", "portal", "--no-sync")
+    run(pg_ctl, "-D", str(data / "db"), "-l", str(data / "server.log"), "-w", "-t", "60", "start",
+        "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1")
+    try:
+        yield f"postgresql://portal@127.0.0.1:{port}/postgres"
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            run(pg_ctl, "-D", str(data / "db"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+async def fresh_database(postgres_url: str) -> str:
+    """A new, empty database on the private server; its URL."""
+    import asyncpg
+
+    name = f"audit_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
