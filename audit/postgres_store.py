@@ -3,12 +3,15 @@
 Same layout and meaning as the SQLite store (`store.py`, `sqlite_store.py`); what differs:
 - a pool of asyncpg connections instead of a thread pool;
 - leases are timed by the database's clock, so replicas whose clocks differ still agree who holds a job;
-- the schema is created at start under an advisory lock (replicas starting together do not race).
+- the schema is created on first connection under an advisory lock (replicas starting together do not
+  race); a database that is down at start delays the store's work, it does not stop the gateway.
 Commits are durable (PostgreSQL's default `synchronous_commit`) before the stream entry is acked.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +20,8 @@ import asyncpg
 
 from .access_log import AccessLogPage
 from .store import Pending, StoredEvent, StoreUnavailable, bound_ms, decode_event, decode_payload
+
+log = logging.getLogger("audit.postgres_store")
 
 SCHEMA_LOCK = 0x6175646974  # "audit": the advisory lock id that serialises schema creation
 SCHEMA = """
@@ -55,31 +60,49 @@ class PostgresAuditStore:
         self.max_size = max_size
         self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
+        self._open = False
+        self._connecting = asyncio.Lock()
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
-        if self._pool is None:
+        if not self._open:
             raise StoreUnavailable("the audit store is not open")
         try:
-            async with self._pool.acquire(timeout=self.timeout) as conn:
+            pool = self._pool or await self._connect()
+            async with pool.acquire(timeout=self.timeout) as conn:
                 yield conn
         except _FAILURES as exc:
             raise StoreUnavailable(f"audit store: {type(exc).__name__}: {exc}") from exc
 
+    async def _connect(self) -> asyncpg.Pool:
+        """The pool, made (and the schema created) on first use: a database that is down when the gateway
+        starts only postpones the store's work, as if it had gone down later."""
+        async with self._connecting:
+            if self._pool is None:
+                pool = await asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size,
+                                                 timeout=self.timeout, command_timeout=60)
+                try:
+                    async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+                        await conn.execute(SCHEMA)
+                except BaseException:
+                    await pool.close()
+                    raise
+                self._pool = pool
+            return self._pool
+
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def open(self) -> None:
-        if self._pool is not None:
-            return
+        """Connect now if the database answers; if not, every later call tries again (StoreUnavailable)."""
+        self._open = True
         try:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size,
-                                                   timeout=self.timeout, command_timeout=60)
-        except _FAILURES as exc:
-            raise StoreUnavailable(f"audit store: {type(exc).__name__}: {exc}") from exc
-        async with self._conn() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-            await conn.execute(SCHEMA)
+            async with self._conn():
+                pass
+        except StoreUnavailable as exc:
+            log.warning("audit store not reachable yet; retrying on use: %s", exc)
 
     async def close(self) -> None:
+        self._open = False
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()

@@ -164,17 +164,17 @@ class SqliteAuditStore:
         low = bound_ms(since, "ge") if since else -FAR
         high = min(bound_ms(until, "le") if until else FAR, bound_ms(before, "lt") - 1 if before else FAR)
         count = max(1, count)
-        blobs = await self._call(self._page, patient, low, high, count)
-        return AccessLogPage([decode_event(blob) for blob in blobs], more=len(blobs) >= count)
+        events = await self._call(self._page, patient, low, high, count)
+        return AccessLogPage(events, more=len(events) >= count)
 
-    def _page(self, patient: str, low: int, high: int, count: int) -> list[bytes]:
+    def _page(self, patient: str, low: int, high: int, count: int) -> list[dict[str, Any]]:
         rows = self._conn().execute(
             "SELECT e.body FROM audit_patient p JOIN audit_event e ON e.seq = p.seq "
             "WHERE p.patient = ? AND p.recorded_ms BETWEEN ? AND ? "
             "ORDER BY p.recorded_ms DESC, p.seq DESC LIMIT ?",
             (patient, low, high, count),
         ).fetchall()
-        return [row[0] for row in rows]
+        return [decode_event(row[0]) for row in rows]  # here, off the event loop
 
     # -- leases ---------------------------------------------------------------------------------------------
     async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
@@ -198,13 +198,13 @@ class SqliteAuditStore:
 
     # -- the export queue -----------------------------------------------------------------------------------
     async def export_batch(self, limit: int) -> list[Pending]:
-        rows = await self._call(self._export_batch, limit)
-        return [Pending(seq, event_id, decode_payload(body)) for seq, event_id, body in rows]
+        return await self._call(self._export_batch, limit)
 
-    def _export_batch(self, limit: int) -> list[tuple[int, str, bytes]]:
-        return self._conn().execute(
+    def _export_batch(self, limit: int) -> list[Pending]:
+        rows = self._conn().execute(
             "SELECT q.seq, e.id, e.body FROM export_queue q JOIN audit_event e ON e.seq = q.seq "
             "ORDER BY q.seq LIMIT ?", (limit,)).fetchall()
+        return [Pending(seq, event_id, decode_payload(body)) for seq, event_id, body in rows]
 
     async def exported(self, seqs: Sequence[int]) -> None:
         if seqs:

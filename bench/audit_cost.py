@@ -105,7 +105,7 @@ def private_ehr(heap: str) -> Iterator[tuple[str, int]]:
     started.add("ehr", proc)
     try:
         print(f"starting a HAPI of our own on {url} (a few minutes on a busy machine) ...", flush=True)
-        wait_until(lambda: ehr_ready(url), 600, "the benchmark's HAPI", proc, log)
+        wait_until(lambda: ehr_ready(url), 1800, "the benchmark's HAPI", proc, log)
         asyncio.run(load_dataset(url, generate(patients=25), progress=False))
         yield url, proc.pid
     finally:

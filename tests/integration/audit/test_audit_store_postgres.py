@@ -78,14 +78,24 @@ async def test_replicas_sharing_the_database_store_each_event_once(database: str
         await asyncio.gather(*(r.close() for r in replicas))
 
 
-async def test_database_down_is_store_unavailable(postgres_url: str) -> None:
+async def test_a_database_missing_at_start_is_used_once_it_is_there(postgres_url: str) -> None:
     from audit.store import StoreUnavailable
 
-    gone = PostgresAuditStore(postgres_url.rsplit("/", 1)[0] + "/no_such_database", timeout=2)
-    with pytest.raises(StoreUnavailable):
-        await gone.open()
-    with pytest.raises(StoreUnavailable):
-        await gone.page("pt-1")
+    name = f"late_{uuid.uuid4().hex[:8]}"
+    late = PostgresAuditStore(postgres_url.rsplit("/", 1)[0] + f"/{name}", timeout=2)
+    await late.open()  # the database is not there yet: the gateway still starts ...
+    try:
+        with pytest.raises(StoreUnavailable):
+            await late.page("pt-1")  # ... and the store says it is unavailable until it is
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await late.add([stored(event())], export=False)
+        assert len((await late.page("pt-1")).events) == 1
+    finally:
+        await late.close()
 
 
 @pytest.fixture
