@@ -231,10 +231,15 @@ async def ehr_cost(args: argparse.Namespace, ehr: str, pid: int, redis_url: str)
     errors = sum(r.errors for r in results.values())
     out = {"read_ms": read_ms}
     async with ehr_client(ehr) as client:
-        for batch in args.batch_sizes:
-            per_event = await meter.measure(f"AuditEvent exported, transactions of {batch}", len(recorded),
-                                            export(client, recorded, batch))
-            out[f"export_ms_{batch}"] = per_event
+        # Interleaved rounds: the EHR's drift (JIT, GC, a growing table) spreads over every batch size.
+        per_batch: dict[int, list[float]] = {batch: [] for batch in args.batch_sizes}
+        for round_ in range(2):
+            for batch in args.batch_sizes:
+                per_batch[batch].append(await meter.measure(
+                    f"AuditEvent exported, transactions of {batch} (#{round_ + 1})", len(recorded),
+                    export(client, recorded, batch)))
+        for batch, costs in per_batch.items():
+            out[f"export_ms_{batch}"] = statistics.fmean(costs)
     searches: list[float] = []
 
     async def log_searches() -> None:
@@ -246,13 +251,16 @@ async def ehr_cost(args: argparse.Namespace, ehr: str, pid: int, redis_url: str)
     print(f"\nPart 1 - the EHR's CPU (HAPI pid {pid}); {n} dashboard reads over {len(patients)} patients, "
           f"concurrency {args.concurrency}, {errors} errors; exported: the {len(recorded)} events the gateway "
           f"recorded for those reads (mean {size:,.0f} bytes of JSON)")
-    print(f"{'operation':58} {'n':>6} {'CPU ms/op':>10} {'vs read':>8} {'ops/s':>8}")
+    print(f"{'operation':62} {'n':>6} {'CPU ms/op':>10} {'vs read':>8} {'ops/s':>8}")
     for what, count, per_op, wall in meter.rows:
-        print(f"{what:58} {count:6d} {per_op:10.2f} {per_op / read_ms:8.2f} {count / wall:8.1f}")
+        print(f"{what:62} {count:6d} {per_op:10.2f} {per_op / read_ms:8.2f} {count / wall:8.1f}")
+    for batch in args.batch_sizes:
+        cost = out[f"export_ms_{batch}"]
+        print(f"\nexporting every event to the EHR in transactions of {batch} costs it {cost:.1f} ms of CPU per "
+              f"event, {cost / read_ms * 100:.0f} % of the CPU of the read it records (target <= 10 %)", end="")
+    print()
     best = min(args.batch_sizes, key=lambda b: out[f"export_ms_{b}"])
     cost = out[f"export_ms_{best}"]
-    print(f"\nexporting every event to the EHR (transactions of {best}) costs it {cost / read_ms * 100:.0f} % of the "
-          f"CPU of the reads it records (target <= 10 %).")
     print(f"a paced export costs the EHR {cost:.1f} ms of CPU per event: at PORTAL_AUDIT_EXPORT_RATE=r that is "
           f"r x {cost / 1000:.4f} CPU-seconds per second (r=10: {10 * cost / 10:.0f} % of one core; "
           f"r=50: {50 * cost / 10:.0f} %)")
@@ -451,9 +459,9 @@ async def access_log_speed(args: argparse.Namespace, ehr: str, redis_url: str) -
     print(f"\nPart 2 - the access log; the store holds {stats['events']:,} events over {len(patients)} patients "
           f"(~{per_patient:,} each, {args.days} days), file {path.stat().st_size / 1_048_576:,.0f} MiB; "
           f"the EHR holds {await _count(ehr):,} AuditEvents; concurrency {args.log_concurrency}")
-    print(f"{'target':58} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p95 x':>7}")
+    print(f"{'target':62} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p95 x':>7}")
     for name, latencies, errors in rows:
-        print(f"{name:58} {len(latencies):6d} {errors:4d} {_pct(latencies, 50):8.1f} {_pct(latencies, 95):8.1f} "
+        print(f"{name:62} {len(latencies):6d} {errors:4d} {_pct(latencies, 50):8.1f} {_pct(latencies, 95):8.1f} "
               f"{_pct(latencies, 95) / _pct(baseline, 95):7.2f}")
     print("(p95 x: against the EHR-searched log of this run; target: p95 <= 200 ms with 1,000,000 events stored)")
 

@@ -44,6 +44,7 @@ def test_defaults_store_on_this_node_export_to_the_ehr_keep_six_years(tmp_path: 
     assert isinstance(workers.store, SqliteAuditStore) and workers.store.path == tmp_path / "audit.sqlite3"
     assert isinstance(workers.mover, StoreFeeder) and workers.mover.export
     assert isinstance(workers.exporter, StoreExporter) and workers.exporter.repository.client is EHR
+    assert workers.exporter.rate.rate == 10  # paced: a tenth of a two-core EHR at most (audit/README.md)
     assert workers.access_log(EHR) is workers.store  # type: ignore[arg-type]
 
 
@@ -61,6 +62,9 @@ def test_without_a_store_the_stream_goes_straight_to_the_repository(tmp_path: Pa
     assert workers.store is None and workers.exporter is None
     assert isinstance(workers.mover, AuditExporter) and workers.mover.rate.rate == 25
     assert type(workers.access_log(EHR)).__name__ == "EhrAccessLog"  # type: ignore[arg-type]
+    no_limit = settings(tmp_path, monkeypatch, AUDIT_STORE="none", AUDIT_EXPORT_RATE="0")
+    unpaced = AuditWorkers.build(FakeRedis(), no_limit, EHR)  # type: ignore[arg-type]
+    assert isinstance(unpaced.mover, AuditExporter) and unpaced.mover.rate.rate is None  # 0: no limit
 
 
 def test_a_separate_repository_gets_its_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +77,7 @@ def test_a_separate_repository_gets_its_token(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize("env", [{"AUDIT_REPOSITORY": "fhir"}, {"AUDIT_STORE": "postgresql"},
-                                 {"AUDIT_EXPORT_RATE": "0"}, {"AUDIT_STORE": "mysql"}])
+                                 {"AUDIT_EXPORT_RATE": "-1"}, {"AUDIT_STORE": "mysql"}])
 def test_incomplete_settings_are_refused_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
