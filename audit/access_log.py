@@ -38,6 +38,8 @@ def _patient_ref(patient_id: str) -> str:
 
 def _relative(reference: str) -> str:
     """`http://ehr/fhir/Patient/1/_history/2` -> `Patient/1`."""
+    if reference.count("/") == 1 and not reference.endswith("/"):
+        return reference  # already `Type/id`: most of ours are (a log page holds thousands of them)
     parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else reference
 
@@ -230,27 +232,29 @@ def _query_params(entity: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def _subject_words(event: Mapping[str, Any]) -> str:
     """What kind of data the event touched: 'lab results', 'medications', ... ('health record' if unknown)."""
-    types: list[str] = []
+    known_type: str | None = None  # the first resource type named that has words (in the entities' order)
     categories: list[str] = []
     for entity in event.get("entity") or []:
-        ref = entity_reference(entity)
         role = (entity.get("role") or {}).get("code")
         if role == "24":  # the search: its resource type and category
-            types.extend(code for system, code in _codes(entity.get("type")) if system == RESOURCE_TYPES)
+            if known_type is None:
+                known_type = next((code for system, code in _codes(entity.get("type"))
+                                   if system == RESOURCE_TYPES and code in RESOURCE_WORDS), None)
             params = _query_params(entity)
             for value in params.get("category", []):
                 categories.extend(part.split("|")[-1] for part in value.split(","))
-        elif ref and not ref.startswith("Patient/"):
-            types.append(ref.split("/", 1)[0])
+        elif known_type is None:  # once a type is known, the other entities only matter for categories
+            ref = entity_reference(entity)
+            if ref and not ref.startswith("Patient/") and ref.split("/", 1)[0] in RESOURCE_WORDS:
+                known_type = ref.split("/", 1)[0]
         for detail in entity.get("detail") or []:
             if detail.get("type") == "category" and detail.get("valueString"):
                 categories.append(detail["valueString"])
     for category in categories:
         if category in CATEGORY_WORDS:
             return CATEGORY_WORDS[category]
-    for resource_type in dict.fromkeys(types):
-        if resource_type in RESOURCE_WORDS:
-            return RESOURCE_WORDS[resource_type]
+    if known_type is not None:
+        return RESOURCE_WORDS[known_type]
     if any(_relative((e.get("what") or {}).get("reference") or "").startswith("Patient/")
            for e in event.get("entity") or []):
         return RESOURCE_WORDS["Patient"]

@@ -12,8 +12,9 @@ take and what a paced export (`PORTAL_AUDIT_EXPORT_RATE`) costs it.
 
 Part 2 - the access log with `--stored` events (default 1,000,000) generated straight into an audit
 store (never into the EHR): `/portal/api/access-log` through a gateway process on that store, first pages
-and pages further back, p50/p95 at concurrency `--log-concurrency` (4); the store's query alone (the floor); and, as the
-baseline, the same endpoint answered by the EHR's AuditEvent search (without a store).
+and pages further back, p50/p95 with 1 and 4 clients at once (`--log-concurrency`); the store's query
+alone (the floor); and, as the baseline, the same endpoint answered by the EHR's AuditEvent search
+(without a store).
 
 The EHR: by default a HAPI of the benchmark's own (a free port, a throw-away state directory, the fixture
 patients loaded, the default JIT), stopped afterwards; `--ehr-url` reuses a running local one (its
@@ -368,13 +369,17 @@ async def big_store(path: Path, total: int, ehr: str, patients: list[str], days:
     print(f"generating {total - have:,} events into {path} (once; later runs reuse it) ...", flush=True)
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
+    # As in real life the store receives events in the order they happen: each chunk is the next slice of
+    # time, stored in order (the access log then finds a patient's latest events close together).
+    bounds = list(range(have, total, chunk))
+    span = (now_ms - start_ms) / max(1, len(bounds))
     with ProcessPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
-        pending = [loop.run_in_executor(pool, _generate_chunk, have + k, min(chunk, total - k), kinds, start_ms,
-                                        now_ms)
-                   for k in range(have, total, chunk)]
+        pending = [loop.run_in_executor(pool, _generate_chunk, have + k, min(chunk, total - k), kinds,
+                                        int(start_ms + n * span), int(start_ms + (n + 1) * span))
+                   for n, k in enumerate(bounds)]
         done = 0
-        for future in asyncio.as_completed(pending):
-            rows = await future
+        for future in pending:
+            rows = sorted(await future, key=lambda row: row.recorded_ms)
             await store.add(rows, export=False)
             done += len(rows)
             print(f"\r  {have + done:,} / {total:,} events ({time.perf_counter() - started:.0f} s)", end="", flush=True)
@@ -437,6 +442,7 @@ async def access_log_speed(args: argparse.Namespace, ehr: str, redis_url: str) -
     store = await big_store(path, args.stored, ehr, patients, args.days)
     stats = await store.stats()
     rows: list[tuple[str, list[float], int]] = []
+    concurrencies = sorted({int(c) for c in str(args.log_concurrency).split(",")})
     try:
         await store_floor(store, patients, 50)  # warm the page cache
         floor = await store_floor(store, patients, 600)
@@ -446,24 +452,27 @@ async def access_log_speed(args: argparse.Namespace, ehr: str, redis_url: str) -
     cfg = StackConfig(state_dir=Path(tempfile.gettempdir()), fhir_base_url=ehr, redis_url=redis_url,
                       cache_redis_url=redis_url.rsplit("/", 1)[0] + "/1")
     base_env = {"PORTAL_CACHE_ENABLED": "false", "PORTAL_AUDIT_REPOSITORY": "off"}
-    for name, env in (("/portal/api/access-log, EHR search (no store)", {"PORTAL_AUDIT_STORE": "none"}),
-                      (f"/portal/api/access-log, store of {stats['events']:,} events",
+    for name, env in (("access log, EHR search (no store)", {"PORTAL_AUDIT_STORE": "none"}),
+                      (f"access log, store of {stats['events']:,}",
                        {"PORTAL_AUDIT_STORE_PATH": str(path.resolve())})):
         with gateway(cfg, {**base_env, **env}) as (url, state):
             tokens = patient_tokens(url, state, patients)
-            await endpoint(url, tokens, 40, args.log_concurrency)  # warm-up
-            latencies, errors = await endpoint(url, tokens, args.log_requests, args.log_concurrency)
-            rows.append((name, latencies, errors))
+            await endpoint(url, tokens, 40, max(concurrencies))  # warm-up
+            for concurrency in concurrencies:
+                latencies, errors = await endpoint(url, tokens, args.log_requests, concurrency)
+                rows.append((f"{name}, {concurrency} at once", latencies, errors))
     baseline = rows[1][1]
     per_patient = stats["events"] // max(1, len(patients))
     print(f"\nPart 2 - the access log; the store holds {stats['events']:,} events over {len(patients)} patients "
           f"(~{per_patient:,} each, {args.days} days), file {path.stat().st_size / 1_048_576:,.0f} MiB; "
-          f"the EHR holds {await _count(ehr):,} AuditEvents; concurrency {args.log_concurrency}")
+          f"the EHR holds {await _count(ehr):,} AuditEvents; /portal/api/access-log?count=50 (a third of them the "
+          f"next page of an earlier answer) through one gateway process")
     print(f"{'target':62} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p95 x':>7}")
     for name, latencies, errors in rows:
         print(f"{name:62} {len(latencies):6d} {errors:4d} {_pct(latencies, 50):8.1f} {_pct(latencies, 95):8.1f} "
               f"{_pct(latencies, 95) / _pct(baseline, 95):7.2f}")
-    print("(p95 x: against the EHR-searched log of this run; target: p95 <= 200 ms with 1,000,000 events stored)")
+    print("(p95 x: against the EHR-searched log, one at a time, of this run; target: p95 <= 200 ms with 1,000,000 "
+          "events stored)")
 
 
 @contextmanager
@@ -492,5 +501,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=365, help="audit bench: the stored events span this many days")
     parser.add_argument("--store", type=Path, help="audit bench: the store file (default <state dir>/bench/...)")
     parser.add_argument("--log-requests", type=int, default=400, help="audit bench: access-log requests per target")
-    parser.add_argument("--log-concurrency", type=int, default=4, help="audit bench: access-log clients at once")
+    parser.add_argument("--log-concurrency", default="1,4", help="audit bench: access-log clients at once (list)")
     parser.add_argument("--skip-cost", action="store_true", help="audit bench: only the access-log part")
