@@ -24,9 +24,10 @@ from audit.sqlite_store import SqliteAuditStore
 from audit.store_export import StoreExporter
 from tests.conftest import GatewayServer, RedisServer, start_gateway_process
 from tests.integration.gateway.helpers import auth, mint
+from tests.tcp_proxy import FaultyProxy
 
 from .conftest import RedisProcess, count_tagged, fast_redis, redis_process, request_id_of, tagged_ids, upstream_for
-from .test_audit_ehr_outage import AnswerLosingProxy, wait_for
+from .test_audit_ehr_outage import wait_for
 from .test_audit_export_hapi import make_event
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ async def test_stream_to_store_to_ehr_through_an_ehr_outage_loses_and_doubles_no
     store: SqliteAuditStore,
 ) -> None:
     url = httpx.URL(hapi)
-    proxy = AnswerLosingProxy(url.host, url.port or 80, url.path)
+    proxy = FaultyProxy(url.host, url.port or 80, url.path)
     await proxy.start()
     via_proxy = upstream_for(proxy.base_url)
     recorder = AuditRecorder(redis, tmp_path / "spool.jsonl", stream=stream)
@@ -73,7 +74,7 @@ async def test_stream_to_store_to_ehr_through_an_ehr_outage_loses_and_doubles_no
             return await count_tagged(hapi, run_tag) >= 20
 
         await wait_for(some_exported, 60, "the first batches to reach the EHR")
-        proxy.lose_answers = True  # the next transaction is applied, its answer lost ...
+        proxy.lose = lambda _line: True  # the next transaction is applied, its answer lost ...
 
         async def answer_lost() -> bool:
             return proxy.lost > 0
@@ -84,7 +85,7 @@ async def test_stream_to_store_to_ehr_through_an_ehr_outage_loses_and_doubles_no
         await asyncio.sleep(1.0)  # the export retries with backoff while events keep being stored
         assert await count_tagged(hapi, run_tag) == at_outage
         assert (await store.stats())["export_backlog"] > 0  # what was not accepted waits, on disk
-        proxy.lose_answers = False
+        proxy.lose = None
         await proxy.start()
         await asyncio.wait_for(tasks[0], 60)
 
