@@ -115,6 +115,7 @@ class Sent:
     seq: int
     status: int
     body: str
+    started: float = 0.0  # time.monotonic() when it was sent
 
 
 @pytest.fixture
@@ -175,6 +176,7 @@ async def test_redis_killed_mid_run_then_restarted_loses_and_doubles_nothing(
             if stop.is_set():
                 return
             rid = f"crash-{run}-{next(counter)}"
+            started = time.monotonic()
             if seq % 2 == 0:
                 kind = "fhir"
                 r = await client.get(f"/fhir/Patient/{PT}", headers={**auth(token), "X-Request-Id": rid})
@@ -183,7 +185,7 @@ async def test_redis_killed_mid_run_then_restarted_loses_and_doubles_nothing(
                 # It needs no Redis before it is audited, so it keeps being answered while Redis is down.
                 kind = "auth"
                 r = await client.post("/auth/token", data={"client_id": "it-app"}, headers={"X-Request-Id": rid})
-            sent.append(Sent(rid, kind, w, seq, r.status_code, r.text))
+            sent.append(Sent(rid, kind, w, seq, r.status_code, r.text, started))
 
     async def load_until(client: httpx.AsyncClient, first_worker: int, done: Any, timeout: float = 60) -> None:
         stop = asyncio.Event()
@@ -205,13 +207,16 @@ async def test_redis_killed_mid_run_then_restarted_loses_and_doubles_nothing(
         await asyncio.to_thread(own_redis.kill)
         # 2. Redis down: keep going until enough auth refusals were answered (and audited via the spool)
         await asyncio.sleep(0.5)
-        down_from = len(sent)
+        # Requests sent from here on: a request sent before may have passed its revocation check before the
+        # kill and still be answered 200 (its event in the spool) after this point.
+        down_since = time.monotonic()
         deadline = time.monotonic() + 60
-        while sum(1 for s in sent[down_from:] if s.kind == "auth") < 10 and time.monotonic() < deadline:
+        while sum(1 for s in sent if s.started >= down_since and s.kind == "auth") < 10 \
+                and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.gather(*tasks)
-        during_outage = sent[down_from:]
+        during_outage = [s for s in sent if s.started >= down_since]
         snapshot = await settled_spool(gw.state_dir)
         # 3. Redis back: the load goes on while the replayer drains the spool
         restart_ms = time.time_ns() // 1_000_000
