@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mappers.names import human_name
 from web import csrf_input
+from web.security import csp_allowing_form_to
 
 from .clients import Client
 from .codes import CodeData
@@ -75,8 +76,12 @@ class AuthorizeFlow:
         self.s = server
 
     # ---------- pages ----------
-    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return self.s.pages.page(f"oauth/{template}", status, request=request, **context)
+    def page(self, request: Request, template: str, status: int = 200, *, form_target: str | None = None,
+             **context: Any) -> HTMLResponse:
+        """``form_target``: where the page's form may lead (the app's redirect URI). Browsers apply the CSP's
+        form-action to the redirect after a form post too, so that origin is allowed there."""
+        headers = {"Content-Security-Policy": csp_allowing_form_to(form_target)} if form_target else None
+        return self.s.pages.page(f"oauth/{template}", status, headers=headers, request=request, **context)
 
     def error_page(self, request: Request, err: _PageError) -> HTMLResponse:
         return self.page(request, "error.html", err.status, title=err.title, text=err.text)
@@ -161,7 +166,8 @@ class AuthorizeFlow:
                 chosen = await self._choose_patient(pending, account)
                 if chosen is None:
                     pending_id = await self.s.pending.create(pending)
-                    return self.page(request, "picker.html", app_name=client.client_name,
+                    return self.page(request, "picker.html", form_target=pending.redirect_uri,
+                                     app_name=client.client_name,
                                      patients=pending.candidates, pending_id=pending_id,
                                      csrf_field=csrf_input(session.csrf_token))
             return await self._consent_or_code(request, pending, client, session)
@@ -272,7 +278,8 @@ class AuthorizeFlow:
         for scope in offered:
             lines.setdefault(describe_scope(scope, patient_facing=account.kind in PERSON_KINDS), []).append(scope)
         items = [{"scope": " ".join(scopes), "text": text} for text, scopes in lines.items()]
-        return self.page(request, "consent.html", app_name=client.client_name, items=items,
+        return self.page(request, "consent.html", form_target=pending.redirect_uri, app_name=client.client_name,
+                         items=items,
                          pending_id=pending_id, csrf_field=csrf_input(session.csrf_token),
                          acting_for=pending.on_behalf_of is not None)
 

@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "/integration/" in str(item.fspath) and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
+        if "/e2e/" in str(item.fspath) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -141,14 +143,21 @@ def start_gateway_process(state_dir: Path, env_extra: dict[str, str]) -> Gateway
 
 
 @pytest.fixture(scope="session")
-def gateway(ehr_base_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[GatewayServer]:
+def gateway_extra_env() -> dict[str, str]:
+    """Extra `PORTAL_*` settings for the session's gateway; a suite's conftest overrides this to add its own."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def gateway(ehr_base_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+            gateway_extra_env: dict[str, str]) -> Iterator[GatewayServer]:
     """The whole app as a user runs it: uvicorn in its own process, talking to real HAPI and Redis."""
     state = tmp_path_factory.mktemp("gateway-state")
     server = start_gateway_process(state, {
         "PORTAL_FHIR_BASE_URL": ehr_base_url,
         "PORTAL_REDIS_URL": redis_server.url,
         "PORTAL_CACHE_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/1",
+        **gateway_extra_env,
     })
     try:
         yield server

@@ -7,7 +7,9 @@ and `Referrer-Policy: no-referrer`. With an https public URL every response also
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +19,29 @@ STRICT_CSP = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
+
+
+def csp_allowing_form_to(target_url: str) -> str:
+    """The strict policy, except that a form may also lead on to ``target_url``'s origin.
+
+    Browsers apply `form-action` to the redirects that follow a form post too, so an OAuth consent or
+    patient-picker form, whose answer redirects to the app's redirect URI, needs the app's origin there.
+    """
+    parts = urlsplit(target_url)
+    try:
+        port = parts.port
+    except ValueError:
+        return STRICT_CSP
+    if parts.scheme in ("http", "https") and parts.hostname:
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        source = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    elif parts.scheme and re.fullmatch(r"[a-z][a-z0-9+.-]*", parts.scheme):
+        source = f"{parts.scheme}:"  # a native app's private-use scheme (RFC 8252)
+    else:
+        return STRICT_CSP
+    if re.search(r"[\s;,']", source):
+        return STRICT_CSP
+    return STRICT_CSP.replace("form-action 'self'", f"form-action 'self' {source}")
 
 
 class SecurityHeadersMiddleware:

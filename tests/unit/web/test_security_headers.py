@@ -50,3 +50,17 @@ def test_csrf_field_escapes_and_compare_refuses_empty() -> None:
     assert not tokens_match(None, "abc")
     assert not tokens_match("abd", "abc")
     assert not tokens_match("\u00ff\u00fe", "abc")  # non-ASCII input is a mismatch, not an error
+
+
+def test_a_form_leading_back_to_an_app_may_go_to_that_origin_only() -> None:
+    from web.security import csp_allowing_form_to
+
+    policy = csp_allowing_form_to("https://app.example.org:8443/callback?x=1")
+    assert "form-action 'self' https://app.example.org:8443;" in policy
+    assert policy.replace(" https://app.example.org:8443", "") == STRICT_CSP
+    assert "form-action 'self' com.example.notes:;" in csp_allowing_form_to("com.example.notes:/cb")
+    # Nothing that could smuggle in another directive or a wildcard.
+    assert csp_allowing_form_to("https://a.example/cb;script-src *") == STRICT_CSP.replace(
+        "form-action 'self'", "form-action 'self' https://a.example")
+    assert csp_allowing_form_to("not a url") == STRICT_CSP
+    assert "form-action 'self' http://127.0.0.1:9000;" in csp_allowing_form_to("http://u:p@127.0.0.1:9000/cb")

@@ -1,0 +1,47 @@
+"""The bars every page of the product must clear, run together on the page as it is now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.async_api import Page, Response
+
+from .axe import Violation, assert_no_serious_axe_violations
+from .headers import is_html, security_header_problems
+from .keyboard import TabWalk, assert_keyboard_usable
+from .screens import assert_layout_ok, screenshots
+
+
+@dataclass
+class PageReport:
+    name: str
+    url: str
+    minor_violations: list[Violation] = field(default_factory=list)
+    tab_stops: list[str] = field(default_factory=list)
+    screenshots: list[Path] = field(default_factory=list)
+
+
+async def assert_security_headers(response: Response | None) -> None:
+    """The response (e.g. of `page.goto`) carries nosniff and, for HTML, the strict CSP, frame-ancestors
+    'none' and Referrer-Policy: no-referrer. The `page` fixture checks every response anyway; this says it
+    at the point a test cares about."""
+    assert response is not None, "no response to check"
+    headers = await response.all_headers()
+    problems = security_header_problems(headers, html=is_html(headers))
+    assert not problems, f"{response.url}: " + "; ".join(problems)
+
+
+async def check_page(page: Page, name: str, *, keyboard: bool = True, layout: bool = True) -> PageReport:
+    """Screenshots at 1280 and 375 px, then axe (0 serious/critical WCAG 2.1 A/AA violations), every
+    interactive element reachable by Tab with a visible focus indicator, and no sideways scrolling or small
+    targets at 375 or 1280 px. Screenshots come first so a failing page can still be looked at."""
+    shots = await screenshots(page, name)
+    report = PageReport(name, page.url, screenshots=shots)
+    report.minor_violations = await assert_no_serious_axe_violations(page, name)
+    if keyboard:
+        walk: TabWalk = await assert_keyboard_usable(page, name)
+        report.tab_stops = walk.stops
+    if layout:
+        await assert_layout_ok(page, name)
+    return report
