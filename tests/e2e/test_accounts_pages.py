@@ -327,8 +327,8 @@ async def test_caregiver_of_two_people_accepts_access_and_picks_whose_record(
     assert callback_query(carer_page, app_callback)["error"] == ["access_denied"]
 
 
-async def test_pages_work_with_javascript_off(nojs_page: Page, new_context: ContextFactory, app: PortalApp,
-                                             patients: PatientPool) -> None:
+async def test_pages_work_with_javascript_off(nojs_page: Page, app: PortalApp, patients: PatientPool,
+                                             app_callback: str) -> None:
     page = nojs_page
 
     async def shoot(p: Page, name: str) -> None:
@@ -343,6 +343,11 @@ async def test_pages_work_with_javascript_off(nojs_page: Page, new_context: Cont
     async with page.expect_navigation():
         await page.get_by_role("button", name="Withdraw access for Alex Nojs").click()
     await expect(page.get_by_role("status")).to_contain_text("Access withdrawn")
+    client_id = await register_app(app, "Step Counter", app_callback)
+    sent = await start_app_authorization(page, app, client_id, app_callback, "openid fhirUser patient/Observation.rs")
+    await shoot(page, "app-consent")
+    await submit(page, {}, "Allow")
+    assert callback_query(page, app_callback)["state"] == [sent["state"]]
     await sign_out(page)
     await expect(page.get_by_role("status")).to_have_text("You have signed out.")
 

@@ -72,7 +72,7 @@ class Authenticator:
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self.totp = pyotp.TOTP(secret)
-        self._used: set[int] = set()
+        self.steps_used: list[int] = []
 
     async def code(self) -> str:
         while True:
@@ -81,8 +81,8 @@ class Authenticator:
             left = TOTP_PERIOD - now % TOTP_PERIOD
             # The previous step stays valid until this one ends; leave a margin for the round trip.
             for candidate in (step, step + 1, *((step - 1,) if left > 5 else ())):
-                if candidate not in self._used:
-                    self._used.add(candidate)
+                if candidate not in self.steps_used:
+                    self.steps_used.append(candidate)
                     return self.totp.at(candidate * TOTP_PERIOD)
             await asyncio.sleep(left + 0.1)
 
