@@ -54,8 +54,10 @@ def checking(*names: str) -> Callable[[Page, str], Awaitable[None]]:
 
 
 async def signed_in_page(new_context: ContextFactory, account: Account, app: PortalApp) -> Page:
+    """A new browser signed in to the account, on its caregiver page."""
     page = await (await new_context()).new_page()
-    await sign_in(page, account, app=app)
+    await sign_in(page, account, app=app, next_path="/auth/proxies")
+    assert path_of(page) == "/auth/proxies"
     return page
 
 
@@ -67,17 +69,21 @@ async def test_enrol_with_authenticator_and_sign_in_by_keyboard_only(page: Page,
 
     landed = await sign_in(page, account, by_keyboard=True, on_page=checked)
 
-    # The code step answered with a redirect to the portal's home, and the browser followed it there.
-    assert landed is not None and path_of(page) == "/portal/"
-    code_step = landed.request.redirected_from
-    assert code_step is not None and urlsplit(code_step.url).path == "/auth/login/mfa"
-    code_answer = await code_step.response()
+    # The code step answered with a redirect to the portal's home, and the browser got there.
+    assert landed is not None and landed.ok and path_of(page) == "/portal/"
+    first = landed.request
+    while first.redirected_from is not None:
+        first = first.redirected_from
+    assert first.method == "POST" and urlsplit(first.url).path == "/auth/login/mfa"
+    code_answer = await first.response()
     assert code_answer is not None and code_answer.status == 303
     assert code_answer.headers["location"] == "/portal/"
-    cookies = {c["name"]: c for c in await context.cookies(app.url)}
+    cookies = {c["name"]: c for c in await context.cookies()}
     session = cookies["portal_session"]
     assert session["httpOnly"] and session["sameSite"] == "Lax" and session["path"] == "/"
     assert "portal_presession" not in cookies, "the half-signed-in state must end with the sign-in"
+    assert all(c["httpOnly"] and c["sameSite"] in ("Lax", "Strict") for c in cookies.values()), \
+        "page scripts must not be able to read any cookie of ours"
     # The session is real: signed-in pages open, and the sign-in page sends the person on.
     await page.goto("/auth/proxies")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Caregiver access")
@@ -238,7 +244,7 @@ def callback_query(page: Page, redirect_uri: str) -> dict[str, list[str]]:
 
 
 async def test_app_consent_page(page: Page, app: PortalApp, shared_patient: Account, app_callback: str) -> None:
-    await sign_in(page, shared_patient)
+    await sign_in(page, shared_patient, next_path="/auth/proxies")
     client_id = await register_app(app, "Pillbox Reminder", app_callback)
     sent = await start_app_authorization(page, app, client_id, app_callback,
                                          "openid fhirUser patient/Observation.rs patient/MedicationRequest.rs")
