@@ -37,7 +37,7 @@ from .keyboard import (
     press_by_keyboard,
     tab_walk,
 )
-from .screens import assert_layout_ok, layout_problems, output_dir, screenshots
+from .screens import assert_layout_ok, capture, layout_problems, output_dir, screenshots
 
 __all__ = [
     "DESKTOP",
@@ -57,6 +57,7 @@ __all__ = [
     "assert_no_serious_axe_violations",
     "assert_security_headers",
     "axe",
+    "capture",
     "check_page",
     "context_options",
     "contrast",

@@ -8,9 +8,10 @@ from pathlib import Path
 from playwright.async_api import Page, Response
 
 from .axe import Violation, assert_no_serious_axe_violations
+from .browser import DESKTOP, PHONE
 from .headers import is_html, security_header_problems
 from .keyboard import TabWalk, assert_keyboard_usable
-from .screens import assert_layout_ok, screenshots
+from .screens import capture, layout_problems_now, viewport_for
 
 
 @dataclass
@@ -33,15 +34,25 @@ async def assert_security_headers(response: Response | None) -> None:
 
 
 async def check_page(page: Page, name: str, *, keyboard: bool = True, layout: bool = True) -> PageReport:
-    """Screenshots at 1280 and 375 px, then axe (0 serious/critical WCAG 2.1 A/AA violations), every
-    interactive element reachable by Tab with a visible focus indicator, and no sideways scrolling or small
-    targets at 375 or 1280 px. Screenshots come first so a failing page can still be looked at."""
-    shots = await screenshots(page, name)
-    report = PageReport(name, page.url, screenshots=shots)
-    report.minor_violations = await assert_no_serious_axe_violations(page, name)
-    if keyboard:
-        walk: TabWalk = await assert_keyboard_usable(page, name)
-        report.tab_stops = walk.stops
-    if layout:
-        await assert_layout_ok(page, name)
+    """The bars for one page as it is now: screenshots at 375 and 1280 px, no sideways scrolling or small
+    targets at either width, then at 1280 px axe (0 serious/critical WCAG 2.1 A/AA violations) and every
+    interactive element reachable by Tab with a visible focus indicator. Screenshots come first, so a failing
+    page can still be looked at; the viewport is put back afterwards."""
+    original = page.viewport_size
+    report = PageReport(name, page.url)
+    problems: list[str] = []
+    try:
+        for width in (PHONE["width"], DESKTOP["width"]):
+            await page.set_viewport_size(viewport_for(width))
+            report.screenshots.append(await capture(page, name))
+            if layout:
+                problems += [f"{width}px: {p}" for p in await layout_problems_now(page)]
+        report.minor_violations = await assert_no_serious_axe_violations(page, name)
+        if keyboard:
+            walk: TabWalk = await assert_keyboard_usable(page, name)
+            report.tab_stops = walk.stops
+    finally:
+        if original and original != page.viewport_size:
+            await page.set_viewport_size(original)
+    assert not problems, f"layout problems on {name}:\n" + "\n".join(problems)
     return report

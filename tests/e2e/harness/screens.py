@@ -37,6 +37,18 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "page"
 
 
+def viewport_for(width: int) -> dict[str, int]:
+    return {"width": width, "height": PHONE["height"] if width <= PHONE["width"] else DESKTOP["height"]}
+
+
+async def capture(page: Page, name: str) -> Path:
+    """A full-page PNG of the page at its current width: `<output>/screenshots/<name>-<width>.png`."""
+    width = (page.viewport_size or DESKTOP)["width"]
+    path = screenshot_dir() / f"{_slug(name)}-{width}.png"
+    await page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    return path
+
+
 async def screenshots(page: Page, name: str, *, widths: tuple[int, ...] = (DESKTOP["width"], PHONE["width"])
                       ) -> list[Path]:
     """Full-page PNGs of the page as it is now, one per width (1280 and 375 px by default); the viewport is
@@ -45,11 +57,8 @@ async def screenshots(page: Page, name: str, *, widths: tuple[int, ...] = (DESKT
     written = []
     try:
         for width in widths:
-            height = PHONE["height"] if width <= PHONE["width"] else DESKTOP["height"]
-            await page.set_viewport_size({"width": width, "height": height})
-            path = screenshot_dir() / f"{_slug(name)}-{width}.png"
-            await page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
-            written.append(path)
+            await page.set_viewport_size(viewport_for(width))
+            written.append(await capture(page, name))
     finally:
         if original:
             await page.set_viewport_size(original)
@@ -82,16 +91,21 @@ _LAYOUT_JS = """([minTarget, minSmall]) => {
 }"""
 
 
+async def layout_problems_now(page: Page) -> list[str]:
+    """At the current width: sideways scrolling, content past the right edge, targets too small to tap."""
+    result: list[Any] = await page.evaluate(_LAYOUT_JS, [MIN_TARGET_PX, MIN_SMALL_TARGET_PX])
+    return [str(p) for p in result]
+
+
 async def layout_problems(page: Page, width: int = PHONE["width"]) -> list[str]:
-    """At ``width`` px: sideways scrolling, content past the right edge, and targets too small to tap."""
+    """`layout_problems_now` at ``width`` px (the viewport is put back afterwards)."""
     original = page.viewport_size
     try:
-        await page.set_viewport_size({"width": width, "height": PHONE["height"] if width <= 400 else 800})
-        result: list[Any] = await page.evaluate(_LAYOUT_JS, [MIN_TARGET_PX, MIN_SMALL_TARGET_PX])
+        await page.set_viewport_size(viewport_for(width))
+        return await layout_problems_now(page)
     finally:
         if original:
             await page.set_viewport_size(original)
-    return [str(p) for p in result]
 
 
 async def assert_layout_ok(page: Page, name: str = "", widths: tuple[int, ...] = (PHONE["width"], DESKTOP["width"])
