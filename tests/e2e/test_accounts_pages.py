@@ -310,7 +310,8 @@ async def test_caregiver_journey(new_context: ContextFactory, app: PortalApp, en
     await checked(carer_page, "app-choose-patient")
     assert shared_patient.patient is not None
     family = shared_patient.patient.name.split()[-1]
-    await submit(carer_page, {re.compile(rf"\b{family} \(as their carer\)"): "on"}, "Continue", by_keyboard=True)
+    await submit(carer_page, {re.compile(rf"\b{re.escape(family)} \(as their carer\)"): "on"}, "Continue",
+                 by_keyboard=True)
     await expect(carer_page.get_by_text("You are acting for someone you care for.")).to_be_visible()
     await checked(carer_page, "app-consent-caregiver")
     await submit(carer_page, {}, "Don't allow")

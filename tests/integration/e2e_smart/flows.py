@@ -108,7 +108,7 @@ def enrol_patient(gw: GatewayServer, ehr_base: str, patient_id: str) -> Person:
                                                  "password": STRONG, "password_confirm": STRONG})
         assert r.status_code == 303 and r.headers["location"] == "/auth/enroll/mfa", r.text
         page = b.get("/auth/enroll/totp")
-        secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text).group(1)
+        secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
         person = Person(username, STRONG, pyotp.TOTP(secret))
         done = b.post("/auth/enroll/totp", data={"csrf_token": csrf(page.text), "code": person.next_code()})
         assert done.status_code == 200, done.text

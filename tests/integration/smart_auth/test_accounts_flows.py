@@ -131,7 +131,7 @@ class Env:
         totp = None
         if method == "totp":
             page = await b.get("/auth/enroll/totp")
-            secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text).group(1)
+            secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
             assert 'src="data:image/svg+xml;base64,' in page.text and "otpauth://totp/" in page.text
             totp = pyotp.TOTP(secret)
             done = await b.post("/auth/enroll/totp", data={"csrf_token": csrf(page.text), "code": totp.now()})
