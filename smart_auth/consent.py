@@ -46,7 +46,7 @@ _CATEGORY: dict[str, str] = {
     "survey": "your survey answers",
 }
 _SPECIAL: dict[str, str] = {
-    "openid": "Check that it is really you who signed in",
+    "openid": "Know who you are (your name on record)",
     "fhirUser": "Know who you are (your name on record)",
     "profile": "Know who you are (your name on record)",
     "launch/patient": "Know which patient's record you chose",
