@@ -10,7 +10,9 @@ Fixtures:
 - ``page`` / ``context``: a page in a fresh JavaScript-enabled context; ``nojs_page``: JavaScript disabled.
 - ``patients``: hands out each demo patient once (`patients.take()`).
 - ``enrolled()``: a new patient account, enrolled through the real pages in a context of its own;
-  ``shared_patient``: one such account for the whole session, for tests that do not change it.
+  ``shared_patient``: one such account for the whole session (a demo patient with a full record), for
+  tests that do not change it; ``portal_signed_in()``: a new page in a context already signed in to the
+  portal as that patient (one sign-in per session, its cookies reused).
 
 Every context is watched: at the end of the test, each response from the app must have carried the
 security headers (strict CSP, frame-ancestors 'none', nosniff, no-referrer on HTML), and no page may have
@@ -41,10 +43,14 @@ from .harness import (
     enrol_patient,
     launch_chromium,
     output_dir,
+    sign_in,
 )
 
 ADMIN_KEY = "e2e-" + secrets.token_urlsafe(24)
-DEFAULT_TIMEOUT_MS = 15_000
+DEFAULT_TIMEOUT_MS = 30_000  # generous: the machine running the suite may be busy
+# The shared patient has the fullest record of the demo set: lab panels with trends, imaging, visit notes,
+# vaccinations and an allergy, so the portal's pages show every kind of item.
+SHARED_PATIENT_ID = "pt-0004"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -140,7 +146,7 @@ async def nojs_page(new_context: ContextFactory) -> Page:
 
 @pytest.fixture(scope="session")
 def patients() -> PatientPool:
-    return PatientPool(demo_patients())
+    return PatientPool(demo_patients(), reserved=(SHARED_PATIENT_ID,))
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +157,7 @@ async def shared_patient(browser: Browser, app: PortalApp, patients: PatientPool
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     watch = ResponseWatch(app.url).attach(context)
     try:
-        account = await enrol_patient(await context.new_page(), app, patients.take())
+        account = await enrol_patient(await context.new_page(), app, patients.take(patient_id=SHARED_PATIENT_ID))
         problems = await watch.problems()
     finally:
         await context.close()
@@ -171,5 +177,31 @@ async def enrolled(new_context: ContextFactory, app: PortalApp, patients: Patien
         account = await enrol_patient(page, app, patients.take(with_ssn=use == "ssn"), use=use)
         await page.close()
         return account
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def portal_state(browser: Browser, app: PortalApp, shared_patient: Account) -> dict[str, Any]:
+    """The cookies of one portal sign-in as the shared patient, made once per session."""
+    context = await browser.new_context(**context_options(app.url))
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    try:
+        page = await context.new_page()
+        await sign_in(page, shared_patient)
+        state: dict[str, Any] = dict(await context.storage_state())
+    finally:
+        await context.close()
+    return state
+
+
+@pytest.fixture
+async def portal_signed_in(new_context: ContextFactory, portal_state: dict[str, Any]
+                           ) -> Callable[..., Awaitable[Page]]:
+    """``await portal_signed_in(javascript=True)``: a page in a fresh context holding the shared patient's
+    portal session (watched like every other context)."""
+
+    async def make(*, javascript: bool = True) -> Page:
+        return await (await new_context(javascript=javascript, storage_state=portal_state)).new_page()
 
     return make

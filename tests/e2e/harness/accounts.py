@@ -50,18 +50,26 @@ def demo_patients() -> tuple[DemoPatient, ...]:
 
 
 class PatientPool:
-    """Hands out each demo patient once per test session, so no two tests enrol the same person."""
+    """Hands out each demo patient once per test session, so no two tests enrol the same person. Patients
+    named in ``reserved`` are handed out only when asked for by id (the one whose record the portal tests
+    look at must be free whichever test asks first)."""
 
-    def __init__(self, patients: tuple[DemoPatient, ...]) -> None:
+    def __init__(self, patients: tuple[DemoPatient, ...], reserved: tuple[str, ...] = ()) -> None:
         self._left = list(patients)
+        self._reserved = set(reserved)
         self._lock = threading.Lock()
 
-    def take(self, *, with_ssn: bool = False) -> DemoPatient:
+    def take(self, *, with_ssn: bool = False, patient_id: str | None = None) -> DemoPatient:
         with self._lock:
             for patient in self._left:
-                if not with_ssn or patient.ssn_last4:
-                    self._left.remove(patient)
-                    return patient
+                if patient_id is not None and patient.patient_id != patient_id:
+                    continue
+                if patient_id is None and patient.patient_id in self._reserved:
+                    continue
+                if with_ssn and not patient.ssn_last4:
+                    continue
+                self._left.remove(patient)
+                return patient
         raise RuntimeError("the demo patients are used up: load a larger fixture set or reuse accounts")
 
 

@@ -162,14 +162,19 @@ async def assert_keyboard_usable(page: Page, name: str = "") -> TabWalk:
     return walk
 
 
-async def press_by_keyboard(page: Page, target: Locator, key: str = "Enter") -> Response | None:
-    """Tab to ``target`` (a link or button) and press ``key``; returns the response of the navigation."""
+async def press_by_keyboard(page: Page, target: Locator, key: str = "Enter", *, navigates: bool = True
+                            ) -> Response | None:
+    """Tab to ``target`` (a link, button or summary) and press ``key``; returns the response of the navigation
+    (``navigates=False``: the key changes the page in place, e.g. opens a disclosure; returns None)."""
     await target.evaluate("el => el.dataset.e2eTarget = '1'")
     count = await page.evaluate("() => document.querySelectorAll('a[href], button, input, select, textarea, "
                                 "summary, [tabindex]').length")
     for _ in range(2 * count + 6):
         await page.keyboard.press("Tab")
         if await page.evaluate("() => document.activeElement?.dataset.e2eTarget === '1'"):
+            if not navigates:
+                await page.keyboard.press(key)
+                return None
             async with page.expect_navigation() as navigation:
                 await page.keyboard.press(key)
             return await navigation.value
