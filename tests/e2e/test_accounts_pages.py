@@ -317,8 +317,27 @@ async def test_caregiver_journey(new_context: ContextFactory, app: PortalApp, en
     await submit(carer_page, {}, "Don't allow")
     assert callback_query(carer_page, app_callback)["error"] == ["access_denied"]
 
+    # In the portal the caregiver sees both records and, with the keyboard, opens the second person's;
+    # the banner says whose record it is.
+    await carer_page.goto("/portal/caregivers")
+    await expect(carer_page.get_by_role("heading", name="Records you can open")).to_be_visible()
+    await checked(carer_page, "portal-caregivers-switch")
+    await press_by_keyboard(carer_page, carer_page.get_by_role("button", name="Open a different record"))
+    await expect(carer_page.get_by_role("heading", level=1)).to_contain_text("Whose record")
+    await submit(carer_page, {re.compile(rf"\b{re.escape(family)} \(as their carer\)"): "on"}, "Continue",
+                 by_keyboard=True)
+    assert path_of(carer_page) == "/portal/", carer_page.url
+    banner = carer_page.get_by_role("region", name="Whose record is open")
+    await expect(banner).to_contain_text(shared_patient.patient.name)
+    await expect(banner).to_contain_text("as their caregiver")
+    await checked(carer_page, "portal-home-caregiver")
+
+    # The patient sees the caregiver on the portal's page and stops their access there.
+    await patient_page.goto("/portal/caregivers")
+    await expect(patient_page.get_by_role("row", name="Robin Carer")).to_contain_text("Can see your record")
+    await checked(patient_page, "portal-caregivers-patient")
     async with patient_page.expect_navigation():
-        await patient_page.get_by_role("button", name="Withdraw access for Robin Carer").click()
+        await patient_page.get_by_role("button", name="Stop access for Robin Carer").click()
     await expect(patient_page.get_by_role("status")).to_contain_text("Access withdrawn")
     await expect(patient_page.get_by_role("row", name="Robin Carer")).to_have_count(0)
     await checked(patient_page, "caregivers-withdrawn")
