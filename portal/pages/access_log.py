@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -19,6 +20,10 @@ API = "/portal/api/access-log"
 MONTHS_OFFERED = 12
 PAGE_SIZE = 200
 MAX_PAGES = 20  # newer months are paged through to reach an older one; enough for a busy year
+# One screen shows the newest entries of the month up to about this many (whole API pages), then a link
+# to the older ones: a busy month holds thousands of looks, and reading them all made the page slow.
+SHOWN = 100
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ def add_access_log_routes(router: APIRouter, portal: Portal) -> None:
         entries: list[Entry] = []
         unavailable = False
         params: dict[str, str] | None = {"since": start, "count": str(PAGE_SIZE)}
+        older_asked = visit.request.query_params.get("older", "")
+        if CURSOR.fullmatch(older_asked):  # where the previous screen of this month stopped
+            params["cursor"] = older_asked
+        older: str | None = None
         path = API
         try:
             for _ in range(MAX_PAGES):
@@ -62,10 +71,14 @@ def add_access_log_routes(router: APIRouter, portal: Portal) -> None:
                 following = body.get("next")
                 if not following or not str(following).startswith(API + "?"):
                     break
+                if len(entries) >= SHOWN:
+                    older = (parse_qs(urlsplit(str(following)).query).get("cursor") or [None])[0]
+                    break
                 path, params = str(following), None
         except RecordUnavailable:
             unavailable = True
         return visit.render("portal/access_log.html", title="Who has looked at your record", entries=entries,
-                            months=months, month=month, month_words=dict(months)[month], unavailable=unavailable)
+                            months=months, month=month, month_words=dict(months)[month], unavailable=unavailable,
+                            older=older, continued=bool(CURSOR.fullmatch(older_asked)))
 
     router.get(f"{PREFIX}/access-log", include_in_schema=False)(portal.page(access_log))
