@@ -18,11 +18,12 @@ from ..fhir import RecordUnavailable
 
 API = "/portal/api/access-log"
 MONTHS_OFFERED = 12
-PAGE_SIZE = 200
-MAX_PAGES = 20  # newer months are paged through to reach an older one; enough for a busy year
-# One screen shows the newest entries of the month up to about this many (whole API pages), then a link
-# to the older ones: a busy month holds thousands of looks, and reading them all made the page slow.
-SHOWN = 100
+# One screen shows the newest entries of the month, about SHOWN of them (whole API pages), then a link to
+# the older ones: a busy month holds thousands of looks, and reading them all made the page slow. The EHR's
+# time for one page grows with its size, so pages are small.
+PAGE_SIZE = 50
+SHOWN = 50
+MAX_PAGES = 80  # newer months are paged through to reach an older one; enough for a busy year
 CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.e2e
 
 Enrolled = Callable[..., Awaitable[Account]]
 ContextFactory = Callable[..., Awaitable[BrowserContext]]
+SignedIn = Callable[..., Awaitable[Page]]
 BAD_LOGIN = "The username or password is not correct."
 LOCKED = "Too many unsuccessful attempts"
 
@@ -243,8 +244,8 @@ def callback_query(page: Page, redirect_uri: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
 
-async def test_app_consent_page(page: Page, app: PortalApp, shared_patient: Account, app_callback: str) -> None:
-    await sign_in(page, shared_patient, next_path="/auth/proxies")
+async def test_app_consent_page(portal_signed_in: SignedIn, app: PortalApp, app_callback: str) -> None:
+    page = await portal_signed_in()  # the shared patient, signed in once per session
     client_id = await register_app(app, "Pillbox Reminder", app_callback)
     sent = await start_app_authorization(page, app, client_id, app_callback,
                                          "openid fhirUser patient/Observation.rs patient/MedicationRequest.rs")
@@ -264,8 +265,8 @@ async def test_app_consent_page(page: Page, app: PortalApp, shared_patient: Acco
     assert shared not in answer.get("scope", [""])[0]
 
 
-async def test_caregiver_journey(new_context: ContextFactory, app: PortalApp, enrolled: Enrolled,
-                                 shared_patient: Account, app_callback: str) -> None:
+async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: SignedIn, app: PortalApp,
+                                 enrolled: Enrolled, shared_patient: Account, app_callback: str) -> None:
     """A patient invites a caregiver, who enrols from the e-mailed link; a second patient invites the same
     person, who accepts while signed in and then picks whose record an app may open; the first patient
     withdraws the access."""
@@ -293,7 +294,7 @@ async def test_caregiver_journey(new_context: ContextFactory, app: PortalApp, en
     await expect(row).to_contain_text("Can see your record")
 
     # A second person shares their record with the same caregiver, who is signed in already.
-    second_page = await signed_in_page(new_context, shared_patient, app)
+    second_page = await portal_signed_in()
     await invite_caregiver(second_page, "Robin Carer", email, "Child")
     await carer_page.goto(app.last_link(email))
     await submit(carer_page, {"Your e-mail address": email}, "Continue")
