@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .attachments import AttachmentError, checked_file, decoded, safe_title, sha1_base64
 from .validation import InboundError, plain_reference, validate
 
 # The Patient elements a patient may change about themselves.
@@ -54,9 +55,11 @@ def patient_update(current: dict[str, Any], proposed: Any) -> dict[str, Any]:
 
 
 def message(
-    proposed: Any, *, patient_ref: str, sender_ref: str, allowed_recipients: set[str], now: datetime
+    proposed: Any, *, patient_ref: str, sender_ref: str, allowed_recipients: set[str], now: datetime,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A message from the patient (or caregiver) to their care team about the patient."""
+    """A message from the patient (or caregiver) to their care team about the patient. `attachments`
+    are the message's files as stored (see `message_files`), in place of what the request carried."""
     validate(proposed, "Communication")
     subject = ref_of(proposed.get("subject"))
     if subject not in (None, patient_ref):
@@ -70,7 +73,8 @@ def message(
     for r in recipients:
         if not str(r).startswith(RECIPIENT_TYPES) or r not in allowed_recipients:
             raise InboundError(f"{r} is not part of your care team")
-    texts = [p.get("contentString") for p in _items(proposed, "payload") if isinstance(p, dict)]
+    texts = [p.get("contentString") for p in _items(proposed, "payload")
+             if isinstance(p, dict) and "contentAttachment" not in p]
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
         raise InboundError("A message needs text (payload.contentString)")
     if sum(len(t) for t in texts) > MESSAGE_MAX_CHARS:
@@ -82,12 +86,68 @@ def message(
         "sender": {"reference": sender_ref},
         "recipient": [{"reference": r} for r in recipients],
         "sent": now.isoformat(timespec="seconds"),
-        "payload": [{"contentString": t} for t in texts],
+        "payload": [{"contentString": t} for t in texts] + [{"contentAttachment": a} for a in attachments or []],
     }
     for key in ("category", "topic", "partOf", "inResponseTo", "identifier", "priority"):
         if proposed.get(key):
             shaped[key] = proposed[key]
     return validate(shaped, "Communication")
+
+
+MAX_FILES = 3
+
+
+def message_files(proposed: dict[str, Any]) -> list[tuple[bytes, str, str]]:
+    """The files a message carries inline (`payload.contentAttachment.data`), each checked by its content:
+    (bytes, real content type, title). A patient cannot point at a file by address (`url`): that could
+    name a file in someone else's record."""
+    files = []
+    for part in _items(proposed, "payload"):
+        att = part.get("contentAttachment") if isinstance(part, dict) else None
+        if att is None:
+            continue
+        if not isinstance(att, dict) or not isinstance(att.get("data"), str) or att.get("url"):
+            raise InboundError("An attachment must carry its file as data")
+        try:
+            data = decoded(att["data"])
+            kind = checked_file(data)
+        except AttachmentError as exc:
+            raise InboundError(str(exc)) from exc
+        files.append((data, kind, safe_title(att.get("title"), kind)))
+    if len(files) > MAX_FILES:
+        raise InboundError(f"A message can carry at most {MAX_FILES} files")
+    return files
+
+
+def stored_attachment(data: bytes, kind: str, title: str, binary_id: str) -> dict[str, Any]:
+    """The Attachment a message keeps for a file stored as `Binary/<binary_id>`."""
+    return {"contentType": kind, "url": f"Binary/{binary_id}", "size": len(data), "hash": sha1_base64(data),
+            "title": title}
+
+
+# What a patient may change on a message sent to them: only when they read it.
+RECEIPT_FIELD = "received"
+RECEIPT_IGNORED = frozenset({"meta", "text", "resourceType", "id", RECEIPT_FIELD})
+
+
+def message_receipt(current: dict[str, Any], proposed: Any, *, readers: set[str], now: datetime
+                    ) -> dict[str, Any] | None:
+    """Mark a message to the patient as read: the message with `received` set to now, None when it was
+    read already (nothing to write). Nothing else about a message can be changed by a patient."""
+    validate(proposed, "Communication")
+    if not any(ref_of(r) in readers for r in _items(current, "recipient")):
+        raise InboundError("You can only mark messages sent to you as read")
+    keys = (set(current) | set(proposed)) - RECEIPT_IGNORED
+    changed = sorted(k for k in keys if current.get(k) != proposed.get(k))
+    if changed:
+        raise InboundError(f"Only the read mark of a message can be changed; these cannot: {', '.join(changed)}")
+    if not proposed.get(RECEIPT_FIELD):
+        raise InboundError("A message that has been read cannot be marked unread")
+    if current.get(RECEIPT_FIELD):
+        return None
+    updated = {k: v for k, v in current.items() if k != "meta"}
+    updated[RECEIPT_FIELD] = now.isoformat(timespec="seconds")
+    return validate(updated, "Communication")
 
 
 def refill_request(
