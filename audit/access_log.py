@@ -161,6 +161,7 @@ RESOURCE_WORDS: dict[str, str] = {
     "Encounter": "visits",
     "Patient": "personal details",
     "Communication": "messages",
+    "Binary": "message files",
     "CarePlan": "care plans",
     "CareTeam": "care team",
     "Goal": "health goals",
@@ -196,6 +197,11 @@ VERBS: dict[str, tuple[str, str]] = {  # interaction -> (done, tried to)
     "patch": ("changed", "change"),
     "delete": ("removed something from", "remove something from"),
     "operation": ("used", "use"),
+}
+# Writes that read better said as what the person did: (interaction, words for the data) -> (done, tried to)
+ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("create", "messages"): ("sent a message to your care team", "send a message to your care team"),
+    ("update", "messages"): ("marked a message to you as read", "mark a message to you as read"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",
@@ -309,7 +315,10 @@ def describe(event: Mapping[str, Any], names: Mapping[str, str], *, patient: str
     subtypes = _codes(event.get("subtype") or [])
     interaction = next((code for system, code in subtypes if system == RESTFUL_INTERACTION), None)
     subject = _subject_words(event)
-    if interaction:
+    if interaction and (interaction, subject) in ACTION_WORDS:
+        done, tried = ACTION_WORDS[(interaction, subject)]
+        what = done if success else f"tried to {tried}"
+    elif interaction:
         done, tried = VERBS.get(interaction, ("accessed", "access"))
         what = f"{done if success else 'tried to ' + tried} your {subject}"
     elif (event.get("type") or {}).get("system") == DCM or type_code in ("110114", "110113"):

@@ -180,6 +180,7 @@ def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: Revocati
         audit=access_audit,
         public_base=public_base,
         max_body_bytes=gw.max_body_bytes,
+        max_message_body_bytes=gw.max_message_body_bytes,
         capability=lambda: capability_statement(core.public_url, VERSION),
         cache=GatewayCache(parts.response_cache, serve_stale=gw.cache_serve_stale),
     )

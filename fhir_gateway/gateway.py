@@ -48,6 +48,8 @@ class Gateway:
     max_body_bytes: int
     capability: Callable[[], dict[str, Any]]
     cache: GatewayCache = field(default_factory=lambda: GatewayCache(None))
+    # A message may carry files (up to 10 MB each, base64 in the body): its own, larger limit.
+    max_message_body_bytes: int = 15 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self.public_base = self.public_base.rstrip("/")
@@ -239,7 +241,8 @@ class Gateway:
         rtype, caller = ix.asked.resource_type or "", ix.caller
         self.checker.authorize(caller, CREATE, rtype)
         ix.about_own_patient()  # a patient-bound caller's create can only be about their own record
-        body = await self._body(ix.request)
+        limit = self.max_message_body_bytes if rtype == "Communication" else self.max_body_bytes
+        body = await self._body(ix.request, limit)
         preconditions = self._preconditions(ix.request)
         return await self._write(ix, "POST", rtype, body,
                                  lambda: self.writes.create(caller, rtype, body, preconditions, ix.request_id))
@@ -289,19 +292,20 @@ class Gateway:
         ix.answered([stored.ref], patients_of(resource))
         return written_response(resource, stored.status, self.public_base)
 
-    async def _bounded_body(self, request: Request) -> bytes:
+    async def _bounded_body(self, request: Request, limit: int | None = None) -> bytes:
+        limit = limit or self.max_body_bytes
         declared = request.headers.get("content-length")
-        too_big = FHIRError(413, "too-costly", f"Request bodies are limited to {self.max_body_bytes} bytes")
-        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+        too_big = FHIRError(413, "too-costly", f"Request bodies are limited to {limit} bytes")
+        if declared and declared.isdigit() and int(declared) > limit:
             raise too_big
         raw = await request.body()
-        if len(raw) > self.max_body_bytes:
+        if len(raw) > limit:
             raise too_big
         return raw
 
-    async def _body(self, request: Request) -> Any:
+    async def _body(self, request: Request, limit: int | None = None) -> Any:
         try:
-            return parse_json(await self._bounded_body(request))
+            return parse_json(await self._bounded_body(request, limit))
         except InboundError as exc:
             raise invalid(str(exc)) from exc
 

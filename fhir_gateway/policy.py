@@ -91,8 +91,12 @@ _TYPES = [
         patient_param="subject",
         search_params=_p("subject", "patient", "sender", "recipient", "sent", "received", "part-of",
                          "status", "category", "identifier", "based-on"),
-        patient_writes=_p(CREATE),
+        # create: a message to their care team (with files); update: marking a message to them as read.
+        patient_writes=_p(CREATE, UPDATE),
     ),
+    # A file sent with a message: read by id only (never searched), and only within the record named by
+    # its securityContext. Patients store files only as part of a message (a Communication create).
+    TypePolicy("Binary", frozenset({READ}), ("securityContext",)),
     TypePolicy("AllergyIntolerance", READS, ("patient", "recorder", "asserter"), "patient",
                _p("patient", "clinical-status", "verification-status", "category", "code", "date",
                   "criticality")),

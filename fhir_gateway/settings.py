@@ -54,6 +54,9 @@ class GatewaySettings(BaseSettings):
     upstream_max_connections: int = 100
     upstream_retries: int = 2
     max_body_bytes: int = Field(default=1_048_576, description="largest request body accepted under /fhir")
+    max_message_body_bytes: int = Field(
+        default=15 * 1024 * 1024, description="largest Communication create accepted (a message with its files)"
+    )
     strict_search: bool = Field(default=True, description="refuse unknown search parameters")
     max_search_params: int = Field(default=50, description="most parameters one search may have (400 beyond)")
     max_search_values: int = Field(

@@ -16,6 +16,8 @@ anything exists at an address the caller may not see.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +52,17 @@ def etag_of(resource: dict[str, Any]) -> str | None:
 
 def _unprocessable(exc: InboundError) -> FHIRError:
     return FHIRError(422, "business-rule", str(exc))
+
+
+def _binary_id(patient_ref: str, identifier: Mapping[str, Any], n: int) -> str:
+    """The id a message's n-th file is stored under: the same for a retry of the same message (so a retry
+    rewrites nothing new), different for every patient and message."""
+    digest = hashlib.sha256(f"{patient_ref}|{identifier['system']}|{identifier['value']}|{n}".encode())
+    return f"msgfile-{digest.hexdigest()[:48]}"
+
+
+def _query(query: str) -> list[tuple[str, str]]:
+    return [(name, value) for name, _, value in (p.partition("=") for p in query.split("&") if p)]
 
 
 def _id_from_location(location: str) -> str:
@@ -176,11 +189,27 @@ class PatientWrites:
                 return await self._update_patient(current, body, request_id)
             if resource_type == "Appointment":
                 return await self._change_appointment(current, body, request_id)
+            if resource_type == "Communication":
+                return await self._mark_read(caller, current, body, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not update {resource_type} resources")
 
     # -- the rules -----------------------------------------------------------------------------
+    async def _care_team(self, patient_ref: str, request_id: str | None) -> set[str]:
+        """Everyone on the patient's active care teams: named clinicians and the message teams."""
+        bundle = await self.upstream.search("CareTeam", [("subject", patient_ref), ("status", "active"),
+                                                         ("_count", "20")], request_id)
+        members: set[str] = set()
+        for entry in bundle.get("entry") or []:
+            team = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(team, dict) or not in_compartment(team, patient_ref.split("/", 1)[1]):
+                continue
+            for participant in team.get("participant") or []:
+                if isinstance(participant, dict) and (ref := inbound.ref_of(participant.get("member"))):
+                    members.add(ref)
+        return members
+
     async def _message(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         patient_ref = f"Patient/{caller.bound_patient}"
         patient = await self.upstream.read("Patient", caller.bound_patient or "", request_id)
@@ -189,21 +218,73 @@ class PatientWrites:
         allowed = {ref for r in patient.get("generalPractitioner") or [] if (ref := inbound.ref_of(r))}
         if org := inbound.ref_of(patient.get("managingOrganization")):
             allowed.add(org)
+        allowed |= await self._care_team(patient_ref, request_id)
         # Replying to a care-team member who wrote to the patient is always allowed.
         for ref in inbound.reply_references(body):
             earlier = await self._own(caller, "Communication", plain_reference(ref, "Communication"), request_id)
             if sender := inbound.ref_of(earlier.get("sender")):
                 allowed.add(sender)
+        files = inbound.message_files(body)
+        identifier = next((i for i in body.get("identifier") or []
+                           if isinstance(i, dict) and i.get("system") and i.get("value")), None)
+        if files and identifier is None:
+            raise InboundError("A message with a file needs an identifier, so that a retry does not send it twice")
+        binary_ids = [_binary_id(patient_ref, identifier, n) for n in range(len(files))] if identifier else []
         shaped = inbound.message(
             body, patient_ref=patient_ref, sender_ref=caller.fhir_user or patient_ref,
             allowed_recipients=allowed, now=self.clock(),
+            attachments=[inbound.stored_attachment(data, kind, title, bid)
+                         for (data, kind, title), bid in zip(files, binary_ids, strict=True)],
         )
         if_none_exist = None
-        for ident in shaped.get("identifier", []):
-            if ident.get("system") and ident.get("value"):
-                if_none_exist = f"identifier={ident['system']}|{ident['value']}&subject={patient_ref}"
-                break
-        return await self._create(shaped, if_none_exist, request_id)
+        if identifier is not None:
+            if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&subject={patient_ref}"
+        if not files:
+            return await self._create(shaped, if_none_exist, request_id)
+        return await self._message_with_files(shaped, files, binary_ids, patient_ref, if_none_exist, request_id)
+
+    async def _message_with_files(self, shaped: dict[str, Any], files: list[tuple[bytes, str, str]],
+                                  binary_ids: list[str], patient_ref: str, if_none_exist: str | None,
+                                  request_id: str | None) -> WriteResult:
+        """The files (as Binary, readable only within the patient's record) and the message that names them,
+        in ONE transaction: either all of it is stored or none. A retry finds the message already there and
+        writes nothing."""
+        found = await self.upstream.search("Communication", [*_query(if_none_exist or ""), ("_count", "1")],
+                                           request_id)
+        existing = [e["resource"] for e in found.get("entry") or [] if isinstance(e, dict)
+                    and isinstance(e.get("resource"), dict)]
+        if existing:
+            return WriteResult(200, existing[0], [f"Communication/{existing[0].get('id')}"])
+        entries: list[dict[str, Any]] = [
+            {"resource": {"resourceType": "Binary", "id": bid, "contentType": kind,
+                          "securityContext": {"reference": patient_ref},
+                          "data": base64.b64encode(data).decode()},
+             "request": {"method": "PUT", "url": f"Binary/{bid}"}}
+            for (data, kind, _), bid in zip(files, binary_ids, strict=True)
+        ]
+        entries.append({"fullUrl": "urn:uuid:new-message", "resource": shaped,
+                        "request": {"method": "POST", "url": "Communication", "ifNoneExist": if_none_exist}})
+        responses = await self._transaction(entries, "The message could not be stored; please try again", request_id)
+        new_id = _id_from_location(responses[-1].get("location", ""))
+        created = await self.upstream.read("Communication", new_id, request_id) or {}
+        return WriteResult(201, created, [f"Communication/{new_id}", *(f"Binary/{b}" for b in binary_ids)])
+
+    async def _mark_read(self, caller: Caller, current: dict[str, Any], body: dict[str, Any],
+                         request_id: str | None) -> WriteResult:
+        """A patient opens a message sent to them: `received` is stamped, nothing else changes."""
+        readers = {f"Patient/{caller.bound_patient}"} | ({caller.fhir_user} if caller.fhir_user else set())
+        updated = inbound.message_receipt(current, body, readers=readers, now=self.clock())
+        if updated is None:
+            return WriteResult(200, current, [f"Communication/{current['id']}"])
+        response = await self.upstream.request(
+            "PUT", f"Communication/{current['id']}", json=updated, request_id=request_id,
+            headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
+        )
+        if response.status_code in (409, 412):
+            raise FHIRError(412, "conflict", "The message changed meanwhile; please reload it")
+        if response.status_code >= 400:
+            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
+        return WriteResult(200, json_object(response), [f"Communication/{current['id']}"])
 
     async def _refill(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         patient_ref = f"Patient/{caller.bound_patient}"

@@ -85,8 +85,15 @@ def message(recipient: str = "Practitioner/prac-01") -> dict:
             "payload": [{"contentString": "Can I take ibuprofen with my new prescription?"}]}
 
 
+def care_team(pid: str = PT, *members: str) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+        "resourceType": "CareTeam", "id": f"ct-{pid}", "status": "active", "subject": {"reference": f"Patient/{pid}"},
+        "participant": [{"member": {"reference": m}} for m in members]}}]}
+
+
 async def test_message_to_care_team_is_shaped_and_sent(harness: Harness, ehr: respx.MockRouter) -> None:
     ehr.get(f"/Patient/{PT}").respond(json=patient())
+    ehr.get("/CareTeam").respond(json=care_team(PT))
     post = ehr.post("/Communication").respond(201, json={**message(), "id": "c1", "meta": {"versionId": "1"},
                                                           "subject": {"reference": f"Patient/{PT}"}})
     r = await send(harness, "POST", "/fhir/Communication", message())
@@ -99,6 +106,7 @@ async def test_message_to_care_team_is_shaped_and_sent(harness: Harness, ehr: re
 
 async def test_message_to_someone_outside_the_care_team_is_refused(harness: Harness, ehr: respx.MockRouter) -> None:
     ehr.get(f"/Patient/{PT}").respond(json=patient())
+    ehr.get("/CareTeam").respond(json=care_team(PT, "Organization/org-team-care"))
     post = ehr.post("/Communication").respond(201, json={})
     for bad in ("Practitioner/prac-99", f"Patient/{OTHER}"):
         r = await send(harness, "POST", "/fhir/Communication", message(bad))
@@ -196,9 +204,9 @@ async def test_cancel_frees_the_slot_in_the_same_transaction(harness: Harness, e
 
 
 async def test_body_over_the_limit_is_413(harness: Harness) -> None:
-    big = message()
-    big["payload"][0]["contentString"] = "x" * 20_000
-    r = await send(harness, "POST", "/fhir/Communication", big)
+    # (A message has its own, larger limit: it may carry files.)
+    big = patient(telecom=[{"system": "phone", "value": "x" * 20_000}])
+    r = await send(harness, "PUT", f"/fhir/Patient/{PT}", big)
     assert r.status_code == 413 and r.json()["resourceType"] == "OperationOutcome"
 
 
