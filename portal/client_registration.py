@@ -20,7 +20,8 @@ from .settings import PortalUiSettings
 SECRET_FILE = "portal-client-secret"  # noqa: S105 - a file name, not a secret
 # What the portal asks for: the person's own (or their chosen patient's) record, read-only for part 1,
 # for as long as they stay signed in.
-SCOPES = "openid fhirUser launch/patient online_access patient/*.rs"
+# Reads of the whole record; writes only of messages (sending, and marking one as read).
+SCOPES = "openid fhirUser launch/patient online_access patient/*.rs patient/Communication.cu"
 
 
 class ClientRegistry(Protocol):

@@ -44,6 +44,15 @@ class NotSupported(FhirProblem):
     """The EHR does not offer this operation."""
 
 
+class WriteRefused(FhirProblem):
+    """The gateway would not make a change the person asked for; `reason` is its words (safe to show)."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
 @dataclass
 class Staleness:
     """Collects, per page, which answers were served from the gateway's cache while the EHR was down."""
@@ -148,6 +157,33 @@ class PortalFhir:
         """The International Patient Summary document (`Patient/$summary`)."""
         return await self._get(f"{self.base}/Patient/{patient_id}/$summary", what="summary")
 
+    async def write(self, method: str, path: str, body: dict[str, Any], *, idempotency_key: str,
+                    if_match: str | None = None) -> dict[str, Any]:
+        """Create (POST Type) or update (PUT Type/id) through the gateway. The Idempotency-Key names one
+        form submission: sending it again returns the first answer instead of writing twice."""
+        headers = {**self._headers(), "Content-Type": "application/fhir+json", "Idempotency-Key": idempotency_key}
+        if if_match:
+            headers["If-Match"] = if_match
+        what = path.split("/", 1)[0]
+        try:
+            response = await self.http.request(method, f"{self.base}/{path}", json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RecordUnavailable(what) from exc
+        status = response.status_code
+        if status == 401:
+            raise SessionEnded(what)
+        if status in (404, 410):
+            raise NotFound(what)
+        if status >= 500 or status == 429:
+            raise RecordUnavailable(what)
+        if status >= 400:
+            raise WriteRefused(_diagnostics(response) or "That change could not be made.", status)
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise RecordUnavailable(what) from exc
+        return answer if isinstance(answer, dict) else {}
+
     async def get_json(self, path: str, params: Any = None, what: str = "") -> dict[str, Any]:
         """A non-FHIR JSON API of the gateway (e.g. /portal/api/access-log), with the same token."""
         root = self.base.rsplit("/fhir", 1)[0]
@@ -164,6 +200,18 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return str(link["url"])
+    return None
+
+
+def _diagnostics(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    issues = body.get("issue") if isinstance(body, dict) else None
+    if isinstance(issues, list) and issues and isinstance(issues[0], dict):
+        text = issues[0].get("diagnostics")
+        return text if isinstance(text, str) else None
     return None
 
 

@@ -4,7 +4,7 @@ is mappers'."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from mappers.care_due import care_due, evidence_codes, load_rules
 from mappers.explanations import load_explanations, plain_names
 from mappers.instants import parse_instant
 from mappers.medications import Medication, medication_list, refill_due
-from mappers.references import parse_reference
+from mappers.messages import unread_count
 from mappers.results import report_panel
 
 from ..core import PREFIX, Portal, Visit
@@ -47,13 +47,6 @@ def _after(value: Any, since: float | None) -> bool:
 
 def _reported(report: Mapping[str, Any]) -> Any:
     return report.get("issued") or report.get("effectiveDateTime")
-
-
-def _new_messages(messages: Iterable[Mapping[str, Any]], patient_id: str, since: float | None) -> int:
-    """Messages to this patient sent since the last sign-in."""
-    me = f"Patient/{patient_id}"
-    return sum(1 for m in messages if _after(m.get("sent"), since)
-               and any((ref := parse_reference(r)) and ref.text == me for r in m.get("recipient") or []))
 
 
 # Only the tests the rules count are fetched for "due", not every result (vaccines: all of them).
@@ -103,7 +96,7 @@ async def show_dashboard(visit: Visit) -> Response:
     return visit.render(
         "portal/dashboard.html", title="Home", parts=parts, due_ok=due_ok, upcoming=upcoming, results=results,
         new_results=sum(1 for r in reports if _after(_reported(r), since)),
-        new_messages=_new_messages(parts["messages"].value or [], pid, since),
+        unread_messages=unread_count(parts["messages"].value or [], [f"Patient/{pid}", visit.session.fhir_user]),
         medicines=medicines, refills_due=sum(1 for line in medicines if line.refill_due), due=due,
         previous_sign_in=since, first_sign_in=since is None)
 
