@@ -135,103 +135,104 @@ async def _mark_read(visit: Visit, raw: list[dict[str, Any]], me: list[str]) -> 
     await asyncio.gather(*(one(m) for m in unread))
 
 
+async def inbox(visit: Visit) -> Response:
+    clock = visit.portal.clock
+    found = await visit.fhir.search("Communication", [("subject", visit.patient_id), ("_sort", "-sent"),
+                                                      ("_count", str(INBOX_SIZE))], all_pages=False)
+    conversations = threads(found, _me(visit), clock.today(), clock.tz)
+    return visit.render("portal/messages.html", title="Messages", conversations=conversations,
+                        unread=sum(t.unread for t in conversations),
+                        sent=visit.request.query_params.get("sent") == "1")
+
+async def compose(visit: Visit) -> Response:
+    asked = visit.request.query_params.get("topic", "")
+    form = {"topic": asked if asked in TOPICS else "", "to": ""}
+    if form["topic"]:
+        form["to"] = TOPICS[form["topic"]][1]
+    return _compose_page(visit, await _recipients(visit), form, {}, _new_submission())
+
+def _compose_page(visit: Visit, recipients: list[Recipient], form: dict[str, str],
+                  errors: dict[str, list[str]], submission: str, status: int = 200) -> Response:
+    return visit.render("portal/message_new.html", status, title="Write a message", recipients=recipients,
+                        topics=TOPICS, form=form, errors=errors, submission=submission)
+
+async def send_new(visit: Visit) -> Response:
+    await visit.check_csrf()
+    fields, upload = await _form(visit)
+    submission = _submission(fields)
+    recipients = await _recipients(visit)
+    errors = compose_errors(fields, recipients)
+    attachment = await _attachment(upload, errors)
+    if not errors:
+        body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=fields["to"], text=fields["text"],
+                        submission=submission, topic=fields["topic"], subject=fields["subject"],
+                        attachment=attachment)
+        written = await _send(visit, body, submission, errors)
+        if written is not None:
+            return RedirectResponse(f"{PREFIX}/messages/{thread_id(written)}?sent=1", status_code=303)
+    return _compose_page(visit, recipients, fields, errors, submission, 422)
+
+async def conversation(visit: Visit) -> Response:
+    tid = visit.request.path_params["thread_id"]
+    _, raw = await _conversation(visit, tid)
+    me = _me(visit)
+    clock = visit.portal.clock
+    shown = threads(raw, me, clock.today(), clock.tz)[0]  # as it was before opening: new ones marked
+    await _mark_read(visit, raw, me)
+    return _thread_page(visit, shown, {}, {}, _new_submission(),
+                        sent=visit.request.query_params.get("sent") == "1")
+
+def _thread_page(visit: Visit, shown: Thread, form: dict[str, str], errors: dict[str, list[str]],
+                 submission: str, status: int = 200, sent: bool = False) -> Response:
+    return visit.render("portal/message_thread.html", status, title="Message", thread=shown, form=form,
+                        errors=errors, submission=submission, sent=sent)
+
+async def reply(visit: Visit) -> Response:
+    await visit.check_csrf()
+    tid = visit.request.path_params["thread_id"]
+    fields, upload = await _form(visit)
+    submission = _submission(fields)
+    root, raw = await _conversation(visit, tid)
+    clock = visit.portal.clock
+    shown = threads(raw, _me(visit), clock.today(), clock.tz)[0]
+    errors = compose_errors(fields, [], reply=True)
+    attachment = await _attachment(upload, errors)
+    if not errors:
+        recipient = shown.reply_recipient or TOPICS["care"][1]
+        body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=recipient, text=fields["text"],
+                        submission=submission, thread=root, answers=shown.reply_to, attachment=attachment)
+        if await _send(visit, body, submission, errors) is not None:
+            return RedirectResponse(f"{PREFIX}/messages/{tid}?sent=1#latest", status_code=303)
+    return _thread_page(visit, shown, fields, errors, submission, 422)
+
+async def attachment(visit: Visit) -> Response:
+    """A file sent with a message, as a download (never shown inline: a file is not a page)."""
+    params = visit.request.path_params
+    message = await visit.fhir.read("Communication", params["message_id"])
+    files = [p["contentAttachment"] for p in message.get("payload") or []
+             if isinstance(p, dict) and isinstance(p.get("contentAttachment"), dict)]
+    index = int(params["index"])
+    if index >= len(files):
+        raise NotFound("attachment")
+    att = files[index]
+    data_b64 = att.get("data")
+    url = att.get("url") or ""
+    if not data_b64 and url.startswith("Binary/"):
+        data_b64 = (await visit.fhir.read("Binary", url.split("/", 1)[1])).get("data")
+    try:
+        data = decoded(data_b64 or "")
+    except AttachmentError as exc:
+        raise NotFound("attachment") from exc
+    kind = sniff(data)
+    if kind is None:
+        raise NotFound("attachment")  # only the kinds of file we accept are ever handed out
+    name = safe_title(att.get("title"), kind)
+    return Response(data, media_type=kind, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
 def add_message_routes(router: APIRouter, portal: Portal) -> None:
-    async def inbox(visit: Visit) -> Response:
-        clock = visit.portal.clock
-        found = await visit.fhir.search("Communication", [("subject", visit.patient_id), ("_sort", "-sent"),
-                                                          ("_count", str(INBOX_SIZE))], all_pages=False)
-        conversations = threads(found, _me(visit), clock.today(), clock.tz)
-        return visit.render("portal/messages.html", title="Messages", conversations=conversations,
-                            unread=sum(t.unread for t in conversations),
-                            sent=visit.request.query_params.get("sent") == "1")
-
-    async def compose(visit: Visit) -> Response:
-        asked = visit.request.query_params.get("topic", "")
-        form = {"topic": asked if asked in TOPICS else "", "to": ""}
-        if form["topic"]:
-            form["to"] = TOPICS[form["topic"]][1]
-        return _compose_page(visit, await _recipients(visit), form, {}, _new_submission())
-
-    def _compose_page(visit: Visit, recipients: list[Recipient], form: dict[str, str],
-                      errors: dict[str, list[str]], submission: str, status: int = 200) -> Response:
-        return visit.render("portal/message_new.html", status, title="Write a message", recipients=recipients,
-                            topics=TOPICS, form=form, errors=errors, submission=submission)
-
-    async def send_new(visit: Visit) -> Response:
-        await visit.check_csrf()
-        fields, upload = await _form(visit)
-        submission = _submission(fields)
-        recipients = await _recipients(visit)
-        errors = compose_errors(fields, recipients)
-        attachment = await _attachment(upload, errors)
-        if not errors:
-            body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=fields["to"], text=fields["text"],
-                            submission=submission, topic=fields["topic"], subject=fields["subject"],
-                            attachment=attachment)
-            written = await _send(visit, body, submission, errors)
-            if written is not None:
-                return RedirectResponse(f"{PREFIX}/messages/{thread_id(written)}?sent=1", status_code=303)
-        return _compose_page(visit, recipients, fields, errors, submission, 422)
-
-    async def conversation(visit: Visit) -> Response:
-        tid = visit.request.path_params["thread_id"]
-        _, raw = await _conversation(visit, tid)
-        me = _me(visit)
-        clock = visit.portal.clock
-        shown = threads(raw, me, clock.today(), clock.tz)[0]  # as it was before opening: new ones marked
-        await _mark_read(visit, raw, me)
-        return _thread_page(visit, shown, {}, {}, _new_submission(),
-                            sent=visit.request.query_params.get("sent") == "1")
-
-    def _thread_page(visit: Visit, shown: Thread, form: dict[str, str], errors: dict[str, list[str]],
-                     submission: str, status: int = 200, sent: bool = False) -> Response:
-        return visit.render("portal/message_thread.html", status, title="Message", thread=shown, form=form,
-                            errors=errors, submission=submission, sent=sent)
-
-    async def reply(visit: Visit) -> Response:
-        await visit.check_csrf()
-        tid = visit.request.path_params["thread_id"]
-        fields, upload = await _form(visit)
-        submission = _submission(fields)
-        root, raw = await _conversation(visit, tid)
-        clock = visit.portal.clock
-        shown = threads(raw, _me(visit), clock.today(), clock.tz)[0]
-        errors = compose_errors(fields, [], reply=True)
-        attachment = await _attachment(upload, errors)
-        if not errors:
-            recipient = shown.reply_recipient or TOPICS["care"][1]
-            body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=recipient, text=fields["text"],
-                            submission=submission, thread=root, answers=shown.reply_to, attachment=attachment)
-            if await _send(visit, body, submission, errors) is not None:
-                return RedirectResponse(f"{PREFIX}/messages/{tid}?sent=1#latest", status_code=303)
-        return _thread_page(visit, shown, fields, errors, submission, 422)
-
-    async def attachment(visit: Visit) -> Response:
-        """A file sent with a message, as a download (never shown inline: a file is not a page)."""
-        params = visit.request.path_params
-        message = await visit.fhir.read("Communication", params["message_id"])
-        files = [p["contentAttachment"] for p in message.get("payload") or []
-                 if isinstance(p, dict) and isinstance(p.get("contentAttachment"), dict)]
-        index = int(params["index"])
-        if index >= len(files):
-            raise NotFound("attachment")
-        att = files[index]
-        data_b64 = att.get("data")
-        url = att.get("url") or ""
-        if not data_b64 and url.startswith("Binary/"):
-            data_b64 = (await visit.fhir.read("Binary", url.split("/", 1)[1])).get("data")
-        try:
-            data = decoded(data_b64 or "")
-        except AttachmentError as exc:
-            raise NotFound("attachment") from exc
-        kind = sniff(data)
-        if kind is None:
-            raise NotFound("attachment")  # only the kinds of file we accept are ever handed out
-        name = safe_title(att.get("title"), kind)
-        return Response(data, media_type=kind, headers={
-            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff"})
-
     router.get(f"{PREFIX}/messages", include_in_schema=False)(portal.page(inbox))
     router.get(f"{PREFIX}/messages/new", include_in_schema=False)(portal.page(compose))
     router.post(f"{PREFIX}/messages", include_in_schema=False)(portal.page(send_new))
