@@ -218,12 +218,13 @@ class PatientWrites:
         allowed = {ref for r in patient.get("generalPractitioner") or [] if (ref := inbound.ref_of(r))}
         if org := inbound.ref_of(patient.get("managingOrganization")):
             allowed.add(org)
-        allowed |= await self._care_team(patient_ref, request_id)
-        # Replying to a care-team member who wrote to the patient is always allowed.
+        # Replying to a care-team member who wrote to the patient is always allowed (checked first: a
+        # reference into another record is refused before anything else is looked up).
         for ref in inbound.reply_references(body):
             earlier = await self._own(caller, "Communication", plain_reference(ref, "Communication"), request_id)
             if sender := inbound.ref_of(earlier.get("sender")):
                 allowed.add(sender)
+        allowed |= await self._care_team(patient_ref, request_id)
         files = inbound.message_files(body)
         identifier = next((i for i in body.get("identifier") or []
                            if isinstance(i, dict) and i.get("system") and i.get("value")), None)

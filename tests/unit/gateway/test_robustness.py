@@ -87,6 +87,7 @@ async def test_deeply_nested_json_is_a_400(h: Harness, ehr: respx.MockRouter, me
 
 async def test_nesting_within_the_limit_is_read_normally(h: Harness, ehr: respx.MockRouter) -> None:
     ehr.get(f"/Patient/{PT}").respond(json=patient())
+    ehr.get("/CareTeam").respond(json={"resourceType": "Bundle", "type": "searchset"})
     post = ehr.post("/Communication").respond(201, json={**message(), "id": "c1"})
     nested: dict = {"url": "http://example.org/x", "valueString": "x"}
     for _ in range(20):  # 42 levels deep
