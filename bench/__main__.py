@@ -20,6 +20,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=4, help="portal bench: warm loads of each patient's page")
     audit_arguments(parser)
+    parser.add_argument("--messages", type=int, default=0,
+                        help="portal bench: also time N messaging round trips (WRITES 2N messages to the EHR)")
     args = parser.parse_args()
     if args.which == "gateway":
         from .gateway_overhead import main as run
