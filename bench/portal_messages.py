@@ -21,6 +21,14 @@ from portal.pages.messages import conversation, send_new
 from portal.sessions import PortalSession, Tokens
 
 
+def patient_with_care_team(ehr_base: str) -> str:
+    """A demo patient who has a care team to write to (the EHR may hold other patients too)."""
+    bundle = httpx.get(f"{ehr_base}/CareTeam", params={"status": "active", "_count": 1}, timeout=60).json()
+    for entry in bundle.get("entry") or []:
+        return str(entry["resource"]["subject"]["reference"]).split("/")[-1]
+    raise SystemExit("The EHR has no care teams; run ./stack up once (it loads the fixtures)")
+
+
 def _visit(portal: Portal, method: str, path: str, patient: str, token: str, *, data: dict[str, str] | None = None,
            path_params: dict[str, Any] | None = None) -> Visit:
     body, headers = b"", []

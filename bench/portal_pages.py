@@ -125,12 +125,13 @@ async def main(args: argparse.Namespace) -> int:
                 for _ in range(args.rounds):
                     for p in patients:
                         await _load(portal, name, p, tokens[p], warm)
-            messaging = None
+            messaging, writer = None, ""
             if args.messages:
-                from .portal_messages import round_trips
+                from .portal_messages import patient_with_care_team, round_trips
 
-                messaging = await round_trips(portal, cfg.fhir_base_url, patients[-1], tokens[patients[-1]],
-                                              args.messages)
+                writer = patient_with_care_team(cfg.fhir_base_url)
+                token = _token(keys, public_url, settings.portal.oauth_client_id, writer)
+                messaging = await round_trips(portal, cfg.fhir_base_url, writer, token, args.messages)
         print(f"portal pages, {len(patients)} patients, {args.rounds} warm rounds, one page at a time "
               f"(in-process gateway, EHR {cfg.fhir_base_url}, cache on)")
         print(_report(results))
@@ -140,7 +141,7 @@ async def main(args: argparse.Namespace) -> int:
         print(f"target warm dashboard p50 <= 60 ms and <= 1.5x its slowest call: {p50:.1f} ms, {ratio:.2f}x "
               f"({verdict})")
         if messaging:
-            _print_messaging(patients[-1], args.messages, messaging)
+            _print_messaging(writer, args.messages, messaging)
     return 0
 
 
