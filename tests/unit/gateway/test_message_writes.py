@@ -206,3 +206,18 @@ async def test_a_file_is_read_only_within_its_own_record(harness: Harness, ehr: 
         search = await c.get("/fhir/Binary", headers=headers)
     assert mine.status_code == 200, mine.text
     assert theirs.status_code == 404 and search.status_code in (404, 405)
+
+
+async def test_a_failed_transaction_leaves_no_file_and_no_message_behind(harness: Harness,
+                                                                        ehr: respx.MockRouter) -> None:
+    ehr.get(f"/Patient/{PT}").respond(json=patient())
+    ehr.get("/CareTeam").respond(json=team())
+    ehr.get("/Communication").respond(json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    tx = ehr.post("").respond(500, json={"resourceType": "OperationOutcome", "issue": []})
+    single = ehr.post("/Communication").respond(201, json={})
+    files = ehr.put(url__regex=r".*/Binary/.*").respond(201, json={})
+    upload = {"contentType": "application/pdf", "data": base64.b64encode(PDF).decode()}
+    r = await send(harness, "POST", "/fhir/Communication", note(files=[upload]))
+    assert r.status_code >= 500 and r.json()["resourceType"] == "OperationOutcome"
+    # Only the one all-or-nothing transaction was tried: no file or message was written on its own.
+    assert tx.called and not single.called and not files.called
