@@ -78,6 +78,8 @@ def describe_scope(text: str, *, patient_facing: bool = True) -> str:
     elif scope.resource_type == "Communication" and Interaction.CREATE in writes:
         verb = "Read and send" if reads else "Send"
         thing = "messages to your care team" if not reads else thing
+        if Interaction.UPDATE in writes:
+            thing += " and mark their messages to you as read"
     elif scope.resource_type == "MedicationRequest" and Interaction.CREATE in writes:
         verb = "See prescriptions and request refills of" if reads else "Request refills of"
     elif reads and writes:

@@ -60,6 +60,7 @@ def test_client_registration_scope_limits_with_wildcards() -> None:
         ("patient/Appointment.cruds", "See, book and change your appointments"),
         ("patient/MedicationRequest.read", "Read your prescriptions"),
         ("patient/Communication.c", "Send messages to your care team"),
+        ("patient/Communication.cu", "Send messages to your care team and mark their messages to you as read"),
         ("offline_access", "Keep access after you close the app, until you withdraw it"),
         ("patient/*.rs", "Read all of your health record"),
     ],
