@@ -27,6 +27,8 @@ PAGES = [
     ("portal-download", "/portal/download", "Download your record"),
     ("portal-summary", "/portal/download/summary", re.compile(r"summary", re.I)),
     ("portal-access-log", "/portal/access-log", "Who has looked at your record"),
+    ("portal-messages", "/portal/messages", "Messages"),
+    ("portal-message-new", "/portal/messages/new", "Write a message"),
     ("portal-caregivers", "/portal/caregivers", "Caregivers"),
     ("portal-account", "/portal/account", re.compile(r"sign-ins", re.I)),
 ]
@@ -124,6 +126,21 @@ async def test_keyboard_only_skip_link_and_main_task(portal_signed_in: SignedIn)
         await page.set_viewport_size({"width": width, "height": 900})
         await trend.screenshot(path=str((await capture(page, "portal-result-trend")).with_name(
             f"portal-result-trend-chart-{width}.png")))
+
+
+async def test_a_conversation_opens_by_keyboard_and_says_not_for_emergencies(portal_signed_in: SignedIn,
+                                                                            shared_patient: Account) -> None:
+    page = await portal_signed_in()
+    await page.goto("/portal/messages")
+    await expect(page.get_by_text("call 911").first).to_be_visible()
+    first = page.locator("main a[href^='/portal/messages/']:not([href$='/new'])").first
+    await press_by_keyboard(page, first)
+    assert re.fullmatch(r"/portal/messages/[A-Za-z0-9.-]+", path_of(page)), page.url
+    await expect(page.get_by_text("call 911").first).to_be_visible()
+    await expect(page.get_by_label(re.compile("reply|message", re.I)).first).to_be_visible()
+    await check_page(page, "portal-message-thread")
+    assert shared_patient.patient is not None
+    await assert_words_not_codes(page, shared_patient.patient.patient_id, "portal-message-thread")
 
 
 async def test_results_flags_in_words_and_colour(portal_signed_in: SignedIn) -> None:
