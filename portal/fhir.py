@@ -148,9 +148,11 @@ class PortalFhir:
             bundle = await self._get(self._own(following), None, what)
             yield bundle
 
-    async def everything(self, patient_id: str, page_size: int = 200) -> AsyncIterator[dict[str, Any]]:
-        async for bundle in self.bundles(f"{self.base}/Patient/{patient_id}/$everything",
-                                         [("_count", str(page_size))], "everything", max_pages=10_000):
+    async def everything(self, patient_id: str, page_size: int = 200,
+                         types: tuple[str, ...] = ()) -> AsyncIterator[dict[str, Any]]:
+        params = [("_count", str(page_size))] + ([("_type", ",".join(types))] if types else [])
+        async for bundle in self.bundles(f"{self.base}/Patient/{patient_id}/$everything", params, "everything",
+                                         max_pages=10_000):
             yield bundle
 
     async def summary(self, patient_id: str) -> dict[str, Any]:

@@ -27,11 +27,20 @@ DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosn
 SUMMARY_TYPES = ("Condition", "MedicationRequest", "AllergyIntolerance", "Immunization", "Procedure", "Observation",
                  "Encounter")
 
+# What "my record" holds: the clinical record, visits, messages, forms, requests and bills, and who is who
+# in them. The access log (AuditEvent) is left out: it has its own page, and on a busy record it is most of
+# what $everything would return (thousands of entries that make the download minutes long).
+RECORD_TYPES = ("Patient", "RelatedPerson", "Encounter", "Condition", "Observation", "DiagnosticReport",
+                "DocumentReference", "MedicationRequest", "MedicationDispense", "AllergyIntolerance",
+                "Immunization", "Procedure", "Appointment", "Communication", "ServiceRequest", "Task",
+                "QuestionnaireResponse", "CareTeam", "Coverage", "Account", "Invoice", "ChargeItem",
+                "Practitioner", "PractitionerRole", "Organization")
+
 
 async def everything_json(visit: Visit) -> AsyncIterator[bytes]:
     """A `collection` Bundle of every resource $everything returns, one page at a time. The first page is
     fetched before the answer starts, so a record system that is down gets an error page instead."""
-    pages = visit.fhir.everything(visit.patient_id)
+    pages = visit.fhir.everything(visit.patient_id, types=RECORD_TYPES)
     first = await pages.__anext__()
 
     async def stream() -> AsyncIterator[bytes]:

@@ -77,6 +77,7 @@ def test_the_whole_record_downloads_as_fhir_json_of_this_patient_only(gateway: G
         bundle = json.loads(answer.content)
         kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
         assert {"Patient", "Observation", "Encounter", "MedicationRequest"} <= kinds
+        assert "AuditEvent" not in kinds, "the access log has its own page"
         patients = {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
         assert patients == {PATIENT}
         subjects = set()
