@@ -198,4 +198,9 @@ def build_fhir_router(gateway: Gateway) -> APIRouter:
     served = [route for route in router.routes if getattr(route, "endpoint", None) is not unsupported]
     for path in ("", "/{path:path}"):
         router.add_api_route(path, unsupported, methods=ALL_METHODS, dependencies=bearer, include_in_schema=False)
+    # Any other method (TRACE, a made-up one): a route that lists no methods takes every method, so these
+    # reach the pipeline and its audit too, instead of Starlette's own unaudited 405.
+    for path in ("", "/{path:path}"):
+        router.add_api_route(path, unsupported, methods=[], dependencies=bearer, include_in_schema=False,
+                             generate_unique_id_function=lambda route: f"unsupported_any_method{route.path_format}")
     return router

@@ -342,6 +342,20 @@ async def test_a_served_path_with_another_method_is_405_naming_the_served_ones(
     assert r.headers["allow"] == allow and len(records) == 1 and not catch_all.called
 
 
+# -- found by the fuzzing suite (tests/fuzz) ---------------------------------------------------------
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("TRACE", "/fhir/Observation/o1", 405), ("TRACE", "/fhir/metadata", 405), ("TRACE", "/fhir", 405),
+    ("CONNECT", f"/fhir/Patient/{PT}/$everything", 405), ("BREW", "/fhir/Observation", 405),
+    ("TRACE", "/fhir/Nothing/here/at/all", 404),
+])
+async def test_a_method_no_route_lists_is_refused_and_audited(h: Harness, ehr: respx.MockRouter, method: str,
+                                                              path: str, status: int) -> None:
+    catch_all = ehr.route().respond(json={})
+    r, records = await call(h, method, path)
+    outcome_of(r, status)
+    assert [(a.outcome, a.caller is not None) for a in records] == [("4", True)] and not catch_all.called
+
+
 async def test_only_the_types_that_serve_an_interaction_are_offered_for_it(h: Harness) -> None:
     async with h.client() as c:
         paths = (await c.get("/openapi.json")).json()["paths"]
