@@ -81,8 +81,9 @@ class OAuthEndpoint:
 
 
 def add_endpoint_route(router: APIRouter, path: str, endpoint: OAuthEndpoint, *,
-                       body: Literal["form", "json"] = "form") -> None:
-    """POST `path` → `endpoint`, with the body read as a form (OAuth parameters) or a JSON object."""
+                       body: Literal["form", "json"] = "form", doc: dict[str, Any] | None = None) -> None:
+    """POST `path` → `endpoint`, with the body read as a form (OAuth parameters) or a JSON object; `doc`
+    is what /openapi.json says of its body and answers."""
 
     async def route(request: Request) -> Response:
         off = endpoint.unavailable()
@@ -99,4 +100,5 @@ def add_endpoint_route(router: APIRouter, path: str, endpoint: OAuthEndpoint, *,
             return (await endpoint.refuse(call, exc)).response()
         return (await endpoint(call)).response()
 
-    router.add_api_route(path, route, methods=["POST"], tags=["oauth"], name=type(endpoint).__name__)
+    router.add_api_route(path, route, methods=["POST"], tags=["oauth"], name=type(endpoint).__name__,
+                         openapi_extra=doc)

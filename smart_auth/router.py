@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from . import endpoint_docs
 from .authorize import add_authorize_routes
 from .deps import AuthDeps
 from .discovery import add_discovery_routes
@@ -38,9 +39,10 @@ def build_auth_router(server: AuthServer) -> APIRouter:
     router = APIRouter()
     add_discovery_routes(router, server)
     add_authorize_routes(router, server)
-    add_endpoint_route(router, "/auth/token", server.token_endpoint)
-    add_endpoint_route(router, "/auth/introspect", server.introspection_endpoint)
-    add_endpoint_route(router, "/auth/revoke", server.revocation_endpoint)
-    add_endpoint_route(router, "/auth/register", server.registration_endpoint, body="json")
+    add_endpoint_route(router, "/auth/token", server.token_endpoint, doc=endpoint_docs.TOKEN)
+    add_endpoint_route(router, "/auth/introspect", server.introspection_endpoint, doc=endpoint_docs.INTROSPECT)
+    add_endpoint_route(router, "/auth/revoke", server.revocation_endpoint, doc=endpoint_docs.REVOKE)
+    add_endpoint_route(router, "/auth/register", server.registration_endpoint, body="json",
+                       doc=endpoint_docs.REGISTER)
     add_launch_routes(router, server)
     return router
