@@ -27,11 +27,20 @@ __all__ = [
     "UnauthorizedClientError",
     "UnsupportedGrantTypeError",
     "UnsupportedResponseTypeError",
+    "describable",
     "error_parts",
     "error_response",
 ]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def describable(text: object, limit: int = 80) -> str:
+    """Caller-supplied text as it may appear in an `error_description`: RFC 6749 §5.2 allows printable ASCII
+    except `"` and `\\` there (authlib refuses anything else with a ValueError, which would be a 500), so any
+    other character is shown as `?`, and long text is cut."""
+    shown = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(text)[:limit])
+    return shown + ("..." if len(str(text)) > limit else "")
 
 
 class TemporarilyUnavailableError(OAuth2Error):
@@ -55,7 +64,8 @@ def error_parts(exc: OAuth2Error) -> tuple[int, dict[str, str], dict[str, str]]:
     body = {"error": exc.error}
     description = exc.get_error_description()
     if description:
-        body["error_description"] = description
+        # Some of authlib's errors name the caller's own words (grant_type=...) only here.
+        body["error_description"] = describable(description, limit=500)
     headers = dict(NO_STORE)
     if isinstance(exc, InvalidClientError) and exc.status_code == 401:
         headers["WWW-Authenticate"] = getattr(exc, "www_authenticate", 'Basic realm="auth"')

@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from .auditing import Auditor
 from .clients import AUTH_METHODS, validate_jwks
 from .endpoint import EndpointRequest, OAuthAnswer, OAuthEndpoint
-from .errors import InvalidClientMetadataError, InvalidRedirectUriError, OAuth2Error
+from .errors import InvalidClientMetadataError, InvalidRedirectUriError, OAuth2Error, describable
 from .scope_policy import context_of, parse_requested
 from .settings import AuthSettings
 from .store_protocols import ClientRegistrar
@@ -73,7 +73,7 @@ def _check_keys(meta: dict[str, Any], method: str) -> None:
         try:
             validate_jwks(meta["jwks"])
         except ValueError as exc:
-            raise InvalidClientMetadataError(description=str(exc)) from exc
+            raise InvalidClientMetadataError(description=describable(exc)) from exc
 
 
 def _check_scope(scope: str | None, *, allow_system: bool) -> None:
@@ -94,11 +94,12 @@ def validate_metadata(meta: dict[str, Any], *, allow_system: bool) -> dict[str, 
         _check_redirect_uri(uri)
     try:
         ClientMetadataClaims(meta, {}).validate()
-    except (JoseError, ValueError, TypeError) as exc:
-        raise InvalidClientMetadataError(description=f"Invalid client metadata: {exc}") from exc
+    except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:  # e.g. jwks without "keys"
+        raise InvalidClientMetadataError(description=f"Invalid client metadata: {describable(exc)}") from exc
     method = meta.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in AUTH_METHODS:
-        raise InvalidClientMetadataError(description=f"Unsupported token_endpoint_auth_method {method}")
+        raise InvalidClientMetadataError(
+            description=f"Unsupported token_endpoint_auth_method {describable(method)}")
     grant_types = meta.get("grant_types") or ["authorization_code", "refresh_token"]
     _check_grants(method, grant_types, allow_system=allow_system)
     if (meta.get("response_types") or ["code"]) != ["code"]:

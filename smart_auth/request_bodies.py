@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from web import submitted_csrf_token, tokens_match
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, describable
 
 JSON_BODY_LIMIT = 64 * 1024  # registration metadata and the small JSON APIs; a real client sends a few KB
 
@@ -36,7 +36,7 @@ def single_values(items: Iterable[tuple[str, object]], *, repeatable: frozenset[
         if not isinstance(value, str):
             continue
         if key in out and key not in repeatable:
-            raise InvalidRequestError(description=f"Parameter {key} was given more than once")
+            raise InvalidRequestError(description=f"Parameter {describable(key)} was given more than once")
         out[key] = value
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .clients import Client
-from .errors import InvalidScopeError
+from .errors import InvalidScopeError, describable
 from .scopes import CONTEXTS, NON_RESOURCE_SCOPES, Interaction, Scope, ScopeError
 
 # What a patient or caregiver may write, by resource type (`c` / `u`); handed in by the composition root
@@ -28,7 +28,7 @@ def parse_requested(scope: str | None) -> list[str]:
             try:
                 Scope.parse(item)
             except ScopeError as exc:
-                raise InvalidScopeError(description=f"malformed scope {item}") from exc
+                raise InvalidScopeError(description=f"malformed scope {describable(item)}") from exc
         if item not in seen:
             seen.append(item)
     return seen

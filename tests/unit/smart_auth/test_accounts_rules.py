@@ -23,7 +23,8 @@ from smart_auth.accounts.redirects import safe_next
 from smart_auth.accounts.secrets_box import SecretBox
 from smart_auth.accounts.sessions import PreSession, SessionManager
 from smart_auth.accounts.settings import AccountSettings
-from smart_auth.request_bodies import FormExpired, MalformedBody, read_form, require_csrf
+from smart_auth.errors import InvalidRequestError
+from smart_auth.request_bodies import FormExpired, MalformedBody, oauth_form, read_form, require_csrf
 
 
 def codes(password: str, username: str | None = None) -> set[str]:
@@ -225,3 +226,10 @@ def test_no_open_redirect(target: str | None) -> None:
 def test_local_paths_are_kept() -> None:
     assert safe_next("/auth/authorize?client_id=a&state=b", "/portal/") == "/auth/authorize?client_id=a&state=b"
     assert safe_next("/portal/records", "/portal/") == "/portal/records"
+
+
+async def test_a_repeated_parameter_with_any_name_is_invalid_request_not_a_crash() -> None:
+    request = _request({"Content-Type": "application/x-www-form-urlencoded"}, "Çà\u00b4=1&Çà\u00b4=2".encode())
+    with pytest.raises(InvalidRequestError) as refused:
+        await oauth_form(request)
+    assert refused.value.description == "Parameter ?????? was given more than once"

@@ -9,7 +9,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from smart_auth.clients import Client
 from smart_auth.consent import describe_scope
-from smart_auth.errors import InvalidScopeError
+from smart_auth.errors import InvalidScopeError, UnsupportedGrantTypeError, error_parts
 from smart_auth.keys import KeyStore
 from smart_auth.registration import validate_metadata
 from smart_auth.scope_policy import (
@@ -138,3 +138,22 @@ def test_the_style_document_is_the_portals_own_look() -> None:
     assert style["dim_font_size"] == "18px" and style["dim_border_radius"] == "8px"
     assert style["font_family_body"] == "system-ui, sans-serif"
     assert portal_style()["color_highlight"] in (Path(STATIC_DIR) / "site.css").read_text()
+
+
+# -- found by the fuzzing suite (tests/fuzz) ---------------------------------------------------------
+@pytest.mark.parametrize("meta", [
+    {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"k": 1}},
+    {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "Çà\"\u00b4\x00"},
+    {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "scope": "patient/Çà.r\"x"},
+])
+def test_odd_registration_metadata_is_invalid_client_metadata_not_a_crash(meta: dict) -> None:
+    with pytest.raises(OAuth2Error) as refused:
+        validate_metadata(meta, allow_system=False)
+    status, body, _ = error_parts(refused.value)
+    assert status == 400 and body["error"] in ("invalid_client_metadata", "invalid_scope")
+    assert all(" " <= c <= "~" and c not in '"\\' for c in body["error_description"])
+
+
+def test_an_unsupported_grant_type_is_named_in_allowed_characters_only() -> None:
+    _, body, _ = error_parts(UnsupportedGrantTypeError('Çà"\\\n'))
+    assert body == {"error": "unsupported_grant_type", "error_description": "grant_type=????? is not supported"}
