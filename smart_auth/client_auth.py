@@ -115,7 +115,10 @@ class ClientAuthenticator:
         """Identify and authenticate the caller; raises InvalidClientError (401) on any failure."""
         if form.get("client_assertion") or form.get("client_assertion_type"):
             return await self._assertion(form, endpoint_url)
-        basic_id, basic_secret = extract_basic_authorization(headers)
+        try:
+            basic_id, basic_secret = extract_basic_authorization(headers)
+        except ValueError as exc:  # not base64 ASCII (UnicodeEncodeError, binascii.Error): authlib lets it out
+            raise _invalid_client("the Authorization header is not valid Basic credentials", basic=True) from exc
         if basic_id:
             client = await self.clients.get(basic_id)
             if client is None or not client.check_secret(basic_secret):

@@ -152,3 +152,13 @@ async def test_registration_refuses_bad_metadata(core: OAuthCore, meta: dict[str
 async def test_registration_switched_off_answers_404(tmp_path: Path) -> None:
     core = OAuthCore(tmp_path, dynamic_registration=False)
     assert core.registration.unavailable().status == 404
+
+
+# -- found by the fuzzing suite (tests/fuzz) ---------------------------------------------------------
+@pytest.mark.parametrize("authorization", ["Basic \u00e9\u00e9", "Basic !!!!", "Basic " + "\u00ff" * 8])
+async def test_basic_credentials_that_are_not_base64_are_invalid_client(core: OAuthCore,
+                                                                       authorization: str) -> None:
+    token, _ = access_token(core)
+    for endpoint in (core.introspection, core.revocation):
+        answer = await post(endpoint, {"authorization": authorization}, token=token)
+        assert answer.status == 401 and answer.body["error"] == "invalid_client", (endpoint, answer)
