@@ -181,6 +181,7 @@ class FuzzApp:
     client: httpx.AsyncClient
     ehr: FakeEHR
     ehr_mock: respx.MockRouter
+    tally: dict[str, int] = field(default_factory=lambda: {"requests": 0, "5xx": 0})
 
     def token(self, scope: str = PATIENT_SCOPES, *, patient: str | None = PT) -> str:
         now = int(time.time())
@@ -197,6 +198,8 @@ class FuzzApp:
         # tests that mock the EHR their own way.
         with self.ehr_mock:
             response = self.portal.call(self._send, request)
+        self.tally["requests"] += 1
+        self.tally["5xx"] += response.status_code >= 500
         return response, self.audit[before:]
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -223,8 +226,17 @@ def openapi_document() -> dict[str, Any]:
         return create_app(fuzz_settings("redis://127.0.0.1:1/0", Path(state))).openapi()
 
 
+TALLY = pytest.StashKey[dict[str, int]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if (tally := config.stash.get(TALLY, None)) is not None:
+        terminalreporter.write_line(f"fuzz: {tally['requests']} requests sent, {tally['5xx']} answered with a 5xx")
+
+
 @pytest.fixture(scope="session")
-def fuzz_app(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzApp]:
+def fuzz_app(redis_server: Any, tmp_path_factory: pytest.TempPathFactory,
+             pytestconfig: pytest.Config) -> Iterator[FuzzApp]:
     state = tmp_path_factory.mktemp("fuzz-state")
     audit: list[AccessRecord] = []
 
@@ -248,7 +260,9 @@ def fuzz_app(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                    base_url=PUBLIC, timeout=30)
         stack.callback(portal.call, client.aclose)
         keys = KeyStore.load_or_create(Path(state) / "signing-key.pem")
-        yield FuzzApp(app, keys, audit, portal, client, ehr, router)
+        fuzz = FuzzApp(app, keys, audit, portal, client, ehr, router)
+        pytestconfig.stash[TALLY] = fuzz.tally
+        yield fuzz
 
 
 FHIR_JSON = re.compile(r"^application/fhir\+json\b")
