@@ -10,6 +10,7 @@ reproduces): 40 examples per property test and 15 per OpenAPI operation. `FUZZ_E
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -144,8 +145,6 @@ class FakeEHR:
         return [r for r in self.record.values() if r["resourceType"] == rtype]
 
     def _body(self, request: httpx.Request) -> dict[str, Any] | None:
-        import json
-
         try:
             body = json.loads(request.content)
         except ValueError:
