@@ -117,14 +117,22 @@ class PasswordHashing:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()  # argon2-cffi's defaults are argon2id, RFC 9106 low-memory
-        self._dummy = self._hasher.hash("dummy password for timing equalisation")
+        self._dummy: str | None = None
+
+    @property
+    def dummy(self) -> str:
+        # Made on first use: a hash costs as much as a sign-in, and most app instances (workers that only
+        # serve FHIR, tests) never check a password.
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("dummy password for timing equalisation")
+        return self._dummy
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+            return self._hasher.verify(password_hash or self.dummy, password) and password_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
