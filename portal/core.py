@@ -31,7 +31,7 @@ from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token
 
 from .client_registration import ClientRegistry, client_secret, ensure_registered
 from .clock import Clock
-from .fhir import NotFound, PortalFhir, RecordUnavailable, Refused, SessionEnded
+from .fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
 from .gateway_client import gateway_base, make_gateway_http
 from .oauth import OAuthFailure, PortalOAuth
 from .safe_next import safe_next
@@ -225,6 +225,9 @@ class Portal:
                     except (NotFound, Refused):
                         return portal.message(request, "Page not found",
                                               "We could not find that page in your record.", 404)
+                    except NotSupported:
+                        return portal.message(request, "Not offered here",
+                                              "Your clinic's health record system does not offer this yet.", 501)
                     except RecordUnavailable:
                         return portal.message(request, "We can't show this right now",
                                               "The health record system is not answering at the moment. Your "

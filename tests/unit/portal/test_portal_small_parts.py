@@ -1,12 +1,22 @@
-"""The portal's small pure parts: sealed sessions, where sign-in may send a person, devices in words."""
+"""The portal's small parts: sealed sessions, where sign-in may send a person, devices in words, and what a
+page that fails says."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from starlette.responses import Response
+
 from portal.devices import describe_device
+from portal.fhir import NotFound, NotSupported, RecordUnavailable
 from portal.safe_next import safe_next
 from portal.token_box import TokenBox
+
+from .pages_harness import demo_visit
 
 
 def test_sealed_values_open_only_under_their_own_key_and_place(tmp_path: Path) -> None:
@@ -36,3 +46,27 @@ def test_devices_in_words() -> None:
     assert describe_device("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0") == \
         "Firefox on Linux"
     assert describe_device(None) == "A web browser"
+
+
+@pytest.mark.parametrize(("problem", "status", "words"), [
+    (NotSupported("summary"), 501, "does not offer this yet"),
+    (RecordUnavailable("Observation"), 503, "not answering at the moment"),
+    (NotFound("Communication"), 404, "could not find that page"),
+    (ValueError("a bug"), 500, "something went wrong"),
+])
+async def test_a_page_that_fails_says_why_in_words_never_a_trace(tmp_path: Path, problem: Exception, status: int,
+                                                                  words: str) -> None:
+    visit = demo_visit(tmp_path, [], "pt-0001", datetime(2026, 3, 2))
+
+    async def failing() -> Response:
+        raise problem
+
+    router = APIRouter(route_class=visit.portal.route_class())
+    router.get("/portal/x")(failing)
+    app = FastAPI()
+    app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as client:
+        answer = await client.get("/portal/x")
+    assert answer.status_code == status
+    body = answer.text
+    assert words in body.replace("&#39;", "'") and "Traceback" not in body and "a bug" not in body
