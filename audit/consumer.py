@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from .pacing import Pacing, repeat_until_stopped, wait_or_stop
 from .recorder import REDIS_FAILURES
 
 log = logging.getLogger("audit.consumer")
@@ -306,27 +306,12 @@ class StreamConsumer:
                 await self.beat()
             except REDIS_FAILURES as exc:
                 log.warning("audit heartbeat not stored: %s", type(exc).__name__)
-            await _wait(stop, self.heartbeat_ttl / 3)
+            await wait_or_stop(stop, self.heartbeat_ttl / 3)
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        backoff = self.backoff_initial
-        while not stop.is_set():
-            try:
-                moved = await self.process_once()
-            except (DeliveryFailed, *REDIS_FAILURES) as exc:
-                log.warning("audit delivery postponed %.1fs: %s", backoff, exc)
-            except Exception:  # a bug must not silently end the delivery; keep retrying and say so loudly
-                log.exception("audit delivery failed unexpectedly; retrying in %.1fs", backoff)
-            else:
-                backoff = self.backoff_initial
-                if moved < self.batch_size:
-                    await _wait(stop, self.idle_interval)
-                continue
-            # Full jitter keeps many replicas from hammering a recovering destination in lockstep.
-            await _wait(stop, random.uniform(backoff / 2, backoff))
-            backoff = min(backoff * 2, self.backoff_max)
+        async def step() -> bool:
+            return await self.process_once() >= self.batch_size
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        pacing = Pacing(self.idle_interval, self.backoff_initial, self.backoff_max)
+        await repeat_until_stopped(step, stop, pacing, expected=(DeliveryFailed, *REDIS_FAILURES),
+                                   what="audit delivery")

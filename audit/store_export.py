@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Sequence
 
 from .consumer import DeliveryFailed
+from .pacing import Pacing, repeat_until_stopped, wait_or_stop
 from .ratelimit import RateLimit
 from .repository import FhirRepository
 from .store import AuditStore, Pending, StoreUnavailable
@@ -80,28 +80,15 @@ class StoreExporter:
     async def _keep_lease(self, stop: asyncio.Event) -> None:
         """Renews the lease while a slow repository call is under way (only if it is still ours)."""
         while not stop.is_set():
-            await _wait(stop, self.lease_ttl / 3)
+            await wait_or_stop(stop, self.lease_ttl / 3)
             with contextlib.suppress(StoreUnavailable):
                 await self.store.hold_lease(LEASE, self.holder, self.lease_ttl)
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        backoff = self.backoff_initial
-        while not stop.is_set():
-            try:
-                exported = await self.export_once()
-            except (DeliveryFailed, StoreUnavailable) as exc:
-                log.warning("audit export postponed %.1fs: %s", backoff, exc)
-            except Exception:  # a bug must not silently end the export; keep retrying and say so loudly
-                log.exception("audit export failed unexpectedly; retrying in %.1fs", backoff)
-            else:
-                backoff = self.backoff_initial
-                if exported is None or exported < self.batch_size:
-                    await _wait(stop, self.idle_interval)
-                continue
-            await _wait(stop, random.uniform(backoff / 2, backoff))
-            backoff = min(backoff * 2, self.backoff_max)
+        async def step() -> bool:
+            exported = await self.export_once()
+            return exported is not None and exported >= self.batch_size
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        pacing = Pacing(self.idle_interval, self.backoff_initial, self.backoff_max)
+        await repeat_until_stopped(step, stop, pacing, expected=(DeliveryFailed, StoreUnavailable),
+                                   what="audit export")
