@@ -302,9 +302,6 @@ def _who(user: Mapping[str, Any], client_id: str | None, on_behalf: str | None, 
     return names.get(ref) or "Someone with portal access"
 
 
-UNNAMED_APP = "An app without a name on record"
-
-
 def describe(event: Mapping[str, Any], names: Mapping[str, str], *, patient: str | None = None) -> dict[str, Any]:
     """One AuditEvent in plain words for the patient whose log it is.
 
@@ -336,10 +333,7 @@ def describe(event: Mapping[str, Any], names: Mapping[str, str], *, patient: str
         "when": event.get("recorded"),
         "who": _who(user, client_id, on_behalf, names, patient),
         "what": what,
-        # An app whose name is unknown (another gateway's client, a registry that did not answer) is named
-        # in words; its id stays beside it for people who read the API.
-        "app": (names.get(client_id) or UNNAMED_APP) if client_id else None,
-        "client_id": client_id,
+        "app": names.get(client_id, client_id) if client_id else None,
         "outcome": "success" if success else "failure",
         "from": network.get("address"),
     }

@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from audit.access_log import UNNAMED_APP, AccessLogPage, AccessLogSource, AccessLogUnavailable, EhrAccessLog, describe
+from audit.access_log import AccessLogPage, AccessLogSource, AccessLogUnavailable, EhrAccessLog, describe
 from audit.store import StoreUnavailable
 from mappers.dates import access_log_when
 from mappers.instants import parse_instant
@@ -322,11 +322,10 @@ class AccessLogApi:
                 what = _YOUR.sub("the patient's", what)
         text = f"{who} {what}"
         if app and app not in who:
-            text += f" via {app[0].lower() + app[1:] if app == UNNAMED_APP else app}"
+            text += f" via {app}"
         text += f" on {access_log_when(words['when'])}"
         entry: dict[str, Any] = {"id": event.get("id"), "when": words["when"], "who": who, "what": what,
-                                 "app": app, "client_id": words["client_id"], "outcome": words["outcome"],
-                                 "text": text}
+                                 "app": app, "outcome": words["outcome"], "text": text}
         if who == "You" and words.get("from"):
             # Only one's own sign-ins and views show an address (to spot a stranger using the account);
             # staff members' network addresses are not the patient's business.

@@ -41,7 +41,6 @@ def test_doctor_viewing_lab_results() -> None:
         "who": "Dr. Ana Ruiz",
         "what": "looked through your lab results",
         "app": "Patient Portal",
-        "client_id": "portal-web",
         "outcome": "success",
         "from": "203.0.113.9",
     }
@@ -75,7 +74,7 @@ def test_failure_and_unknown_names() -> None:
               client_id="some-app")
     d = describe(e, {}, patient="pt-0001")
     assert d == {**d, "who": "A member of your care team", "what": "tried to view your allergies",
-                 "app": "An app without a name on record", "client_id": "some-app", "outcome": "failure"}
+                 "app": "some-app", "outcome": "failure"}
 
 
 def test_reading_the_patient_resource_is_personal_details() -> None:

@@ -317,8 +317,7 @@ async def test_names_fall_back_when_lookups_fail(tmp_path: Path, ehr: respx.Mock
     ehr.get("/AuditEvent").mock(return_value=httpx.Response(200, json=searchset(event())))
     ehr.get("/Practitioner/prac-01").mock(side_effect=httpx.ConnectError("refused"))
     (entry,) = (await api.get(api.token())).json()["entries"]
-    assert (entry["who"], entry["app"], entry["client_id"]) == (
-        "A member of your care team", "An app without a name on record", "portal-web")
+    assert (entry["who"], entry["app"]) == ("A member of your care team", "portal-web")
 
 
 async def test_security_events_read_plainly(api: Api, ehr: respx.MockRouter) -> None:
