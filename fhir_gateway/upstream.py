@@ -17,6 +17,7 @@ import httpx
 import orjson
 
 from mappers.outcome import clean_outcome
+from web.tls import client_tls
 
 from .errors import FHIRError, invalid, operation_outcome
 
@@ -60,7 +61,7 @@ def make_client(
         base_url=base_url.rstrip("/") + "/",
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        headers={"Accept": FHIR_JSON},
+        headers={"Accept": FHIR_JSON}, verify=client_tls(),
     )
 
 

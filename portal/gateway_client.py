@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from web.tls import client_tls
+
 from .settings import PortalUiSettings
 
 
@@ -23,6 +25,7 @@ def make_gateway_http(settings: PortalUiSettings, app: Any | None) -> httpx.Asyn
     timeout = httpx.Timeout(settings.fhir_timeout_seconds, connect=5.0)
     if settings.gateway_url:
         return httpx.AsyncClient(base_url=gateway_base(settings), timeout=timeout, follow_redirects=False,
+                                 verify=client_tls(),
                                  limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
     if app is None:
         raise ValueError("the in-process transport needs the app")

@@ -21,6 +21,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from redis.asyncio import Redis
 
+from web.tls import client_tls
+
 CLIENT_KEY = "auth:client:{}"
 CLIENT_INDEX = "auth:clients"
 
@@ -186,7 +188,7 @@ class ClientStore:
             raise ValueError("the client has no registered keys")
         if not (self.jwks_uri_allow_remote or is_loopback_url(client.jwks_uri)):
             raise ValueError("fetching a non-loopback jwks_uri is turned off on this server")
-        async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http:
+        async with httpx.AsyncClient(timeout=5.0, follow_redirects=False, verify=client_tls()) as http:
             response = await http.get(client.jwks_uri, headers={"Accept": "application/json"})
         if response.status_code != 200:
             raise ValueError(f"jwks_uri answered HTTP {response.status_code}")

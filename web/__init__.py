@@ -2,20 +2,22 @@
 stylesheet, one CSRF helper and the security headers of every response.
 
 `smart_auth` (sign-in, enrolment, consent, caregiver pages) and `portal` (the patient and staff web app)
-both render through it, so the product has one look and one set of protections. It imports nothing of
-ours.
+both render through it, so the product has one look and one set of protections. `tls.py` holds the one
+TLS trust context every outgoing HTTP client shares. It imports nothing of ours.
 """
 
 from .csrf import CSRF_FIELD, csrf_input, new_csrf_token, submitted_csrf_token, tokens_match
 from .security import SecurityHeadersMiddleware
 from .static import STATIC_PREFIX, mount_static
 from .templates import PageRenderer, make_environment
+from .tls import client_tls
 
 __all__ = [
     "CSRF_FIELD",
     "STATIC_PREFIX",
     "PageRenderer",
     "SecurityHeadersMiddleware",
+    "client_tls",
     "csrf_input",
     "make_environment",
     "mount_static",
