@@ -125,6 +125,8 @@ def _unsupported(request: Request, served: list[BaseRoute]) -> tuple[str, Policy
 
 
 def build_fhir_router(gateway: Gateway) -> APIRouter:
+    # Long on purpose: it is the FHIR URL table, one thin declaration per interaction, each handing the
+    # request to `gateway`; split up, the table could no longer be read in one place.
     router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FHIRResponse, responses=ANSWERS)
     # Reads the header only for the OpenAPI document ("Authorize" in /docs); the pipeline verifies it.
     bearer = [Security(HTTPBearer(auto_error=False, description="A SMART access token"))]
