@@ -97,9 +97,11 @@ _TYPES = [
     # A file sent with a message: read by id only (never searched), and only within the record named by
     # its securityContext. Patients store files only as part of a message (a Communication create).
     TypePolicy("Binary", frozenset({READ}), ("securityContext",)),
-    TypePolicy("AllergyIntolerance", READS, ("patient", "recorder", "asserter"), "patient",
+    # create: an allergy the patient reports (always unconfirmed, recorded by them); what the clinic
+    # recorded is never changed by a patient.
+    TypePolicy("AllergyIntolerance", READS | {CREATE}, ("patient", "recorder", "asserter"), "patient",
                _p("patient", "clinical-status", "verification-status", "category", "code", "date",
-                  "criticality")),
+                  "criticality", "identifier"), patient_writes=_p(CREATE)),
     TypePolicy("Immunization", READS, ("patient",), "patient",
                _p("patient", "date", "vaccine-code", "status")),
     # Procedure: CompartmentDefinition/patient names `patient` (subject) and `performer`.

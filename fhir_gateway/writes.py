@@ -171,6 +171,8 @@ class PatientWrites:
                 return await self._refill(caller, body, request_id)
             if resource_type == "Appointment":
                 return await self._book(caller, body, request_id)
+            if resource_type == "AllergyIntolerance":
+                return await self._report_allergy(caller, body, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not create {resource_type} resources")
@@ -356,3 +358,15 @@ class PatientWrites:
         if response.status_code >= 400:
             raise self.upstream.refusal(response, "The EHR refused the change", status=422)
         return WriteResult(200, json_object(response), [f"Patient/{current['id']}"])
+
+    async def _report_allergy(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
+        """An allergy the patient reports, always unconfirmed and recorded by them; a retry carrying the same
+        identifier finds the first report instead of adding a second."""
+        patient_ref = f"Patient/{caller.bound_patient}"
+        shaped = inbound.reported_allergy(body, patient_ref=patient_ref,
+                                          reporter_ref=caller.fhir_user or patient_ref, now=self.clock())
+        identifier = inbound.reported_allergy_identifier(shaped)
+        if_none_exist = None
+        if identifier is not None:
+            if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&patient={patient_ref}"
+        return await self._create(shaped, if_none_exist, request_id)

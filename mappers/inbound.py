@@ -285,3 +285,72 @@ def slot_with_status(slot: dict[str, Any], status: str) -> dict[str, Any]:
     updated = {k: v for k, v in slot.items() if k != "meta"}
     updated["status"] = status
     return updated
+
+
+# A patient's own allergy report: what they may say, and how it is always recorded.
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_COPIED = ("identifier", "type", "category", "code", "onsetDateTime", "onsetString", "note")
+REACTION_COPIED = ("manifestation", "severity", "description")
+
+
+def _only_code(concept: Any, system: str) -> str | None:
+    """The one code of `system` a CodeableConcept carries; None when absent; InboundError for anything else."""
+    if concept is None:
+        return None
+    codes = {(c.get("system"), c.get("code")) for c in _items(concept, "coding") if isinstance(c, dict)}
+    if len(codes) != 1 or next(iter(codes))[0] != system:
+        raise InboundError("A status must be one code of its standard code system")
+    return next(iter(codes))[1]
+
+
+def reported_allergy(proposed: Any, *, patient_ref: str, reporter_ref: str, now: datetime) -> dict[str, Any]:
+    """An allergy the patient (or their caregiver) reports: about the patient only, recorded and asserted by
+    the one reporting, and always `unconfirmed` until the care team checks it. Anything a patient cannot
+    know or decide (criticality, a confirmed status, who else recorded it, the encounter) is refused or
+    left out."""
+    validate(proposed, "AllergyIntolerance")
+    if ref_of(proposed.get("patient")) != patient_ref:
+        raise InboundError("An allergy you report can only be about your own record")
+    for key in ("recorder", "asserter"):
+        if proposed.get(key) is not None and ref_of(proposed.get(key)) not in (reporter_ref, patient_ref):
+            raise InboundError(f"An allergy you report is recorded as reported by you ({key} must be you)")
+    if _only_code(proposed.get("verificationStatus"), ALLERGY_VERIFICATION_SYSTEM) not in (None, "unconfirmed"):
+        raise InboundError("An allergy you report stays unconfirmed until your care team checks it")
+    if _only_code(proposed.get("clinicalStatus"), ALLERGY_CLINICAL_SYSTEM) not in (None, "active"):
+        raise InboundError("An allergy you report is recorded as current (clinicalStatus active)")
+    for key in ("criticality", "encounter", "lastOccurrence", "recordedDate"):
+        if proposed.get(key) is not None:
+            raise InboundError(f"{key} is for your care team to record; leave it out")
+    code = proposed.get("code")
+    if not isinstance(code, dict) or not (code.get("text") or code.get("coding")):
+        raise InboundError("Say what you are allergic to (code.text)")
+    onset = proposed.get("onsetDateTime")
+    if isinstance(onset, str) and onset[:10] > now.date().isoformat():
+        raise InboundError("When it started cannot be in the future")
+    shaped: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL_SYSTEM, "code": "active", "display": "Active"}]},
+        "verificationStatus": {"coding": [{"system": ALLERGY_VERIFICATION_SYSTEM, "code": "unconfirmed",
+                                           "display": "Unconfirmed"}],
+                               "text": "Reported by the patient, not yet checked"},
+        "patient": {"reference": patient_ref},
+        "recorder": {"reference": reporter_ref},
+        "asserter": {"reference": reporter_ref},
+        "recordedDate": now.isoformat(timespec="seconds"),
+    }
+    for key in ALLERGY_COPIED:
+        if proposed.get(key):
+            shaped[key] = proposed[key]
+    reactions = [{k: r[k] for k in REACTION_COPIED if r.get(k)} for r in _items(proposed, "reaction")
+                 if isinstance(r, dict)]
+    if reactions:
+        shaped["reaction"] = reactions
+    return validate(shaped, "AllergyIntolerance")
+
+
+def reported_allergy_identifier(proposed: dict[str, Any]) -> dict[str, str] | None:
+    """The report's own identifier (system and value), which makes a retried report find the first."""
+    return next(({"system": i["system"], "value": i["value"]} for i in _items(proposed, "identifier")
+                 if isinstance(i, dict) and isinstance(i.get("system"), str) and isinstance(i.get("value"), str)),
+                None)
