@@ -10,6 +10,7 @@ from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
 from .pages.downloads import add_download_routes
 from .pages.messages import add_message_routes
+from .pages.profile import add_profile_routes
 from .pages.record import add_record_routes
 from .pages.results import add_results_routes
 from .pages.signin import add_signin_routes
@@ -22,6 +23,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_record_routes(router, portal)
     add_results_routes(router, portal)
     add_message_routes(router, portal)
+    add_profile_routes(router, portal)
     add_download_routes(router, portal)
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)

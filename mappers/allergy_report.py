@@ -1,0 +1,78 @@
+"""An allergy the patient tells the clinic about: the form's checks in words, and the AllergyIntolerance the
+portal asks the gateway to write (pure functions). It is recorded as the patient's own report
+(`verificationStatus` unconfirmed) until the care team checks it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from .allergies import SEVERITY_WORDS
+
+IDENTIFIER_SYSTEM = "urn:portal:reported-allergy"
+VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+UNCONFIRMED = {"coding": [{"system": VERIFICATION_SYSTEM, "code": "unconfirmed", "display": "Unconfirmed"}],
+               "text": "Reported by the patient, not yet checked"}
+ACTIVE = {"coding": [{"system": CLINICAL_SYSTEM, "code": "active", "display": "Active"}]}
+KINDS = {"food": "A food", "medication": "A medicine", "environment": "Something around me (pollen, animals, "
+         "latex…)", "biologic": "A vaccine or blood product"}
+SUBSTANCE_MAX = 100
+REACTION_MAX = 200
+
+
+def _words(fields: Mapping[str, str], name: str) -> str:
+    return " ".join(str(fields.get(name) or "").split())
+
+
+def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | None = None) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    substance = _words(fields, "substance")
+    if not substance:
+        errors["substance"] = ["Enter what you are allergic to, for example “peanuts” or “penicillin”."]
+    elif len(substance) > SUBSTANCE_MAX:
+        errors["substance"] = [f"This can be at most {SUBSTANCE_MAX} characters."]
+    if fields.get("category", "") not in KINDS:
+        errors["category"] = ["Choose what kind of thing it is."]
+    if len(_words(fields, "reaction")) > REACTION_MAX:
+        errors["reaction"] = [f"This can be at most {REACTION_MAX} characters."]
+    if fields.get("severity", "") not in ("", *SEVERITY_WORDS):
+        errors["severity"] = ["Choose mild, moderate or severe, or leave it empty."]
+    when = _words(fields, "onset")
+    if when:
+        try:
+            day = date.fromisoformat(when)
+        except ValueError:
+            errors["onset"] = ["Enter the date as year-month-day, for example 2019-05-30."]
+        else:
+            if day > today:
+                errors["onset"] = ["This date is in the future. Enter when it first happened."]
+            elif birth_date and day.isoformat() < birth_date[:10]:
+                errors["onset"] = ["This date is before you were born."]
+    return errors
+
+
+def reported_allergy(fields: Mapping[str, str], *, patient_ref: str, reporter_ref: str,
+                     submission: str) -> dict[str, Any]:
+    """The AllergyIntolerance for a form `allergy_errors` found nothing wrong with."""
+    body: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "identifier": [{"system": IDENTIFIER_SYSTEM, "value": submission}],
+        "clinicalStatus": ACTIVE,
+        "verificationStatus": UNCONFIRMED,
+        "category": [fields["category"]],
+        "code": {"text": _words(fields, "substance")},
+        "patient": {"reference": patient_ref},
+        "recorder": {"reference": reporter_ref},
+        "asserter": {"reference": reporter_ref},
+    }
+    reaction = _words(fields, "reaction")
+    if reaction or fields.get("severity"):
+        one: dict[str, Any] = {"manifestation": [{"text": reaction or "Not described"}]}
+        if fields.get("severity"):
+            one["severity"] = fields["severity"]
+        body["reaction"] = [one]
+    if onset := _words(fields, "onset"):
+        body["onsetDateTime"] = onset
+    return body
