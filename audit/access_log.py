@@ -202,8 +202,7 @@ VERBS: dict[str, tuple[str, str]] = {  # interaction -> (done, tried to)
 ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
     ("create", "messages"): ("sent a message to your care team", "send a message to your care team"),
     ("update", "messages"): ("marked a message to you as read", "mark a message to you as read"),
-    ("update", "personal details"): ("changed your contact details", "change your contact details"),
-    ("create", "allergies"): ("told your care team about an allergy", "tell your care team about an allergy"),
+    ("create", "allergies"): ("added an allergy to your record", "add an allergy to your record"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from .allergies import SEVERITY_WORDS
+from .dates import typed_date
 
 IDENTIFIER_SYSTEM = "urn:portal:reported-allergy"
 VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
@@ -41,10 +42,9 @@ def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | Non
         errors["severity"] = ["Choose mild, moderate or severe, or leave it empty."]
     when = _words(fields, "onset")
     if when:
-        try:
-            day = date.fromisoformat(when)
-        except ValueError:
-            errors["onset"] = ["Enter the date as year-month-day, for example 2019-05-30."]
+        day = typed_date(when)
+        if day is None:
+            errors["onset"] = ["Enter a real date, for example 05/30/2019."]
         else:
             if day > today:
                 errors["onset"] = ["This date is in the future. Enter when it first happened."]
@@ -73,6 +73,6 @@ def reported_allergy(fields: Mapping[str, str], *, patient_ref: str, reporter_re
         if fields.get("severity"):
             one["severity"] = fields["severity"]
         body["reaction"] = [one]
-    if onset := _words(fields, "onset"):
-        body["onsetDateTime"] = onset
+    if onset := typed_date(_words(fields, "onset")):
+        body["onsetDateTime"] = onset.isoformat()
     return body

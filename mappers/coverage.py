@@ -14,7 +14,7 @@ from datetime import date, tzinfo
 from typing import Any
 
 from .concepts import concept_text
-from .dates import date_words
+from .dates import date_words, short_date, typed_date
 from .references import reference_display
 
 STATUS_WORDS = {"active": "In use", "cancelled": "Ended", "draft": "Waiting for the clinic to check",
@@ -125,16 +125,19 @@ def insurance_errors(fields: Mapping[str, str], today: date) -> dict[str, list[s
         errors["holder_name"] = ["This can be at most 100 characters."]
     when = _words(fields, "start")
     if when:
-        try:
-            day = date.fromisoformat(when)
-        except ValueError:
-            errors["start"] = ["Enter the date as year-month-day, for example 2026-01-01."]
-        else:
-            if day.year < 1900 or (day - today).days > 366:
-                errors["start"] = ["Enter a date from the card, no more than a year from now."]
+        day = typed_date(when)
+        if day is None:
+            errors["start"] = ["Enter a real date, for example 01/01/2027."]
+        elif day.year < 1900 or (day - today).days > 366:
+            errors["start"] = ["Enter a date from the card, no more than a year from now."]
     if len(str(fields.get("note") or "")) > NOTE_MAX:
         errors["note"] = [f"This can be at most {NOTE_MAX} characters."]
     return errors
+
+
+def _start_words(fields: Mapping[str, str]) -> str:
+    day = typed_date(_words(fields, "start"))
+    return short_date(day) if day else "not given"
 
 
 def insurance_request_text(fields: Mapping[str, str]) -> str:
@@ -146,7 +149,7 @@ def insurance_request_text(fields: Mapping[str, str]) -> str:
         f"Member ID: {_words(fields, 'member_id') or 'not given'}",
         f"Group number: {_words(fields, 'group') or 'not given'}",
         f"Policy holder: {HOLDERS[holder]}" + (f" ({_words(fields, 'holder_name')})" if holder != "self" else ""),
-        f"Starts or ended on: {_words(fields, 'start') or 'not given'}",
+        f"Starts or ended on: {_start_words(fields)}",
     ]
     if note := str(fields.get("note") or "").strip():
         lines += ["", note]

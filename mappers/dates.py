@@ -5,6 +5,7 @@ Nothing here reads the clock: `today` / `now` are always passed in, so a page an
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
@@ -145,3 +146,19 @@ def access_log_when(recorded: Any) -> str:
         return UNKNOWN_DATE
     when = when.astimezone(UTC)
     return f"{short_date(when.date())} at {when:%H:%M} UTC"
+
+
+US_TYPED_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+
+
+def typed_date(value: str) -> date | None:
+    """A date a person typed into a form: what a date field sends (2019-05-30), or, from a browser without
+    one, the US way (5/30/2019); None when it is not a real date."""
+    text = value.strip()
+    us = US_TYPED_DATE.fullmatch(text)
+    try:
+        if us:
+            return date(int(us.group(3)), int(us.group(1)), int(us.group(2)))
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None

@@ -96,7 +96,7 @@ def test_contact_details_are_saved_once_and_a_stale_form_saves_nothing(
             opened.text, submission=uuid.uuid4().hex, phone="12", postal="ABCDE", email="me@"))
         assert bad.status_code == 422 and "area code" in text_of(bad.text) and "ZIP code" in text_of(bad.text)
         assert _ehr_patient(ehr_base_url)["meta"]["versionId"] == changed["meta"]["versionId"]
-        assert "changed your contact details" in _access_log_text(b, "changed your contact details")
+        assert "changed your personal details" in _access_log_text(b, "changed your personal details")
 
 
 def test_an_insurance_change_reaches_the_front_desk_and_an_allergy_is_recorded_unconfirmed(
@@ -135,8 +135,8 @@ def test_an_insurance_change_reaches_the_front_desk_and_an_allergy_is_recorded_u
         assert mine[0]["reaction"][0]["manifestation"][0]["text"] == "Itchy mouth"
         page = text_of(b.get("/portal/profile").text)
         assert f"{substance} You told us Not confirmed yet" in page
-        log = _access_log_text(b, "told your care team about an allergy", "sent a message to your care team")
-        assert "told your care team about an allergy" in log and "sent a message to your care team" in log
+        log = _access_log_text(b, "added an allergy to your record", "sent a message to your care team")
+        assert "added an allergy to your record" in log and "sent a message to your care team" in log
 
 
 def test_writes_for_another_record_are_refused_nothing_written_and_audited(
@@ -157,5 +157,5 @@ def test_writes_for_another_record_are_refused_nothing_written_and_audited(
     assert ehr_search(ehr_base_url, "AllergyIntolerance", {"patient": f"Patient/{OTHER}"}) == their_allergies
     with portal_browser(gateway) as b:
         portal_sign_in(b, patient)
-        log = _access_log_text(b, "tried to tell your care team about an allergy")
-        assert "tried to tell your care team about an allergy" in log
+        log = _access_log_text(b, "tried to add an allergy to your record")
+        assert "tried to add an allergy to your record" in log

@@ -82,6 +82,17 @@ def test_reading_the_patient_resource_is_personal_details() -> None:
     assert describe(e, NAMES, patient="pt-0001")["what"] == "viewed your personal details"
 
 
+def test_profile_changes_in_plain_words() -> None:
+    mine = {"account_ref": "Patient/pt-0001", "outcome": "0"}
+    contact = event(**mine, interaction="update", action="U", entity_refs=["Patient/pt-0001"])
+    allergy = event(**mine, interaction="create", action="C", entity_refs=["AllergyIntolerance/a-9"])
+    refused = event(**{**mine, "outcome": "4"}, interaction="create", action="C", entity_refs=[])
+    assert describe(contact, NAMES, patient="pt-0001")["what"] == "changed your personal details"
+    assert describe(allergy, NAMES, patient="pt-0001")["what"] == "added an allergy to your record"
+    assert describe({**refused, "entity": allergy["entity"]}, NAMES, patient="pt-0001")["what"] == (
+        "tried to add an allergy to your record")
+
+
 def test_security_events_in_plain_words() -> None:
     grant = auth_event("proxy.grant", "success", fhir_user="Patient/pt-0001", patient_id="pt-0001",
                        client_id="portal-web", source_ip="198.51.100.1")

@@ -136,6 +136,7 @@ def test_insurance_in_words_current_first_and_the_request_text() -> None:
               "holder_name": "Luis Rivera", "start": "2027-01-01", "group": "", "note": "New job"}
     assert insurance_errors(fields, TODAY) == {}
     text = insurance_request_text(fields)
+    assert "Starts or ended on: 1 January 2027" in text
     assert "Add a new insurance card" in text and "Member ID: AB 12345" in text and "(Luis Rivera)" in text
     bad = insurance_errors({"change": "x", "insurer": "", "member_id": "!", "holder": "other", "start": "1/2/26"},
                            TODAY)
@@ -150,6 +151,8 @@ def test_an_allergy_report_is_checked_and_shaped_as_the_gateway_wants_it() -> No
     fields = {"substance": " Peanuts ", "category": "food", "reaction": "Hives", "severity": "severe",
               "onset": "2019-05-30"}
     assert allergy_errors(fields, TODAY) == {}
+    assert allergy_errors({**fields, "onset": "5/30/2019"}, TODAY) == {}  # typed without a date field
+    assert "real date" in allergy_errors({**fields, "onset": "2/30/2019"}, TODAY)["onset"][0]
     body = reported_allergy(fields, patient_ref="Patient/pt-1", reporter_ref="Patient/pt-1", submission="s" * 20)
     written = shaped_allergy(body, patient_ref="Patient/pt-1", reporter_ref="Patient/pt-1",
                              now=datetime(2026, 12, 1, tzinfo=UTC))
