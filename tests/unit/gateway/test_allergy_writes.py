@@ -62,6 +62,20 @@ async def test_a_reported_allergy_is_stored_unconfirmed_and_recorded_by_the_pati
         f"identifier=urn:portal:reported-allergy|sub-1234567890abcdef&patient=Patient/{PT}")
 
 
+async def test_a_caregiver_reports_for_the_patient_and_is_recorded_as_the_reporter(
+        harness: Harness, ehr: respx.MockRouter) -> None:
+    post = ehr.post("/AllergyIntolerance").mock(side_effect=lambda req: httpx.Response(
+        201, json=stored(json.loads(req.content))))
+    token = harness.token(SCOPES, patient=PT, fhir_user="RelatedPerson/rp-7")
+    async with harness.client() as c:
+        r = await c.post("/fhir/AllergyIntolerance", content=json.dumps(report()), headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
+    assert r.status_code == 201, r.text
+    sent = json.loads(post.calls.last.request.content)
+    assert sent["recorder"] == sent["asserter"] == {"reference": "RelatedPerson/rp-7"}
+    assert sent["patient"] == {"reference": f"Patient/{PT}"}
+
+
 @pytest.mark.parametrize(("change", "words"), [
     ({"verificationStatus": {"coding": [{"system": VERIFICATION, "code": "confirmed"}]}}, "unconfirmed"),
     ({"verificationStatus": {"coding": [{"system": VERIFICATION, "code": "unconfirmed"},
