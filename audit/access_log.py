@@ -203,6 +203,8 @@ ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
     ("create", "messages"): ("sent a message to your care team", "send a message to your care team"),
     ("update", "messages"): ("marked a message to you as read", "mark a message to you as read"),
     ("create", "allergies"): ("added an allergy to your record", "add an allergy to your record"),
+    ("create", "medications"): ("asked for a prescription refill", "ask for a prescription refill"),
+    ("create", "referrals and orders"): ("asked for a referral to a specialist", "ask for a referral to a specialist"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",

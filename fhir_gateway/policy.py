@@ -117,9 +117,11 @@ _TYPES = [
                _p("patient", "subject", "date", "status", "class", "type", "practitioner")),
     TypePolicy("Coverage", READS, ("beneficiary", "subscriber", "policyHolder", "payor"), "beneficiary",
                _p("beneficiary", "patient", "status", "subscriber", "payor")),
-    TypePolicy("ServiceRequest", READS, ("subject", "performer"), "patient",
+    # create: a patient's referral request (intent=proposal, to a specialty in the catalogue).
+    TypePolicy("ServiceRequest", READS | {CREATE}, ("subject", "performer"), "patient",
                _p("patient", "subject", "status", "category", "code", "authored", "intent", "requester",
-                  "performer", "performer-type", "based-on", "priority", "encounter", "identifier")),
+                  "performer", "performer-type", "based-on", "priority", "encounter", "identifier"),
+               patient_writes=_p(CREATE)),
     TypePolicy("QuestionnaireResponse", READS, ("subject", "author"), "patient",
                _p("patient", "subject", "questionnaire", "status", "authored", "author", "encounter", "identifier",
                   "source")),

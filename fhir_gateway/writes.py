@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mappers import inbound
+from mappers.catalogue import is_pharmacy, specialty_of
+from mappers.medications import medication
 from mappers.validation import InboundError, is_fhir_id, plain_reference, validate
 
 from .caller import Caller
@@ -173,6 +175,8 @@ class PatientWrites:
                 return await self._book(caller, body, request_id)
             if resource_type == "AllergyIntolerance":
                 return await self._report_allergy(caller, body, request_id)
+            if resource_type == "ServiceRequest":
+                return await self._referral(caller, body, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not create {resource_type} resources")
@@ -289,15 +293,52 @@ class PatientWrites:
             raise self.upstream.refusal(response, "The EHR refused the change", status=422)
         return WriteResult(200, json_object(response), [f"Communication/{current['id']}"])
 
+    async def _organization(self, org_id: str | None, fits: Callable[[Any], bool], refusal: str,
+                            request_id: str | None) -> dict[str, Any] | None:
+        """The Organization a patient named, when it is one of the kind they may name (`fits`); one and
+        the same refusal for a malformed id, nothing there and anything else."""
+        if org_id is None:
+            return None
+        org = await self.upstream.read("Organization", org_id, request_id) if is_fhir_id(org_id) else None
+        if org is None or not fits(org):
+            raise InboundError(refusal)
+        return org
+
+    async def _refills_left(self, prescription: dict[str, Any], patient_ref: str,
+                            request_id: str | None) -> int | None:
+        """Refills left on a prescription, counted from the pharmacy's fills the EHR holds."""
+        found = await self.upstream.search("MedicationDispense", [
+            ("prescription", f"MedicationRequest/{prescription['id']}"), ("patient", patient_ref),
+            ("_count", "200")], request_id)
+        dispenses = [e.get("resource") for e in found.get("entry") or [] if isinstance(e, dict)]
+        return medication(prescription, dispenses=dispenses).refills_left
+
     async def _refill(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         patient_ref = f"Patient/{caller.bound_patient}"
         original = await self._own(caller, "MedicationRequest", inbound.refill_basis(body), request_id)
+        pharmacy = await self._organization(inbound.refill_pharmacy(body), is_pharmacy, inbound.PHARMACY_UNKNOWN,
+                                            request_id)
+        left = await self._refills_left(original, patient_ref, request_id) if original.get("status") == "active" \
+            else None
         shaped = inbound.refill_request(
-            body, original, patient_ref=patient_ref, requester_ref=caller.fhir_user or patient_ref, now=self.clock()
+            body, original, patient_ref=patient_ref, requester_ref=caller.fhir_user or patient_ref, now=self.clock(),
+            pharmacy=pharmacy, refills_left=left,
         )
-        # One open refill request per prescription: a retry (or double click) finds the first one.
+        # One open refill request per prescription: a retry (or double click, or asking again while the
+        # care team is still on it) finds the open one.
         if_none_exist = (f"identifier={inbound.REFILL_IDENTIFIER_SYSTEM}|{original['id']}"
-                         f"&status=draft&patient={patient_ref}")
+                         f"&status={','.join(inbound.REFILL_OPEN_STATUSES)}&patient={patient_ref}")
+        return await self._create(shaped, if_none_exist, request_id)
+
+    async def _referral(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
+        patient_ref = f"Patient/{caller.bound_patient}"
+        practice = await self._organization(inbound.referral_practice(body), lambda o: specialty_of(o) is not None,
+                                            inbound.PRACTICE_UNKNOWN, request_id)
+        shaped = inbound.referral_request(body, patient_ref=patient_ref, requester_ref=caller.fhir_user or patient_ref,
+                                          now=self.clock(), practice=practice)
+        if_none_exist = None
+        if identifier := next(iter(shaped.get("identifier") or []), None):
+            if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&patient={patient_ref}"
         return await self._create(shaped, if_none_exist, request_id)
 
     async def _book(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from .attachments import AttachmentError, checked_file, decoded, safe_title, sha1_base64
+from .catalogue import SNOMED, is_pharmacy, specialty_in, specialty_of
 from .validation import InboundError, plain_reference, validate
 
 # The Patient elements a patient may change about themselves.
@@ -150,15 +151,55 @@ def message_receipt(current: dict[str, Any], proposed: Any, *, readers: set[str]
     return validate(updated, "Communication")
 
 
+NOTE_MAX_CHARS = 1_000
+# Open refill requests: the care team has not finished with them (see mappers/refills.py for the words).
+REFILL_OPEN_STATUSES = ("draft", "active", "on-hold")
+
+
+def _note(proposed: dict[str, Any], author_ref: str, now: datetime) -> list[dict[str, Any]]:
+    """The patient's words to the care team (text only), at most NOTE_MAX_CHARS."""
+    texts = [n.get("text") for n in _items(proposed, "note") if isinstance(n, dict)]
+    text = "\n\n".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+    if len(text) > NOTE_MAX_CHARS:
+        raise InboundError(f"A note may be at most {NOTE_MAX_CHARS} characters")
+    if not text:
+        return []
+    return [{"authorReference": {"reference": author_ref}, "time": now.isoformat(timespec="seconds"), "text": text}]
+
+
+def refill_pharmacy(proposed: dict[str, Any]) -> str | None:
+    """The id of the pharmacy a refill request names (`dispenseRequest.performer`), None when it names none.
+    A reference that is not a plain `Organization/<id>` is answered like one that is not a pharmacy."""
+    dispense = proposed.get("dispenseRequest")
+    performer = dispense.get("performer") if isinstance(dispense, dict) else None
+    if performer is None:
+        return None
+    pharmacy_id = plain_reference(ref_of(performer), "Organization")
+    if pharmacy_id is None:
+        raise InboundError(PHARMACY_UNKNOWN)
+    return pharmacy_id
+
+
+PHARMACY_UNKNOWN = "Please pick a pharmacy from the list"
+NO_REFILLS_LEFT = "This prescription has no refills left. Please ask your care team to renew it instead."
+
+
 def refill_request(
-    proposed: Any, original: dict[str, Any], *, patient_ref: str, requester_ref: str, now: datetime
+    proposed: Any, original: dict[str, Any], *, patient_ref: str, requester_ref: str, now: datetime,
+    pharmacy: dict[str, Any] | None = None, refills_left: int | None = None,
 ) -> dict[str, Any]:
-    """A refill request: a new proposal based on one of the patient's own active prescriptions."""
+    """A refill request: a new proposal based on one of the patient's own active prescriptions that has a
+    refill left (`refills_left`, counted from the pharmacy's fills; None when not known), to be filled at
+    `pharmacy` (an Organization that is a pharmacy) when one was chosen."""
     validate(proposed, "MedicationRequest")
     if original.get("status") != "active" or original.get("intent") not in ("order", "original-order"):
         raise InboundError("Refills can only be requested for an active prescription")
     if ref_of(original.get("subject")) != patient_ref:
         raise InboundError("Refills can only be requested for your own prescriptions")
+    if refills_left is not None and refills_left <= 0:
+        raise InboundError(NO_REFILLS_LEFT)
+    if pharmacy is not None and not is_pharmacy(pharmacy):
+        raise InboundError(PHARMACY_UNKNOWN)
     shaped: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "identifier": [{"system": REFILL_IDENTIFIER_SYSTEM, "value": str(original["id"])}],
@@ -172,8 +213,11 @@ def refill_request(
     for key in ("medicationCodeableConcept", "medicationReference", "dosageInstruction", "dispenseRequest"):
         if original.get(key):
             shaped[key] = original[key]
-    if proposed.get("note"):
-        shaped["note"] = proposed["note"]
+    if pharmacy is not None:
+        shaped["dispenseRequest"] = {**(original.get("dispenseRequest") or {}), "performer": {
+            "reference": f"Organization/{pharmacy['id']}", "display": str(pharmacy.get("name") or "Pharmacy")}}
+    if note := _note(proposed, requester_ref, now):
+        shaped["note"] = note
     if original.get("requester"):
         shaped["performer"] = original["requester"]  # the prescriber is asked to act on it
     return validate(shaped, "MedicationRequest")
@@ -354,3 +398,69 @@ def reported_allergy_identifier(proposed: dict[str, Any]) -> dict[str, str] | No
     return next(({"system": i["system"], "value": i["value"]} for i in _items(proposed, "identifier")
                  if isinstance(i, dict) and isinstance(i.get("system"), str) and isinstance(i.get("value"), str)),
                 None)
+REFERRAL_IDENTIFIER_SYSTEM = "urn:portal:referral-request"
+REFERRAL_CATEGORY = {"coding": [{"system": SNOMED, "code": "3457005", "display": "Patient referral"}]}
+REFERRAL_REASON_MAX = 500
+# One answer for a practice reference that is malformed, names nothing, or names an Organization outside
+# the referral catalogue.
+PRACTICE_UNKNOWN = "Please pick a specialist practice from the list"
+
+
+def referral_practice(proposed: dict[str, Any]) -> str | None:
+    """The id of the specialist practice a referral request names (`performer`), None when it names none."""
+    refs = [ref_of(p) for p in _items(proposed, "performer")]
+    if not refs:
+        return None
+    practice_id = plain_reference(refs[0], "Organization") if len(refs) == 1 else None
+    if practice_id is None:
+        raise InboundError(PRACTICE_UNKNOWN)
+    return practice_id
+
+
+def referral_request(
+    proposed: Any, *, patient_ref: str, requester_ref: str, now: datetime, practice: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A patient's request for a referral to a specialist: a ServiceRequest with `intent=proposal` and
+    `status=active` (the care team decides: `completed` with an order based on it, or `revoked` with the
+    reason in a note). `practice` is the Organization the request names, already read from the EHR."""
+    validate(proposed, "ServiceRequest")
+    if ref_of(proposed.get("subject")) != patient_ref:
+        raise InboundError("A referral can only be asked for for your own record")
+    if proposed.get("intent") != "proposal":
+        raise InboundError("A referral request must have intent 'proposal': your care team makes the referral")
+    if proposed.get("status") != "active":
+        raise InboundError("A new referral request must have status 'active'; only your care team changes it")
+    specialty = specialty_in(proposed.get("performerType"))
+    if specialty is None:
+        raise InboundError("Please pick a specialty from the list")
+    if practice is not None and specialty_of(practice) != specialty:
+        raise InboundError(PRACTICE_UNKNOWN)
+    reasons = [c.get("text") for c in _items(proposed, "reasonCode") if isinstance(c, dict)]
+    reason = " ".join(r.strip() for r in reasons if isinstance(r, str) and r.strip())
+    if not reason:
+        raise InboundError("Please say what the referral is for")
+    if len(reason) > REFERRAL_REASON_MAX:
+        raise InboundError(f"Keep the reason to {REFERRAL_REASON_MAX} characters or fewer")
+    shaped: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "proposal",
+        "category": [REFERRAL_CATEGORY],
+        "priority": "routine",
+        "code": {"text": f"Referral to {specialty.display.split('-')[-1].lower()}"},
+        "subject": {"reference": patient_ref},
+        "authoredOn": now.isoformat(timespec="seconds"),
+        "requester": {"reference": requester_ref},
+        "performerType": specialty.concept,
+        "reasonCode": [{"text": reason}],
+    }
+    identifiers = [i for i in _items(proposed, "identifier")
+                   if isinstance(i, dict) and i.get("system") == REFERRAL_IDENTIFIER_SYSTEM and i.get("value")]
+    if identifiers:
+        shaped["identifier"] = identifiers[:1]
+    if practice is not None:
+        shaped["performer"] = [{"reference": f"Organization/{practice['id']}",
+                                "display": str(practice.get("name") or specialty.display)}]
+    if note := _note(proposed, requester_ref, now):
+        shaped["note"] = note
+    return validate(shaped, "ServiceRequest")

@@ -9,9 +9,11 @@ from .pages.access_log import add_access_log_routes
 from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
 from .pages.downloads import add_download_routes
+from .pages.medications import add_medication_routes
 from .pages.messages import add_message_routes
 from .pages.profile import add_profile_routes
 from .pages.record import add_record_routes
+from .pages.referrals import add_referral_routes
 from .pages.results import add_results_routes
 from .pages.signin import add_signin_routes
 
@@ -24,6 +26,8 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_results_routes(router, portal)
     add_message_routes(router, portal)
     add_profile_routes(router, portal)
+    add_medication_routes(router, portal)
+    add_referral_routes(router, portal)
     add_download_routes(router, portal)
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)

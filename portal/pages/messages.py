@@ -41,12 +41,12 @@ SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
 INBOX_SIZE = 100
 
 
-def _me(visit: Visit) -> list[str]:
+def me_refs(visit: Visit) -> list[str]:
     """The references that mean "you" in a message: the patient, and the caregiver writing for them."""
     return list(dict.fromkeys([f"Patient/{visit.patient_id}", visit.session.fhir_user]))
 
 
-def _new_submission() -> str:
+def new_submission() -> str:
     return secrets.token_urlsafe(18)
 
 
@@ -92,14 +92,14 @@ async def _attachment(upload: UploadFile | None, errors: dict[str, list[str]]) -
     return {"contentType": kind, "data": base64.b64encode(data).decode(), "title": safe_title(upload.filename, kind)}
 
 
-def _submission(fields: dict[str, str]) -> str:
+def submission_of(fields: dict[str, str]) -> str:
     value = fields.get("submission", "")
     if not SUBMISSION.fullmatch(value):
         raise FormExpired()
     return value
 
 
-async def _send(visit: Visit, body: dict[str, Any], submission: str, errors: dict[str, list[str]]
+async def send_message(visit: Visit, body: dict[str, Any], submission: str, errors: dict[str, list[str]]
                 ) -> dict[str, Any] | None:
     try:
         return await visit.fhir.write("POST", "Communication", body, idempotency_key=f"message-{submission}")
@@ -139,7 +139,7 @@ async def inbox(visit: Visit) -> Response:
     clock = visit.portal.clock
     found = await visit.fhir.search("Communication", [("subject", visit.patient_id), ("_sort", "-sent"),
                                                       ("_count", str(INBOX_SIZE))], all_pages=False)
-    conversations = threads(found, _me(visit), clock.today(), clock.tz)
+    conversations = threads(found, me_refs(visit), clock.today(), clock.tz)
     return visit.render("portal/messages.html", title="Messages", conversations=conversations,
                         unread=sum(t.unread for t in conversations),
                         sent=visit.request.query_params.get("sent") == "1")
@@ -149,7 +149,7 @@ async def compose(visit: Visit) -> Response:
     form = {"topic": asked if asked in TOPICS else "", "to": ""}
     if form["topic"]:
         form["to"] = TOPICS[form["topic"]][1]
-    return _compose_page(visit, await _recipients(visit), form, {}, _new_submission())
+    return _compose_page(visit, await _recipients(visit), form, {}, new_submission())
 
 def _compose_page(visit: Visit, recipients: list[Recipient], form: dict[str, str],
                   errors: dict[str, list[str]], submission: str, status: int = 200) -> Response:
@@ -159,7 +159,7 @@ def _compose_page(visit: Visit, recipients: list[Recipient], form: dict[str, str
 async def send_new(visit: Visit) -> Response:
     await visit.check_csrf()
     fields, upload = await _form(visit)
-    submission = _submission(fields)
+    submission = submission_of(fields)
     recipients = await _recipients(visit)
     errors = compose_errors(fields, recipients)
     attachment = await _attachment(upload, errors)
@@ -167,7 +167,7 @@ async def send_new(visit: Visit) -> Response:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=fields["to"], text=fields["text"],
                         submission=submission, topic=fields["topic"], subject=fields["subject"],
                         attachment=attachment)
-        written = await _send(visit, body, submission, errors)
+        written = await send_message(visit, body, submission, errors)
         if written is not None:
             return RedirectResponse(f"{PREFIX}/messages/{thread_id(written)}?sent=1", status_code=303)
     return _compose_page(visit, recipients, fields, errors, submission, 422)
@@ -175,11 +175,11 @@ async def send_new(visit: Visit) -> Response:
 async def conversation(visit: Visit) -> Response:
     tid = visit.request.path_params["thread_id"]
     _, raw = await _conversation(visit, tid)
-    me = _me(visit)
+    me = me_refs(visit)
     clock = visit.portal.clock
     shown = threads(raw, me, clock.today(), clock.tz)[0]  # as it was before opening: new ones marked
     await _mark_read(visit, raw, me)
-    return _thread_page(visit, shown, {}, {}, _new_submission(),
+    return _thread_page(visit, shown, {}, {}, new_submission(),
                         sent=visit.request.query_params.get("sent") == "1")
 
 def _thread_page(visit: Visit, shown: Thread, form: dict[str, str], errors: dict[str, list[str]],
@@ -191,17 +191,17 @@ async def reply(visit: Visit) -> Response:
     await visit.check_csrf()
     tid = visit.request.path_params["thread_id"]
     fields, upload = await _form(visit)
-    submission = _submission(fields)
+    submission = submission_of(fields)
     root, raw = await _conversation(visit, tid)
     clock = visit.portal.clock
-    shown = threads(raw, _me(visit), clock.today(), clock.tz)[0]
+    shown = threads(raw, me_refs(visit), clock.today(), clock.tz)[0]
     errors = compose_errors(fields, [], reply=True)
     attachment = await _attachment(upload, errors)
     if not errors:
         recipient = shown.reply_recipient or TOPICS["care"][1]
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=recipient, text=fields["text"],
                         submission=submission, thread=root, answers=shown.reply_to, attachment=attachment)
-        if await _send(visit, body, submission, errors) is not None:
+        if await send_message(visit, body, submission, errors) is not None:
             return RedirectResponse(f"{PREFIX}/messages/{tid}?sent=1#latest", status_code=303)
     return _thread_page(visit, shown, fields, errors, submission, 422)
 

@@ -129,6 +129,7 @@ def refill(basis: str) -> dict:
 
 async def test_refill_of_own_active_prescription_is_conditional(harness: Harness, ehr: respx.MockRouter) -> None:
     ehr.get("/MedicationRequest/m1").respond(json=med("m1", PT))
+    ehr.get("/MedicationDispense").respond(json={"resourceType": "Bundle", "type": "searchset", "entry": []})
     post = ehr.post("/MedicationRequest").respond(201, json={**med("r1", PT, "draft"), "meta": {"versionId": "1"}})
     r = await send(harness, "POST", "/fhir/MedicationRequest", refill("m1"))
     assert r.status_code == 201, r.text
