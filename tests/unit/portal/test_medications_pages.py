@@ -4,6 +4,7 @@ refill request is, what the refill and renewal forms send (once), and what a ref
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,13 @@ import respx
 from portal.fhir import NotFound
 from portal.pages import medications
 
-from .test_messages_pages import PT, bundle, gw, text, visit  # noqa: F401 - gw is a fixture
+from .test_messages_pages import FHIR, PT, bundle, text, visit
+
+
+@pytest.fixture
+def gw() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=FHIR, assert_all_called=False) as router:
+        yield router
 
 OUTCOME = {"resourceType": "OperationOutcome"}
 CVS = {"resourceType": "Organization", "id": "org-pharm-cvs", "active": True, "name": "CVS on S MacArthur Blvd",
