@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from mappers.medications import medication
 from tests.conftest import GatewayServer
 
 from .helpers import auth, ehr_search, mint
@@ -56,7 +57,9 @@ async def test_message_reply_and_idempotent_retry(gateway: GatewayServer, ehr_ba
 async def test_refill_request_once_per_prescription(gateway: GatewayServer, ehr_base_url: str) -> None:
     active = ehr_search(ehr_base_url, "MedicationRequest",
                         {"patient": f"Patient/{OWNER}", "status": "active", "intent": "order"})
-    assert active, "fixture patient should have an active prescription"
+    fills = ehr_search(ehr_base_url, "MedicationDispense", {"patient": f"Patient/{OWNER}"})
+    active = [rx for rx in active if medication(rx, dispenses=fills).refills_left != 0]
+    assert active, "fixture patient should have an active prescription with a refill left"
     body = {"resourceType": "MedicationRequest", "status": "draft", "intent": "proposal",
             "subject": {"reference": f"Patient/{OWNER}"},
             "basedOn": [{"reference": f"MedicationRequest/{active[0]['id']}"}],
