@@ -17,7 +17,8 @@ from .helpers import auth, ehr_search, mint
 
 pytestmark = pytest.mark.integration
 
-OWNER = "pt-0022"  # one prescription with refills left, one with none
+OWNER = "pt-0014"  # prescriptions with refills left
+EXHAUSTED = "pt-0020"  # a prescription with no refills left
 OTHER = "pt-0024"
 SCOPES = "launch/patient patient/*.cruds"
 CARDIOLOGY = {"system": "http://snomed.info/sct", "code": "394579002", "display": "Cardiology"}
@@ -82,23 +83,22 @@ async def test_refill_to_a_pharmacy_is_stored_once(gateway: GatewayServer, ehr_b
 
 
 async def test_refill_refusals_write_nothing(gateway: GatewayServer, ehr_base_url: str) -> None:
-    mine = prescriptions(ehr_base_url, OWNER)
-    exhausted = next(r for r, left in mine if left == 0)
-    refillable = next(r for r, left in mine if left)
+    exhausted = next(r for r, left in prescriptions(ehr_base_url, EXHAUSTED) if left == 0)
+    refillable = next(r for r, left in prescriptions(ehr_base_url, OWNER) if left)
     theirs = prescriptions(ehr_base_url, OTHER)[0][0]
     pharmacy, lab = organization(ehr_base_url, "Pharmacy"), "Organization/org-lab"
-    cases = [(exhausted["id"], pharmacy, 422, "renew"),  # no refills left: ask for a renewal instead
-             (theirs["id"], pharmacy, 404, "not known"),  # another patient's prescription
-             (refillable["id"], lab, 422, "pharmacy"),  # not a pharmacy
-             (refillable["id"], "Organization/no-such-org", 422, "pharmacy")]
-    before = {rid: len(requests_for(ehr_base_url, rid)) for rid, *_ in cases}
-    token = mint(gateway, SCOPES, patient=OWNER)
-    async with httpx.AsyncClient(base_url=gateway.fhir, headers=auth(token), timeout=60) as c:
-        for rid, where, status, words in cases:
-            r = await c.post("/MedicationRequest", json=refill(OWNER, rid, where))
-            assert r.status_code == status, (rid, where, r.text)
-            assert words in r.json()["issue"][0]["diagnostics"]
-    assert {rid: len(requests_for(ehr_base_url, rid)) for rid, *_ in cases} == before
+    cases = [(EXHAUSTED, exhausted["id"], pharmacy, 422, "renew"),  # no refills left: ask for a renewal instead
+             (OWNER, theirs["id"], pharmacy, 404, "not known"),  # another patient's prescription
+             (OWNER, refillable["id"], lab, 422, "pharmacy"),  # not a pharmacy
+             (OWNER, refillable["id"], "Organization/no-such-org", 422, "pharmacy")]
+    before = {rid: len(requests_for(ehr_base_url, rid)) for _, rid, *_ in cases}
+    for patient, rid, where, status, words in cases:
+        token = mint(gateway, SCOPES, patient=patient)
+        async with httpx.AsyncClient(base_url=gateway.fhir, headers=auth(token), timeout=60) as c:
+            r = await c.post("/MedicationRequest", json=refill(patient, rid, where))
+        assert r.status_code == status, (rid, where, r.text)
+        assert words in r.json()["issue"][0]["diagnostics"]
+    assert {rid: len(requests_for(ehr_base_url, rid)) for _, rid, *_ in cases} == before
 
 
 def referral(patient: str, submission: str, **overrides: Any) -> dict[str, Any]:
