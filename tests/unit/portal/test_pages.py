@@ -106,7 +106,7 @@ async def test_home_lists_items_due_and_medicines_needing_a_refill(tmp_path: Pat
     due = html.split('id="due"', 1)[1]
     assert due.count("<li>") >= 1 and "Source:" in text_of(due)
     assert "Lisinopril 10 mg" in text and "Refill due" in text
-    assert text.index("Lisinopril 10 mg") < text.index("See all your medicines")
+    assert text.index("Lisinopril 10 mg") < text.index("See your medicines and ask for refills")
     # Only the tests the rules count are fetched for "due", not every result.
     narrowed = [p for t, p in visit.fhir.calls if t == "Observation"]
     assert narrowed and all(any(name == "code" for name, _ in params) for params in narrowed)
