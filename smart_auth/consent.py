@@ -82,13 +82,15 @@ def describe_scope(text: str, *, patient_facing: bool = True) -> str:
             thing += " and mark their messages to you as read"
     elif scope.resource_type == "MedicationRequest" and Interaction.CREATE in writes:
         verb = "See prescriptions and request refills of" if reads else "Request refills of"
+    elif scope.resource_type == "ServiceRequest" and Interaction.CREATE in writes:
+        verb, thing = ("See your referrals and orders and ask for referrals" if reads else "Ask for referrals"), ""
     elif reads and writes:
         verb = "Read and change"
     elif writes:
         verb = "Change" if Interaction.CREATE not in writes else "Add to"
     else:
         verb = "Read"
-    return f"{verb} {thing}"
+    return f"{verb} {thing}".rstrip()
 
 
 @dataclass
