@@ -154,12 +154,13 @@ def refill_requests(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo
     return out
 
 
-def prescriptions(requests: Iterable[Any], dispenses: Iterable[Any], patient_refs: set[str],
+def prescriptions(requests: Iterable[Any], dispenses: Iterable[Any] | None, patient_refs: set[str],
                   tz: tzinfo | None = None) -> list[Prescription]:
-    """The patient's current prescriptions (newest first), each with its last fill and its refill requests."""
+    """The patient's current prescriptions (newest first), each with its last fill and its refill requests.
+    Without `dispenses` (None: not known) refills left are what each prescription allows."""
     every = [r for r in requests if isinstance(r, Mapping)]
-    filled = [d for d in dispenses if isinstance(d, Mapping)]
-    current, _ = medication_list(every, dispenses=filled, tz=tz)
+    filled = [d for d in dispenses or [] if isinstance(d, Mapping)]
+    current, _ = medication_list(every, dispenses=filled if dispenses is not None else None, tz=tz)
     by_ref = {reference_to(r): r for r in every}
     asked = refill_requests(every, patient_refs, tz)
     out = []

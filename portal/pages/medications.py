@@ -29,11 +29,8 @@ PAGE = f"{PREFIX}/medications"
 
 
 async def _prescriptions(visit: Visit) -> list[Prescription]:
-    requests, dispenses = await _both(visit)
-    return prescriptions(requests, dispenses, set(me_refs(visit)), visit.portal.clock.tz)
-
-
-async def _both(visit: Visit) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The current prescriptions with their fills and refill requests (one search finds both the
+    prescriptions and the requests). Without the fills, refills left are what the prescription allows."""
     pid = visit.patient_id
     parts = await load_sections(
         requests=visit.fhir.search("MedicationRequest", [("patient", pid), ("_count", "200")]),
@@ -41,7 +38,8 @@ async def _both(visit: Visit) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     )
     if not parts["requests"].ok:
         raise RecordUnavailable("MedicationRequest")  # without the prescriptions there is no page
-    return parts["requests"].value or [], parts["dispenses"].value or []
+    fills = parts["dispenses"].value if parts["dispenses"].ok else None
+    return prescriptions(parts["requests"].value or [], fills, set(me_refs(visit)), visit.portal.clock.tz)
 
 
 async def _pharmacies(visit: Visit) -> list[Place]:

@@ -168,3 +168,12 @@ async def test_renewal_is_a_medication_question_to_the_care_team(tmp_path: Path,
     assert body["topic"] == {"text": "Renewal of Lisinopril 10 mg tablet"}
     said = body["payload"][0]["contentString"]
     assert "renew my prescription for Lisinopril 10 mg tablet" in said and "I use the CVS" in said
+
+
+async def test_without_the_pharmacy_fills_the_page_still_stands(tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get("/MedicationRequest").respond(json=bundle(AMLODIPINE))
+    gw.get("/MedicationDispense").respond(503, json=OUTCOME)
+    words = text(await medications.medicines(visit(tmp_path, path="/portal/medications")))
+    assert "Amlodipine 5 mg tablet" in words and "3 refills" in words
+    assert "refills left" not in words and "Not filled yet" not in words  # what it allows, not a count
+    assert "We cannot tell right now" in words
