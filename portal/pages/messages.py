@@ -69,7 +69,7 @@ async def _conversation(visit: Visit, tid: str) -> tuple[dict[str, Any], list[di
     return root, [root, *replies]
 
 
-async def _form(visit: Visit) -> tuple[dict[str, str], UploadFile | None]:
+async def read_form(visit: Visit) -> tuple[dict[str, str], UploadFile | None]:
     form = await visit.request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     upload = form.get("file")
@@ -78,7 +78,7 @@ async def _form(visit: Visit) -> tuple[dict[str, str], UploadFile | None]:
     return fields, None
 
 
-async def _attachment(upload: UploadFile | None, errors: dict[str, list[str]]) -> dict[str, Any] | None:
+async def read_attachment(upload: UploadFile | None, errors: dict[str, list[str]]) -> dict[str, Any] | None:
     """The chosen file as an inline Attachment (the gateway stores it in the record), checked here too so
     the person hears at once what is wrong with it."""
     if upload is None:
@@ -104,11 +104,11 @@ async def send_message(visit: Visit, body: dict[str, Any], submission: str, erro
     try:
         return await visit.fhir.write("POST", "Communication", body, idempotency_key=f"message-{submission}")
     except WriteRefused as exc:
-        errors["text" if "file" not in exc.reason.lower() else "file"] = [_plain_refusal(exc)]
+        errors["text" if "file" not in exc.reason.lower() else "file"] = [plain_refusal(exc)]
         return None
 
 
-def _plain_refusal(exc: WriteRefused) -> str:
+def plain_refusal(exc: WriteRefused) -> str:
     if exc.status == 413:
         return "The file is too big. Files can be up to 10 MB."
     if exc.status == 409:
@@ -158,11 +158,11 @@ def _compose_page(visit: Visit, recipients: list[Recipient], form: dict[str, str
 
 async def send_new(visit: Visit) -> Response:
     await visit.check_csrf()
-    fields, upload = await _form(visit)
+    fields, upload = await read_form(visit)
     submission = submission_of(fields)
     recipients = await _recipients(visit)
     errors = compose_errors(fields, recipients)
-    attachment = await _attachment(upload, errors)
+    attachment = await read_attachment(upload, errors)
     if not errors:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=fields["to"], text=fields["text"],
                         submission=submission, topic=fields["topic"], subject=fields["subject"],
@@ -190,13 +190,13 @@ def _thread_page(visit: Visit, shown: Thread, form: dict[str, str], errors: dict
 async def reply(visit: Visit) -> Response:
     await visit.check_csrf()
     tid = visit.request.path_params["thread_id"]
-    fields, upload = await _form(visit)
+    fields, upload = await read_form(visit)
     submission = submission_of(fields)
     root, raw = await _conversation(visit, tid)
     clock = visit.portal.clock
     shown = threads(raw, me_refs(visit), clock.today(), clock.tz)[0]
     errors = compose_errors(fields, [], reply=True)
-    attachment = await _attachment(upload, errors)
+    attachment = await read_attachment(upload, errors)
     if not errors:
         recipient = shown.reply_recipient or TOPICS["care"][1]
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=recipient, text=fields["text"],

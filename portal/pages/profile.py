@@ -38,7 +38,7 @@ from mappers.validation import is_fhir_id
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import WriteRefused
 from ..sections import load_sections
-from .messages import _attachment, _form, _new_submission, _plain_refusal, _submission
+from .messages import new_submission, plain_refusal, read_attachment, read_form, submission_of
 
 VERSION = re.compile(r"[A-Za-z0-9.\-]{1,64}")
 BILLING_TEAM = TOPICS["billing"][1]  # the front desk and billing staff read insurance requests
@@ -90,13 +90,13 @@ def _contact_page(visit: Visit, form: dict[str, str], errors: dict[str, list[str
 
 async def contact_form(visit: Visit) -> Response:
     patient = await _patient(visit)
-    return _contact_page(visit, profile_form(patient), {}, _new_submission(), _version(patient))
+    return _contact_page(visit, profile_form(patient), {}, new_submission(), _version(patient))
 
 
 async def save_contact(visit: Visit) -> Response:
     await visit.check_csrf()
-    fields, _ = await _form(visit)
-    submission = _submission(fields)
+    fields, _ = await read_form(visit)
+    submission = submission_of(fields)
     version = fields.get("version", "")
     if not VERSION.fullmatch(version):
         raise FormExpired()
@@ -112,9 +112,9 @@ async def save_contact(visit: Visit) -> Response:
             # Changed since this form was opened: show what is on file now beside what was typed, and let the
             # person save again knowingly (the form now carries the new version).
             fresh = await _patient(visit)
-            return _contact_page(visit, fields, {}, _new_submission(), _version(fresh), 409,
+            return _contact_page(visit, fields, {}, new_submission(), _version(fresh), 409,
                                  on_file=changed_meanwhile(fields, profile_form(fresh)))
-        return _contact_page(visit, fields, {"form": [_plain_refusal(exc)]}, submission, version, 422)
+        return _contact_page(visit, fields, {"form": [plain_refusal(exc)]}, submission, version, 422)
     return RedirectResponse(f"{PREFIX}/profile?saved=contact", status_code=303)
 
 
@@ -128,15 +128,15 @@ def _insurance_page(visit: Visit, form: dict[str, str], errors: dict[str, list[s
 async def insurance_form(visit: Visit) -> Response:
     asked = visit.request.query_params.get("change", "")
     return _insurance_page(visit, {"change": asked if asked in CHANGES else "", "holder": "self"}, {},
-                           _new_submission())
+                           new_submission())
 
 
 async def send_insurance(visit: Visit) -> Response:
     await visit.check_csrf()
-    fields, upload = await _form(visit)
-    submission = _submission(fields)
+    fields, upload = await read_form(visit)
+    submission = submission_of(fields)
     errors = insurance_errors(fields, visit.portal.clock.today())
-    attachment = await _attachment(upload, errors)
+    attachment = await read_attachment(upload, errors)
     if not errors:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=BILLING_TEAM,
                         text=insurance_request_text(fields), submission=submission, topic="billing",
@@ -145,7 +145,7 @@ async def send_insurance(visit: Visit) -> Response:
             written = await visit.fhir.write("POST", "Communication", body,
                                              idempotency_key=f"insurance-{submission}")
         except WriteRefused as exc:
-            errors["file" if "file" in exc.reason.lower() else "form"] = [_plain_refusal(exc)]
+            errors["file" if "file" in exc.reason.lower() else "form"] = [plain_refusal(exc)]
         else:
             return RedirectResponse(f"{PREFIX}/profile?saved=insurance&thread={thread_id(written)}#insurance",
                                     status_code=303)
@@ -160,13 +160,13 @@ def _allergy_page(visit: Visit, form: dict[str, str], errors: dict[str, list[str
 
 
 async def allergy_form(visit: Visit) -> Response:
-    return _allergy_page(visit, {}, {}, _new_submission())
+    return _allergy_page(visit, {}, {}, new_submission())
 
 
 async def report_allergy(visit: Visit) -> Response:
     await visit.check_csrf()
-    fields, _ = await _form(visit)
-    submission = _submission(fields)
+    fields, _ = await read_form(visit)
+    submission = submission_of(fields)
     patient = await _patient(visit)
     errors = allergy_errors(fields, visit.portal.clock.today(), patient.get("birthDate"))
     if not errors:
@@ -175,7 +175,7 @@ async def report_allergy(visit: Visit) -> Response:
         try:
             await visit.fhir.write("POST", "AllergyIntolerance", body, idempotency_key=f"allergy-{submission}")
         except WriteRefused as exc:
-            errors["form"] = [_plain_refusal(exc)]
+            errors["form"] = [plain_refusal(exc)]
         else:
             return RedirectResponse(f"{PREFIX}/profile?saved=allergy#allergies", status_code=303)
     return _allergy_page(visit, fields, errors, submission, 422)
