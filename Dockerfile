@@ -12,6 +12,7 @@ COPY audit ./audit
 COPY web ./web
 COPY portal ./portal
 COPY fixtures ./fixtures
+COPY payments ./payments
 RUN uv pip install --python /app/.venv/bin/python --no-deps .
 
 FROM python:3.11-slim

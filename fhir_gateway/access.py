@@ -22,6 +22,7 @@ from .policy import (
     CREATE,
     HISTORY_INSTANCE,
     READ,
+    READS,
     SEARCH,
     UPDATE,
     VREAD,
@@ -122,6 +123,8 @@ class AccessChecker:
         policy = content_policy_for(rtype)
         if policy is None:
             return rtype == "OperationOutcome"
+        if policy.interactions and not policy.interactions & READS:
+            return False  # a type served for writing only (payments) is never handed back
         readable = any(
             caller.scopes.decide(caller.context, i, rtype).allowed for i in (Interaction.READ, Interaction.SEARCH)
         )

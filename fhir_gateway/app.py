@@ -22,6 +22,7 @@ from audit.recorder import AuditRecorder
 from audit.workers import AuditWorkers
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
+from payments import PaymentProvider, load_provider
 from portal import Portal, PortalDeps, build_portal_router
 from smart_auth.accounts import Accounts, build_accounts
 from smart_auth.deps import AuthDeps
@@ -94,6 +95,7 @@ class Parts:
     audit_workers: AuditWorkers
     response_cache: ResponseCache | None
     change_feed: ChangeFeed | None
+    payments: PaymentProvider
 
     @classmethod
     def build(cls, settings: PortalSettings) -> Parts:
@@ -112,7 +114,7 @@ class Parts:
         audit_workers = AuditWorkers.build(redis, settings.audit, audit_repository)
         keys = KeyStore.load_or_create(core.state_dir / "signing-key.pem")
         return cls(settings, keys, redis, upstream, recorder, audit_repository, audit_workers, response_cache,
-                   change_feed)
+                   change_feed, load_provider(gw.payment_provider))
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -175,7 +177,7 @@ def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: Revocati
         checker=AccessChecker(strict_search=gw.strict_search, ehr=parts.upstream,
                               limits=SearchLimits(gw.max_search_params, gw.max_search_values)),
         links=LinkRewriter(core.fhir_base_url, public_base, derive_secret(parts.keys, "page-links")),
-        writes=Writes(parts.upstream),
+        writes=Writes(parts.upstream, payments=parts.payments),
         idempotency=IdempotencyStore(parts.redis),
         audit=access_audit,
         public_base=public_base,
@@ -233,7 +235,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.state.client_address = client_address
     portal = Portal(PortalDeps(settings=settings.portal, redis=parts.redis, clients=auth_server.clients,
                                signins=accounts.sessions, accounts=accounts.store,
-                               sign_address=client_address.signer(), app=app))
+                               sign_address=client_address.signer(), app=app, payments=parts.payments))
     app.include_router(build_portal_router(portal))
     app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
     _add_ops_routes(app, parts)

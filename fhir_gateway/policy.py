@@ -143,9 +143,13 @@ _TYPES = [
     TypePolicy("ChargeItem", READS, ("subject",), "patient",
                _p("patient", "subject", "code", "account", "context", "occurrence", "entered-date",
                   "performer-actor", "identifier", "service")),
-    # PaymentNotice and PaymentReconciliation are left out on purpose: neither is in R4's patient
-    # compartment nor has a patient search parameter, so as shared types every caller would see every
-    # patient's payments. A patient sees what they owe and what is settled on their Invoices.
+    # PaymentNotice and PaymentReconciliation are not readable: neither is in R4's patient compartment nor
+    # has a patient search parameter, so as shared types every caller would see every patient's payments.
+    # A patient sees what they owe and what is settled on their Invoices. They may *create* a
+    # PaymentReconciliation only as a request to pay one of their own open statements: the rule
+    # (writes.PatientWrites._pay) charges the card token through the payment provider and writes the
+    # PaymentReconciliation, a PaymentNotice and the settled Invoice itself, in one transaction.
+    TypePolicy("PaymentReconciliation", frozenset({CREATE}), patient_writes=_p(CREATE)),
     TypePolicy("RelatedPerson", READS, ("patient",), "patient",
                _p("patient", "name", "relationship", "active", "identifier")),
     TypePolicy("AuditEvent", frozenset({READ, SEARCH}), ("entity", "agent"), "patient",

@@ -69,6 +69,11 @@ class GatewaySettings(BaseSettings):
     audit_export: bool = Field(default=True, description="this process moves the audit stream on (into the audit "
                                                         "store, on to the audit record repository) and purges")
     api_docs: bool = Field(default=False, description="serve Swagger UI at /docs (development; loads its own assets)")
+    payment_provider: str = Field(
+        default="payments.test_provider:TestCardProvider",
+        description="the class that takes card payments, as module:Class (the default is the TEST provider: no "
+                    "money moves, only its test cards work)",
+    )
 
 
 def _section(model: type[S], core: CoreSettings) -> S:

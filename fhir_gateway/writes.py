@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mappers import inbound
+from mappers import inbound, payments
 from mappers.catalogue import is_pharmacy, specialty_of
 from mappers.medications import medication
 from mappers.validation import InboundError, is_fhir_id, plain_reference, validate
+from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 
 from .caller import Caller
 from .compartment import in_compartment
@@ -77,9 +78,10 @@ def _id_from_location(location: str) -> str:
 class Writes:
     """The one place that decides how a write is done."""
 
-    def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None,
+                 payments: PaymentProvider | None = None) -> None:
         self.upstream = upstream
-        self.patient = PatientWrites(upstream, clock)
+        self.patient = PatientWrites(upstream, clock, payments)
 
     async def create(self, caller: Caller, resource_type: str, body: Any, preconditions: Mapping[str, str],
                      request_id: str | None) -> WriteResult:
@@ -118,9 +120,11 @@ class Writes:
 class PatientWrites:
     """The writes a patient (or their caregiver) may make, each checked by its own rule."""
 
-    def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None,
+                 payments: PaymentProvider | None = None) -> None:
         self.upstream = upstream
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.payments = payments
 
     # -- helpers -------------------------------------------------------------------------------
     async def _own(self, caller: Caller, resource_type: str, resource_id: str | None,
@@ -177,6 +181,8 @@ class PatientWrites:
                 return await self._report_allergy(caller, body, request_id)
             if resource_type == "ServiceRequest":
                 return await self._referral(caller, body, request_id)
+            if resource_type == "PaymentReconciliation":
+                return await self._pay(caller, body, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not create {resource_type} resources")
@@ -411,3 +417,53 @@ class PatientWrites:
         if identifier is not None:
             if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&patient={patient_ref}"
         return await self._create(shaped, if_none_exist, request_id)
+
+    async def _pay(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
+        """Pay one of the caller's open statements in full. The statement is checked before anything is
+        charged; the card token is charged once per (patient, form submission); then the payment record,
+        its notice and the settled statement are written in ONE transaction (the statement with `If-Match`),
+        and if that fails the charge is refunded. The answer is the statement as it now stands: payment
+        records are not readable by patients, their statement is."""
+        patient_ref = f"Patient/{caller.bound_patient}"
+        ask = payments.payment_ask(body)
+        invoice = await self._own(caller, "Invoice", ask.invoice_id, request_id)
+        key = payments.payment_key(patient_ref, ask.submission)
+        found = await self.upstream.search("PaymentReconciliation",
+                                           [("identifier", f"{payments.PAYMENT_SYSTEM}|{key}"), ("_count", "1")],
+                                           request_id)
+        if any(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in found.get("entry") or []):
+            return WriteResult(200, invoice, [f"Invoice/{invoice['id']}"])  # paid already with this form
+        payments.check_payable(invoice, ask)
+        if self.payments is None:
+            raise FHIRError(503, "transient", "Payments cannot be taken right now; nothing was charged")
+        number = next((i.get("value") for i in invoice.get("identifier") or [] if isinstance(i, dict)), invoice["id"])
+        try:
+            charge = await self.payments.charge(ask.token, ask.amount, ask.currency, idempotency_key=key,
+                                                description=f"Statement {number}")
+        except PaymentDeclined as exc:
+            raise FHIRError(422, "business-rule", exc.reason) from exc
+        except PaymentUnavailable as exc:
+            raise FHIRError(503, "transient", "The payment service is not answering; nothing was charged") from exc
+        recon, notice, settled = payments.payment_records(invoice, ask, key=key, charge_id=charge.id,
+                                                          brand=charge.brand, last4=charge.last4, now=self.clock())
+        entries = [
+            {"fullUrl": "urn:uuid:payment", "resource": recon,
+             "request": {"method": "POST", "url": "PaymentReconciliation",
+                         "ifNoneExist": f"identifier={payments.PAYMENT_SYSTEM}|{key}"}},
+            {"fullUrl": "urn:uuid:payment-notice", "resource": notice,
+             "request": {"method": "POST", "url": "PaymentNotice"}},
+            {"resource": settled, "request": {"method": "PUT", "url": f"Invoice/{invoice['id']}",
+                                              "ifMatch": etag_of(invoice)}},
+        ]
+        try:
+            responses = await self._transaction(
+                entries, "The statement changed while you were paying; nothing was charged. Please look at it again",
+                request_id)
+        except BaseException:
+            log.warning("payment not recorded; refunding the charge")
+            await self.payments.refund(charge, idempotency_key=f"{key}-refund")
+            raise
+        fresh = await self.upstream.read("Invoice", invoice["id"], request_id) or settled
+        return WriteResult(201, fresh, [f"PaymentReconciliation/{_id_from_location(responses[0].get('location', ''))}",
+                                        f"PaymentNotice/{_id_from_location(responses[1].get('location', ''))}",
+                                        f"Invoice/{invoice['id']}"])

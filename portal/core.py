@@ -70,6 +70,7 @@ class PortalDeps:
     sign_address: Callable[[str, str], str] | None = None
     app: Any = None  # the ASGI app itself, for the in-process transport
     now: Callable[[], float] | None = None
+    payments: Any = None  # the PaymentProvider (payments.PaymentProvider): the card form hands it the card
 
 
 class LoginRequired(Exception):
