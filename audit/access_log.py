@@ -167,6 +167,11 @@ RESOURCE_WORDS: dict[str, str] = {
     "Goal": "health goals",
     "Coverage": "insurance",
     "ExplanationOfBenefit": "claims",
+    "Invoice": "bills",
+    "ChargeItem": "bills",
+    "Account": "bills",
+    "PaymentReconciliation": "payments",
+    "PaymentNotice": "payments",
     "QuestionnaireResponse": "questionnaire answers",
     "ServiceRequest": "referrals and orders",
     "RelatedPerson": "caregivers",
@@ -205,6 +210,7 @@ ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
     ("create", "allergies"): ("added an allergy to your record", "add an allergy to your record"),
     ("create", "medications"): ("asked for a prescription refill", "ask for a prescription refill"),
     ("create", "referrals and orders"): ("asked for a referral to a specialist", "ask for a referral to a specialist"),
+    ("create", "payments"): ("paid a bill", "pay a bill"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from .core import Portal
 from .pages.access_log import add_access_log_routes
+from .pages.billing import add_billing_routes
 from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
 from .pages.downloads import add_download_routes
@@ -28,6 +29,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_profile_routes(router, portal)
     add_medication_routes(router, portal)
     add_referral_routes(router, portal)
+    add_billing_routes(router, portal)
     add_download_routes(router, portal)
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)

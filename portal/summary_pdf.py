@@ -25,7 +25,7 @@ _PLAIN = str.maketrans({"\u2013": "-", "\u2014": "-", "\u201c": '"', "\u201d": '
                         "\u2265": ">=", "\u2264": "<="})
 
 
-class _SummaryPdf(FPDF):
+class PortalPdf(FPDF):
     def __init__(self, footer_text: str) -> None:
         super().__init__(format="Letter")
         self.footer_text = footer_text
@@ -54,7 +54,7 @@ class _SummaryPdf(FPDF):
         self.cell(0, 5, self.text_of(f"{self.footer_text} - page {self.page_no()} of {{nb}}"), align="C")
 
 
-def _heading(pdf: _SummaryPdf, text: str) -> None:
+def heading(pdf: PortalPdf, text: str) -> None:
     if pdf.get_y() > pdf.h - 40:
         pdf.add_page()
     pdf.ln(3)
@@ -67,7 +67,7 @@ def _heading(pdf: _SummaryPdf, text: str) -> None:
     pdf.set_text_color(0, 0, 0)
 
 
-def _item(pdf: _SummaryPdf, title: str, details: Sequence[str | None]) -> None:
+def _item(pdf: PortalPdf, title: str, details: Sequence[str | None]) -> None:
     pdf.set_font(pdf.family, "B", 10.5)
     pdf.multi_cell(0, 5.2, pdf.text_of(title), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_font(pdf.family, "", 10)
@@ -78,12 +78,12 @@ def _item(pdf: _SummaryPdf, title: str, details: Sequence[str | None]) -> None:
     pdf.ln(1.2)
 
 
-def _none(pdf: _SummaryPdf, text: str) -> None:
+def _none(pdf: PortalPdf, text: str) -> None:
     pdf.set_font(pdf.family, "", 10)
     pdf.multi_cell(0, 5, pdf.text_of(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def _results_table(pdf: _SummaryPdf, summary: HealthSummary) -> None:
+def _results_table(pdf: PortalPdf, summary: HealthSummary) -> None:
     pdf.set_font(pdf.family, "", 9)
     with pdf.table(col_widths=(34, 20, 24, 14, 26), line_height=4.6, text_align="LEFT", first_row_as_headings=True,
                    headings_style=FontFace(emphasis="BOLD", fill_color=(244, 247, 249)),
@@ -98,7 +98,7 @@ def _results_table(pdf: _SummaryPdf, summary: HealthSummary) -> None:
 
 
 def summary_pdf(summary: HealthSummary, product: str = "Patient portal") -> bytes:
-    pdf = _SummaryPdf(f"Health summary for {summary.name}, made {summary.made_text}")
+    pdf = PortalPdf(f"Health summary for {summary.name}, made {summary.made_text}")
     pdf.set_title("Health summary")
     pdf.set_creator(product)
     pdf.add_page()
@@ -113,20 +113,20 @@ def summary_pdf(summary: HealthSummary, product: str = "Patient portal") -> byte
     pdf.multi_cell(0, 5, pdf.text_of(made), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_text_color(0, 0, 0)
 
-    _heading(pdf, "Health problems")
+    heading(pdf, "Health problems")
     for p in summary.problems:
         _item(pdf, p.name, [p.status_text + (f", since {p.since_text}" if p.since_text else "")])
     if not summary.problems:
         _none(pdf, "No current health problems on record.")
 
-    _heading(pdf, "Medicines")
+    heading(pdf, "Medicines")
     for m in summary.medicines:
         _item(pdf, m.name, [m.dose_text, f"For: {m.reason}" if m.reason else None,
                             f"Prescribed by {m.prescriber}" if m.prescriber else None, m.refills_text])
     if not summary.medicines:
         _none(pdf, "No current medicines on record.")
 
-    _heading(pdf, "Allergies")
+    heading(pdf, "Allergies")
     if summary.has_no_known_allergies:
         _none(pdf, "No known allergies.")
     for a in () if summary.has_no_known_allergies else summary.allergies:
@@ -135,24 +135,24 @@ def summary_pdf(summary: HealthSummary, product: str = "Patient portal") -> byte
     if not summary.allergies:
         _none(pdf, "No allergies on record.")
 
-    _heading(pdf, "Vaccinations")
+    heading(pdf, "Vaccinations")
     for v in summary.vaccines:
         _item(pdf, v.name, [f"Given {v.date_text}" + (f" - {v.dose_text}" if v.dose_text else "")])
     if not summary.vaccines:
         _none(pdf, "No vaccinations on record.")
 
     if summary.procedures:
-        _heading(pdf, "Procedures")
+        heading(pdf, "Procedures")
         for proc in summary.procedures:
             _item(pdf, proc.name, [f"{proc.status_text}, {proc.date_text}"])
 
-    _heading(pdf, "Latest test results")
+    heading(pdf, "Latest test results")
     if summary.latest_results:
         _results_table(pdf, summary)
     else:
         _none(pdf, "No test results on record.")
 
-    _heading(pdf, "Recent visits")
+    heading(pdf, "Recent visits")
     for visit in summary.visits:
         _item(pdf, f"{visit.kind} - {visit.date_text}",
               [f"With {', '.join(visit.clinicians)}" if visit.clinicians else None,

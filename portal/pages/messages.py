@@ -146,7 +146,8 @@ async def inbox(visit: Visit) -> Response:
 
 async def compose(visit: Visit) -> Response:
     asked = visit.request.query_params.get("topic", "")
-    form = {"topic": asked if asked in TOPICS else "", "to": ""}
+    form = {"topic": asked if asked in TOPICS else "", "to": "",
+            "subject": visit.request.query_params.get("subject", "")[:120]}
     if form["topic"]:
         form["to"] = TOPICS[form["topic"]][1]
     return _compose_page(visit, await _recipients(visit), form, {}, new_submission())

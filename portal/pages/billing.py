@@ -1,0 +1,167 @@
+"""Billing: statements with the balance due, a statement in plain words (and as a PDF), a billing question
+(a message to the billing office), and paying a statement by card.
+
+The card goes from the form to the payment provider (`tokenize`) and is forgotten: only a token travels on,
+to the gateway, whose payment rule charges it and records the payment in the EHR. Nothing of the card is
+logged, kept in the session, or written back into the page except the name on it. Each payment form carries
+a one-off submission id, sent as the request's Idempotency-Key: a form sent twice pays once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from fastapi.responses import RedirectResponse, Response
+
+from mappers.billing import Statement, balance_due, dollars, payment_request, statement, statements
+from mappers.validation import is_fhir_id
+from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
+from payments.cards import card_from_form
+from payments.test_provider import TEST_CARDS
+
+from ..core import PREFIX, FormExpired, Portal, Visit
+from ..fhir import NotFound, WriteRefused
+from ..statement_pdf import statement_pdf
+from ..summary_pdf import chunks
+
+log = logging.getLogger("portal.billing")
+SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
+STATEMENTS_SHOWN = 100
+BILLING_PHONE = "217-555-0120"
+DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _provider(visit: Visit) -> PaymentProvider | None:
+    return visit.portal.deps.payments
+
+
+def _test_cards(provider: PaymentProvider | None) -> list[tuple[str, str, str]]:
+    """The documented test cards (number grouped for reading, brand, what happens), for the TEST provider."""
+    if provider is None or not provider.test_mode:
+        return []
+    out = []
+    for number, (brand, outcome) in TEST_CARDS.items():
+        grouped = " ".join(number[i:i + 4] for i in range(0, len(number), 4))
+        out.append((grouped, brand, "pays" if outcome == "ok" else "is declined"))
+    return out
+
+
+async def _invoice(visit: Visit) -> dict[str, Any]:
+    """The statement named in the address; another patient's answers exactly like one that does not exist."""
+    invoice_id = visit.request.path_params["invoice_id"]
+    if not is_fhir_id(invoice_id):
+        raise NotFound("Invoice")
+    return await visit.fhir.read("Invoice", invoice_id)
+
+
+async def statements_page(visit: Visit) -> Response:
+    found = await visit.fhir.search("Invoice", [("patient", visit.patient_id), ("_sort", "-date"),
+                                                ("_count", str(STATEMENTS_SHOWN))], all_pages=False)
+    shown = statements(found, visit.portal.clock.tz)
+    due = balance_due(shown)
+    return visit.render("portal/billing.html", title="Bills and payments", statements=shown,
+                        due_text=dollars(due), owes=due > 0, phone=BILLING_PHONE)
+
+
+def _question_link(shown: Statement) -> str:
+    return f"{PREFIX}/messages/new?" + urlencode({"topic": "billing", "subject": f"Question about statement "
+                                                                                 f"{shown.number}"})
+
+
+async def statement_page(visit: Visit) -> Response:
+    shown = statement(await _invoice(visit), visit.portal.clock.tz)
+    query = visit.request.query_params
+    return visit.render("portal/billing_statement.html", title=f"Statement {shown.number}", s=shown,
+                        dollars=dollars, question_link=_question_link(shown), phone=BILLING_PHONE,
+                        paid=query.get("paid") == "1", processing=query.get("processing") == "1")
+
+
+async def statement_as_pdf(visit: Visit) -> Response:
+    invoice = await _invoice(visit)
+    shown = statement(invoice, visit.portal.clock.tz)
+    name = visit.session.patient_name or "Patient"
+    data = await asyncio.to_thread(statement_pdf, shown, name, BILLING_PHONE)
+    filename = f"statement-{re.sub(r'[^A-Za-z0-9-]', '', shown.number) or 'bill'}.pdf"
+    return Response(b"".join(chunks(data)), media_type="application/pdf",
+                    headers={**DOWNLOAD_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _pay_page(visit: Visit, shown: Statement, form: dict[str, str], errors: dict[str, list[str]],
+              submission: str, status: int = 200) -> Response:
+    provider = _provider(visit)
+    # Only the name on the card is ever written back into the page; number, expiry and code never are.
+    kept = {"card_name": form.get("card_name", "")}
+    return visit.render("portal/billing_pay.html", status, title=f"Pay statement {shown.number}", s=shown,
+                        form=kept, errors=errors, submission=submission, provider=provider,
+                        test_cards=_test_cards(provider), phone=BILLING_PHONE)
+
+
+async def pay_form(visit: Visit) -> Response:
+    shown = statement(await _invoice(visit), visit.portal.clock.tz)
+    if not shown.open:
+        return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
+    return _pay_page(visit, shown, {}, {}, secrets.token_urlsafe(18))
+
+
+def _amount(text: str) -> Decimal | None:
+    try:
+        return Decimal(text).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+async def pay(visit: Visit) -> Response:
+    await visit.check_csrf()
+    form = await visit.request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    submission = fields.get("submission", "")
+    if not SUBMISSION.fullmatch(submission):
+        raise FormExpired()
+    invoice = await _invoice(visit)  # before anything else: someone else's statement charges nothing
+    shown = statement(invoice, visit.portal.clock.tz)
+    if not shown.open:  # paid meanwhile (or this is the second click of a payment that went through)
+        return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
+    errors: dict[str, list[str]] = {}
+    if _amount(fields.get("amount", "")) != shown.balance:
+        errors["amount"] = [f"The balance on this statement is now {shown.balance_text}. Please check it and pay "
+                            "again."]
+    card, card_errors = card_from_form(fields, visit.portal.clock.today())
+    errors |= card_errors
+    provider = _provider(visit)
+    if provider is None:
+        errors["card_number"] = [f"Card payments cannot be taken right now. Please call {BILLING_PHONE}."]
+    if errors or card is None or provider is None:
+        return _pay_page(visit, shown, fields, errors, submission, 422)
+    try:
+        token = await provider.tokenize(card, idempotency_key=submission)
+    except PaymentDeclined as exc:
+        return _pay_page(visit, shown, fields, {"card_number": [exc.reason]}, submission, 422)
+    except PaymentUnavailable:
+        return _pay_page(visit, shown, fields, {"card_number": ["The payment service is not answering. Nothing was "
+                                                                "charged. Please try again in a few minutes."]},
+                         submission, 503)
+    body = payment_request(shown.id, shown.balance, shown.currency, token.token, submission,
+                           visit.portal.clock.now())
+    try:
+        await visit.fhir.write("POST", "PaymentReconciliation", body, idempotency_key=f"payment-{submission}")
+    except WriteRefused as exc:
+        if exc.status == 409 and "Idempotency-Key" in exc.reason:  # the same form's first sending is paying
+            return RedirectResponse(f"{PREFIX}/billing/{shown.id}?processing=1", status_code=303)
+        reason = exc.reason if exc.reason.endswith(".") else exc.reason + "."
+        return _pay_page(visit, shown, fields, {"card_number": [reason]}, submission, 422)
+    return RedirectResponse(f"{PREFIX}/billing/{shown.id}?paid=1", status_code=303)
+
+
+def add_billing_routes(router: APIRouter, portal: Portal) -> None:
+    router.get(f"{PREFIX}/billing", include_in_schema=False)(portal.page(statements_page))
+    router.get(PREFIX + "/billing/{invoice_id}", include_in_schema=False)(portal.page(statement_page))
+    router.get(PREFIX + "/billing/{invoice_id}/statement.pdf", include_in_schema=False)(portal.page(statement_as_pdf))
+    router.get(PREFIX + "/billing/{invoice_id}/pay", include_in_schema=False)(portal.page(pay_form))
+    router.post(PREFIX + "/billing/{invoice_id}/pay", include_in_schema=False)(portal.page(pay))
