@@ -196,7 +196,9 @@ def payment_request(invoice_id: str, amount: Decimal, currency: str, token: str,
         "resourceType": "PaymentReconciliation",
         "status": "active",
         "identifier": [{"system": PAYMENT_SUBMISSION_SYSTEM, "value": submission}],
-        "created": now.isoformat(timespec="seconds"),
+        # Day only: the same form sent again a moment later must be the same request (the gateway refuses an
+        # Idempotency-Key reused for a different body); the payment record gets its own time.
+        "created": now.date().isoformat(),
         "paymentDate": now.date().isoformat(),
         "paymentAmount": {"value": float(amount), "currency": currency},
         "paymentIdentifier": {"system": PAYMENT_TOKEN_SYSTEM, "value": token},
