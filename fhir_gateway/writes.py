@@ -434,6 +434,7 @@ class PatientWrites:
         if any(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in found.get("entry") or []):
             return WriteResult(200, invoice, [f"Invoice/{invoice['id']}"])  # paid already with this form
         payments.check_payable(invoice, ask)
+        payments.settled_statement(invoice, ask, "", self.clock())  # a statement we could not settle: refuse now
         if self.payments is None:
             raise FHIRError(503, "transient", "Payments cannot be taken right now; nothing was charged")
         number = next((i.get("value") for i in invoice.get("identifier") or [] if isinstance(i, dict)), invoice["id"])
@@ -444,22 +445,22 @@ class PatientWrites:
             raise FHIRError(422, "business-rule", exc.reason) from exc
         except PaymentUnavailable as exc:
             raise FHIRError(503, "transient", "The payment service is not answering; nothing was charged") from exc
-        recon, notice, settled = payments.payment_records(invoice, ask, key=key, charge_id=charge.id,
-                                                          brand=charge.brand, last4=charge.last4, now=self.clock())
-        entries = [
-            {"fullUrl": "urn:uuid:payment", "resource": recon,
-             "request": {"method": "POST", "url": "PaymentReconciliation",
-                         "ifNoneExist": f"identifier={payments.PAYMENT_SYSTEM}|{key}"}},
-            {"fullUrl": "urn:uuid:payment-notice", "resource": notice,
-             "request": {"method": "POST", "url": "PaymentNotice"}},
-            {"resource": settled, "request": {"method": "PUT", "url": f"Invoice/{invoice['id']}",
-                                              "ifMatch": etag_of(invoice)}},
-        ]
         try:
+            recon, notice, settled = payments.payment_records(invoice, ask, key=key, charge_id=charge.id,
+                                                              brand=charge.brand, last4=charge.last4, now=self.clock())
+            entries = [
+                {"fullUrl": "urn:uuid:payment", "resource": recon,
+                 "request": {"method": "POST", "url": "PaymentReconciliation",
+                             "ifNoneExist": f"identifier={payments.PAYMENT_SYSTEM}|{key}"}},
+                {"fullUrl": "urn:uuid:payment-notice", "resource": notice,
+                 "request": {"method": "POST", "url": "PaymentNotice"}},
+                {"resource": settled, "request": {"method": "PUT", "url": f"Invoice/{invoice['id']}",
+                                                  "ifMatch": etag_of(invoice)}},
+            ]
             responses = await self._transaction(
                 entries, "The statement changed while you were paying; nothing was charged. Please look at it again",
                 request_id)
-        except BaseException:
+        except BaseException:  # whatever stopped the record being written, the money goes back
             log.warning("payment not recorded; refunding the charge")
             await self.payments.refund(charge, idempotency_key=f"{key}-refund")
             raise

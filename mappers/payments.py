@@ -122,8 +122,18 @@ def payment_records(invoice: dict[str, Any], ask: PaymentAsk, *, key: str, charg
     }
     if issuer:
         notice["payee"] = issuer
+    return validate(recon, "PaymentReconciliation"), notice, settled_statement(invoice, ask, card, now)
+
+
+def settled_statement(invoice: dict[str, Any], ask: PaymentAsk, card: str, now: datetime) -> dict[str, Any]:
+    """The statement marked settled, with a note of the payment the patient can read."""
     settled = {k: v for k, v in invoice.items() if k != "meta"}
     settled["status"] = "balanced"
+    how = f" by {card}" if card else ""
     settled["note"] = [*(invoice.get("note") or []),
-                       {"time": when, "text": f"Paid {dollars(ask.amount)} on {day} by {card} in the patient portal."}]
-    return validate(recon, "PaymentReconciliation"), notice, validate(settled, "Invoice")
+                       {"time": now.isoformat(timespec="seconds"),
+                        "text": f"Paid {dollars(ask.amount)} on {now.date().isoformat()}{how} in the patient portal."}]
+    try:
+        return validate(settled, "Invoice")
+    except InboundError as exc:
+        raise InboundError("This statement cannot be paid here; please call the billing office") from exc

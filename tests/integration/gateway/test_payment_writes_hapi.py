@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -29,6 +30,15 @@ SCOPES = "launch/patient patient/*.rs patient/PaymentReconciliation.c"
 CARD = "5555555555554444"
 
 
+def withdraw_open_statement(ehr_base_url: str, invoice_id: str) -> None:
+    """A test's statement left unpaid is withdrawn (entered-in-error), so the patient's balance does not grow
+    with every run against a long-lived EHR."""
+    current = httpx.get(f"{ehr_base_url}/Invoice/{invoice_id}", timeout=30).json()
+    if current.get("status") == "issued":
+        current.pop("meta", None)
+        httpx.put(f"{ehr_base_url}/Invoice/{invoice_id}", json={**current, "status": "entered-in-error"}, timeout=30)
+
+
 def open_statement(ehr_base_url: str, patient: str, amount: float = 37.25) -> dict:
     """A new open statement for the patient, issued straight in the EHR as the clinic would (a test must not
     count on a fixture statement still being unpaid)."""
@@ -37,7 +47,7 @@ def open_statement(ehr_base_url: str, patient: str, amount: float = 37.25) -> di
                                "value": f"IT-{uuid.uuid4().hex[:10]}"}],
                "subject": {"reference": f"Patient/{patient}"}, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "issuer": {"reference": "Organization/org-clinic", "display": "Prairie Family Health"},
-               "lineItem": [{"sequence": 1, "priceComponent": [
+               "lineItem": [{"sequence": 1, "chargeItemCodeableConcept": {"text": "Office visit"}, "priceComponent": [
                    {"type": "base", "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}]},
                     "amount": {"value": amount, "currency": "USD"}}]}],
                "totalNet": {"value": amount, "currency": "USD"}, "totalGross": {"value": amount, "currency": "USD"}}
@@ -45,6 +55,21 @@ def open_statement(ehr_base_url: str, patient: str, amount: float = 37.25) -> di
                    headers={"Prefer": "return=representation", "Content-Type": "application/fhir+json"})
     assert r.status_code == 201, r.text
     return r.json()
+
+
+@pytest.fixture
+def issue(ehr_base_url: str) -> Iterator[Callable[..., dict]]:
+    """Issues open statements for a test; whatever is still unpaid afterwards is withdrawn."""
+    made: list[str] = []
+
+    def make(patient: str, amount: float = 37.25) -> dict:
+        invoice = open_statement(ehr_base_url, patient, amount)
+        made.append(invoice["id"])
+        return invoice
+
+    yield make
+    for invoice_id in made:
+        withdraw_open_statement(ehr_base_url, invoice_id)
 
 
 async def body_for(invoice: dict, submission: str, amount: str = "37.25") -> dict:
@@ -59,8 +84,8 @@ def payments_for(ehr_base_url: str, patient: str, submission: str) -> list[dict]
 
 
 async def test_paying_records_payment_and_settles_the_statement_once_even_when_racing(
-        gateway: GatewayServer, ehr_base_url: str) -> None:
-    invoice = open_statement(ehr_base_url, OWNER)
+        gateway: GatewayServer, ehr_base_url: str, issue: Callable[..., dict]) -> None:
+    invoice = issue(OWNER)
     submission = uuid.uuid4().hex
     body = await body_for(invoice, submission)
     headers = {**auth(mint(gateway, SCOPES, patient=OWNER)), "Idempotency-Key": f"payment-{submission}"}
@@ -90,9 +115,9 @@ async def test_paying_records_payment_and_settles_the_statement_once_even_when_r
     assert CARD not in logged and body["paymentIdentifier"]["value"] not in logged
 
 
-async def test_another_patients_statement_is_refused_and_nothing_is_written(gateway: GatewayServer,
-                                                                           ehr_base_url: str) -> None:
-    theirs = open_statement(ehr_base_url, OTHER)
+async def test_another_patients_statement_is_refused_and_nothing_is_written(
+        gateway: GatewayServer, ehr_base_url: str, issue: Callable[..., dict]) -> None:
+    theirs = issue(OTHER)
     submission = uuid.uuid4().hex
     token = mint(gateway, SCOPES, patient=OWNER)
     async with httpx.AsyncClient(base_url=gateway.fhir, headers={**auth(token), "X-Request-Id": submission},
@@ -113,8 +138,9 @@ async def test_another_patients_statement_is_refused_and_nothing_is_written(gate
     assert "tried to pay a bill" in words
 
 
-async def test_a_wrong_amount_or_a_declined_card_writes_nothing(gateway: GatewayServer, ehr_base_url: str) -> None:
-    invoice = open_statement(ehr_base_url, OWNER)
+async def test_a_wrong_amount_or_a_declined_card_writes_nothing(
+        gateway: GatewayServer, ehr_base_url: str, issue: Callable[..., dict]) -> None:
+    invoice = issue(OWNER)
     token = mint(gateway, SCOPES, patient=OWNER)
     async with httpx.AsyncClient(base_url=gateway.fhir, headers=auth(token), timeout=60) as c:
         short = uuid.uuid4().hex

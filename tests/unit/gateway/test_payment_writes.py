@@ -144,6 +144,7 @@ async def test_another_patients_statement_is_not_known_and_nothing_is_charged(
     (invoice(status="balanced"), "42.50", "nothing left to pay"),
     (invoice(net=0.0), "42.50", "nothing left to pay"),
     (invoice(), "10.00", "balance due on this statement, $42.50"),
+    ({**invoice(), "lineItem": [{"sequence": 1}]}, "42.50", "cannot be paid here"),  # not a valid statement
 ])
 async def test_a_statement_that_cannot_be_paid_so_charges_nothing(pay_harness: Harness, ehr: respx.MockRouter,
                                                                   inv: dict, amount: str, words: str) -> None:
