@@ -117,46 +117,55 @@ def _amount(text: str) -> Decimal | None:
         return None
 
 
+async def _form_again(visit: Visit, fields: dict[str, str], errors: dict[str, list[str]], submission: str,
+                      status: int = 422) -> Response:
+    """The payment form again with what was wrong (or the statement, if it has been paid meanwhile)."""
+    shown = statement(await _invoice(visit), visit.portal.clock.tz)
+    if not shown.open:
+        return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
+    return _pay_page(visit, shown, fields, errors, submission, status)
+
+
 async def pay(visit: Visit) -> Response:
+    """The gateway's payment rule is the one judge of the statement (whose it is, that it is open, that the
+    amount is its balance): the form goes to it as soon as the card is in order, so a statement id pasted
+    from someone else's record is refused there, charges nothing, and shows in this patient's access log."""
     await visit.check_csrf()
     form = await visit.request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     submission = fields.get("submission", "")
     if not SUBMISSION.fullmatch(submission):
         raise FormExpired()
-    invoice = await _invoice(visit)  # before anything else: someone else's statement charges nothing
-    shown = statement(invoice, visit.portal.clock.tz)
-    if not shown.open:  # paid meanwhile (or this is the second click of a payment that went through)
-        return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
-    errors: dict[str, list[str]] = {}
-    if _amount(fields.get("amount", "")) != shown.balance:
-        errors["amount"] = [f"The balance on this statement is now {shown.balance_text}. Please check it and pay "
-                            "again."]
-    card, card_errors = card_from_form(fields, visit.portal.clock.today())
-    errors |= card_errors
+    invoice_id = visit.request.path_params["invoice_id"]
+    if not is_fhir_id(invoice_id):
+        raise NotFound("Invoice")
+    card, errors = card_from_form(fields, visit.portal.clock.today())
+    amount = _amount(fields.get("amount", ""))
+    if amount is None or amount <= 0:
+        errors["amount"] = ["The amount to pay is missing. Please open the bill and pay again."]
     provider = _provider(visit)
     if provider is None:
         errors["card_number"] = [f"Card payments cannot be taken right now. Please call {BILLING_PHONE}."]
-    if errors or card is None or provider is None:
-        return _pay_page(visit, shown, fields, errors, submission, 422)
+    if errors or card is None or provider is None or amount is None:
+        return await _form_again(visit, fields, errors, submission)
     try:
         token = await provider.tokenize(card, idempotency_key=submission)
     except PaymentDeclined as exc:
-        return _pay_page(visit, shown, fields, {"card_number": [exc.reason]}, submission, 422)
+        return await _form_again(visit, fields, {"card_number": [exc.reason]}, submission)
     except PaymentUnavailable:
-        return _pay_page(visit, shown, fields, {"card_number": ["The payment service is not answering. Nothing was "
-                                                                "charged. Please try again in a few minutes."]},
-                         submission, 503)
-    body = payment_request(shown.id, shown.balance, shown.currency, token.token, submission,
-                           visit.portal.clock.now())
+        return await _form_again(visit, fields, {"card_number": ["The payment service is not answering. Nothing "
+                                                                 "was charged. Please try again in a few minutes."]},
+                                 submission, 503)
+    body = payment_request(invoice_id, amount, "USD", token.token, submission, visit.portal.clock.now())
     try:
         await visit.fhir.write("POST", "PaymentReconciliation", body, idempotency_key=f"payment-{submission}")
     except WriteRefused as exc:
         if exc.status == 409 and "Idempotency-Key" in exc.reason:  # the same form's first sending is paying
-            return RedirectResponse(f"{PREFIX}/billing/{shown.id}?processing=1", status_code=303)
+            return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?processing=1", status_code=303)
         reason = exc.reason if exc.reason.endswith(".") else exc.reason + "."
-        return _pay_page(visit, shown, fields, {"card_number": [reason]}, submission, 422)
-    return RedirectResponse(f"{PREFIX}/billing/{shown.id}?paid=1", status_code=303)
+        field = "amount" if "balance due" in reason else "card_number"
+        return await _form_again(visit, fields, {field: [reason]}, submission)
+    return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?paid=1", status_code=303)
 
 
 def add_billing_routes(router: APIRouter, portal: Portal) -> None:

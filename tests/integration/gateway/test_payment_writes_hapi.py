@@ -20,6 +20,7 @@ from mappers.payments import PAYMENT_SYSTEM, payment_key
 from payments import CardDetails
 from payments.test_provider import TestCardProvider
 from tests.conftest import GatewayServer
+from tests.integration.statements import issuing
 
 from .helpers import auth, ehr_search, mint
 
@@ -30,46 +31,10 @@ SCOPES = "launch/patient patient/*.rs patient/PaymentReconciliation.c"
 CARD = "5555555555554444"
 
 
-def withdraw_open_statement(ehr_base_url: str, invoice_id: str) -> None:
-    """A test's statement left unpaid is withdrawn (entered-in-error), so the patient's balance does not grow
-    with every run against a long-lived EHR."""
-    current = httpx.get(f"{ehr_base_url}/Invoice/{invoice_id}", timeout=30).json()
-    if current.get("status") == "issued":
-        current.pop("meta", None)
-        httpx.put(f"{ehr_base_url}/Invoice/{invoice_id}", json={**current, "status": "entered-in-error"}, timeout=30)
-
-
-def open_statement(ehr_base_url: str, patient: str, amount: float = 37.25) -> dict:
-    """A new open statement for the patient, issued straight in the EHR as the clinic would (a test must not
-    count on a fixture statement still being unpaid)."""
-    invoice = {"resourceType": "Invoice", "status": "issued",
-               "identifier": [{"system": "http://hospital.example.org/statement",
-                               "value": f"IT-{uuid.uuid4().hex[:10]}"}],
-               "subject": {"reference": f"Patient/{patient}"}, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-               "issuer": {"reference": "Organization/org-clinic", "display": "Prairie Family Health"},
-               "lineItem": [{"sequence": 1, "chargeItemCodeableConcept": {"text": "Office visit"}, "priceComponent": [
-                   {"type": "base", "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}]},
-                    "amount": {"value": amount, "currency": "USD"}}]}],
-               "totalNet": {"value": amount, "currency": "USD"}, "totalGross": {"value": amount, "currency": "USD"}}
-    r = httpx.post(f"{ehr_base_url}/Invoice", json=invoice, timeout=30,
-                   headers={"Prefer": "return=representation", "Content-Type": "application/fhir+json"})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 @pytest.fixture
 def issue(ehr_base_url: str) -> Iterator[Callable[..., dict]]:
-    """Issues open statements for a test; whatever is still unpaid afterwards is withdrawn."""
-    made: list[str] = []
-
-    def make(patient: str, amount: float = 37.25) -> dict:
-        invoice = open_statement(ehr_base_url, patient, amount)
-        made.append(invoice["id"])
-        return invoice
-
-    yield make
-    for invoice_id in made:
-        withdraw_open_statement(ehr_base_url, invoice_id)
+    with issuing(ehr_base_url) as make:
+        yield make
 
 
 async def body_for(invoice: dict, submission: str, amount: str = "37.25") -> dict:

@@ -185,7 +185,7 @@ async def test_a_second_click_of_the_same_form_sends_the_same_request(tmp_path: 
     ({"card_expiry": "13/30"}, "card_expiry", "month/year"),
     ({"card_cvc": "12"}, "card_cvc", "security code"),
     ({"card_name": ""}, "card_name", "name on the card"),
-    ({"amount": "10.00"}, "amount", "balance on this statement is now $42.50"),
+    ({"amount": ""}, "amount", "amount to pay is missing"),
     ({"card_number": "4111 1111 1111 1111"}, "card_number", "only the test card numbers"),
 ])
 async def test_bad_card_fields_get_their_own_message_and_nothing_is_sent(
@@ -203,13 +203,26 @@ async def test_bad_card_fields_get_their_own_message_and_nothing_is_sent(
     assert "4111" not in html
 
 
-async def test_another_patients_statement_is_not_found_and_nothing_is_tokenized_or_sent(
-        tmp_path: Path, gw: respx.MockRouter) -> None:
-    gw.get("/Invoice/theirs").respond(404, json={"resourceType": "OperationOutcome", "issue": []})
-    post = gw.post("/PaymentReconciliation").respond(201, json={})
+async def test_another_patients_statement_goes_to_the_gateway_which_refuses_it(tmp_path: Path,
+                                                                              gw: respx.MockRouter) -> None:
+    """The gateway's rule judges whose statement it is (and audits the attempt against this patient); the page
+    shows 'not found', exactly as for a statement that does not exist."""
+    post = gw.post("/PaymentReconciliation").respond(404, json={"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "not-found", "diagnostics": "The Invoice you referred to is not known"}]})
     with pytest.raises(NotFound):
         await billing.pay(visit(tmp_path, "POST", "/p", invoice_id="theirs", data=_form()))
-    assert not post.called and SpyProvider.cards == []
+    assert post.call_count == 1
+    assert json.loads(post.calls.last.request.content)["detail"][0]["request"]["reference"] == "Invoice/theirs"
+
+
+async def test_a_balance_that_changed_is_said_at_the_amount(tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get("/Invoice/inv-1").respond(json=invoice(net=50.0))
+    gw.post("/PaymentReconciliation").respond(422, json={"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "business-rule",
+        "diagnostics": "The amount must be the balance due on this statement, $50.00"}]})
+    page = await billing.pay(visit(tmp_path, "POST", "/p", invoice_id="inv-1", data=_form()))
+    assert page.status_code == 422 and 'id="amount-error"' in page.body.decode()
+    assert "balance due on this statement, $50.00" in text(page) and 'name="amount" value="50.00"' in page.body.decode()
 
 
 async def test_a_declined_card_is_said_plainly(tmp_path: Path, gw: respx.MockRouter) -> None:
@@ -226,8 +239,9 @@ async def test_a_form_without_its_submission_id_has_expired(tmp_path: Path, gw: 
         await billing.pay(visit(tmp_path, "POST", "/p", invoice_id="inv-1", data=_form(submission="x")))
 
 
-async def test_a_paid_statement_goes_back_to_the_statement(tmp_path: Path, gw: respx.MockRouter) -> None:
+async def test_a_statement_paid_meanwhile_goes_back_to_the_statement(tmp_path: Path, gw: respx.MockRouter) -> None:
     gw.get("/Invoice/inv-1").respond(json=invoice(status="balanced"))
-    post = gw.post("/PaymentReconciliation").respond(201, json={})
+    gw.post("/PaymentReconciliation").respond(422, json={"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "business-rule", "diagnostics": "This statement has nothing left to pay"}]})
     page = await billing.pay(visit(tmp_path, "POST", "/p", invoice_id="inv-1", data=_form()))
-    assert page.status_code == 303 and page.headers["location"] == "/portal/billing/inv-1" and not post.called
+    assert page.status_code == 303 and page.headers["location"] == "/portal/billing/inv-1"
