@@ -29,6 +29,7 @@ PAGES = [
     ("portal-access-log", "/portal/access-log", "Who has looked at your record"),
     ("portal-messages", "/portal/messages", "Messages"),
     ("portal-message-new", "/portal/messages/new", "Write a message"),
+    ("portal-billing", "/portal/billing", "Bills and payments"),
     ("portal-caregivers", "/portal/caregivers", "Caregivers"),
     ("portal-account", "/portal/account", re.compile(r"sign-ins", re.I)),
 ]
