@@ -48,7 +48,8 @@ def _test_cards(provider: PaymentProvider | None) -> list[tuple[str, str, str]]:
         return []
     out = []
     for number, (brand, outcome) in TEST_CARDS.items():
-        grouped = " ".join(number[i:i + 4] for i in range(0, len(number), 4))
+        cuts = (4, 10) if len(number) == 15 else (4, 8, 12)  # American Express is printed 4-6-5
+        grouped = " ".join(number[a:b] for a, b in zip((0, *cuts), (*cuts, len(number)), strict=True))
         out.append((grouped, brand, "pays" if outcome == "ok" else "is declined"))
     return out
 

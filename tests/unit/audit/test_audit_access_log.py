@@ -77,6 +77,17 @@ def test_failure_and_unknown_names() -> None:
                  "app": "some-app", "outcome": "failure"}
 
 
+def test_paying_a_bill_and_reading_bills_in_words() -> None:
+    paid = event(interaction="create", action="C", account_ref="Patient/pt-0001",
+                 entity_refs=["PaymentReconciliation/pr-1", "PaymentNotice/pn-1", "Invoice/inv-1"])
+    assert describe(paid, NAMES, patient="pt-0001")["what"] == "paid a bill"
+    refused = event(interaction="create", action="C", outcome="4", account_ref="Patient/pt-0001",
+                    entity_refs=["PaymentReconciliation"])
+    assert describe(refused, NAMES, patient="pt-0001")["what"] == "tried to pay a bill"
+    read = event(account_ref="Patient/pt-0001", entity_refs=["Invoice/inv-1"])
+    assert describe(read, NAMES, patient="pt-0001")["what"] == "viewed your bills"
+
+
 def test_reading_the_patient_resource_is_personal_details() -> None:
     e = event(entity_refs=["Patient/pt-0001"])
     assert describe(e, NAMES, patient="pt-0001")["what"] == "viewed your personal details"

@@ -125,6 +125,8 @@ async def test_paying_charges_once_and_writes_payment_notice_and_settled_stateme
         "disposition", "")
     record = pay_harness.audit[-1]
     assert record.outcome == "0" and "Invoice/inv-1" in record.entity_refs
+    assert body["paymentIdentifier"]["value"] not in repr(pay_harness.audit) and "4242424242424242" not in repr(
+        pay_harness.audit)
     assert f"Patient/{PT}" in record.patient_refs
 
 
