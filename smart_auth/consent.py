@@ -37,6 +37,10 @@ _THINGS: dict[str, str] = {
     "Slot": "free appointment times",
     "Schedule": "clinic schedules",
     "Questionnaire": "questionnaires",
+    "Account": "your billing account",
+    "Invoice": "your bills",
+    "ChargeItem": "the charges on your bills",
+    "PaymentReconciliation": "your bills",
 }
 _CATEGORY: dict[str, str] = {
     "laboratory": "your lab results",
@@ -80,6 +84,8 @@ def describe_scope(text: str, *, patient_facing: bool = True) -> str:
         thing = "messages to your care team" if not reads else thing
         if Interaction.UPDATE in writes:
             thing += " and mark their messages to you as read"
+    elif scope.resource_type == "PaymentReconciliation" and Interaction.CREATE in writes:
+        verb = "Pay"  # a payment is only ever made with a card the person enters themselves
     elif scope.resource_type == "MedicationRequest" and Interaction.CREATE in writes:
         verb = "See prescriptions and request refills of" if reads else "Request refills of"
     elif scope.resource_type == "ServiceRequest" and Interaction.CREATE in writes:

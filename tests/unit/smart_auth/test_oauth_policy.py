@@ -64,6 +64,8 @@ def test_client_registration_scope_limits_with_wildcards() -> None:
         ("patient/MedicationRequest.c", "Request refills of your prescriptions"),
         ("patient/ServiceRequest.c", "Ask for referrals"),
         ("patient/ServiceRequest.crs", "See your referrals and orders and ask for referrals"),
+        ("patient/PaymentReconciliation.c", "Pay your bills"),
+        ("patient/Invoice.rs", "Read your bills"),
         ("offline_access", "Keep access after you close the app, until you withdraw it"),
         ("patient/*.rs", "Read all of your health record"),
     ],
