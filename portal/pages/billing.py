@@ -108,7 +108,11 @@ async def pay_form(visit: Visit) -> Response:
     shown = statement(await _invoice(visit), visit.portal.clock.tz)
     if not shown.open:
         return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
-    return _pay_page(visit, shown, {}, {}, secrets.token_urlsafe(18))
+    return _pay_page(visit, shown, {}, {}, _new_submission())
+
+
+def _new_submission() -> str:
+    return secrets.token_urlsafe(18)
 
 
 def _amount(text: str) -> Decimal | None:
@@ -149,10 +153,12 @@ async def pay(visit: Visit) -> Response:
         errors["card_number"] = [f"Card payments cannot be taken right now. Please call {BILLING_PHONE}."]
     if errors or card is None or provider is None or amount is None:
         return await _form_again(visit, fields, errors, submission)
+    # After the provider or the gateway has said no, the next try is a new payment: a new submission id, so
+    # that a provider keeping the refusal under its idempotency key cannot refuse the next card too.
     try:
         token = await provider.tokenize(card, idempotency_key=submission)
     except PaymentDeclined as exc:
-        return await _form_again(visit, fields, {"card_number": [exc.reason]}, submission)
+        return await _form_again(visit, fields, {"card_number": [exc.reason]}, _new_submission())
     except PaymentUnavailable:
         return await _form_again(visit, fields, {"card_number": ["The payment service is not answering. Nothing "
                                                                  "was charged. Please try again in a few minutes."]},
@@ -165,7 +171,7 @@ async def pay(visit: Visit) -> Response:
             return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?processing=1", status_code=303)
         reason = exc.reason if exc.reason.endswith(".") else exc.reason + "."
         field = "amount" if "balance due" in reason else "card_number"
-        return await _form_again(visit, fields, {field: [reason]}, submission)
+        return await _form_again(visit, fields, {field: [reason]}, _new_submission())
     return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?paid=1", status_code=303)
 
 

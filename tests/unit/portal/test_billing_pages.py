@@ -232,6 +232,8 @@ async def test_a_declined_card_is_said_plainly(tmp_path: Path, gw: respx.MockRou
     page = await billing.pay(visit(tmp_path, "POST", "/p", invoice_id="inv-1",
                                    data=_form(card_number="4000 0000 0000 0002")))
     assert page.status_code == 422 and "Your card was declined. Nothing was charged." in text(page)
+    # Another card is another payment: the form comes back with a new submission id.
+    assert 'name="submission" value="' in page.body.decode() and f'value="{SUB}"' not in page.body.decode()
 
 
 async def test_a_form_without_its_submission_id_has_expired(tmp_path: Path, gw: respx.MockRouter) -> None:
