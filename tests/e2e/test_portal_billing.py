@@ -35,7 +35,7 @@ async def test_a_patient_pays_a_statement_by_keyboard_and_a_pasted_statement_is_
         invoice = issue(patient_id, 48.75)
         await sign_in(page, account, next_path="/portal/billing")
         await expect(page.get_by_role("heading", level=1)).to_have_text("Bills and payments")
-        await check_page(page, "portal-billing-owing")
+        await expect(page.get_by_text("You owe $")).to_be_visible()  # the page itself is checked in test_portal_pages
         await press_by_keyboard(page, page.get_by_role("link", name=f"Statement {invoice['identifier'][0]['value']}"))
         assert path_of(page) == f"/portal/billing/{invoice['id']}"
         await expect(page.get_by_text("You owe $48.75")).to_be_visible()
@@ -48,7 +48,7 @@ async def test_a_patient_pays_a_statement_by_keyboard_and_a_pasted_statement_is_
         await submit(page, {"Name on the card": "Test Person", "Card number": "1234", "Expiry date": "04/39",
                             "Security code": "123"}, "Pay $48.75")
         await expect(page.locator("#card_number-error")).to_contain_text("not a card number")
-        await check_page(page, "portal-billing-pay-errors", keyboard=False)
+        await expect(page.locator("#card_number")).to_have_attribute("aria-invalid", "true")
         submission = await page.locator("input[name=submission]").get_attribute("value")
         csrf = await page.locator("input[name=csrf_token]").first.get_attribute("value")
         await submit(page, {"Name on the card": "Test Person", "Card number": "4242 4242 4242 4242",
