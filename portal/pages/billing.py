@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -26,13 +25,13 @@ from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 from payments.cards import card_from_form
 from payments.test_provider import TEST_CARDS
 
-from ..core import PREFIX, FormExpired, Portal, Visit
+from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, WriteRefused
 from ..statement_pdf import statement_pdf
 from ..summary_pdf import chunks
+from .messages import new_submission, read_form, submission_of
 
 log = logging.getLogger("portal.billing")
-SUBMISSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
 STATEMENTS_SHOWN = 100
 BILLING_PHONE = "217-555-0120"
 DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -108,11 +107,7 @@ async def pay_form(visit: Visit) -> Response:
     shown = statement(await _invoice(visit), visit.portal.clock.tz)
     if not shown.open:
         return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
-    return _pay_page(visit, shown, {}, {}, _new_submission())
-
-
-def _new_submission() -> str:
-    return secrets.token_urlsafe(18)
+    return _pay_page(visit, shown, {}, {}, new_submission())
 
 
 def _amount(text: str) -> Decimal | None:
@@ -136,11 +131,8 @@ async def pay(visit: Visit) -> Response:
     amount is its balance): the form goes to it as soon as the card is in order, so a statement id pasted
     from someone else's record is refused there, charges nothing, and shows in this patient's access log."""
     await visit.check_csrf()
-    form = await visit.request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    submission = fields.get("submission", "")
-    if not SUBMISSION.fullmatch(submission):
-        raise FormExpired()
+    fields, _ = await read_form(visit)
+    submission = submission_of(fields)
     invoice_id = visit.request.path_params["invoice_id"]
     if not is_fhir_id(invoice_id):
         raise NotFound("Invoice")
@@ -158,7 +150,7 @@ async def pay(visit: Visit) -> Response:
     try:
         token = await provider.tokenize(card, idempotency_key=submission)
     except PaymentDeclined as exc:
-        return await _form_again(visit, fields, {"card_number": [exc.reason]}, _new_submission())
+        return await _form_again(visit, fields, {"card_number": [exc.reason]}, new_submission())
     except PaymentUnavailable:
         return await _form_again(visit, fields, {"card_number": ["The payment service is not answering. Nothing "
                                                                  "was charged. Please try again in a few minutes."]},
@@ -171,7 +163,7 @@ async def pay(visit: Visit) -> Response:
             return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?processing=1", status_code=303)
         reason = exc.reason if exc.reason.endswith(".") else exc.reason + "."
         field = "amount" if "balance due" in reason else "card_number"
-        return await _form_again(visit, fields, {field: [reason]}, _new_submission())
+        return await _form_again(visit, fields, {field: [reason]}, new_submission())
     return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?paid=1", status_code=303)
 
 
