@@ -33,6 +33,7 @@ from .client_registration import ClientRegistry, client_secret, ensure_registere
 from .clock import Clock
 from .fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
 from .gateway_client import gateway_base, make_gateway_http
+from .menu import MENU_PAGE, is_current, top_places
 from .oauth import OAuthFailure, PortalOAuth
 from .safe_next import safe_next
 from .sessions import PortalSession, SessionStore
@@ -101,6 +102,7 @@ class Portal:
         env = make_environment([TEMPLATES])
         self.clock.install(env)
         env.filters["capitalize_first"] = capitalize_first
+        env.globals.update(top_places=top_places(), menu_page=MENU_PAGE, is_current=is_current)
         self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
                                            "idle_warning": settings.idle_warning_seconds})
         self._registered = False

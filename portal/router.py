@@ -11,6 +11,7 @@ from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
 from .pages.downloads import add_download_routes
 from .pages.medications import add_medication_routes
+from .pages.menu import add_menu_routes
 from .pages.messages import add_message_routes
 from .pages.profile import add_profile_routes
 from .pages.record import add_record_routes
@@ -26,6 +27,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_record_routes(router, portal)
     add_results_routes(router, portal)
     add_message_routes(router, portal)
+    add_menu_routes(router, portal)
     add_profile_routes(router, portal)
     add_medication_routes(router, portal)
     add_referral_routes(router, portal)

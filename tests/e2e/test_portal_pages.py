@@ -30,6 +30,7 @@ PAGES = [
     ("portal-messages", "/portal/messages", "Messages"),
     ("portal-message-new", "/portal/messages/new", "Write a message"),
     ("portal-billing", "/portal/billing", "Bills and payments"),
+    ("portal-menu", "/portal/menu", "All pages"),
     ("portal-caregivers", "/portal/caregivers", "Caregivers"),
     ("portal-account", "/portal/account", re.compile(r"sign-ins", re.I)),
 ]

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from portal.devices import describe_device
 from portal.fhir import NotFound, NotSupported, RecordUnavailable
+from portal.menu import GROUPS, PLACES, grouped_places
 from portal.safe_next import safe_next
 from portal.token_box import TokenBox
 
@@ -70,3 +71,15 @@ async def test_a_page_that_fails_says_why_in_words_never_a_trace(tmp_path: Path,
     assert answer.status_code == status
     body = answer.text
     assert words in body.replace("&#39;", "'") and "Traceback" not in body and "a bug" not in body
+
+
+def test_the_top_navigation_stays_short_and_all_pages_lists_every_page_with_a_line_each(tmp_path: Path) -> None:
+    visit = demo_visit(tmp_path, [], "pt-0001", datetime(2026, 3, 2))
+    page = visit.render("portal/menu.html", title="All pages", groups=grouped_places()).body.decode()
+    nav = page.split('aria-label="Portal"', 1)[1].split("</nav>", 1)[0]
+    assert nav.count("<li>") <= 8  # fits a phone screen in two short rows
+    assert 'href="/portal/menu"' in nav and "All pages" in nav
+    main = page.split("<main", 1)[1]
+    for place in PLACES:
+        assert f'href="{place.href}"' in main and place.says.replace("'", "&#39;") in main
+    assert {p.group for p in PLACES} <= set(GROUPS)
