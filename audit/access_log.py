@@ -211,6 +211,8 @@ ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
     ("create", "medications"): ("asked for a prescription refill", "ask for a prescription refill"),
     ("create", "referrals and orders"): ("asked for a referral to a specialist", "ask for a referral to a specialist"),
     ("create", "payments"): ("paid a bill", "pay a bill"),
+    ("create", "appointments"): ("booked an appointment", "book an appointment"),
+    ("update", "appointments"): ("moved or cancelled an appointment", "move or cancel an appointment"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",

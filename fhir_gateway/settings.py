@@ -35,6 +35,9 @@ class CoreSettings(BaseSettings):
     # TLS: either a reverse proxy terminates it (its address here, so its X-Forwarded-For/-Proto are
     # believed; comma-separated, "*" for any) or uvicorn serves it itself with this certificate and key.
     trusted_proxies: str = "127.0.0.1"
+    # The clinic's rule, enforced by the gateway and explained by the portal: no online moves or
+    # cancellations this many hours before a visit (0: until it starts).
+    appointment_change_notice_hours: int = Field(default=24, ge=0, le=24 * 14)
     tls_cert: Path | None = None
     tls_key: Path | None = None
 

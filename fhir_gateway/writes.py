@@ -79,9 +79,10 @@ class Writes:
     """The one place that decides how a write is done."""
 
     def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None,
-                 payments: PaymentProvider | None = None) -> None:
+                 payments: PaymentProvider | None = None, *,
+                 change_notice_hours: int = inbound.DEFAULT_CHANGE_NOTICE_HOURS) -> None:
         self.upstream = upstream
-        self.patient = PatientWrites(upstream, clock, payments)
+        self.patient = PatientWrites(upstream, clock, payments, change_notice_hours=change_notice_hours)
 
     async def create(self, caller: Caller, resource_type: str, body: Any, preconditions: Mapping[str, str],
                      request_id: str | None) -> WriteResult:
@@ -121,10 +122,13 @@ class PatientWrites:
     """The writes a patient (or their caregiver) may make, each checked by its own rule."""
 
     def __init__(self, upstream: Upstream, clock: Callable[[], datetime] | None = None,
-                 payments: PaymentProvider | None = None) -> None:
+                 payments: PaymentProvider | None = None, *,
+                 change_notice_hours: int = inbound.DEFAULT_CHANGE_NOTICE_HOURS) -> None:
         self.upstream = upstream
         self.clock = clock or (lambda: datetime.now(UTC))
         self.payments = payments
+        # The clinic's rule: no online moves or cancellations this close to a visit.
+        self.change_notice_hours = change_notice_hours
 
     # -- helpers -------------------------------------------------------------------------------
     async def _own(self, caller: Caller, resource_type: str, resource_id: str | None,
@@ -371,7 +375,7 @@ class PatientWrites:
     async def _change_appointment(self, current: dict[str, Any], body: dict[str, Any],
                                   request_id: str | None) -> WriteResult:
         now = self.clock()
-        kind = inbound.appointment_change(current, body, now)
+        kind = inbound.appointment_change(current, body, now, self.change_notice_hours)
         old_slot = await self._slot(inbound.slot_of(current), request_id)
         touched = [f"Appointment/{current['id']}", f"Slot/{old_slot['id']}"]
         entries = [{"resource": inbound.slot_with_status(old_slot, "free"),

@@ -6,11 +6,12 @@ resource to write, or raises InboundError with words the patient can act on.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .attachments import AttachmentError, checked_file, decoded, safe_title, sha1_base64
 from .catalogue import SNOMED, is_pharmacy, specialty_in, specialty_of
+from .instants import parse_instant
 from .validation import InboundError, plain_reference, validate
 
 # The Patient elements a patient may change about themselves.
@@ -287,14 +288,33 @@ APPOINTMENT_FIXED = frozenset({"participant", "serviceType", "appointmentType", 
                                "basedOn", "created", "priority", "specialty"})
 
 
-def appointment_change(current: dict[str, Any], proposed: Any, now: datetime) -> str:
+# The clinic's rule for changes made online: none in the last hours before a visit (the clinic may have
+# turned people away for that time). The number of hours is a setting; 0 allows changes until the start.
+DEFAULT_CHANGE_NOTICE_HOURS = 24
+
+
+def change_refusal(start: Any, now: datetime, notice_hours: int = DEFAULT_CHANGE_NOTICE_HOURS) -> str | None:
+    """Why a visit starting at `start` can no longer be moved or cancelled online, in words (None: it can)."""
+    moment = parse_instant(start)
+    if moment is None:
+        return None
+    if moment <= now:
+        return "Past appointments cannot be changed"
+    if moment - now < timedelta(hours=notice_hours):
+        hours = "1 hour" if notice_hours == 1 else f"{notice_hours} hours"
+        return (f"Visits cannot be moved or cancelled online in the last {hours} before they start. "
+                "Please call the clinic instead")
+    return None
+
+
+def appointment_change(current: dict[str, Any], proposed: Any, now: datetime,
+                       notice_hours: int = DEFAULT_CHANGE_NOTICE_HOURS) -> str:
     """Classify a patient's PUT of an appointment: 'cancel' or 'reschedule' (anything else is refused)."""
     validate(proposed, "Appointment")
     if current.get("status") in ("cancelled", "fulfilled", "noshow", "entered-in-error"):
         raise InboundError(f"This appointment is {current.get('status')} and can no longer be changed")
-    start = current.get("start")
-    if start and datetime.fromisoformat(start.replace("Z", "+00:00")) <= now:
-        raise InboundError("Past appointments cannot be changed")
+    if reason := change_refusal(current.get("start"), now, notice_hours):
+        raise InboundError(reason)
     changed = sorted(k for k in APPOINTMENT_FIXED if current.get(k) != proposed.get(k) and k in proposed)
     if changed:
         raise InboundError(f"These appointment details cannot be changed here: {', '.join(changed)}")

@@ -16,6 +16,7 @@ class PortalUiSettings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     redis_url: str = "redis://127.0.0.1:6379/0"
     state_dir: Path = Path(".state")
+    appointment_change_notice_hours: int = 24  # the gateway enforces it; the portal says it before anyone tries
 
     gateway_url: str | None = Field(
         default=None,

@@ -216,3 +216,53 @@ async def test_invalid_fhir_is_422_with_the_reason(harness: Harness, ehr: respx.
     r = await send(harness, "POST", "/fhir/Communication", {"resourceType": "Communication", "status": 12})
     assert r.status_code == 422
     assert "status" in r.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("change", ["cancel", "move"])
+async def test_changes_within_the_clinics_notice_are_refused_with_the_reason(harness: Harness, ehr: respx.MockRouter,
+                                                                           change: str) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=20)).replace(microsecond=0)
+    current = {**booking("s1"), "id": "a1", "meta": {"versionId": "5"}, "start": soon.isoformat(),
+               "end": (soon + timedelta(minutes=20)).isoformat()}
+    ehr.get("/Appointment/a1").respond(json=current)
+    ehr.get("/Slot/s1").respond(json=slot("s1", "busy", soon))
+    ehr.get("/Slot/s3").respond(json=slot("s3"))
+    tx = ehr.post("").respond(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    proposed = {**current, "status": "cancelled"} if change == "cancel" else {**current,
+                                                                               "slot": [{"reference": "Slot/s3"}]}
+    r = await send(harness, "PUT", "/fhir/Appointment/a1", proposed)
+    assert r.status_code == 422
+    assert "in the last 24 hours before they start" in r.json()["issue"][0]["diagnostics"]
+    assert not tx.called
+
+
+async def test_moving_to_a_free_slot_frees_the_old_one_in_the_same_transaction(harness: Harness,
+                                                                               ehr: respx.MockRouter) -> None:
+    current = {**booking("s1"), "id": "a1", "meta": {"versionId": "5"}, "start": FUTURE.isoformat(),
+               "end": (FUTURE + timedelta(minutes=20)).isoformat()}
+    later = FUTURE + timedelta(days=1)
+    ehr.get("/Appointment/a1").respond(json=current)
+    ehr.get("/Slot/s1").respond(json=slot("s1", "busy"))
+    ehr.get("/Slot/s3").respond(json=slot("s3", start=later))
+    tx = ehr.post("").respond(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    r = await send(harness, "PUT", "/fhir/Appointment/a1", {**current, "slot": [{"reference": "Slot/s3"}]})
+    assert r.status_code == 200, r.text
+    entries = json.loads(tx.calls.last.request.content)["entry"]
+    assert [e["resource"]["status"] for e in entries] == ["free", "busy", "booked"]
+    assert entries[2]["resource"]["start"] == later.isoformat()
+    assert [e["request"]["ifMatch"] for e in entries] == ['W/"2"', 'W/"2"', 'W/"5"']
+
+
+async def test_a_made_up_slot_or_another_patients_appointment_writes_nothing(harness: Harness,
+                                                                           ehr: respx.MockRouter) -> None:
+    ehr.get("/Slot/made-up").respond(404, json={"resourceType": "OperationOutcome", "issue": []})
+    theirs = {**booking("s1"), "id": "a9", "meta": {"versionId": "1"}, "start": FUTURE.isoformat(),
+              "participant": [{"actor": {"reference": f"Patient/{OTHER}"}, "status": "accepted"}]}
+    ehr.get("/Appointment/a9").respond(json=theirs)
+    tx = ehr.post("").respond(200, json={})
+    made_up = await send(harness, "POST", "/fhir/Appointment", booking("made-up"))
+    assert made_up.status_code == 422 and "does not exist" in made_up.json()["issue"][0]["diagnostics"]
+    other = await send(harness, "PUT", "/fhir/Appointment/a9", {**theirs, "status": "cancelled"})
+    assert other.status_code == 404
+    assert not tx.called
+    assert [a.outcome for a in harness.audit][-2:] == ["4", "4"]  # both refusals are in the audit trail
