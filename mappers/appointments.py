@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from .calendar_file import CalendarEvent
 from .concepts import concept_text, concept_texts
 from .dates import day_words, time_of_day
-from .instants import FhirTime, first_time
+from .instants import FhirTime, first_time, parse_instant
 from .references import parse_reference, reference_display, reference_to
 
 STATUS_WORDS = {"proposed": "Requested", "pending": "Waiting to be confirmed", "booked": "Booked",
@@ -84,3 +85,20 @@ def upcoming_appointments(resources: Iterable[Any], today: date, now: datetime |
     upcoming = [a for a in shown if a.is_upcoming]
     upcoming.sort(key=lambda a: a.start.sort_key().timestamp() if a.start else 0.0)
     return upcoming
+
+
+def appointment_event(resource: Any, view: AppointmentView, uid_domain: str) -> CalendarEvent | None:
+    """A visit as a calendar event (None when it has no start time to put in a calendar)."""
+    item: Mapping[str, Any] = resource if isinstance(resource, Mapping) else {}
+    start, end = parse_instant(item.get("start")), parse_instant(item.get("end"))
+    if start is None or not isinstance(item.get("id"), str):
+        return None
+    if end is None and view.minutes:
+        end = start + timedelta(minutes=view.minutes)
+    summary = view.what + (f" with {', '.join(view.with_whom)}" if view.with_whom else "")
+    lines = [line for line in (view.instructions, f"Reason: {view.reason}" if view.reason else None) if line]
+    return CalendarEvent(
+        uid=f"appointment-{item['id']}@{uid_domain}", summary=summary, start=start, end=end,
+        description="\n".join(lines) or None, location=view.place,
+        status="CANCELLED" if item.get("status") == "cancelled" else "CONFIRMED",
+        stamp=parse_instant((item.get("meta") or {}).get("lastUpdated")))

@@ -11,6 +11,7 @@ from typing import Any
 
 from .attachments import AttachmentError, checked_file, decoded, safe_title, sha1_base64
 from .catalogue import SNOMED, is_pharmacy, specialty_in, specialty_of
+from .concepts import codes
 from .instants import parse_instant
 from .validation import InboundError, plain_reference, validate
 
@@ -244,6 +245,9 @@ def booking(
     """A new appointment in a free, future slot."""
     validate(proposed, "Appointment")
     _check_slot_free(slot, now)
+    offered, asked = codes(slot.get("serviceType")), codes(proposed.get("serviceType"))
+    if offered and not asked <= offered:
+        raise InboundError("That time is not offered for this kind of visit; please pick another")
     participants = [{"actor": {"reference": patient_ref}, "status": "accepted", "required": "required"}]
     for actor in _items(schedule or {}, "actor"):
         if ref_of(actor) and ref_of(actor) != patient_ref:

@@ -31,6 +31,8 @@ PLACES: tuple[Place, ...] = (
           on_top=True),
     Place("/portal/referrals", "Referrals", "Ask to see a specialist, and see how it is going.", "Your health"),
     Place("/portal/download", "Download", "Save or print a copy of your record.", "Your health"),
+    Place("/portal/appointments", "Appointments", "Your visits. Book, move or cancel one, or add it to your calendar.",
+          "Visits and messages", on_top=True),
     Place("/portal/messages", "Messages", "Write to your care team and read their answers.", "Visits and messages",
           on_top=True),
     Place("/portal/billing", "Bills", "Your statements. Pay a bill or ask about it.", "Bills", on_top=True),

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from .core import Portal
 from .pages.access_log import add_access_log_routes
+from .pages.appointments import add_appointment_routes
 from .pages.billing import add_billing_routes
 from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
@@ -29,6 +30,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_message_routes(router, portal)
     add_menu_routes(router, portal)
     add_profile_routes(router, portal)
+    add_appointment_routes(router, portal)
     add_medication_routes(router, portal)
     add_referral_routes(router, portal)
     add_billing_routes(router, portal)

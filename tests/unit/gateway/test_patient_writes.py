@@ -266,3 +266,14 @@ async def test_a_made_up_slot_or_another_patients_appointment_writes_nothing(har
     assert other.status_code == 404
     assert not tx.called
     assert [a.outcome for a in harness.audit][-2:] == ["4", "4"]  # both refusals are in the audit trail
+
+
+async def test_a_visit_type_the_slot_does_not_offer_is_refused(harness: Harness, ehr: respx.MockRouter) -> None:
+    offered = {"coding": [{"system": "http://hospital.example.org/fhir/CodeSystem/visit-type", "code": "sick"}]}
+    ehr.get("/Slot/s1").respond(json={**slot("s1"), "serviceType": [offered]})
+    ehr.get("/Schedule/s1").respond(404)
+    tx = ehr.post("").respond(200, json={})
+    asked = {"coding": [{"system": "http://hospital.example.org/fhir/CodeSystem/visit-type", "code": "physical"}]}
+    r = await send(harness, "POST", "/fhir/Appointment", {**booking("s1"), "serviceType": [asked]})
+    assert r.status_code == 422 and "not offered for this kind of visit" in r.json()["issue"][0]["diagnostics"]
+    assert not tx.called
