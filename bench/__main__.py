@@ -22,6 +22,9 @@ def main() -> int:
     audit_arguments(parser)
     parser.add_argument("--messages", type=int, default=0,
                         help="portal bench: also time N messaging round trips (WRITES 2N messages to the EHR)")
+    parser.add_argument("--bookings", type=int, default=0,
+                        help="portal bench: also time N booking + cancelling round trips (WRITES 2N appointments "
+                             "to the EHR, all cancelled again)")
     args = parser.parse_args()
     if args.which == "gateway":
         from .gateway_overhead import main as run

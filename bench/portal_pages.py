@@ -132,6 +132,13 @@ async def main(args: argparse.Namespace) -> int:
                 writer = patient_with_care_team(cfg.fhir_base_url)
                 token = _token(keys, public_url, settings.portal.oauth_client_id, writer)
                 messaging = await round_trips(portal, cfg.fhir_base_url, writer, token, args.messages)
+            booking, booker = None, ""
+            if args.bookings:
+                from .portal_bookings import round_trips as booking_round_trips
+
+                booker = patients[0]
+                token = _token(keys, public_url, settings.portal.oauth_client_id, booker)
+                booking = await booking_round_trips(portal, cfg.fhir_base_url, booker, token, args.bookings)
         print(f"portal pages, {len(patients)} patients, {args.rounds} warm rounds, one page at a time "
               f"(in-process gateway, EHR {cfg.fhir_base_url}, cache on)")
         print(_report(results))
@@ -142,6 +149,8 @@ async def main(args: argparse.Namespace) -> int:
               f"({verdict})")
         if messaging:
             _print_messaging(writer, args.messages, messaging)
+        if booking:
+            _print_booking(booker, args.bookings, booking)
     return 0
 
 
@@ -152,3 +161,13 @@ def _print_messaging(patient: str, n: int, times: dict[str, list[float]]) -> Non
     for name, values in times.items():
         print(f"{name:13} p50 {Loads.pct(values, 50):7.1f} ms  p95 {Loads.pct(values, 95):7.1f} ms  "
               f"p50 / direct write {Loads.pct(values, 50) / base:5.2f}x")
+
+
+def _print_booking(patient: str, n: int, times: dict[str, list[float]]) -> None:
+    print(f"booking, {n} round trips for {patient} (book = the form through the gateway's one-winner transaction "
+          "into the EHR; cancel = the cancel form, which frees the time; baselines = the same transactions sent "
+          "straight to the EHR)")
+    for name, values in times.items():
+        base = Loads.pct(times["direct cancel" if "cancel" in name else "direct book"], 50)
+        print(f"{name:13} p50 {Loads.pct(values, 50):7.1f} ms  p95 {Loads.pct(values, 95):7.1f} ms  "
+              f"p50 / direct {Loads.pct(values, 50) / base:5.2f}x")

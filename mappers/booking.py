@@ -153,6 +153,17 @@ def free_times(slots: Iterable[Any], clinician_list: Iterable[Clinician], now: d
     return sorted(found, key=lambda t: (t.start, t.clinician or ""))
 
 
+def one_per_time(times: Iterable[FreeTime]) -> list[FreeTime]:
+    """For "anyone": one free time per starting time (the first clinician's), so a day lists each time once."""
+    seen: set[datetime] = set()
+    out = []
+    for t in times:
+        if t.start not in seen:
+            seen.add(t.start)
+            out.append(t)
+    return out
+
+
 def monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 

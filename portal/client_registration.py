@@ -21,10 +21,11 @@ SECRET_FILE = "portal-client-secret"  # noqa: S105 - a file name, not a secret
 # What the portal asks for: the person's own (or their chosen patient's) record, read-only for part 1,
 # for as long as they stay signed in.
 # Reads of the whole record; writes: messages (sending, marking one as read), the patient's own contact
-# details, allergies they report, refill requests, referral requests and payments (paying a statement).
+# details, allergies they report, refill requests, referral requests, payments (paying a statement) and
+# appointments (booking, moving, cancelling).
 SCOPES = ("openid fhirUser launch/patient online_access patient/*.rs patient/Communication.cu patient/Patient.u "
           "patient/AllergyIntolerance.c patient/MedicationRequest.c patient/ServiceRequest.c "
-          "patient/PaymentReconciliation.c")
+          "patient/PaymentReconciliation.c patient/Appointment.cu")
 
 
 class ClientRegistry(Protocol):

@@ -33,6 +33,7 @@ from mappers.booking import (
     in_week,
     move_request,
     nearest,
+    one_per_time,
     plain_slot_id,
     slot_search,
     visit_types_of,
@@ -168,6 +169,8 @@ async def cancel(visit: Visit) -> Response:
     fields = {k: v for k, v in (await visit.request.form()).items() if isinstance(v, str)}
     submission = submission_of(fields)
     resource = await _appointment(visit, visit.request.path_params["appointment_id"])
+    if resource.get("status") == "cancelled":  # the form sent again: what was asked for is done
+        return RedirectResponse(f"{BASE}/{resource['id']}?cancelled=1", status_code=303)
     errors: dict[str, list[str]] = {}
     if fields.get("reason", "") not in CANCELLATION_REASONS:
         errors["reason"] = ["Choose why you are cancelling."]
@@ -212,6 +215,8 @@ async def book(visit: Visit) -> Response:
     filters, errors = filters_from(params, clock.today(), people, kinds)
     slots = await visit.fhir.search("Slot", slot_search(filters, clock.today()), all_pages=False)
     times = in_week(free_times(slots, people, clock.now(), clock.today(), clock.tz), filters.week)
+    if not filters.clinician:
+        times = one_per_time(times)  # "anyone": each time once, with whoever is free then
     days = week_days(times, filters.week)
     this_week = filters.week <= clock.today()
 
@@ -280,8 +285,10 @@ async def _form(visit: Visit) -> dict[str, str]:
 async def book_post(visit: Visit) -> Response:
     fields = await _form(visit)
     submission = submission_of(fields)
+    # The slot is read only to check the form; whether it is still free is the gateway's to decide (a form
+    # sent twice must reach it again, to get the first answer back).
     slot = await _slot(visit, fields.get("slot", ""))
-    if slot is None or slot.get("status") != "free":
+    if slot is None:
         return await _confirm_page(visit, slot, action=BASE, chosen_type=fields.get("type", ""), fields=fields,
                                    errors={}, submission=new_submission())
     offered = visit_types_of(slot)
@@ -293,7 +300,7 @@ async def book_post(visit: Visit) -> Response:
         try:
             written = await visit.fhir.write("POST", "Appointment", body, idempotency_key=f"booking-{submission}")
         except WriteRefused as exc:
-            if exc.status == 409:
+            if await _gone(visit, slot, exc):
                 return await _confirm_page(visit, slot, action=BASE, chosen_type=fields["type"], fields=fields,
                                            errors={}, submission=new_submission(), refused=TAKEN)
             errors["slot"] = [_plain_refusal(exc)]
@@ -301,6 +308,15 @@ async def book_post(visit: Visit) -> Response:
             return RedirectResponse(f"{BASE}/{written.get('id')}?booked=1", status_code=303)
     return await _confirm_page(visit, slot, action=BASE, chosen_type=fields.get("type", ""), fields=fields,
                                errors=errors, submission=submission, status=422)
+
+
+async def _gone(visit: Visit, slot: dict[str, Any], exc: WriteRefused) -> bool:
+    """Whether a refused booking or move was refused because the time is taken (lost the race, or taken
+    before the form was sent), rather than for a reason to show at the form."""
+    if exc.status == 409:
+        return True
+    now = await _slot(visit, str(slot.get("id", "")))
+    return now is None or now.get("status") != "free"
 
 
 async def _moving(visit: Visit) -> dict[str, Any]:
@@ -327,10 +343,12 @@ async def move_post(visit: Visit) -> Response:
     moving = await _moving(visit)
     action = f"{BASE}/{moving['id']}/move"
     chosen = (moving["types"] or [""])[0]
+    if f"Slot/{fields.get('slot', '')}" in [s.get("reference") for s in moving["resource"].get("slot") or []]:
+        return RedirectResponse(f"{BASE}/{moving['id']}?moved=1", status_code=303)  # the form sent again
     if moving["refusal"]:
         return visit.render("portal/message.html", 409, title="This visit cannot be moved", text=moving["refusal"])
     slot = await _slot(visit, fields.get("slot", ""))
-    if slot is None or slot.get("status") != "free":
+    if slot is None:
         return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields, errors={},
                                    submission=new_submission(), moving=moving)
     resource = moving["resource"]
@@ -339,7 +357,7 @@ async def move_post(visit: Visit) -> Response:
         await visit.fhir.write("PUT", f"Appointment/{resource['id']}", move_request(resource, slot["id"]),
                                idempotency_key=f"move-{submission}", if_match=f'W/"{version}"' if version else None)
     except WriteRefused as exc:
-        if exc.status in (409, 412):
+        if await _gone(visit, slot, exc):
             return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields, errors={},
                                        submission=new_submission(), moving=moving, refused=TAKEN)
         return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields,

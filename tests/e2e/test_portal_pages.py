@@ -29,6 +29,8 @@ PAGES = [
     ("portal-access-log", "/portal/access-log", "Who has looked at your record"),
     ("portal-messages", "/portal/messages", "Messages"),
     ("portal-message-new", "/portal/messages/new", "Write a message"),
+    ("portal-appointments", "/portal/appointments", "Appointments"),
+    ("portal-appointment-book", "/portal/appointments/book", "Book a visit"),
     ("portal-billing", "/portal/billing", "Bills and payments"),
     ("portal-menu", "/portal/menu", "All pages"),
     ("portal-caregivers", "/portal/caregivers", "Caregivers"),

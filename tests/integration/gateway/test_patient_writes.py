@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -26,7 +26,8 @@ def ehr_get(base: str, path: str) -> dict:
 
 
 def free_future_slots(base: str, n: int) -> list[dict]:
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    # Two days ahead at least: the clinic's notice rule refuses online changes in the last 24 hours.
+    now = (datetime.now(UTC) + timedelta(days=2)).isoformat(timespec="seconds")
     slots = ehr_search(base, "Slot", {"status": "free", "start": f"gt{now}", "_sort": "start"})
     assert len(slots) >= n, "fixtures should leave free slots in the next 30 days"
     # Any of them: two test runs sharing one EHR must not race each other for the first free slot.
