@@ -156,7 +156,7 @@ def free_times(slots: Iterable[Any], clinician_list: Iterable[Clinician], now: d
 def one_per_time(times: Iterable[FreeTime]) -> list[FreeTime]:
     """For "anyone": one free time per starting time (the first clinician's), so a day lists each time once."""
     seen: set[datetime] = set()
-    out = []
+    out: list[FreeTime] = []
     for t in times:
         if t.start not in seen:
             seen.add(t.start)

@@ -251,7 +251,11 @@ def booking(
     participants = [{"actor": {"reference": patient_ref}, "status": "accepted", "required": "required"}]
     for actor in _items(schedule or {}, "actor"):
         if ref_of(actor) and ref_of(actor) != patient_ref:
-            participants.append({"actor": {"reference": ref_of(actor)}, "status": "accepted", "required": "required"})
+            # The schedule's names for its clinician and place travel along, so the visit reads in words.
+            named = {"reference": ref_of(actor)}
+            if isinstance(actor, dict) and isinstance(actor.get("display"), str) and actor["display"].strip():
+                named["display"] = actor["display"].strip()
+            participants.append({"actor": named, "status": "accepted", "required": "required"})
     shaped: dict[str, Any] = {
         "resourceType": "Appointment",
         "status": "booked",

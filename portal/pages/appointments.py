@@ -51,7 +51,7 @@ from ..submissions import new_submission, submission_of
 
 BASE = f"{PREFIX}/appointments"
 HISTORY_SIZE = 100
-PAST_SHOWN = 30
+PAST_SHOWN = 12
 TAKEN = "That time was just taken by someone else."
 
 
@@ -103,7 +103,8 @@ async def _nearby(visit: Visit, moment: datetime, visit_type: str, skip: str) ->
         params.append(("service-type", f"{VISIT_TYPE_SYSTEM}|{visit_type}"))
     slots, schedules = await visit.fhir.search("Slot", params, all_pages=False), await _schedules(visit)
     times = free_times(slots, clinicians(schedules), clock.now(), clock.today(), clock.tz)
-    return nearest(times, moment, skip=skip)
+    # Each time once (the same time with another clinician is one choice), then the closest either side.
+    return nearest(one_per_time(t for t in times if t.slot_id != skip), moment)
 
 
 # -- the list and one visit ----------------------------------------------------------------------------

@@ -72,19 +72,17 @@ async def test_two_people_book_one_time_one_wins_and_the_other_is_offered_the_ne
     appt_id = urlsplit(winner.url).path.rsplit("/", 1)[1]
     assert appt_id == stored["id"]
 
-    # Refused: the loser pastes the winner's visit into their address bar, or sends a made-up time.
-    seen = await loser.goto(f"/portal/appointments/{appt_id}")
-    assert seen is not None and seen.status == 404
-    await loser.goto("/portal/appointments/book")
-    first = loser.locator("main a.time").first
-    await first.click()
-    await expect(loser.get_by_role("heading", level=1)).to_have_text("Confirm your visit")
-    await loser.locator("input[name=slot]").evaluate("el => el.value = 'made-up-slot-e2e'")
-    await loser.locator("input[name=type]").first.check()
-    await _press_book(loser)
-    await expect(loser.get_by_role("alert")).to_contain_text("could not find that time")
-    made_up = await _ehr(ehr_base_url, "Appointment", {"slot": "Slot/made-up-slot-e2e"})
-    assert not made_up.get("entry")
+    # Refused, nothing written: the loser's own forms sent with the winner's visit, or with a made-up time.
+    token = await loser.locator("input[name=csrf_token]").first.input_value()
+    for action in ("cancel", "move"):
+        refused = await loser.request.post(f"/portal/appointments/{appt_id}/{action}", form={
+            "csrf_token": token, "submission": f"their-visit-{action}-e2e-0123", "reason": "pat", "slot": slot["id"]})
+        assert refused.status == 404 and "Page not found" in await refused.text()
+    made_up = await loser.request.post("/portal/appointments", form={
+        "csrf_token": token, "submission": "made-up-time-e2e-0123456", "slot": "made-up-slot-e2e", "type": kind})
+    assert made_up.status == 404 and "could not find that time" in await made_up.text()
+    assert not (await _ehr(ehr_base_url, "Appointment", {"slot": "Slot/made-up-slot-e2e"})).get("entry")
+    assert (await _ehr(ehr_base_url, f"Appointment/{appt_id}"))["meta"] == stored["meta"]
 
     # The winner's visit: details, then cancelled with the keyboard alone.
     await expect(winner.get_by_role("status")).to_contain_text("Your visit is booked")

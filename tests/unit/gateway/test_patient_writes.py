@@ -157,7 +157,7 @@ def booking(sid: str) -> dict:
 async def test_booking_is_one_transaction_guarded_by_if_match(harness: Harness, ehr: respx.MockRouter) -> None:
     ehr.get("/Slot/s1").respond(json=slot("s1"))
     ehr.get("/Schedule/s1").respond(json={"resourceType": "Schedule", "id": "s1",
-                                          "actor": [{"reference": "Practitioner/prac-01"}]})
+                                          "actor": [{"reference": "Practitioner/prac-01", "display": "Dr. Lee"}]})
     tx = ehr.post("").respond(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": [
         {"response": {"status": "200 OK", "location": "Slot/s1/_history/3"}},
         {"response": {"status": "201 Created", "location": "Appointment/a1/_history/1"}}]})
@@ -167,7 +167,8 @@ async def test_booking_is_one_transaction_guarded_by_if_match(harness: Harness, 
     entries = json.loads(tx.calls.last.request.content)["entry"]
     assert entries[0]["request"] == {"method": "PUT", "url": "Slot/s1", "ifMatch": 'W/"2"'}
     assert entries[0]["resource"]["status"] == "busy"
-    assert entries[1]["resource"]["participant"][1]["actor"]["reference"] == "Practitioner/prac-01"
+    assert entries[1]["resource"]["participant"][1]["actor"] == {"reference": "Practitioner/prac-01",
+                                                                 "display": "Dr. Lee"}  # named, for the pages
 
 
 async def test_lost_race_is_409_and_writes_nothing_else(harness: Harness, ehr: respx.MockRouter) -> None:
