@@ -23,6 +23,18 @@ from portal.pages.appointments import book_post, cancel
 
 from .portal_messages import _visit as portal_visit
 
+FIXTURE_TAG = "http://hospital.example.org/fhir/CodeSystem/fixture-set|portal-fixtures"
+
+
+def demo_patient(ehr_base: str) -> str:
+    """The demo patient the bookings are made for: the last of the fixture set (never a patient some other
+    program put into the EHR)."""
+    bundle = httpx.get(f"{ehr_base}/Patient", params={"_tag": FIXTURE_TAG, "_sort": "-_id", "_count": "1",
+                                                      "_elements": "id"}, timeout=60).json()
+    for entry in bundle.get("entry") or []:
+        return str(entry["resource"]["id"])
+    raise SystemExit("The EHR has no demo patients; run ./stack up once (it loads the fixtures)")
+
 
 def free_slots(ehr_base: str, n: int) -> list[dict[str, Any]]:
     """`n` free times two days ahead or more (outside the clinic's notice), in random order."""

@@ -134,9 +134,10 @@ async def main(args: argparse.Namespace) -> int:
                 messaging = await round_trips(portal, cfg.fhir_base_url, writer, token, args.messages)
             booking, booker = None, ""
             if args.bookings:
+                from .portal_bookings import demo_patient
                 from .portal_bookings import round_trips as booking_round_trips
 
-                booker = patients[0]
+                booker = demo_patient(cfg.fhir_base_url)
                 token = _token(keys, public_url, settings.portal.oauth_client_id, booker)
                 booking = await booking_round_trips(portal, cfg.fhir_base_url, booker, token, args.bookings)
         print(f"portal pages, {len(patients)} patients, {args.rounds} warm rounds, one page at a time "
