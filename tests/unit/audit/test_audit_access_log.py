@@ -58,7 +58,7 @@ def test_caregiver_is_named() -> None:
               entity_refs=["Appointment/ap-1"], interaction="update", action="U")
     d = describe(e, NAMES, patient="pt-0001")
     assert d["who"] == "Your caregiver Sam Lee"
-    assert d["what"] == "changed your appointments"
+    assert d["what"] == "moved or cancelled an appointment"
 
 
 def test_backend_service() -> None:
