@@ -47,7 +47,7 @@ from mappers.validation import is_fhir_id
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, WriteRefused
 from ..sections import load_sections
-from ..submissions import new_submission, submission_of
+from .messages import new_submission, submission_of
 
 BASE = f"{PREFIX}/appointments"
 HISTORY_SIZE = 100
