@@ -148,8 +148,10 @@ class GrantStore:
             await self.redis.hset(key, mapping={"status": "revoked", "refresh_hash": ""})
         return was_active
 
-    async def revoke_for(self, account_id: str, patient_id: str | None = None) -> int:
-        """Revoke every live grant of an account (only those bound to `patient_id` when given)."""
+    async def revoke_for(self, account_id: str, patient_id: str | None = None, *,
+                         keep_session: str | None = None) -> int:
+        """Revoke every live grant of an account (only those bound to `patient_id` when given; never those
+        made in the sign-in session `keep_session`, the one that just changed the password)."""
         count = 0
         index = ACCOUNT_GRANTS.format(account_id)
         for raw_id in await self.redis.smembers(index):
@@ -159,6 +161,8 @@ class GrantStore:
                 await self.redis.srem(index, grant_id)
                 continue
             if patient_id is not None and grant.patient != patient_id:
+                continue
+            if keep_session is not None and grant.session_id == keep_session:
                 continue
             if await self.revoke(grant_id):
                 count += 1

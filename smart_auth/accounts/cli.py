@@ -77,7 +77,8 @@ class _FileAudit:
 
 
 class _NoGrants:
-    async def revoke_for(self, account_id: str, patient_id: str | None = None) -> int:
+    async def revoke_for(self, account_id: str, patient_id: str | None = None, *,
+                         keep_session: str | None = None) -> int:
         return 0
 
 

@@ -31,9 +31,10 @@ FORM_EXPIRED = "This form has expired. Please go back, reload the page and try a
 
 class GrantRevoker(Protocol):
     """The part of smart_auth.grants.GrantStore the accounts use: end an account's grants (optionally for one
-    patient)."""
+    patient, or all but those of one sign-in session)."""
 
-    async def revoke_for(self, account_id: str, patient_id: str | None = None) -> int: ...
+    async def revoke_for(self, account_id: str, patient_id: str | None = None, *,
+                         keep_session: str | None = None) -> int: ...
 
 
 class EhrUnavailable(Exception):

@@ -1,4 +1,5 @@
-"""The typed state of the multi-step flows (sign-in, enrolment, password reset), kept in the pre-session.
+"""The typed state of the multi-step flows (sign-in, enrolment, password reset, a new authenticator), kept in
+the pre-session.
 
 Each flow owns one `FlowSlot`; what a step knows is a field of its state class, not a key in a dict.
 """
@@ -45,6 +46,14 @@ class ResetState:
     factor: str | None = None  # the second factor that passed; None until then
 
 
+@dataclass
+class AuthenticatorState:
+    """A signed-in person setting up a new authenticator app: the key offered, kept until a code from it works."""
+
+    account_id: str
+    totp_sealed: str
+
+
 class FlowSlot(Generic[T]):
     """Where one flow's state lives in the pre-session."""
 
@@ -74,3 +83,4 @@ class FlowSlot(Generic[T]):
 SIGN_IN = FlowSlot("login", SignInState)
 ENROLMENT = FlowSlot("enroll", EnrolmentState)
 RESET = FlowSlot("reset", ResetState)
+NEW_AUTHENTICATOR = FlowSlot("new-authenticator", AuthenticatorState)

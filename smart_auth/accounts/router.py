@@ -33,13 +33,15 @@ from .messaging import MessageSender
 from .passwords import PasswordHashing
 from .proxies import CaregiverApi, CaregiverPages
 from .reset import PasswordResetFlow
+from .security import AuthenticatorChangeFlow, PasswordChangeFlow, RecoveryCodesFlow, SecurityOverview
 from .sessions import SessionManager
 from .settings import AccountSettings
 from .signin import SignInFlow, SignOut
 from .store import AccountStore
 
 JSON_PREFIXES = ("/auth/api/", "/auth/admin/")
-FLOWS = (SignInFlow, SignOut, PasswordResetFlow, EnrolmentFlow, CaregiverAcceptance, CaregiverPages, CaregiverApi)
+FLOWS = (SignInFlow, SignOut, PasswordResetFlow, EnrolmentFlow, CaregiverAcceptance, CaregiverPages, CaregiverApi,
+         SecurityOverview, PasswordChangeFlow, AuthenticatorChangeFlow, RecoveryCodesFlow)
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,14 @@ class SessionManager:
             await self._ended(sid)
         return len(sids)
 
+    async def end_others_for(self, account_id: str, keep: str) -> int:
+        """End every signed-in session of the account except `keep` (after a password change there)."""
+        key = ACCOUNT_SESSIONS.format(account_id)
+        others = [sid for sid in (_text(s) for s in await self.redis.smembers(key)) if sid and sid != keep]
+        for sid in others:
+            await self._drop(sid, account_id)
+        return len(others)
+
     async def _drop(self, sid: str, account_id: str | None) -> None:
         await self.redis.delete(SESSION.format(sid))
         if account_id:

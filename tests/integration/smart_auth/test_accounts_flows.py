@@ -49,9 +49,12 @@ LOCKED = "Too many unsuccessful attempts"
 @dataclass
 class RecordingGrants:
     calls: list[tuple[str, str | None]] = field(default_factory=list)
+    kept: list[str | None] = field(default_factory=list)  # the sign-in session each call spared
 
-    async def revoke_for(self, account_id: str, patient_id: str | None = None) -> int:
+    async def revoke_for(self, account_id: str, patient_id: str | None = None, *,
+                         keep_session: str | None = None) -> int:
         self.calls.append((account_id, patient_id))
+        self.kept.append(keep_session)
         return 1
 
 
