@@ -229,7 +229,8 @@ class AuthenticatorChangeFlow(SecurityPages):
         if who is None:
             return to_sign_in(self.path)
         secret = await self._offered(request, who)
-        if totp_step(secret, form.text("new_code"), ctx.now()) is None:
+        step = totp_step(secret, form.text("new_code"), ctx.now())
+        if step is None:
             return self._page(request, who, secret, 400, {"new_code": [NEW_CODE_WRONG]})
         refusal = await confirm_it_is_you(ctx, request, who, form, "mfa.setup")
         if refusal is not None:
@@ -239,6 +240,7 @@ class AuthenticatorChangeFlow(SecurityPages):
                         detail=f"method=totp,replaced={record.mfa_method}")
         record.mfa_method, record.totp_secret_sealed = "totp", ctx.store.box.seal(secret)
         await ctx.store.save(record)
+        await ctx.store.restart_totp_steps(record.id, step)
         await NEW_AUTHENTICATOR.clear(ctx.sessions, await ctx.sessions.presession(request))
         await notify_change(ctx, record, "a new authenticator app was set up")
         return RedirectResponse(f"{HOME}?done=authenticator", status_code=303)

@@ -120,6 +120,12 @@ class AccountStore:
         """False when this time step was already used (replay of a seen code)."""
         return bool(await self.redis.set(TOTP_USED.format(account_id, step), "1", nx=True, ex=180))
 
+    async def restart_totp_steps(self, account_id: str, step: int) -> None:
+        """A new authenticator key from time step `step`: the old key's used steps say nothing about the new
+        key's codes (they would refuse a fresh code), and the code that confirmed the new key is spent."""
+        await self.redis.delete(*[TOTP_USED.format(account_id, s) for s in range(step - 3, step + 4)])
+        await self.mark_totp_step_used(account_id, step)
+
     # ---- recovery codes -------------------------------------------------------------------------
     async def set_recovery_codes(self, account_id: str, codes: list[str]) -> None:
         key = RECOVERY.format(account_id)

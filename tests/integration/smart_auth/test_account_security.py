@@ -5,6 +5,7 @@ current password and a current code; a refusal changes nothing."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -92,16 +93,19 @@ async def test_new_authenticator_is_saved_only_after_a_code_from_it(env: Env) ->
         bad_current = await b.post("/auth/account/authenticator", data={**base, "current_code": "123456",
                                                                          "new_code": new.now()})
         assert bad_current.status_code == 401 and "That code is not correct" in bad_current.text
-        done = await b.post("/auth/account/authenticator", data={**base, "current_code": who.recovery[1],
-                                                                  "new_code": new.now()})
+        # The old app's next code re-authenticates; the new app's current one confirms it.
+        now = time.time()
+        done = await b.post("/auth/account/authenticator", data={**base, "current_code": who.totp.at(now + 30),
+                                                                  "new_code": new.at(now)})
         assert done.headers["location"] == "/auth/account/security?done=authenticator"
     assert env.audit.has("mfa.setup", "success", account_id=who.account_id)
 
     async with env.browser() as old_app:
-        assert (await env.sign_in(old_app, who, code=who.totp.now())).status_code == 401
-    who.totp = new
-    async with env.browser() as new_app:
-        assert (await env.sign_in(new_app, who)).status_code == 303
+        assert (await env.sign_in(old_app, who, code=who.totp.at(now))).status_code == 401
+    async with env.browser() as replay:  # the code that confirmed the new app is spent
+        assert (await env.sign_in(replay, who, code=new.at(now))).status_code == 401
+    async with env.browser() as new_app:  # the old app used this step; the new app's code for it still works
+        assert (await env.sign_in(new_app, who, code=new.at(now + 30))).status_code == 303
 
 
 async def test_new_recovery_codes_replace_the_old_set(env: Env) -> None:
