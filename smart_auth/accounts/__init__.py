@@ -1,5 +1,6 @@
 """Patient, caregiver and staff accounts: invitations, enrolment with identity proofing, passwords,
-MFA, lockout, server-side sessions with CSRF, password reset and caregiver (proxy) access.
+MFA, lockout, server-side sessions with CSRF, password reset, a signed-in person's own sign-in settings
+(password, authenticator app, recovery codes) and caregiver (proxy) access.
 
 The composition root builds `Accounts` with `build_accounts(deps, settings, on_session_end=...)` and mounts
 `accounts.router(grants)`.

@@ -1,4 +1,4 @@
-"""Checking and sending second factors for an existing account (sign-in and password reset)."""
+"""Checking and sending second factors for an existing account (sign-in, password reset, sign-in settings)."""
 
 from __future__ import annotations
 

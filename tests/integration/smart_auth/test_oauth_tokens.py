@@ -88,6 +88,20 @@ async def test_grant_store_revoke_for_account_and_patient(oauth_env: Any) -> Non
     assert await is_revoked(env.redis, _claims(env, body["access_token"]))
 
 
+async def test_grant_store_revoke_for_spares_the_grants_of_one_sign_in(oauth_env: Any) -> None:
+    """A password change ends the account's grants everywhere but in the sign-in where it was made."""
+    env = oauth_env
+    client, _ = await env.new_client()
+    account = await env.new_account()
+    here = await env.full_flow(account, client, "offline_access patient/Observation.rs")
+    elsewhere = await env.full_flow(account, client, "offline_access patient/Observation.rs")
+    kept = await env.server.grants.grant_for_refresh(here["refresh_token"])
+    assert await env.server.grants.revoke_for(account.id, keep_session=kept.session_id) == 1
+    assert await is_revoked(env.redis, _claims(env, elsewhere["access_token"]))
+    assert not await is_revoked(env.redis, _claims(env, here["access_token"]))
+    assert await env.server.grants.is_active(kept.grant_id)
+
+
 async def test_confidential_symmetric_client_basic_and_post(oauth_env: Any) -> None:
     env = oauth_env
     basic, secret = await env.new_client(token_endpoint_auth_method="client_secret_basic")
