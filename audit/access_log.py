@@ -213,6 +213,8 @@ ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
     ("create", "payments"): ("paid a bill", "pay a bill"),
     ("create", "appointments"): ("booked an appointment", "book an appointment"),
     ("update", "appointments"): ("moved or cancelled an appointment", "move or cancel an appointment"),
+    ("create", "questionnaire answers"): ("saved answers to a form", "save answers to a form"),
+    ("update", "questionnaire answers"): ("saved or sent answers to a form", "save or send answers to a form"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",

@@ -122,9 +122,11 @@ _TYPES = [
                _p("patient", "subject", "status", "category", "code", "authored", "intent", "requester",
                   "performer", "performer-type", "based-on", "priority", "encounter", "identifier"),
                patient_writes=_p(CREATE)),
-    TypePolicy("QuestionnaireResponse", READS, ("subject", "author"), "patient",
+    # A patient's answers to the clinic's forms: create (a draft or a sent form) and update (a draft saved
+    # again or sent); only published forms, never changed once sent (rule: PatientWrites._form_answers).
+    TypePolicy("QuestionnaireResponse", FULL, ("subject", "author"), "patient",
                _p("patient", "subject", "questionnaire", "status", "authored", "author", "encounter", "identifier",
-                  "source")),
+                  "source"), patient_writes=_p(CREATE, UPDATE)),
     TypePolicy("MedicationDispense", READS, ("subject", "receiver"), "patient",
                _p("patient", "subject", "status", "prescription", "medication", "code", "whenhandedover",
                   "whenprepared", "type", "performer", "identifier")),

@@ -187,6 +187,8 @@ class PatientWrites:
                 return await self._referral(caller, body, request_id)
             if resource_type == "PaymentReconciliation":
                 return await self._pay(caller, body, request_id)
+            if resource_type == "QuestionnaireResponse":
+                return await self._form_answers(caller, body, None, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not create {resource_type} resources")
@@ -207,6 +209,8 @@ class PatientWrites:
                 return await self._change_appointment(current, body, request_id)
             if resource_type == "Communication":
                 return await self._mark_read(caller, current, body, request_id)
+            if resource_type == "QuestionnaireResponse":
+                return await self._form_answers(caller, body, current, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not update {resource_type} resources")
@@ -472,3 +476,47 @@ class PatientWrites:
         return WriteResult(201, fresh, [f"PaymentReconciliation/{_id_from_location(responses[0].get('location', ''))}",
                                         f"PaymentNotice/{_id_from_location(responses[1].get('location', ''))}",
                                         f"Invoice/{invoice['id']}"])
+
+    async def _published_form(self, canonical: str, request_id: str | None) -> dict[str, Any]:
+        """The active Questionnaire the clinic publishes at this canonical URL (and version, if given)."""
+        url, _, version = canonical.partition("|")
+        params = [("url", url), ("status", "active"), ("_count", "5")] + ([("version", version)] if version else [])
+        bundle = await self.upstream.search("Questionnaire", params, request_id)
+        for entry in bundle.get("entry") or []:
+            form = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(form, dict) and form.get("resourceType") == "Questionnaire" and form.get("url") == url \
+                    and form.get("status") == "active" and version in ("", form.get("version")):
+                return form
+        raise FHIRError(422, "business-rule", "That form is not one your clinic offers")
+
+    async def _form_answers(self, caller: Caller, body: dict[str, Any], current: dict[str, Any] | None,
+                            request_id: str | None) -> WriteResult:
+        """A patient's answers to one of the clinic's forms: a draft saved (and saved again in place) or the
+        form sent. Only published forms, only about the caller's own record, only for their own visit, and
+        nothing changes once it is sent."""
+        patient_ref = f"Patient/{caller.bound_patient}"
+        if current is not None and current.get("status") != "in-progress":
+            raise InboundError(inbound.FORM_SENT)  # checked first: a sent form is never touched again
+        questionnaire = await self._published_form(inbound.response_questionnaire(body), request_id)
+        appointment = inbound.response_appointment(body)
+        if appointment is not None:
+            # Another record's visit answers exactly like one that does not exist.
+            await self._own(caller, "Appointment", plain_reference(appointment, "Appointment"), request_id)
+        shaped = inbound.questionnaire_response(
+            body, questionnaire, current, patient_ref=patient_ref, author_ref=caller.fhir_user or patient_ref,
+            appointment_ref=appointment, now=self.clock())
+        if current is None:
+            identifier = shaped.get("identifier") or {}
+            if_none_exist = None
+            if identifier.get("system") and identifier.get("value"):
+                if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&subject={patient_ref}"
+            return await self._create(shaped, if_none_exist, request_id)
+        response = await self.upstream.request(
+            "PUT", f"QuestionnaireResponse/{current['id']}", json=shaped, request_id=request_id,
+            headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
+        )
+        if response.status_code in (409, 412):
+            raise FHIRError(412, "conflict", "The form was saved from somewhere else meanwhile; please reload it")
+        if response.status_code >= 400:
+            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
+        return WriteResult(200, json_object(response), [f"QuestionnaireResponse/{current['id']}"])

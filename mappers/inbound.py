@@ -13,6 +13,7 @@ from .attachments import AttachmentError, checked_file, decoded, safe_title, sha
 from .catalogue import SNOMED, is_pharmacy, specialty_in, specialty_of
 from .concepts import codes
 from .instants import parse_instant
+from .questionnaires import answers_of, check_answers, cites, questions, response_items
 from .validation import InboundError, plain_reference, validate
 
 # The Patient elements a patient may change about themselves.
@@ -492,3 +493,81 @@ def referral_request(
     if note := _note(proposed, requester_ref, now):
         shaped["note"] = note
     return validate(shaped, "ServiceRequest")
+
+
+# -- forms (QuestionnaireResponse) ------------------------------------------------------------------------
+RESPONSE_STATUSES = ("in-progress", "completed")
+# Which visit a pre-visit check-in belongs to. R4's QuestionnaireResponse cannot point at an Appointment
+# (basedOn takes CarePlan/ServiceRequest, encounter an Encounter that does not exist before the visit).
+APPOINTMENT_EXTENSION = "http://hospital.example.org/fhir/StructureDefinition/questionnaireresponse-appointment"
+FORM_SENT = "This form was already sent and can no longer be changed. Please send your care team a message."
+
+
+def response_appointment(proposed: Any) -> str | None:
+    """The Appointment reference a response names as its visit, if any (`Appointment/<id>` or malformed)."""
+    for ext in _items(proposed, "extension") if isinstance(proposed, dict) else []:
+        if isinstance(ext, dict) and ext.get("url") == APPOINTMENT_EXTENSION:
+            return ref_of(ext.get("valueReference")) or ""
+    return None
+
+
+def response_questionnaire(proposed: Any) -> str:
+    """The form a response answers (its canonical `url|version`), or InboundError."""
+    value = proposed.get("questionnaire") if isinstance(proposed, dict) else None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise InboundError("A form's answers must name the form they answer (questionnaire)")
+    return value
+
+
+def questionnaire_response(
+    proposed: Any, questionnaire: dict[str, Any], current: dict[str, Any] | None, *, patient_ref: str,
+    author_ref: str, appointment_ref: str | None, now: datetime,
+) -> dict[str, Any]:
+    """A patient's answers to one of the clinic's forms: a draft (`in-progress`, changed in place as often
+    as they like) or sent (`completed`: every required question answered, and no change after that).
+
+    `questionnaire` is the published form the response cites; `current` the stored response an update
+    replaces; `appointment_ref` the caller's own visit, already checked. The items are rebuilt from the
+    answers in the form's own order and words, so what is stored is exactly what was checked."""
+
+    validate(proposed, "QuestionnaireResponse")
+    status = proposed.get("status")
+    if status not in RESPONSE_STATUSES:
+        raise InboundError("A form can only be saved as a draft (in-progress) or sent (completed)")
+    if ref_of(proposed.get("subject")) not in (None, patient_ref):
+        raise InboundError("A form can only be about your own record")
+    if not cites(proposed.get("questionnaire"), questionnaire):
+        raise InboundError("These answers are for a different form")
+    if current is not None:
+        if current.get("status") != "in-progress":
+            raise InboundError(FORM_SENT)
+        if proposed.get("questionnaire") != current.get("questionnaire"):
+            raise InboundError("A saved form cannot be turned into a different form")
+        if response_appointment(current) != appointment_ref:
+            raise InboundError("A saved form cannot be moved to a different visit")
+    qs = questions(questionnaire)
+    answers = answers_of(proposed)
+    problems = check_answers(qs, answers, completing=status == "completed")
+    if problems:
+        first = [f"{link or 'form'}: {texts[0]}" for link, texts in list(problems.items())[:5]]
+        raise InboundError("Some answers cannot be accepted: " + "; ".join(first))
+    shaped: dict[str, Any] = {"resourceType": "QuestionnaireResponse"}
+    if current is not None:
+        shaped["id"] = current["id"]
+    identifiers = (current or proposed).get("identifier")
+    if isinstance(identifiers, dict):
+        shaped["identifier"] = identifiers
+    if appointment_ref:
+        shaped["extension"] = [{"url": APPOINTMENT_EXTENSION, "valueReference": {"reference": appointment_ref}}]
+    shaped.update({
+        "questionnaire": proposed["questionnaire"],
+        "status": status,
+        "subject": {"reference": patient_ref},
+        "authored": now.isoformat(timespec="seconds"),
+        "author": {"reference": author_ref},
+        "source": {"reference": patient_ref},
+    })
+    items = response_items(qs, answers)
+    if items:
+        shaped["item"] = items
+    return validate(shaped, "QuestionnaireResponse")

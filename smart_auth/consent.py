@@ -86,6 +86,9 @@ def describe_scope(text: str, *, patient_facing: bool = True) -> str:
             thing += " and mark their messages to you as read"
     elif scope.resource_type == "PaymentReconciliation" and Interaction.CREATE in writes:
         verb = "Pay"  # a payment is only ever made with a card the person enters themselves
+    elif scope.resource_type == "QuestionnaireResponse" and writes:
+        verb = "See, fill in and send" if reads else "Fill in and send"
+        thing = "your clinic's forms"
     elif scope.resource_type == "MedicationRequest" and Interaction.CREATE in writes:
         verb = "See prescriptions and request refills of" if reads else "Request refills of"
     elif scope.resource_type == "ServiceRequest" and Interaction.CREATE in writes:

@@ -66,6 +66,7 @@ def test_client_registration_scope_limits_with_wildcards() -> None:
         ("patient/ServiceRequest.crs", "See your referrals and orders and ask for referrals"),
         ("patient/PaymentReconciliation.c", "Pay your bills"),
         ("patient/Invoice.rs", "Read your bills"),
+        ("patient/QuestionnaireResponse.cu", "Fill in and send your clinic's forms"),
         ("offline_access", "Keep access after you close the app, until you withdraw it"),
         ("patient/*.rs", "Read all of your health record"),
     ],
