@@ -489,3 +489,25 @@ def answered(qs: Sequence[Question], answers: Answers, depth: int = 0) -> list[A
         elif q.answerable and answers.get(q.link_id):
             lines.append(AnsweredLine(q.text, tuple(answer_text(a) for a in answers[q.link_id]), False, depth))
     return lines
+
+
+def condition_hints(qs: Sequence[Question]) -> dict[str, str]:
+    """For each question that applies only after some answer, that in words (shown as the question's hint:
+    without JavaScript every question is on the page, and the person needs to know which to skip)."""
+    texts = {q.link_id: q.text for q in every_question(qs)}
+    hints: dict[str, str] = {}
+    for q in every_question(qs):
+        parts = []
+        for c in q.conditions:
+            asked = texts.get(c.question, c.question)
+            value = {"value" + c.answer_key[len("answer"):]: c.answer}
+            if c.operator == "exists":
+                parts.append(f"you answered “{asked}”" if c.answer is True else f"you left “{asked}” empty")
+            elif c.operator == "=":
+                parts.append(f"your answer to “{asked}” was “{answer_text(value)}”")
+            elif c.operator == "!=":
+                parts.append(f"your answer to “{asked}” was not “{answer_text(value)}”")
+        if parts:
+            joiner = " or " if q.enable_any else " and "
+            hints[q.link_id] = f"Answer this only if {joiner.join(parts)}."
+    return hints

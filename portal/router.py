@@ -11,6 +11,7 @@ from .pages.billing import add_billing_routes
 from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
 from .pages.downloads import add_download_routes
+from .pages.forms import add_form_routes
 from .pages.medications import add_medication_routes
 from .pages.menu import add_menu_routes
 from .pages.messages import add_message_routes
@@ -34,6 +35,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_medication_routes(router, portal)
     add_referral_routes(router, portal)
     add_billing_routes(router, portal)
+    add_form_routes(router, portal)
     add_download_routes(router, portal)
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)
