@@ -24,6 +24,8 @@ GROUPS = ("Your health", "Visits and messages", "Bills", "You and your account")
 
 PLACES: tuple[Place, ...] = (
     Place("/portal/", "Home", "What is new, and what to do next.", "Your health", on_top=True),
+    Place("/portal/todo", "To do", "Medicines running out, visits, forms, and vaccines or check-ups due.",
+          "Your health", on_top=True),
     Place("/portal/record", "Health record", "Your visits, health problems, medicines, allergies and vaccines.",
           "Your health"),
     Place("/portal/results", "Test results", "Lab tests and scans, with what they mean.", "Your health", on_top=True),
@@ -35,6 +37,8 @@ PLACES: tuple[Place, ...] = (
           "Visits and messages", on_top=True),
     Place("/portal/messages", "Messages", "Write to your care team and read their answers.", "Visits and messages",
           on_top=True),
+    Place("/portal/forms", "Forms", "Forms your clinic asked you to fill in, like a check-in before a visit.",
+          "Visits and messages"),
     Place("/portal/billing", "Bills", "Your statements. Pay a bill or ask about it.", "Bills", on_top=True),
     Place("/portal/profile", "Profile", "Your phone, e-mail, address, emergency contacts, insurance and allergies.",
           "You and your account"),

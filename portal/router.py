@@ -20,6 +20,7 @@ from .pages.record import add_record_routes
 from .pages.referrals import add_referral_routes
 from .pages.results import add_results_routes
 from .pages.signin import add_signin_routes
+from .pages.todo import add_todo_routes
 
 
 def build_portal_router(portal: Portal) -> APIRouter:
@@ -36,6 +37,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_referral_routes(router, portal)
     add_billing_routes(router, portal)
     add_form_routes(router, portal)
+    add_todo_routes(router, portal)
     add_download_routes(router, portal)
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)

@@ -1,6 +1,6 @@
-"""Home: what is coming up and what is new, in one glance: next visits, new results, new messages,
-medicines (refills due first) and vaccines or screenings due. Its FHIR searches run at once; the wording
-is mappers'."""
+"""Home: what is coming up and what is new, in one glance: the first few to-dos, next visits, new results,
+new messages, medicines (refills due first) and vaccines or screenings due. Its FHIR searches run at once
+(those of the to-do list among them); the wording is mappers'."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from mappers.appointments import upcoming_appointments
-from mappers.care_due import care_due, evidence_codes, load_rules
+from mappers.care_due import load_rules
 from mappers.explanations import load_explanations, plain_names
 from mappers.instants import parse_instant
 from mappers.medications import Medication, medication_list, refill_due
@@ -21,6 +21,7 @@ from mappers.results import report_panel
 
 from ..core import PREFIX, Portal, Visit
 from ..sections import load_sections
+from .todo import build_to_dos, todo_loads
 
 UPCOMING = 3
 NEW_RESULTS_SHOWN = 5
@@ -49,55 +50,35 @@ def _reported(report: Mapping[str, Any]) -> Any:
     return report.get("issued") or report.get("effectiveDateTime")
 
 
-# Only the tests the rules count are fetched for "due", not every result (vaccines: all of them).
-NARROWED = ("Observation", "DiagnosticReport", "Procedure")
-
-
-def _evidence_search(visit: Visit, rtype: str, codes: dict[str, list[str]]) -> Any:
-    params = [("patient", visit.patient_id), ("_sort", "-date"), ("_count", "200")]
-    if rtype in NARROWED and codes.get(rtype):
-        params.append(("code", ",".join(codes[rtype])))
-    return visit.fhir.search(rtype, params, all_pages=False)
+TODO_SHOWN = 3
 
 
 async def show_dashboard(visit: Visit) -> Response:
     names, rules = plain_names(load_explanations()), load_rules()  # both validated once (cached)
-    codes = evidence_codes(rules)
     fhir, pid, clock = visit.fhir, visit.patient_id, visit.portal.clock
     since = visit.session.previous_sign_in
     now, today, tz = clock.now(), clock.today(), clock.tz
     parts = await load_sections(
-        appointments=fhir.search("Appointment", [("patient", pid), ("date", f"ge{today.isoformat()}"),
-                                                 ("status", "booked"), ("_sort", "date"), ("_count", "10")],
-                                 all_pages=False),
         reports=fhir.search("DiagnosticReport", [("patient", pid), ("_sort", "-date"), ("_count", "20")],
                             all_pages=False),
         messages=fhir.search("Communication", [("subject", pid), ("_sort", "-sent"), ("_count", "50")],
                              all_pages=False),
-        medicines=fhir.search("MedicationRequest", [("patient", pid), ("status", "active")]),
-        patient=fhir.read("Patient", pid),
-        immunizations=_evidence_search(visit, "Immunization", codes),
-        conditions=fhir.search("Condition", [("patient", pid), ("_count", "200")], all_pages=False),
-        tests=_evidence_search(visit, "Observation", codes),
-        test_reports=_evidence_search(visit, "DiagnosticReport", codes),
-        procedures=_evidence_search(visit, "Procedure", codes),
+        **todo_loads(visit, rules),  # next visits, medicines and what is due come from the same searches
     )
+    todo = build_to_dos(visit, parts, rules)
     upcoming = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz)[:UPCOMING]
     reports = parts["reports"].value or []  # newest first, as asked for
     results = [NewResult(report_panel(r, None, tz, names).name, clock.day(_reported(r)), _after(_reported(r), since))
                for r in reports[:NEW_RESULTS_SHOWN]]
-    current, _ = medication_list(parts["medicines"].value or [], tz=tz)
+    current, _ = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz)
     medicines = sorted((MedicineLine(m, refill_due(m, today, REFILL_WITHIN_DAYS)) for m in current),
                        key=lambda line: not line.refill_due)
-    due_parts = ("patient", "immunizations", "conditions", "tests", "test_reports", "procedures")
-    due_ok = all(parts[name].ok for name in due_parts)
-    record = [r for name in due_parts[1:] for r in parts[name].value or []]
-    due = care_due(parts["patient"].value or {}, record, today, rules) if due_ok else []
     return visit.render(
-        "portal/dashboard.html", title="Home", parts=parts, due_ok=due_ok, upcoming=upcoming, results=results,
-        new_results=sum(1 for r in reports if _after(_reported(r), since)),
+        "portal/dashboard.html", title="Home", parts=parts, due_ok=todo.ok("due"), upcoming=upcoming,
+        results=results, new_results=sum(1 for r in reports if _after(_reported(r), since)),
         unread_messages=unread_count(parts["messages"].value or [], [f"Patient/{pid}", visit.session.fhir_user]),
-        medicines=medicines, refills_due=sum(1 for line in medicines if line.refill_due), due=due,
+        medicines=medicines, refills_due=sum(1 for line in medicines if line.refill_due), due=todo.due,
+        todo=todo.items[:TODO_SHOWN], todo_count=len(todo.items), todo_unavailable=todo.unavailable,
         previous_sign_in=since, first_sign_in=since is None)
 
 

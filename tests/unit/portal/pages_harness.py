@@ -20,7 +20,8 @@ from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 
 CODE_FIELDS = {"Immunization": "vaccineCode", "MedicationRequest": "medicationCodeableConcept"}
-PATIENT_FIELDS = ("subject", "patient", "participant", "beneficiary")
+PATIENT_FIELDS = ("subject", "patient", "participant", "beneficiary", "for")
+SHARED_TYPES = frozenset({"Questionnaire"})  # the clinic's, not any one patient's
 WHEN_FIELDS = ("effectiveDateTime", "issued", "occurrenceDateTime", "performedDateTime", "start", "sent",
                "authoredOn", "date", "period")
 
@@ -73,7 +74,7 @@ class RecordFhir:
         if resource_type in self.down:
             raise RecordUnavailable(resource_type)
         found = [r for r in self.resources if r.get("resourceType") == resource_type
-                 and _about(r, self.patient_id)]
+                 and (resource_type in SHARED_TYPES or _about(r, self.patient_id))]
         for name, value in params:
             if name == "status":
                 found = [r for r in found if r.get("status") in value.split(",")]
