@@ -76,13 +76,19 @@ def _task_appointment(task: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return ref.id, _str((task.get("focus") or {}).get("display")) or None
 
 
-def _output(task: Mapping[str, Any]) -> str | None:
+def task_outputs(task: Mapping[str, Any]) -> list[str]:
+    """The ids of the QuestionnaireResponses a form's Task names as its result."""
+    found = []
     for item in task.get("output") or []:
-        ref = parse_reference((item or {}).get("valueReference") if isinstance(item, Mapping) else None,
+        ref = parse_reference(item.get("valueReference") if isinstance(item, Mapping) else None,
                               "QuestionnaireResponse")
         if ref:
-            return ref.id
-    return None
+            found.append(ref.id)
+    return found
+
+
+def _output(task: Mapping[str, Any]) -> str | None:
+    return next(iter(task_outputs(task)), None)
 
 
 def _latest(responses: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:

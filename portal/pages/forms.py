@@ -9,6 +9,7 @@ carries a one-off submission id: the request's Idempotency-Key, so a form sent t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from mappers.appointments import appointment as appointment_view
-from mappers.form_tasks import TASK_CODE, assigned_forms, response_appointment_id
+from mappers.form_tasks import TASK_CODE, assigned_forms, response_appointment_id, task_outputs
 from mappers.inbound import APPOINTMENT_EXTENSION
 from mappers.questionnaires import (
     Question,
@@ -87,11 +88,25 @@ async def _form_and_visit(visit: Visit) -> tuple[dict[str, Any], str | None, Any
     return form, appointment_id, shown
 
 
-def _current(form: Mapping[str, Any], appointment_id: str | None, responses: list[dict[str, Any]]
-             ) -> dict[str, Any] | None:
-    """The person's answers to this form (for this visit): a draft before anything sent, newest first."""
-    mine = [r for r in responses if cites(r.get("questionnaire"), form)
-            and response_appointment_id(r) == appointment_id and r.get("status") in ("in-progress", "completed")]
+async def _current(visit: Visit, form: Mapping[str, Any], appointment_id: str | None) -> dict[str, Any] | None:
+    """The person's answers to this form (for this visit): a draft before anything sent, newest first. A
+    visit's answers are those naming it, or those the clinic's Task for that visit points to."""
+    searches = {"responses": _responses(visit)}
+    if appointment_id:
+        searches["tasks"] = visit.fhir.search("Task", [("patient", visit.patient_id),
+                                                       ("focus", f"Appointment/{appointment_id}")], all_pages=False)
+    found = dict(zip(searches, await asyncio.gather(*searches.values()), strict=True))
+    outputs = {o for t in found.get("tasks", []) for o in task_outputs(t)}
+
+    def belongs(r: dict[str, Any]) -> bool:
+        if r.get("id") in outputs:
+            return True
+        if response_appointment_id(r) != appointment_id:
+            return False
+        return appointment_id is not None or not r.get("encounter")  # an answered past visit's is not this
+
+    mine = [r for r in found["responses"] if cites(r.get("questionnaire"), form)
+            and r.get("status") in ("in-progress", "completed") and belongs(r)]
     drafts = [r for r in mine if r.get("status") == "in-progress"]
     pick = drafts or mine
     return max(pick, key=lambda r: str(r.get("authored") or "")) if pick else None
@@ -118,7 +133,7 @@ def _page(visit: Visit, form: Mapping[str, Any], qs: list[Question], appointment
 async def fill_form(visit: Visit) -> Response:
     form, appointment_id, appointment = await _form_and_visit(visit)
     qs = questions(form)
-    response = _current(form, appointment_id, await _responses(visit))
+    response = await _current(visit, form, appointment_id)
     typed = typed_values(qs, answers_of(response)) if response else {}
     return _page(visit, form, qs, appointment, appointment_id, response, typed, {}, _new_submission())
 
@@ -129,17 +144,24 @@ async def save_form(visit: Visit) -> Response:
     submission = _submission({k: v for k, v in raw.items() if isinstance(v, str)})
     form, appointment_id, appointment = await _form_and_visit(visit)
     qs = questions(form)
-    response = _current(form, appointment_id, await _responses(visit))
+    response = await _current(visit, form, appointment_id)
     if response is not None and response.get("status") == "completed":
         return _page(visit, form, qs, appointment, appointment_id, response, {}, {}, submission, 409)
     sending = raw.get("action") == "send"
     reading = read_form(qs, {k: [v for v in raw.getlist(k) if isinstance(v, str)] for k in raw.keys()},
                         completing=sending)
+    status = "completed" if sending else "in-progress"
+    query = {"appointment": appointment_id} if appointment_id else {}
+    query["sent" if sending else "saved"] = "1"
+    done = RedirectResponse(f"{PREFIX}/forms/{form['id']}?{urlencode(query)}", status_code=303)
+    if not reading.problems and response is not None and response.get("status") == status \
+            and answers_of(response) == reading.answers:
+        return done  # already saved just so (a form sent twice): nothing to write
     if not reading.problems:
         body: dict[str, Any] = {
             "resourceType": "QuestionnaireResponse",
             "questionnaire": canonical(form),
-            "status": "completed" if sending else "in-progress",
+            "status": status,
             "subject": {"reference": f"Patient/{visit.patient_id}"},
         }
         if appointment_id:
@@ -154,15 +176,15 @@ async def save_form(visit: Visit) -> Response:
             else:
                 body["id"] = response["id"]
                 version = (response.get("meta") or {}).get("versionId")
+                # One key per version changed: a retry of this very change is answered once; a later change
+                # from the same page (after the draft it created) is a change of its own.
                 await visit.fhir.write("PUT", f"QuestionnaireResponse/{response['id']}", body,
-                                       idempotency_key=f"form-{submission}",
+                                       idempotency_key=f"form-{submission}-{response['id']}-{version}",
                                        if_match=f'W/"{version}"' if version else None)
         except WriteRefused as exc:
             reading.problems[""] = [_plain_refusal(exc)]
         else:
-            query = {"appointment": appointment_id} if appointment_id else {}
-            query["sent" if sending else "saved"] = "1"
-            return RedirectResponse(f"{PREFIX}/forms/{form['id']}?{urlencode(query)}", status_code=303)
+            return done
     return _page(visit, form, qs, appointment, appointment_id, response, reading.typed, reading.problems,
                  submission, 422)
 

@@ -108,6 +108,7 @@ async def test_sending_with_problems_shows_them_at_each_question_and_writes_noth
 async def test_a_draft_is_created_once_then_saved_in_place(tmp_path: Path, gw: respx.MockRouter) -> None:
     gw.get(f"/Questionnaire/{CHECKIN['id']}").respond(json=CHECKIN)
     gw.get("/Appointment/ap-1").respond(json=appointment())
+    gw.get("/Task").respond(json=bundle(task(CHECKIN, focus="ap-1")))
     searched = gw.get("/QuestionnaireResponse").respond(json=bundle())
     post = gw.post("/QuestionnaireResponse").respond(201, json=response(CHECKIN, "in-progress"))
     data = {"q-1": "My knee", "csrf_token": "csrf-1", "submission": "a" * 20, "action": "save"}
@@ -160,3 +161,35 @@ async def test_another_patients_visit_or_an_unpublished_form_is_not_found(tmp_pa
         await forms.fill_form(visit(tmp_path, path="/portal/forms/retired",
                                     path_params={"questionnaire_id": "retired"}))
     assert not writes.called
+
+
+async def test_the_same_form_sent_again_after_it_was_saved_writes_nothing_more(
+        tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get(f"/Questionnaire/{CHECKIN['id']}").respond(json=CHECKIN)
+    draft = response(CHECKIN, "in-progress", item=[{"linkId": "reason", "answer": [{"valueString": "My knee"}]}])
+    gw.get("/QuestionnaireResponse").respond(json=bundle(draft))
+    writes = gw.route(method__in=["POST", "PUT"]).respond(200, json={})
+    data = {"q-1": "My knee", "csrf_token": "csrf-1", "submission": "e" * 20, "action": "save"}
+    page = await forms.save_form(form_visit(tmp_path, CHECKIN, "POST", data=data))
+    assert page.status_code == 303 and page.headers["location"].endswith("saved=1")
+    assert not writes.called
+    changed = await forms.save_form(form_visit(tmp_path, CHECKIN, "POST", data={**data, "q-1": "My left knee"}))
+    assert changed.status_code == 303 and writes.call_count == 1
+    assert writes.calls.last.request.headers["Idempotency-Key"] == "form-" + "e" * 20 + "-qr-1-4"
+
+
+async def test_a_visits_check_in_the_clinic_recorded_through_its_task_shows_as_sent(
+        tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get(f"/Questionnaire/{CHECKIN['id']}").respond(json=CHECKIN)
+    gw.get("/Appointment/ap-1").respond(json=appointment())
+    done = task(CHECKIN, "completed", focus="ap-1")
+    done["output"] = [{"type": {"text": "Response"}, "valueReference": {"reference": "QuestionnaireResponse/qr-7"}}]
+    gw.get("/Task").respond(json=bundle(done))
+    gw.get("/QuestionnaireResponse").respond(json=bundle(
+        response(CHECKIN, "completed", "qr-7", encounter={"reference": "Encounter/e-1"},
+                 item=[{"linkId": "reason", "answer": [{"valueString": "Annual check"}]}])))
+    page = await forms.fill_form(form_visit(tmp_path, CHECKIN, query="appointment=ap-1"))
+    assert "It can no longer be changed" in text(page) and "Annual check" in text(page)
+    # The same form with no visit named is a new one: that visit's answers are not it.
+    blank = await forms.fill_form(form_visit(tmp_path, CHECKIN))
+    assert "Send to my care team" in text(blank) and "Annual check" not in text(blank)
