@@ -118,11 +118,14 @@ def _page(visit: Visit, form: Mapping[str, Any], qs: list[Question], appointment
     by_link = {q.link_id: q for q in every_question(qs)}
     # Errors are shown by field id, so the summary's links land on the question.
     field_errors = {(by_link[k].field_id if k in by_link else "form"): v for k, v in errors.items()}
+    # The summary at the top names each question (five times "Please answer this question" says nothing).
+    summary = {(by_link[k].field_id if k in by_link else "form"): [f"{by_link[k].text} {m}" if k in by_link else m
+                                                                    for m in v] for k, v in errors.items()}
     sent = response is not None and response.get("status") == "completed"
     query = {"appointment": appointment_id} if appointment_id else {}
     return visit.render(
         "portal/form.html", status, title=str(form.get("title") or "Form"), form=form, questions=qs,
-        hints=condition_hints(qs), typed=typed, errors=field_errors, submission=submission,
+        hints=condition_hints(qs), typed=typed, errors=field_errors, summary=summary, submission=submission,
         appointment=appointment, sent=sent, response=response,
         lines=answered(qs, answers_of(response)) if sent and response else [],
         action=f"{PREFIX}/forms/{form['id']}" + (f"?{urlencode(query)}" if query else ""),

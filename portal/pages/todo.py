@@ -5,6 +5,7 @@ care_due.toml, each naming its guideline); the wording is mappers'."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from ..sections import Section, load_sections
 TASK_SYSTEM = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
 # Only the tests the rules count are fetched for "due", not every result (vaccines: all of them).
 NARROWED = ("Observation", "DiagnosticReport", "Procedure")
+CODES_PER_SEARCH = 20  # the gateway's limit on the values of one search parameter
 DUE_PARTS = ("patient", "immunizations", "conditions", "tests", "test_reports", "procedures")
 SOURCES = {"medicines": ("medicines", "dispenses"), "visits": ("appointments",),
            "forms": ("tasks", "responses", "forms"), "due": DUE_PARTS}
@@ -33,11 +35,16 @@ SOURCE_WORDS = {"medicines": "your medicines", "visits": "your visits", "forms":
                 "due": "vaccines and check-ups due"}
 
 
-def _evidence_search(visit: Visit, rtype: str, codes: dict[str, list[str]]) -> Awaitable[Any]:
+async def _evidence_search(visit: Visit, rtype: str, codes: dict[str, list[str]]) -> list[dict[str, Any]]:
     params = [("patient", visit.patient_id), ("_sort", "-date"), ("_count", "200")]
-    if rtype in NARROWED and codes.get(rtype):
-        params.append(("code", ",".join(codes[rtype])))
-    return visit.fhir.search(rtype, params, all_pages=False)
+    wanted = codes.get(rtype) if rtype in NARROWED else None
+    if not wanted:
+        return await visit.fhir.search(rtype, params, all_pages=False)
+    # The gateway takes at most CODES_PER_SEARCH values per parameter: more codes, more searches (at once).
+    chunks = [wanted[i:i + CODES_PER_SEARCH] for i in range(0, len(wanted), CODES_PER_SEARCH)]
+    found = await asyncio.gather(*(visit.fhir.search(rtype, [*params, ("code", ",".join(chunk))], all_pages=False)
+                                   for chunk in chunks))
+    return list({(r.get("resourceType"), r.get("id")): r for part in found for r in part}.values())
 
 
 def care_due_loads(visit: Visit, rules: list[CareRule]) -> dict[str, Awaitable[Any]]:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from mappers.concepts import codes
 from mappers.instants import first_time
 from portal.core import Portal, PortalDeps, Visit
-from portal.fhir import NotFound, NotSupported, RecordUnavailable, Staleness
+from portal.fhir import NotFound, NotSupported, RecordUnavailable, Refused, Staleness
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 
@@ -79,6 +79,8 @@ class RecordFhir:
             if name == "status":
                 found = [r for r in found if r.get("status") in value.split(",")]
             elif name == "code":
+                if len(value.split(",")) > 20:  # the gateway's limit, as the real one answers it
+                    raise Refused(f"{resource_type}: more than 20 codes")
                 wanted = {tuple(v.split("|", 1)) for v in value.split(",")}
                 field = CODE_FIELDS.get(resource_type, "code")
                 found = [r for r in found if codes(r.get(field)) & wanted]

@@ -101,7 +101,10 @@ async def test_sending_with_problems_shows_them_at_each_question_and_writes_noth
     html = page.body.decode()
     assert page.status_code == 422 and not post.called
     assert re.search(r'id="q-3-error"><p>Please enter a whole number, like 3.</p>', html)
-    assert 'aria-invalid="true"' in html and '<a href="#q-1">Please answer this question.</a>' in html
+    assert 'aria-invalid="true"' in html
+    # The summary names the question; the field's own message sits beside it.
+    assert '<a href="#q-1">What would you like to talk about at this visit? Please answer this question.</a>' in html
+    assert 'id="q-1-error"><p>Please answer this question.</p>' in html
     assert 'value="eleven"' in html  # what was typed stays, to correct
 
 
