@@ -61,6 +61,16 @@ def test_caregiver_is_named() -> None:
     assert d["what"] == "moved or cancelled an appointment"
 
 
+def test_forms_saved_sent_or_refused_read_as_what_the_person_did() -> None:
+    me = {"account_ref": "Patient/pt-0001", "entity_refs": ["QuestionnaireResponse/qr-1"]}
+    assert describe(event(**me, interaction="create", action="C"), NAMES, patient="pt-0001")["what"] == (
+        "saved answers to a form")
+    assert describe(event(**me, interaction="update", action="U"), NAMES, patient="pt-0001")["what"] == (
+        "saved or sent answers to a form")
+    refused = describe(event(**me, interaction="update", action="U", outcome="4"), NAMES, patient="pt-0001")
+    assert refused["what"] == "tried to save or send answers to a form" and refused["outcome"] == "failure"
+
+
 def test_backend_service() -> None:
     e = event(account_ref="Device/bulk-exporter", client_id="bulk-exporter", account_id=None,
               entity_refs=["Condition/c-1"])
