@@ -78,7 +78,9 @@ async def show_dashboard(visit: Visit) -> Response:
         results=results, new_results=sum(1 for r in reports if _after(_reported(r), since)),
         unread_messages=unread_count(parts["messages"].value or [], [f"Patient/{pid}", visit.session.fhir_user]),
         medicines=medicines, refills_due=sum(1 for line in medicines if line.refill_due), due=todo.due,
-        todo=todo.items[:TODO_SHOWN], todo_count=len(todo.items), todo_unavailable=todo.unavailable,
+        # Visits have their own card here: the panel shows the other to-dos first.
+        todo=[t for t in todo.items if t.kind != "visit"][:TODO_SHOWN], todo_count=len(todo.items),
+        todo_unavailable=todo.unavailable,
         previous_sign_in=since, first_sign_in=since is None)
 
 

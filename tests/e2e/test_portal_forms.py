@@ -35,6 +35,19 @@ def booked_visit(ehr: str, patient_id: str) -> str:
     return created.json()["id"]
 
 
+def someone_elses_visit(ehr: str, patient_id: str) -> str:
+    """A visit already in another patient's record (only pasted, never changed)."""
+    bundle = httpx.get(f"{ehr}/Appointment", params={"patient": f"Patient/{patient_id}", "_count": "1"},
+                       timeout=30).json()
+    return bundle["entry"][0]["resource"]["id"]
+
+
+def cancel(ehr: str, appointment_id: str) -> None:
+    """The visit made for the test is cancelled again, so runs do not pile up visits in the shared EHR."""
+    current = httpx.get(f"{ehr}/Appointment/{appointment_id}", timeout=30).json()
+    httpx.put(f"{ehr}/Appointment/{appointment_id}", json={**current, "status": "cancelled"}, timeout=30)
+
+
 def answers_in_ehr(ehr: str, appointment_id: str) -> list[dict[str, Any]]:
     bundle = httpx.get(f"{ehr}/QuestionnaireResponse", params={"_lastUpdated": f"ge{datetime.now(UTC).date()}",
                                                                "_count": "200"}, timeout=30).json()
@@ -53,10 +66,15 @@ async def test_a_check_in_is_drafted_by_keyboard_corrected_sent_and_stored(
     account = await enrolled()
     assert account.patient is not None
     mine = booked_visit(ehr_base_url, account.patient.patient_id)
-    theirs = booked_visit(ehr_base_url, "pt-0004")
-    await sign_in(page, account, next_path="/portal/todo")
-    await check_page(page, "portal-todo")
-    await page.goto(f"/portal/forms/{CHECKIN}?appointment={mine}")
+    try:
+        await _check_in(page, account, ehr_base_url, mine, someone_elses_visit(ehr_base_url, "pt-0004"))
+    finally:
+        cancel(ehr_base_url, mine)
+
+
+async def _check_in(page: Page, account: Account, ehr_base_url: str, mine: str, theirs: str) -> None:
+    assert account.patient is not None
+    await sign_in(page, account, next_path=f"/portal/forms/{CHECKIN}?appointment={mine}")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Pre-visit check-in")
     await check_page(page, "portal-form")
     reason = "What would you like to talk about at this visit? (required)"
@@ -91,7 +109,7 @@ async def test_a_check_in_is_drafted_by_keyboard_corrected_sent_and_stored(
     # Another patient's visit pasted into the address: not found, nothing written.
     response = await page.goto(f"/portal/forms/{CHECKIN}?appointment={theirs}")
     assert response is not None and response.status == 404
-    assert answers_in_ehr(ehr_base_url, theirs) == []
+    assert answers_in_ehr(ehr_base_url, theirs) == []  # nothing written for it today
     await page.goto("/portal/forms")
     await expect(page.get_by_role("heading", name="Sent")).to_be_visible()
     await check_page(page, "portal-forms")
@@ -104,6 +122,7 @@ async def test_the_to_do_list_and_a_calendar_file(portal_signed_in: Callable[...
     await expect(panel.get_by_role("link", name="See all")).to_be_visible()
     await panel.get_by_role("link", name="See all").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("To do")
+    await check_page(page, "portal-todo")
     calendar_links = page.get_by_role("link", name="Add to my calendar")
     assert await calendar_links.count() > 0, "the shared patient has a visit or a refill with a date to come"
     async with page.expect_download() as download_info:

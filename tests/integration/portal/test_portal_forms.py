@@ -34,9 +34,9 @@ def patient(gateway: GatewayServer, ehr_base_url: str) -> Person:
     return enrol_patient(gateway, ehr_base_url, PATIENT)
 
 
-def booked_visit(ehr_base_url: str, patient_id: str) -> str:
+def booked_visit(ehr_base_url: str, patient_id: str, ahead: timedelta = timedelta(days=2)) -> str:
     """A visit the clinic booked for the patient just now (each run its own, so its check-in is undone)."""
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    start = (datetime.now(UTC) + ahead).replace(second=0, microsecond=0)
     body = {"resourceType": "Appointment", "status": "booked", "serviceType": [{"text": "Follow-up visit"}],
             "description": f"Follow-up {uuid.uuid4().hex[:6]}", "start": start.isoformat(),
             "end": (start + timedelta(minutes=30)).isoformat(), "minutesDuration": 30,
@@ -45,6 +45,12 @@ def booked_visit(ehr_base_url: str, patient_id: str) -> str:
                          headers={"Content-Type": "application/fhir+json", "Prefer": "return=representation"})
     assert created.status_code == 201, created.text
     return created.json()["id"]
+
+
+def cancel(ehr_base_url: str, appointment_id: str) -> None:
+    """The visit made for the test is cancelled again, so runs do not pile up visits in the shared EHR."""
+    current = httpx.get(f"{ehr_base_url}/Appointment/{appointment_id}", timeout=30).json()
+    httpx.put(f"{ehr_base_url}/Appointment/{appointment_id}", json={**current, "status": "cancelled"}, timeout=30)
 
 
 def answers_for(ehr_base_url: str, appointment_id: str) -> list[dict]:
@@ -61,6 +67,13 @@ def submission(html: str) -> str:
 def test_a_check_in_is_saved_once_corrected_sent_and_then_read_only(
         gateway: GatewayServer, ehr_base_url: str, patient: Person) -> None:
     visit = booked_visit(ehr_base_url, PATIENT)
+    try:
+        _check_in(gateway, ehr_base_url, patient, visit)
+    finally:
+        cancel(ehr_base_url, visit)
+
+
+def _check_in(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit: str) -> None:
     page_url = f"/portal/forms/{CHECKIN}?appointment={visit}"
     with portal_browser(gateway) as b:
         page = portal_sign_in(b, patient, page_url)
@@ -103,7 +116,7 @@ def test_a_check_in_is_saved_once_corrected_sent_and_then_read_only(
 
 def test_another_patients_visit_in_the_address_is_refused_and_nothing_written(
         gateway: GatewayServer, ehr_base_url: str, patient: Person) -> None:
-    theirs = booked_visit(ehr_base_url, OTHER)
+    theirs = ehr_search(ehr_base_url, "Appointment", {"patient": f"Patient/{OTHER}"})[0]["id"]  # only pasted
     with portal_browser(gateway) as b:
         home = portal_sign_in(b, patient, "/portal/todo")
         assert home.status_code == 200
@@ -120,13 +133,18 @@ def test_another_patients_visit_in_the_address_is_refused_and_nothing_written(
 
 def test_the_to_do_list_offers_a_visit_as_a_calendar_file(
         gateway: GatewayServer, ehr_base_url: str, patient: Person) -> None:
-    with portal_browser(gateway) as b:
-        page = portal_sign_in(b, patient, "/portal/todo")
-        assert page.status_code == 200 and "To do" in text_of(page.text)
-        links = re.findall(r'href="(/portal/todo/visit-[^"]+\.ics)"', page.text)
-        assert links, text_of(page.text)[:600]
-        ics = b.get(links[0])
-        assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
-        [event] = Calendar.from_ical(ics.content).walk("VEVENT")
-        assert event.decoded("DTSTART") > datetime.now(UTC) - timedelta(hours=1)
-        assert b.get("/portal/todo/visit-someone-else.ics").status_code == 404
+    visit = booked_visit(ehr_base_url, PATIENT, timedelta(hours=2))  # sooner than any other: among the first
+    try:
+        with portal_browser(gateway) as b:
+            page = portal_sign_in(b, patient, "/portal/todo")
+            assert page.status_code == 200 and "To do" in text_of(page.text)
+            assert re.findall(r'href="(/portal/todo/visit-[^"]+\.ics)"', page.text), text_of(page.text)[:600]
+            ics = b.get(f"/portal/todo/visit-{visit}.ics")
+            unknown = b.get("/portal/todo/visit-someone-else.ics")
+    finally:
+        cancel(ehr_base_url, visit)
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    [event] = Calendar.from_ical(ics.content).walk("VEVENT")
+    assert str(event["SUMMARY"]) == "Follow-up visit"
+    assert event.decoded("DTSTART") > datetime.now(UTC) + timedelta(hours=1)
+    assert unknown.status_code == 404
