@@ -110,13 +110,14 @@ async def _check_in(page: Page, account: Account, ehr_base_url: str, mine: str, 
     response = await page.goto(f"/portal/forms/{CHECKIN}?appointment={theirs}")
     assert response is not None and response.status == 404
     assert answers_in_ehr(ehr_base_url, theirs) == []  # nothing written for it today
-    await page.goto("/portal/forms")
-    await expect(page.get_by_role("heading", name="Sent")).to_be_visible()
-    await check_page(page, "portal-forms")
 
 
-async def test_the_to_do_list_and_a_calendar_file(portal_signed_in: Callable[..., Awaitable[Page]]) -> None:
+async def test_the_forms_list_the_to_do_list_and_a_calendar_file(
+        portal_signed_in: Callable[..., Awaitable[Page]]) -> None:
     page = await portal_signed_in()
+    await page.goto("/portal/forms")
+    await expect(page.get_by_role("heading", name="To fill in")).to_be_visible()
+    await check_page(page, "portal-forms")
     await page.goto("/portal/")
     panel = page.locator("li.card", has=page.get_by_role("heading", name="To do"))
     await expect(panel.get_by_role("link", name="See all")).to_be_visible()
