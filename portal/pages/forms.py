@@ -38,7 +38,7 @@ from mappers.validation import is_fhir_id
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, WriteRefused
 from ..sections import load_sections
-from .messages import _new_submission, _submission
+from .messages import new_submission, submission_of
 
 RESPONSE_IDENTIFIER_SYSTEM = "urn:portal:form-response"
 TASK_SYSTEM = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
@@ -138,13 +138,13 @@ async def fill_form(visit: Visit) -> Response:
     qs = questions(form)
     response = await _current(visit, form, appointment_id)
     typed = typed_values(qs, answers_of(response)) if response else {}
-    return _page(visit, form, qs, appointment, appointment_id, response, typed, {}, _new_submission())
+    return _page(visit, form, qs, appointment, appointment_id, response, typed, {}, new_submission())
 
 
 async def save_form(visit: Visit) -> Response:
     await visit.check_csrf()
     raw = await visit.request.form()
-    submission = _submission({k: v for k, v in raw.items() if isinstance(v, str)})
+    submission = submission_of({k: v for k, v in raw.items() if isinstance(v, str)})
     form, appointment_id, appointment = await _form_and_visit(visit)
     qs = questions(form)
     response = await _current(visit, form, appointment_id)
