@@ -3,14 +3,13 @@ visits coming up, forms asked for, vaccines and check-ups due by the rules' data
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
 from icalendar import Calendar
 
 from mappers.appointments import upcoming_appointments
-from mappers.calendar_file import CalendarEvent, calendar_file
+from mappers.calendar_file import calendar_file
 from mappers.care_due import care_due
 from mappers.form_tasks import assigned_forms
 from mappers.medications import medication_list
@@ -88,24 +87,11 @@ def test_visits_forms_and_care_due_come_together_most_pressing_first(records: di
     assert len({t.id for t in found}) == len(found)
 
 
-def test_a_calendar_file_holds_each_event_as_a_calendar_reads_it() -> None:
-    stamp = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
-    data = calendar_file([
-        CalendarEvent("refill-rx1@portal.invalid", "Medicine may run out: Lisinopril", date(2026, 3, 15), stamp,
-                      remind_before=timedelta(days=5), description="Ask for a refill."),
-        CalendarEvent("visit-ap1@portal.invalid", "Annual physical", datetime(2026, 3, 12, 9, 0, tzinfo=TZ), stamp,
-                      end=datetime(2026, 3, 12, 9, 30, tzinfo=TZ), location="Main Street Clinic"),
-    ])
-    calendar = Calendar.from_ical(data)
-    events = calendar.walk("VEVENT")
-    assert [str(e["SUMMARY"]) for e in events] == ["Medicine may run out: Lisinopril", "Annual physical"]
-    assert events[0].decoded("DTSTART") == date(2026, 3, 15) and events[0].decoded("DTEND") == date(2026, 3, 16)
-    assert events[0].walk("VALARM")[0].decoded("TRIGGER") == -timedelta(days=5)
-    assert events[1].decoded("DTSTART") == datetime(2026, 3, 12, 9, 0, tzinfo=TZ)
-    assert str(events[1]["LOCATION"]) == "Main Street Clinic"
-    assert data.startswith(b"BEGIN:VCALENDAR\r\n") and b"\r\nEND:VCALENDAR\r\n" in data
-
-
-def test_a_time_without_a_zone_is_refused_rather_than_guessed() -> None:
-    with pytest.raises(ValueError, match="time zone"):
-        calendar_file([CalendarEvent("x@portal.invalid", "Visit", datetime(2026, 3, 12, 9, 0), NOW)])
+def test_a_to_dos_calendar_file_is_read_back_as_the_event_it_describes() -> None:
+    last_fill = (TODAY - timedelta(days=25)).isoformat()
+    [refill] = todo_for([prescription("rx1", "2025-01-01", repeats=5)], [dispense("rx1", last_fill)])
+    assert refill.event is not None
+    [event] = Calendar.from_ical(calendar_file([refill.event])).walk("VEVENT")
+    assert str(event["SUMMARY"]) == "Medicine may run out: Medicine rx1"
+    assert event.decoded("DTSTART") == TODAY + timedelta(days=5)
+    assert str(event["UID"]) == "refill-rx1@portal.invalid"  # the same to-do keeps its uid
