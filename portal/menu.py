@@ -25,7 +25,7 @@ GROUPS = ("Your health", "Visits and messages", "Bills", "You and your account")
 PLACES: tuple[Place, ...] = (
     Place("/portal/", "Home", "What is new, and what to do next.", "Your health", on_top=True),
     Place("/portal/todo", "To do", "Medicines running out, visits, forms, and vaccines or check-ups due.",
-          "Your health", on_top=True),
+          "Your health"),
     Place("/portal/record", "Health record", "Your visits, health problems, medicines, allergies and vaccines.",
           "Your health"),
     Place("/portal/results", "Test results", "Lab tests and scans, with what they mean.", "Your health", on_top=True),
