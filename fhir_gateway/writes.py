@@ -215,6 +215,20 @@ class PatientWrites:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not update {resource_type} resources")
 
+    async def _put_unchanged_since(self, current: dict[str, Any], updated: dict[str, Any], conflict: str,
+                                   request_id: str | None) -> WriteResult:
+        """Replace `current` with `updated` only if nobody changed it since it was read (If-Match)."""
+        rtype, rid = current["resourceType"], current["id"]
+        response = await self.upstream.request(
+            "PUT", f"{rtype}/{rid}", json=updated, request_id=request_id,
+            headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
+        )
+        if response.status_code in (409, 412):
+            raise FHIRError(412, "conflict", conflict)
+        if response.status_code >= 400:
+            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
+        return WriteResult(200, json_object(response), [f"{rtype}/{rid}"])
+
     # -- the rules -----------------------------------------------------------------------------
     async def _care_team(self, patient_ref: str, request_id: str | None) -> set[str]:
         """Everyone on the patient's active care teams: named clinicians and the message teams."""
@@ -297,15 +311,8 @@ class PatientWrites:
         updated = inbound.message_receipt(current, body, readers=readers, now=self.clock())
         if updated is None:
             return WriteResult(200, current, [f"Communication/{current['id']}"])
-        response = await self.upstream.request(
-            "PUT", f"Communication/{current['id']}", json=updated, request_id=request_id,
-            headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
-        )
-        if response.status_code in (409, 412):
-            raise FHIRError(412, "conflict", "The message changed meanwhile; please reload it")
-        if response.status_code >= 400:
-            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
-        return WriteResult(200, json_object(response), [f"Communication/{current['id']}"])
+        return await self._put_unchanged_since(current, updated, "The message changed meanwhile; please reload it",
+                                               request_id)
 
     async def _organization(self, org_id: str | None, fits: Callable[[Any], bool], refusal: str,
                             request_id: str | None) -> dict[str, Any] | None:
@@ -404,15 +411,8 @@ class PatientWrites:
                               request_id: str | None) -> WriteResult:
         updated = inbound.patient_update(current, body)
         updated = {k: v for k, v in updated.items() if k != "meta"}
-        response = await self.upstream.request(
-            "PUT", f"Patient/{current['id']}", json=updated, request_id=request_id,
-            headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
-        )
-        if response.status_code in (409, 412):
-            raise FHIRError(412, "conflict", "Your record changed meanwhile; please reload and try again")
-        if response.status_code >= 400:
-            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
-        return WriteResult(200, json_object(response), [f"Patient/{current['id']}"])
+        return await self._put_unchanged_since(
+            current, updated, "Your record changed meanwhile; please reload and try again", request_id)
 
     async def _report_allergy(self, caller: Caller, body: dict[str, Any], request_id: str | None) -> WriteResult:
         """An allergy the patient reports, always unconfirmed and recorded by them; a retry carrying the same
@@ -511,12 +511,5 @@ class PatientWrites:
             if identifier.get("system") and identifier.get("value"):
                 if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&subject={patient_ref}"
             return await self._create(shaped, if_none_exist, request_id)
-        response = await self.upstream.request(
-            "PUT", f"QuestionnaireResponse/{current['id']}", json=shaped, request_id=request_id,
-            headers={"If-Match": etag_of(current) or "", "Prefer": "return=representation"},
-        )
-        if response.status_code in (409, 412):
-            raise FHIRError(412, "conflict", "The form was saved from somewhere else meanwhile; please reload it")
-        if response.status_code >= 400:
-            raise self.upstream.refusal(response, "The EHR refused the change", status=422)
-        return WriteResult(200, json_object(response), [f"QuestionnaireResponse/{current['id']}"])
+        return await self._put_unchanged_since(
+            current, shaped, "The form was saved from somewhere else meanwhile; please reload it", request_id)
