@@ -4,6 +4,7 @@ follow every redirect hop, and read pages as HTML."""
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -64,3 +65,20 @@ def text_of(html: str) -> str:
     """The visible words of a page (tags dropped, whitespace collapsed), for asserting what a person reads."""
     body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", html)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).replace("&#39;", "'").replace("&amp;", "&").strip()
+
+
+def page_showing(b: httpx.Client, path: str, *wanted: str, within: float = 20.0) -> httpx.Response:
+    """`path` once it shows every wanted phrase, or as it last was after `within` seconds. For the access log:
+    audit records reach the audit store moments after the request (longer when a busy machine has a backlog);
+    each look is itself logged, so it looks about once a second, not in a tight loop."""
+    deadline = time.monotonic() + within
+    while True:
+        page = b.get(path)
+        if all(w in text_of(page.text) for w in wanted) or time.monotonic() >= deadline:
+            return page
+        time.sleep(1)
+
+
+def access_log_text(b: httpx.Client, *wanted: str) -> str:
+    """The visible words of the access log page once it shows every wanted phrase (see `page_showing`)."""
+    return text_of(page_showing(b, "/portal/access-log", *wanted).text)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +19,7 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 
-from .helpers import csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0012", "pt-0011"
@@ -105,12 +104,7 @@ def _check_in(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit:
                                       "submission": submission(wrong.text), "action": "send"})
         assert late.status_code == 409
         assert answers_for(ehr_base_url, visit)[0]["meta"]["versionId"] == done["meta"]["versionId"]
-        text = ""
-        for _ in range(4):  # audit records arrive within moments
-            time.sleep(1)
-            text = text_of(b.get("/portal/access-log").text)
-            if "saved answers to a form" in text and "saved or sent answers to a form" in text:
-                break
+        text = access_log_text(b, "saved answers to a form", "saved or sent answers to a form")
         assert "saved answers to a form" in text and "saved or sent answers to a form" in text
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 import uuid
 
 import httpx
@@ -16,7 +15,7 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import auth, ehr_search, mint
 
-from .helpers import csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0011", "pt-0012"
@@ -42,17 +41,6 @@ def _care_team_clinician(ehr_base_url: str) -> str:
                 if p["member"]["reference"].startswith("Practitioner/")
                 and any(c.get("code") == "clinician" for r in p.get("role", []) for c in r.get("coding", [])))
 
-
-def _access_log_text(b: httpx.Client, *wanted: str) -> str:
-    """The access log page once it shows every wanted phrase (audit records arrive within moments; each
-    look is itself logged, so it looks only a few times)."""
-    text = ""
-    for _ in range(4):
-        time.sleep(1)
-        text = text_of(b.get("/portal/access-log").text)
-        if all(w in text for w in wanted):
-            return text
-    return text
 
 
 def test_a_patient_writes_to_a_named_clinician_with_a_file_and_a_resend_writes_once(
@@ -93,7 +81,7 @@ def test_a_patient_writes_to_a_named_clinician_with_a_file_and_a_resend_writes_o
         assert download.status_code == 200 and download.content == PDF
         assert download.headers["content-type"] == "application/pdf"
         assert download.headers["content-disposition"].startswith("attachment;")
-        log = _access_log_text(b, "sent a message to your care team")
+        log = access_log_text(b, "sent a message to your care team")
         assert "sent a message to your care team" in log
 
 
@@ -150,7 +138,7 @@ def test_opening_a_message_marks_it_read_and_a_reply_stays_in_the_thread(
         assert [a["payload"][0]["contentString"] for a in answers] == ["Thank you!"]
         assert answers[0]["inResponseTo"] == [{"reference": f"Communication/{created['id']}"}]
         assert answers[0]["recipient"] == [{"reference": clinician}] and "received" not in answers[0]
-        log = _access_log_text(b, "marked a message to you as read")
+        log = access_log_text(b, "marked a message to you as read")
         assert "marked a message to you as read" in log
 
 
@@ -181,7 +169,7 @@ def test_another_patients_thread_is_refused_nothing_written_and_audited(
                         data={"csrf_token": csrf_of(page.text), "submission": _submission(page.text), "text": "Hi"})
         assert pasted.status_code == 404 and target["id"] not in text_of(pasted.text)
         # The refused send is in the patient's own access log, in words.
-        log = _access_log_text(b, "tried to send a message to your care team")
+        log = access_log_text(b, "tried to send a message to your care team")
         assert "tried to send a message to your care team" in log
     assert len(_messages(ehr_base_url)) == before_mine
     after_theirs = _messages(ehr_base_url, OTHER)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 import uuid
 
 import httpx
@@ -17,7 +16,7 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import auth, ehr_search, mint
 
-from .helpers import csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0019", "pt-0020"
@@ -44,15 +43,6 @@ def _contact_form(html: str, **changes: str) -> dict[str, str]:
             "ec0_phone": "", "ec1_name": "", "ec1_relation": "", "ec1_phone": ""}
     return data | changes
 
-
-def _access_log_text(b: httpx.Client, *wanted: str) -> str:
-    text = ""
-    for _ in range(4):
-        time.sleep(1)
-        text = text_of(b.get("/portal/access-log").text)
-        if all(w in text for w in wanted):
-            return text
-    return text
 
 
 def test_contact_details_are_saved_once_and_a_stale_form_saves_nothing(
@@ -96,7 +86,7 @@ def test_contact_details_are_saved_once_and_a_stale_form_saves_nothing(
             opened.text, submission=uuid.uuid4().hex, phone="12", postal="ABCDE", email="me@"))
         assert bad.status_code == 422 and "area code" in text_of(bad.text) and "ZIP code" in text_of(bad.text)
         assert _ehr_patient(ehr_base_url)["meta"]["versionId"] == changed["meta"]["versionId"]
-        assert "changed your personal details" in _access_log_text(b, "changed your personal details")
+        assert "changed your personal details" in access_log_text(b, "changed your personal details")
 
 
 def test_an_insurance_change_reaches_the_front_desk_and_an_allergy_is_recorded_unconfirmed(
@@ -135,7 +125,7 @@ def test_an_insurance_change_reaches_the_front_desk_and_an_allergy_is_recorded_u
         assert mine[0]["reaction"][0]["manifestation"][0]["text"] == "Itchy mouth"
         page = text_of(b.get("/portal/profile").text)
         assert f"{substance} You told us Not confirmed yet" in page
-        log = _access_log_text(b, "added an allergy to your record", "sent a message to your care team")
+        log = access_log_text(b, "added an allergy to your record", "sent a message to your care team")
         assert "added an allergy to your record" in log and "sent a message to your care team" in log
 
 
@@ -157,5 +147,5 @@ def test_writes_for_another_record_are_refused_nothing_written_and_audited(
     assert ehr_search(ehr_base_url, "AllergyIntolerance", {"patient": f"Patient/{OTHER}"}) == their_allergies
     with portal_browser(gateway) as b:
         portal_sign_in(b, patient)
-        log = _access_log_text(b, "tried to add an allergy to your record")
+        log = access_log_text(b, "tried to add an allergy to your record")
         assert "tried to add an allergy to your record" in log
