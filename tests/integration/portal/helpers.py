@@ -61,6 +61,11 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
+def submission_of(html: str) -> str:
+    """A form's one-time submission key (a resent form writes once)."""
+    return re.search(r'name="submission" value="([^"]+)"', html).group(1)
+
+
 def text_of(html: str) -> str:
     """The visible words of a page (tags dropped, whitespace collapsed), for asserting what a person reads."""
     body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", html)

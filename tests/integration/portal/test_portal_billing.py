@@ -5,7 +5,6 @@ what pasting another patient's statement leaves behind, and the access log's wor
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -16,7 +15,7 @@ from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 from tests.integration.statements import issuing
 
-from .helpers import csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, submission_of, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0016", "pt-0017"
@@ -34,22 +33,13 @@ def issue(ehr_base_url: str) -> Iterator[Callable[..., dict]]:
         yield make
 
 
-def _access_log_text(b: httpx.Client, *wanted: str) -> str:
-    text = ""
-    for _ in range(4):
-        time.sleep(1)
-        text = text_of(b.get("/portal/access-log").text)
-        if all(w in text for w in wanted):
-            return text
-    return text
-
 
 def _pay_form(b: httpx.Client, invoice_id: str) -> dict[str, str]:
     page = b.get(f"/portal/billing/{invoice_id}/pay")
     assert page.status_code == 200, text_of(page.text)[:300]
     assert "TEST payments" in text_of(page.text)
     return {"csrf_token": csrf_of(page.text),
-            "submission": re.search(r'name="submission" value="([^"]+)"', page.text).group(1),
+            "submission": submission_of(page.text),
             "amount": re.search(r'name="amount" value="([^"]+)"', page.text).group(1),
             "card_name": "Test Person", "card_number": CARD, "card_expiry": "04/39", "card_cvc": "321"}
 
@@ -90,7 +80,7 @@ def test_a_patient_reads_a_statement_mistypes_a_card_then_pays_once_however_ofte
         assert again.status_code == 303
         paid = text_of(b.get(first.headers["location"]).text)
         assert "Your payment went through" in paid and "Visa ending 4242" in paid
-        log = _access_log_text(b, "paid a bill")
+        log = access_log_text(b, "paid a bill")
         assert "paid a bill" in log
     notices = ehr_search(ehr_base_url, "PaymentNotice", {"request": f"Invoice/{invoice['id']}"})
     assert len(notices) == 1 and notices[0]["amount"] == {"value": 61.4, "currency": "USD"}
@@ -113,7 +103,7 @@ def test_another_patients_statement_pasted_into_the_pay_form_is_refused_and_noth
         assert b.get(f"/portal/billing/{theirs['id']}/pay").status_code == 404
         pasted = b.post(f"/portal/billing/{theirs['id']}/pay", data=form)
         assert pasted.status_code == 404 and theirs["identifier"][0]["value"] not in pasted.text
-        log = _access_log_text(b, "tried to pay a bill")  # the gateway refused it, and logged it for this patient
+        log = access_log_text(b, "tried to pay a bill")  # the gateway refused it, and logged it for this patient
         assert "tried to pay a bill" in log
     assert ehr_search(ehr_base_url, "PaymentNotice", {"request": f"Invoice/{theirs['id']}"}) == []
     assert httpx.get(f"{ehr_base_url}/Invoice/{theirs['id']}", timeout=30).json()["status"] == "issued"

@@ -19,7 +19,7 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 
-from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, submission_of, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0012", "pt-0011"
@@ -59,10 +59,6 @@ def answers_for(ehr_base_url: str, appointment_id: str) -> list[dict]:
                    for e in r.get("extension", []))]
 
 
-def submission(html: str) -> str:
-    return re.search(r'name="submission" value="([^"]+)"', html).group(1)
-
-
 def test_a_check_in_is_saved_once_corrected_sent_and_then_read_only(
         gateway: GatewayServer, ehr_base_url: str, patient: Person) -> None:
     visit = booked_visit(ehr_base_url, PATIENT)
@@ -78,7 +74,7 @@ def _check_in(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit:
         page = portal_sign_in(b, patient, page_url)
         assert page.status_code == 200 and "Pre-visit check-in" in text_of(page.text)
         assert "Follow-up visit" in text_of(page.text)
-        draft = {"csrf_token": csrf_of(page.text), "submission": submission(page.text), "action": "save",
+        draft = {"csrf_token": csrf_of(page.text), "submission": submission_of(page.text), "action": "save",
                  "q-1": "My knee"}
         saved = b.post(page_url, data=draft)
         assert saved.status_code == 303, text_of(saved.text)[:300]
@@ -89,11 +85,11 @@ def _check_in(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit:
         assert "Your draft is saved" in text_of(page.text) and 'value="My knee"' not in page.text
         assert ">My knee</textarea>" in page.text  # the draft filled back in
         wrong = b.post(page_url, data={**GOOD, "q-3": "12", "csrf_token": csrf_of(page.text),
-                                       "submission": submission(page.text), "action": "send"})
+                                       "submission": submission_of(page.text), "action": "send"})
         assert wrong.status_code == 422 and "Please enter a number from 0 to 10." in text_of(wrong.text)
         assert [r["status"] for r in answers_for(ehr_base_url, visit)] == ["in-progress"]
         sent = b.post(page_url, data={**GOOD, "csrf_token": csrf_of(page.text),
-                                      "submission": submission(wrong.text), "action": "send"})
+                                      "submission": submission_of(wrong.text), "action": "send"})
         assert sent.status_code == 303, text_of(sent.text)[:300]
         [done] = answers_for(ehr_base_url, visit)
         assert done["id"] == stored["id"] and done["status"] == "completed"  # changed in place
@@ -101,7 +97,7 @@ def _check_in(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit:
         page = b.get(sent.headers["location"])
         assert "It can no longer be changed" in text_of(page.text) and "My knee still hurts" in text_of(page.text)
         late = b.post(page_url, data={**GOOD, "q-1": "Changed", "csrf_token": csrf_of(page.text),
-                                      "submission": submission(wrong.text), "action": "send"})
+                                      "submission": submission_of(wrong.text), "action": "send"})
         assert late.status_code == 409
         assert answers_for(ehr_base_url, visit)[0]["meta"]["versionId"] == done["meta"]["versionId"]
         text = access_log_text(b, "saved answers to a form", "saved or sent answers to a form")

@@ -18,8 +18,7 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 
-from .helpers import csrf_of, portal_browser, portal_sign_in, text_of
-from .test_portal_messages import _access_log_text, _submission
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, submission_of, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0021", "pt-0025"
@@ -72,7 +71,7 @@ def test_refill_request_from_the_portal(gateway: GatewayServer, ehr_base_url: st
         form = b.get(f"/portal/medications/{rx['id']}/refill")
         assert form.status_code == 200 and "Which pharmacy" in text_of(form.text)
         pharmacy = re.search(r'name="pharmacy" value="(Organization/[^"]+)"', form.text).group(1)
-        data = {"csrf_token": csrf_of(form.text), "submission": _submission(form.text), "pharmacy": pharmacy,
+        data = {"csrf_token": csrf_of(form.text), "submission": submission_of(form.text), "pharmacy": pharmacy,
                 "note": note}
         sent = b.post(f"/portal/medications/{rx['id']}/refill", data=data)
         again = b.post(f"/portal/medications/{rx['id']}/refill", data=data)  # the same form sent twice
@@ -95,7 +94,7 @@ def test_refill_request_from_the_portal(gateway: GatewayServer, ehr_base_url: st
                         statusReason={"text": "Please book a blood pressure check first"})
         shown = _page_once_it_shows(b, "/portal/medications", "Declined")
         assert "Declined" in shown and "Please book a blood pressure check first" in shown
-        log = _access_log_text(b, "asked for a prescription refill", "tried to ask for a prescription refill")
+        log = access_log_text(b, "asked for a prescription refill", "tried to ask for a prescription refill")
         assert "asked for a prescription refill" in log and "tried to ask for a prescription refill" in log
 
 
@@ -105,7 +104,7 @@ def test_referral_request_from_the_portal(gateway: GatewayServer, ehr_base_url: 
         assert portal_sign_in(b, patient, "/portal/referrals").status_code == 200
         form = b.get("/portal/referrals/new")
         practice = re.search(r'name="practice" value="(Organization/[^"]*orthopedics)"', form.text).group(1)
-        data = {"csrf_token": csrf_of(form.text), "submission": _submission(form.text), "practice": practice,
+        data = {"csrf_token": csrf_of(form.text), "submission": submission_of(form.text), "practice": practice,
                 "reason": reason, "note": ""}
         empty = b.post("/portal/referrals", data={**data, "reason": "", "practice": ""})
         assert empty.status_code == 422 and "Choose the kind of specialist" in text_of(empty.text)
@@ -126,4 +125,4 @@ def test_referral_request_from_the_portal(gateway: GatewayServer, ehr_base_url: 
         _care_team_sets(ehr_base_url, stored[0], status="completed")
         page = _page_once_it_shows(b, "/portal/referrals", "Referral made")
         assert "Referral made" in page and "Springfield Orthopaedic" in page
-        assert "asked for a referral to a specialist" in _access_log_text(b, "asked for a referral to a specialist")
+        assert "asked for a referral to a specialist" in access_log_text(b, "asked for a referral to a specialist")

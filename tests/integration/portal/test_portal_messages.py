@@ -15,7 +15,7 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import auth, ehr_search, mint
 
-from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, submission_of, text_of
 
 pytestmark = pytest.mark.integration
 PATIENT, OTHER = "pt-0011", "pt-0012"
@@ -29,10 +29,6 @@ def patient(gateway: GatewayServer, ehr_base_url: str) -> Person:
 
 def _messages(ehr_base_url: str, patient_id: str = PATIENT) -> list[dict]:
     return ehr_search(ehr_base_url, "Communication", {"subject": f"Patient/{patient_id}"})
-
-
-def _submission(html: str) -> str:
-    return re.search(r'name="submission" value="([^"]+)"', html).group(1)
 
 
 def _care_team_clinician(ehr_base_url: str) -> str:
@@ -53,7 +49,7 @@ def test_a_patient_writes_to_a_named_clinician_with_a_file_and_a_resend_writes_o
         assert inbox.status_code == 200 and "call 911" in text_of(inbox.text)
         form = b.get("/portal/messages/new")
         assert "Billing question" in text_of(form.text) and clinician in form.text
-        data = {"csrf_token": csrf_of(form.text), "submission": _submission(form.text), "to": clinician,
+        data = {"csrf_token": csrf_of(form.text), "submission": submission_of(form.text), "to": clinician,
                 "topic": "medication", "subject": "Pills and food", "text": words}
         files = {"file": ("my list.png", PDF, "image/png")}  # named and typed as a picture: the content decides
         before = len(_messages(ehr_base_url))
@@ -90,7 +86,7 @@ def test_a_disguised_or_oversized_file_is_refused_and_nothing_is_written(
     with portal_browser(gateway) as b:
         form = portal_sign_in(b, patient, "/portal/messages/new")
         before = len(_messages(ehr_base_url))
-        base = {"csrf_token": csrf_of(form.text), "submission": _submission(form.text),
+        base = {"csrf_token": csrf_of(form.text), "submission": submission_of(form.text),
                 "to": "Organization/org-team-care", "topic": "care", "subject": "Photo", "text": "See the file"}
         disguised = b.post("/portal/messages", data=base,
                            files={"file": ("rash.png", b"MZ\x90\x00 not a picture", "image/png")})
@@ -131,7 +127,7 @@ def test_opening_a_message_marks_it_read_and_a_reply_stays_in_the_thread(
         assert stored["received"] and {k: v for k, v in stored.items() if k not in ("meta", "received")} == {
             k: v for k, v in created.items() if k not in ("meta",)}
         reply = b.post(f"/portal/messages/{created['id']}/reply",
-                       data={"csrf_token": csrf_of(page.text), "submission": _submission(page.text),
+                       data={"csrf_token": csrf_of(page.text), "submission": submission_of(page.text),
                              "text": "Thank you!"})
         assert reply.status_code == 303
         answers = ehr_search(ehr_base_url, "Communication", {"part-of": f"Communication/{created['id']}"})
@@ -166,7 +162,7 @@ def test_another_patients_thread_is_refused_nothing_written_and_audited(
         # The same id pasted into the portal's pages and reply form: not found, nothing shown.
         assert b.get(f"/portal/messages/{target['id']}").status_code == 404
         pasted = b.post(f"/portal/messages/{target['id']}/reply",
-                        data={"csrf_token": csrf_of(page.text), "submission": _submission(page.text), "text": "Hi"})
+                        data={"csrf_token": csrf_of(page.text), "submission": submission_of(page.text), "text": "Hi"})
         assert pasted.status_code == 404 and target["id"] not in text_of(pasted.text)
         # The refused send is in the patient's own access log, in words.
         log = access_log_text(b, "tried to send a message to your care team")
