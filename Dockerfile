@@ -11,6 +11,7 @@ COPY cache ./cache
 COPY audit ./audit
 COPY web ./web
 COPY portal ./portal
+COPY staff ./staff
 COPY fixtures ./fixtures
 COPY payments ./payments
 RUN uv pip install --python /app/.venv/bin/python --no-deps .

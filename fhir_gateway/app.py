@@ -31,6 +31,7 @@ from smart_auth.keys import KeyStore, derive_secret
 from smart_auth.router import build_auth_router, build_auth_server
 from smart_auth.scopes import Interaction
 from smart_auth.server import AuthServer
+from staff import StaffArea, StaffDeps, build_staff_router
 from web import SecurityHeadersMiddleware, mount_static
 
 from .access import AccessChecker
@@ -203,17 +204,22 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     )
 
     portal: Portal | None = None
+    staff: StaffArea | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with parts.running():
             if portal is not None:
                 await portal.start()
+            if staff is not None:
+                await staff.start()
             try:
                 yield
             finally:
                 if portal is not None:
                     await portal.close()
+                if staff is not None:
+                    await staff.close()
 
     docs = settings.gateway.api_docs
     app = FastAPI(title="SMART-on-FHIR patient portal gateway", version=VERSION, lifespan=lifespan,
@@ -237,6 +243,11 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     portal = Portal(PortalDeps(settings=settings.portal, redis=parts.redis, clients=auth_server.clients,
                                signins=accounts.sessions, accounts=accounts.store,
                                sign_address=client_address.signer(), app=app, payments=parts.payments))
+    # The staff area (before the portal's routes: /portal/staff/... is its own, never a patient page).
+    staff = StaffArea(StaffDeps(settings=settings.staff, redis=parts.redis, clients=auth_server.clients,
+                                signins=accounts.sessions, sign_address=client_address.signer(), app=app))
+    app.include_router(build_staff_router(staff))
+    app.state.staff = staff
     app.include_router(build_portal_router(portal))
     app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
     _add_ops_routes(app, parts)

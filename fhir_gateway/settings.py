@@ -19,6 +19,7 @@ from cache import CacheSettings
 from portal.settings import PortalUiSettings
 from smart_auth.accounts import AccountSettings
 from smart_auth.settings import AuthSettings
+from staff.settings import StaffUiSettings
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -96,6 +97,7 @@ class PortalSettings(BaseModel):
     audit: AuditSettings
     cache: CacheSettings
     portal: PortalUiSettings
+    staff: StaffUiSettings
 
     @classmethod
     def load(cls, **core: Any) -> PortalSettings:
@@ -109,6 +111,7 @@ class PortalSettings(BaseModel):
             audit=_section(AuditSettings, shared),
             cache=_section(CacheSettings, shared),
             portal=_section(PortalUiSettings, shared),
+            staff=_section(StaffUiSettings, shared),
         )
 
     def replace(self, **sections: dict[str, Any]) -> PortalSettings:

@@ -35,24 +35,28 @@ class ClientRegistry(Protocol):
     async def save(self, client: Client) -> None: ...
 
 
-def client_secret(state_dir: Path) -> str:
-    return read_or_create_secret(state_dir / SECRET_FILE, lambda: secrets.token_urlsafe(32).encode()).decode().strip()
+def client_secret(state_dir: Path, secret_file: str = SECRET_FILE) -> str:
+    return read_or_create_secret(state_dir / secret_file, lambda: secrets.token_urlsafe(32).encode()).decode().strip()
 
 
-def portal_client(settings: PortalUiSettings, secret: str, created_at: int | None = None) -> Client:
+def portal_client(settings: PortalUiSettings, secret: str, created_at: int | None = None, *, scopes: str = SCOPES,
+                  registered_by: str = "portal") -> Client:
     return Client(
         client_id=settings.oauth_client_id, client_name=settings.client_name, token_endpoint_auth_method=SECRET_BASIC,
         redirect_uris=[settings.redirect_uri], grant_types=["authorization_code", "refresh_token"],
-        scope=SCOPES, secret_hash=hash_secret(secret), created_at=created_at or int(time.time()),
-        registered_by="portal", first_party=True,
+        scope=scopes, secret_hash=hash_secret(secret), created_at=created_at or int(time.time()),
+        registered_by=registered_by, first_party=True,
     )
 
 
-async def ensure_registered(registry: ClientRegistry, settings: PortalUiSettings) -> str:
-    """Register (or bring up to date) the portal's client; returns its secret."""
-    secret = client_secret(settings.state_dir)
+async def ensure_registered(registry: ClientRegistry, settings: PortalUiSettings, *, scopes: str = SCOPES,
+                            secret_file: str = SECRET_FILE, registered_by: str = "portal") -> str:
+    """Register (or bring up to date) the portal's client (or the staff area's: its own scopes, secret
+    file and name); returns its secret."""
+    secret = client_secret(settings.state_dir, secret_file)
     existing = await registry.get(settings.oauth_client_id)
-    wanted = portal_client(settings, secret, existing.created_at if existing else None)
+    wanted = portal_client(settings, secret, existing.created_at if existing else None, scopes=scopes,
+                           registered_by=registered_by)
     if existing != wanted:
         await registry.save(wanted)
     return secret

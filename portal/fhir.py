@@ -40,6 +40,11 @@ class Refused(FhirProblem):
     """The gateway refused the request itself."""
 
 
+class OutsideCareTeam(Refused):
+    """A staff member asked for the record of a patient whose care team they are not on (the gateway's
+    OperationOutcome says `security`): the page may offer break-the-glass access with a reason."""
+
+
 class NotSupported(FhirProblem):
     """The EHR does not offer this operation."""
 
@@ -70,8 +75,10 @@ class Staleness:
 
 class PortalFhir:
     def __init__(self, http: httpx.AsyncClient, fhir_base: str, access_token: str, *, request_id: str,
-                 client_address: str | None, sign_address: Callable[[str, str], str] | None) -> None:
+                 client_address: str | None, sign_address: Callable[[str, str], str] | None,
+                 extra_headers: dict[str, str] | None = None) -> None:
         self.http = http
+        self.extra_headers = dict(extra_headers or {})
         self.base = fhir_base.rstrip("/")
         self.token = access_token
         self.request_id = request_id[:48]
@@ -83,7 +90,8 @@ class PortalFhir:
 
     def _headers(self) -> dict[str, str]:
         rid = f"{self.request_id}.{next(self._seq)}"
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/fhir+json", "X-Request-Id": rid}
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/fhir+json", "X-Request-Id": rid,
+                   **self.extra_headers}
         if self.client_address and self.sign_address:
             headers[CLIENT_ADDRESS_HEADER] = self.sign_address(self.client_address, rid)
         return headers
@@ -103,7 +111,7 @@ class PortalFhir:
         if status in (404, 410):
             raise NotFound(what)
         if status == 403:
-            raise Refused(what)
+            raise OutsideCareTeam(what) if _issue_code(response) == "security" else Refused(what)
         if status >= 500 or status == 429:
             raise RecordUnavailable(what)
         if status >= 400:

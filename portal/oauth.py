@@ -57,16 +57,17 @@ def unverified_claims(jwt: str) -> dict[str, Any]:
         raise OAuthFailure("invalid_token", "the access token is not a JWT") from exc
 
 
-def _local_ref(value: str | None) -> str:
+def local_ref(value: str | None) -> str:
     parts = (value or "").rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else ""
 
 
 class PortalOAuth:
     def __init__(self, http: httpx.AsyncClient, settings: PortalUiSettings, secret: str,
-                 now: Any = None) -> None:
+                 now: Any = None, scopes: str = SCOPES) -> None:
         self.http = http
         self.settings = settings
+        self.scopes = scopes
         self.auth = httpx.BasicAuth(settings.oauth_client_id, secret)
         self.base = gateway_base(settings)
         self.now = now or time.time
@@ -74,7 +75,7 @@ class PortalOAuth:
     def authorize_url(self, state: str, challenge: str) -> str:
         params = {
             "response_type": "code", "client_id": self.settings.oauth_client_id,
-            "redirect_uri": self.settings.redirect_uri, "scope": SCOPES, "state": state,
+            "redirect_uri": self.settings.redirect_uri, "scope": self.scopes, "state": state,
             "aud": self.base + "/fhir", "code_challenge": challenge, "code_challenge_method": "S256",
         }
         return f"{self.base}/auth/authorize?{urlencode(params)}"
@@ -100,12 +101,20 @@ class PortalOAuth:
                       refresh_token=body.get("refresh_token") or previous_refresh,
                       scope=str(body.get("scope") or ""))
 
-    async def exchange(self, code: str, verifier: str, request_id: str | None = None) -> Grant:
+    async def exchange_code(self, code: str, verifier: str, request_id: str | None = None
+                            ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The token response and its access token's claims."""
         body = await self._token({"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
                                   "redirect_uri": self.settings.redirect_uri}, request_id)
-        claims = unverified_claims(body["access_token"])
+        return body, unverified_claims(body["access_token"])
+
+    def tokens_of(self, body: dict[str, Any]) -> Tokens:
+        return self._tokens(body)
+
+    async def exchange(self, code: str, verifier: str, request_id: str | None = None) -> Grant:
+        body, claims = await self.exchange_code(code, verifier, request_id)
         patient = str(body.get("patient") or claims.get("patient") or "")
-        fhir_user = _local_ref(claims.get("fhirUser"))
+        fhir_user = local_ref(claims.get("fhirUser"))
         if not patient or not fhir_user:
             raise OAuthFailure("invalid_grant", "the grant is not bound to a patient record")
         return Grant(self._tokens(body), str(claims.get("sub") or ""), fhir_user, patient)

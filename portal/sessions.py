@@ -94,7 +94,12 @@ class PendingLogin:
 
 class SessionStore:
     def __init__(self, redis: Redis, box: TokenBox, *, idle_seconds: int, max_seconds: int,
-                 login_ttl: int, now: Callable[[], float] | None = None) -> None:
+                 login_ttl: int, now: Callable[[], float] | None = None, namespace: str = "portal") -> None:
+        # The staff area keeps its sessions under its own namespace: a staff cookie never opens a patient
+        # session, nor the other way round.
+        self.keys = {name: template.replace("portal:", f"{namespace}:", 1) for name, template in
+                     (("session", SESSION_KEY), ("account", ACCOUNT_SESSIONS), ("sign_ins", SIGN_INS),
+                      ("refresh", REFRESH_LOCK), ("login", LOGIN_KEY))}
         self.redis = redis
         self.box = box
         self.idle_seconds = idle_seconds
@@ -112,7 +117,7 @@ class SessionStore:
         """A new session; returns the cookie value and the session."""
         cookie = secrets.token_urlsafe(32)
         now = self.now()
-        previous = await self.redis.lindex(SIGN_INS.format(account_id), 0)
+        previous = await self.redis.lindex(self.keys["sign_ins"].format(account_id), 0)
         session = PortalSession(
             id=sha256_hex(cookie), account_id=account_id, fhir_user=fhir_user, patient_id=patient_id,
             patient_name=patient_name, tokens=tokens, csrf_token=secrets.token_urlsafe(24), created=now,
@@ -120,29 +125,29 @@ class SessionStore:
             previous_sign_in=float(previous) if previous is not None else None,
         )
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(SESSION_KEY.format(session.id), self._seal(session), ex=self._ttl(session))
-            pipe.sadd(ACCOUNT_SESSIONS.format(account_id), session.id)
-            pipe.expire(ACCOUNT_SESSIONS.format(account_id), self.max_seconds + 60)
-            pipe.lpush(SIGN_INS.format(account_id), repr(now))
-            pipe.ltrim(SIGN_INS.format(account_id), 0, KEPT_SIGN_INS - 1)
+            pipe.set(self.keys["session"].format(session.id), self._seal(session), ex=self._ttl(session))
+            pipe.sadd(self.keys["account"].format(account_id), session.id)
+            pipe.expire(self.keys["account"].format(account_id), self.max_seconds + 60)
+            pipe.lpush(self.keys["sign_ins"].format(account_id), repr(now))
+            pipe.ltrim(self.keys["sign_ins"].format(account_id), 0, KEPT_SIGN_INS - 1)
             await pipe.execute()
         return cookie, session
 
     def _seal(self, session: PortalSession) -> bytes:
-        return self.box.seal(session.to_json(), SESSION_KEY.format(session.id))
+        return self.box.seal(session.to_json(), self.keys["session"].format(session.id))
 
     def _open(self, sid: str, raw: bytes | None) -> PortalSession | None:
-        plain = self.box.open(raw, SESSION_KEY.format(sid)) if raw is not None else None
+        plain = self.box.open(raw, self.keys["session"].format(sid)) if raw is not None else None
         return PortalSession.from_json(plain) if plain is not None else None
 
     async def _load(self, sid: str) -> PortalSession | None:
-        return self._open(sid, await self.redis.get(SESSION_KEY.format(sid)))
+        return self._open(sid, await self.redis.get(self.keys["session"].format(sid)))
 
     async def _touch(self, session: PortalSession, seen: bytes) -> None:
         """Slide the idle time, unless the session changed since it was read (another tab refreshed its
         tokens meanwhile): writing back what was read would bring a rotated refresh token back to life, and
         using it would revoke the whole grant."""
-        key = SESSION_KEY.format(session.id)
+        key = self.keys["session"].format(session.id)
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
@@ -159,7 +164,7 @@ class SessionStore:
         if not cookie or len(cookie) > 100:
             return None
         sid = sha256_hex(cookie)
-        raw = await self.redis.get(SESSION_KEY.format(sid))
+        raw = await self.redis.get(self.keys["session"].format(sid))
         session = self._open(sid, raw)
         if session is None or raw is None:
             return None
@@ -173,22 +178,22 @@ class SessionStore:
         return session
 
     async def save(self, session: PortalSession) -> None:
-        await self.redis.set(SESSION_KEY.format(session.id), self._seal(session), ex=self._ttl(session))
+        await self.redis.set(self.keys["session"].format(session.id), self._seal(session), ex=self._ttl(session))
 
     async def drop(self, session: PortalSession) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(SESSION_KEY.format(session.id))
-            pipe.srem(ACCOUNT_SESSIONS.format(session.account_id), session.id)
+            pipe.delete(self.keys["session"].format(session.id))
+            pipe.srem(self.keys["account"].format(session.account_id), session.id)
             await pipe.execute()
 
     async def of_account(self, account_id: str, current_id: str | None = None) -> list[SessionSummary]:
         """The account's live portal sessions, most recently used first."""
         out: list[SessionSummary] = []
-        for raw in await self.redis.smembers(ACCOUNT_SESSIONS.format(account_id)):
+        for raw in await self.redis.smembers(self.keys["account"].format(account_id)):
             sid = raw.decode() if isinstance(raw, bytes) else str(raw)
             session = await self._load(sid)
             if session is None or self.now() - session.last_seen > self.idle_seconds:
-                await self.redis.srem(ACCOUNT_SESSIONS.format(account_id), sid)
+                await self.redis.srem(self.keys["account"].format(account_id), sid)
                 continue
             out.append(SessionSummary(sid, session.created, session.last_seen, session.device, session.address,
                                       sid == current_id))
@@ -196,31 +201,31 @@ class SessionStore:
 
     async def get_of_account(self, account_id: str, sid: str) -> PortalSession | None:
         """One of this account's sessions by id (None for an id that is not theirs)."""
-        if not await self.redis.sismember(ACCOUNT_SESSIONS.format(account_id), sid):
+        if not await self.redis.sismember(self.keys["account"].format(account_id), sid):
             return None
         session = await self._load(sid)
         return session if session is not None and session.account_id == account_id else None
 
     # -- refresh lock (a rotated refresh token used twice would revoke the whole grant) --------------
     async def refresh_lock(self, session: PortalSession, seconds: int = 10) -> bool:
-        return bool(await self.redis.set(REFRESH_LOCK.format(session.id), "1", nx=True, ex=seconds))
+        return bool(await self.redis.set(self.keys["refresh"].format(session.id), "1", nx=True, ex=seconds))
 
     async def refresh_unlock(self, session: PortalSession) -> None:
-        await self.redis.delete(REFRESH_LOCK.format(session.id))
+        await self.redis.delete(self.keys["refresh"].format(session.id))
 
     async def reload(self, session: PortalSession) -> PortalSession | None:
         return await self._load(session.id)
 
     # -- sign-ins in progress ----------------------------------------------------------------------
     async def start_login(self, state: str, pending: PendingLogin) -> None:
-        key = LOGIN_KEY.format(sha256_hex(state))
+        key = self.keys["login"].format(sha256_hex(state))
         await self.redis.set(key, self.box.seal(json.dumps(asdict(pending)).encode(), key), ex=self.login_ttl)
 
     async def finish_login(self, state: str) -> PendingLogin | None:
         """The pending sign-in for ``state``, once (a replayed callback finds nothing)."""
         if not state or len(state) > 200:
             return None
-        key = LOGIN_KEY.format(sha256_hex(state))
+        key = self.keys["login"].format(sha256_hex(state))
         raw = await self.redis.getdel(key)
         plain = self.box.open(raw, key) if raw is not None else None
         return PendingLogin(**json.loads(plain)) if plain is not None else None

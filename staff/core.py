@@ -1,0 +1,282 @@
+"""The staff area's long-lived parts and the per-request `StaffVisit` every staff page works with.
+
+The same backend-for-frontend design as the patient portal (portal.core): its own confidential client,
+sessions held server-side (under their own Redis namespace and cookie, so a staff session and a patient
+session in one browser never mix), tokens refreshed there, and a FHIR client of our own /fhir. What is
+different: the person is a Practitioner, no patient is bound to the token, and the person's staff role
+(read from their PractitionerRole at sign-in) decides which queues they work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from portal.clock import Clock
+from portal.core import FormExpired, LoginRequired, SignInSessions, capitalize_first, request_id
+from portal.fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
+from portal.gateway_client import gateway_base, make_gateway_http
+from portal.oauth import OAuthFailure, PortalOAuth
+from portal.safe_next import safe_next
+from portal.sessions import PortalSession, SessionStore
+from portal.token_box import TokenBox
+from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token, tokens_match
+
+from .client_registration import SCOPES, ensure_staff_client, staff_secret
+from .roles import may_work, queues_for
+from .settings import PREFIX, StaffUiSettings
+
+log = logging.getLogger("staff")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# How a request made under break-the-glass carries its reason to the gateway (which records it).
+BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
+
+
+@dataclass
+class StaffDeps:
+    settings: StaffUiSettings
+    redis: Redis
+    clients: Any  # portal.client_registration.ClientRegistry
+    signins: SignInSessions
+    sign_address: Callable[[str, str], str] | None = None
+    app: Any = None  # the ASGI app itself, for the in-process transport
+    now: Callable[[], float] | None = None
+    extra: dict[str, Any] | None = None  # what other staff pages need handed in (e.g. a notifier)
+
+
+class WrongRole(Exception):
+    """A page of a queue this person's role does not work."""
+
+
+class StaffArea:
+    def __init__(self, deps: StaffDeps) -> None:
+        settings = deps.settings
+        self.deps = deps
+        self.settings = settings
+        self.now = deps.now or time.time
+        self.http = make_gateway_http(settings, deps.app)
+        self.fhir_base = gateway_base(settings) + "/fhir"
+        self.oauth = PortalOAuth(self.http, settings, staff_secret(settings), now=self.now, scopes=SCOPES)
+        self.store = SessionStore(deps.redis, TokenBox.load_or_create(settings.state_dir),
+                                  idle_seconds=settings.idle_timeout_seconds,
+                                  max_seconds=settings.max_session_seconds, login_ttl=settings.login_ttl_seconds,
+                                  now=self.now, namespace="staff")
+        self.clock = Clock(ZoneInfo(settings.timezone), self.now)
+        env = make_environment([TEMPLATES])
+        self.clock.install(env)
+        env.filters["capitalize_first"] = capitalize_first
+        env.globals.update(staff_prefix=PREFIX, queues_for=queues_for, product_name="Staff portal")
+        self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
+                                           "idle_warning": settings.idle_warning_seconds})
+        self._registered = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def ensure_client(self) -> None:
+        if not self._registered:
+            await ensure_staff_client(self.deps.clients, self.settings)
+            self._registered = True
+
+    async def start(self) -> None:
+        try:
+            await self.ensure_client()
+        except RedisError:
+            log.warning("staff client registration deferred: the state Redis is not reachable")
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # -- sessions -----------------------------------------------------------------------------------
+    def cookie(self, request: Request) -> str | None:
+        return request.cookies.get(self.settings.cookie_name)
+
+    def set_cookie(self, response: Response, value: str) -> None:
+        response.set_cookie(self.settings.cookie_name, value, httponly=True, samesite="lax",
+                            secure=self.settings.https, path=PREFIX)
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.settings.cookie_name, path=PREFIX, secure=self.settings.https, httponly=True,
+                               samesite="lax")
+
+    async def end_session(self, session: PortalSession, rid: str | None = None) -> None:
+        await self.store.drop(session)
+        await self.oauth.revoke(session.tokens, rid)
+
+    async def current_session(self, request: Request, *, touch: bool = True) -> PortalSession | None:
+        """This browser's staff session, held together with its sign-in session (as the portal's is)."""
+        session = await self.store.load(self.cookie(request), touch=touch)
+        if session is None:
+            return None
+        signin = await self.deps.signins.current(request)
+        if signin is None or signin.account.id != session.account_id:
+            await self.end_session(session, request_id(request))
+            return None
+        return session
+
+    async def fresh_tokens(self, request: Request, session: PortalSession) -> PortalSession:
+        """Refresh shortly before expiry, one refresh per session at a time (see portal.core)."""
+        margin = self.settings.refresh_margin_seconds
+        if session.tokens.expires_at - self.now() > margin:
+            return session
+        for _ in range(50):
+            if await self.store.refresh_lock(session):
+                try:
+                    latest = await self.store.reload(session) or session
+                    if latest.tokens.expires_at - self.now() > margin:
+                        return latest
+                    try:
+                        latest.tokens = await self.oauth.refresh(latest.tokens, request_id(request))
+                    except OAuthFailure as exc:
+                        if exc.error == "temporarily_unavailable" and latest.tokens.expires_at > self.now():
+                            return latest
+                        await self.store.drop(latest)
+                        raise SessionEnded("refresh") from exc
+                    await self.store.save(latest)
+                    return latest
+                finally:
+                    await self.store.refresh_unlock(session)
+            await asyncio.sleep(0.1)
+        return await self.store.reload(session) or session
+
+    def fhir_for(self, request: Request, access_token: str, *, break_glass: str | None = None) -> PortalFhir:
+        headers = {BREAK_GLASS_HEADER: quote(break_glass, safe=" ")} if break_glass else None
+        return PortalFhir(self.http, self.fhir_base, access_token, request_id=request_id(request),
+                          client_address=request.client.host if request.client else None,
+                          sign_address=self.deps.sign_address, extra_headers=headers)
+
+    async def visit(self, request: Request) -> StaffVisit:
+        session = await self.current_session(request)
+        if session is None:
+            raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        session = await self.fresh_tokens(request, session)
+        return StaffVisit(self, request, session, self.fhir_for(request, session.tokens.access_token))
+
+    # -- pages ----------------------------------------------------------------------------------------
+    def login_redirect(self, next_url: str) -> RedirectResponse:
+        target = safe_next(next_url)
+        if not target.startswith(PREFIX):
+            target = PREFIX + "/"
+        return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", status_code=303)
+
+    def message(self, request: Request, title: str, text: str, status: int = 200, *,
+                session: PortalSession | None = None, **extra: Any) -> Response:
+        return self.renderer.page("staff/message.html", status, title=title, text=text,
+                                  **staff_layout(request, session), **extra)
+
+    def page(self, fn: Callable[[StaffVisit], Awaitable[Response]], *, queue: str | None = None
+             ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """An endpoint for a page that needs a signed-in member of staff (and, with ``queue``, a role that
+        works that queue)."""
+        async def endpoint(request: Request) -> Response:
+            visit = await self.visit(request)
+            if queue is not None:
+                visit.require(queue)
+            return await fn(visit)
+        endpoint.__name__ = fn.__name__
+        endpoint.__doc__ = fn.__doc__
+        return endpoint
+
+    def route_class(self) -> type[APIRoute]:
+        area = self
+
+        class StaffRoute(APIRoute):
+            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+                handler = super().get_route_handler()
+
+                async def guarded(request: Request) -> Response:
+                    try:
+                        return await handler(request)
+                    except LoginRequired as exc:
+                        return area.login_redirect(exc.next_url)
+                    except SessionEnded:
+                        response = area.login_redirect(request.url.path)
+                        area.clear_cookie(response)
+                        return response
+                    except FormExpired:
+                        return area.message(request, "This form has expired",
+                                            "Please go back, reload the page and try again.", 400)
+                    except WrongRole:
+                        return area.message(request, "Not part of your work",
+                                            "Your role does not work this queue. Ask a colleague who does.", 403)
+                    except (NotFound, Refused):
+                        return area.message(request, "Page not found", "We could not find that record.", 404)
+                    except NotSupported:
+                        return area.message(request, "Not offered here",
+                                            "The health record system does not offer this.", 501)
+                    except RecordUnavailable:
+                        return area.message(request, "We can't show this right now",
+                                            "The health record system is not answering. Try again in a few "
+                                            "minutes.", 503)
+                    except (RedisError, OAuthFailure, httpx.HTTPError):
+                        log.warning("staff dependency failed path=%s", request.url.path, exc_info=True)
+                        return area.message(request, "We can't show this right now",
+                                            "Part of the portal is not working. Try again in a few minutes.", 503)
+                    except Exception:  # never a stack trace on a page
+                        log.exception("staff page failed path=%s", request.url.path)
+                        return area.message(request, "Sorry, something went wrong", "Please try again.", 500)
+
+                return guarded
+
+        return StaffRoute
+
+
+@dataclass
+class StaffVisit:
+    """One signed-in staff page request."""
+
+    area: StaffArea
+    request: Request
+    session: PortalSession
+    fhir: PortalFhir
+
+    @property
+    def practitioner(self) -> str:
+        return self.session.fhir_user  # Practitioner/<id>
+
+    @property
+    def role(self) -> str:
+        return str(self.session.extra.get("role") or "")
+
+    def require(self, queue: str) -> None:
+        if not may_work(self.role, queue):
+            raise WrongRole(queue)
+
+    async def check_csrf(self) -> None:
+        if not tokens_match(await submitted_csrf_token(self.request), self.session.csrf_token):
+            raise FormExpired()
+
+    def fhir_with_break_glass(self, reason: str) -> PortalFhir:
+        return self.area.fhir_for(self.request, self.session.tokens.access_token, break_glass=reason)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        return self.area.renderer.page(template, status, **staff_layout(self.request, self.session), **context)
+
+
+def staff_layout(request: Request, session: PortalSession | None) -> dict[str, Any]:
+    """What the staff layout needs on every page: who is signed in, their role's queues, the CSRF field."""
+    role = str(session.extra.get("role") or "") if session else ""
+    return {
+        "request": request,
+        "path": request.url.path,
+        "session": session,
+        "staff_name": session.patient_name if session else "",  # a staff session's name is the person's own
+        "role": role,
+        "role_label": str(session.extra.get("role_label") or "") if session else "",
+        "team_name": str(session.extra.get("team_name") or "") if session else "",
+        "queues": queues_for(role),
+        "csrf_token": session.csrf_token if session else "",
+        "csrf_field": csrf_input(session.csrf_token) if session else "",
+    }

@@ -1,0 +1,16 @@
+"""Every staff route in one APIRouter (under /portal/staff), each page module adding its own."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .core import StaffArea
+from .pages.home import add_home_routes
+from .pages.signin import add_signin_routes
+
+
+def build_staff_router(area: StaffArea) -> APIRouter:
+    router = APIRouter(route_class=area.route_class(), tags=["staff"], include_in_schema=False)
+    add_signin_routes(router, area)
+    add_home_routes(router, area)
+    return router
