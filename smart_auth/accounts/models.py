@@ -70,6 +70,7 @@ class Invitation:
     proxy_link_id: str | None = None  # caregiver invitations
     locked: bool = False
     used: bool = False
+    delivery: str = "link"  # how the code reached the person: "link" (shown), "email", "sms" or "letter"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
