@@ -17,7 +17,7 @@ from fastapi import Request
 
 from .context import Ctx
 from .factors import EMAIL_RE
-from .identity import identity_matches
+from .identity import display_name, identity_matches
 from .models import AccountRecord, Invitation
 
 Delivery = Literal["email", "letter"]
@@ -95,6 +95,7 @@ class IssuedInvitation:
 class InvitationRow:
     id: str
     patient_id: str
+    patient_name: str | None
     delivery: str
     status: InvitationStatus
     created_at: float
@@ -105,6 +106,7 @@ class InvitationRow:
 @dataclass(frozen=True)
 class AccountRow:
     patient_id: str
+    patient_name: str | None
     username: str
     enrolled_at: float
     second_factor: str
@@ -163,7 +165,8 @@ class StaffInvitations:
                         patient_id=patient_id, detail=f"delivery={delivery}")
         invitation, code = await ctx.store.create_invitation(
             kind="patient", patient_id=patient_id, ttl_seconds=ctx.settings.invitation_ttl_seconds,
-            created_by=staff.fhir_user, email=email if delivery == "email" else None, delivery=delivery)
+            created_by=staff.fhir_user, email=email if delivery == "email" else None, delivery=delivery,
+            patient_display=display_name(patient))
         issued = IssuedInvitation(invitation, code, f"{self.base}/auth/enroll?code={code}", f"{self.base}/auth/enroll")
         if delivery == "email" and email:
             await self.mailer.send_invitation(email, issued.enroll_url,
@@ -174,13 +177,13 @@ class StaffInvitations:
         """Invitations (newest first) and patient accounts, all or one patient's."""
         ctx, now = self.ctx, self.ctx.now()
         invitations = [
-            InvitationRow(i.id, i.patient_id, i.delivery, invitation_status(i, now), i.created_at, i.expires_at,
-                          i.created_by)
+            InvitationRow(i.id, i.patient_id, i.patient_display, i.delivery, invitation_status(i, now),
+                          i.created_at, i.expires_at, i.created_by)
             for i in await ctx.store.recent_invitations()
             if i.kind == "patient" and patient_id in (None, i.patient_id)
         ]
         accounts = [
-            AccountRow(r.patient_id or "", r.username, r.created_at, r.mfa_method,
+            AccountRow(r.patient_id or "", r.display_name, r.username, r.created_at, r.mfa_method,
                        await ctx.lockout.locked(r.username))
             for r in await ctx.store.patient_accounts() if patient_id in (None, r.patient_id)
         ]

@@ -175,6 +175,7 @@ class AccountStore:
         phone: str | None = None,
         proxy_link_id: str | None = None,
         delivery: str = "link",
+        patient_display: str | None = None,
     ) -> tuple[Invitation, str]:
         """Returns the invitation and the one-time code (the code itself is never stored). A letter's code
         is one a person can type (`new_letter_code`); a link's code is only ever clicked."""
@@ -192,6 +193,7 @@ class AccountStore:
             phone=phone,
             proxy_link_id=proxy_link_id,
             delivery=delivery,
+            patient_display=patient_display,
         )
         ttl = ttl_seconds + 86_400  # keep the record a day past expiry so the page can say "expired"
         async with self.redis.pipeline(transaction=True) as pipe:

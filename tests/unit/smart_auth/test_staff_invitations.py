@@ -139,6 +139,7 @@ async def test_the_list_shows_waiting_enrolled_and_locked_out(desk: Desk) -> Non
                       third.invitation.id: "locked"}
     assert overview.invitations[0].id == third.invitation.id  # newest first
     assert [a.username for a in overview.accounts] == ["ada.okafor"] and overview.accounts[0].locked_out
+    assert {row.patient_name for row in overview.invitations} == {"Ada Okafor"}  # for the care team's list
     assert len(overview.locked_out) == 2 and [w.id for w in overview.waiting] == [second.invitation.id]
     assert (await desk.service.overview("pt-other")).invitations == []
 
