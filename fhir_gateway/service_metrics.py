@@ -37,6 +37,18 @@ SCAN_PAGE = 2000
 MAX_PAGES = 40  # per search: 40 pages of 250 = 10,000 resources in a 30-day window
 
 
+def ehr_searches(since: str) -> dict[str, dict[str, str]]:
+    """What a round asks the EHR for: everything that can count in a window starting at `since`. An
+    appointment booked in the window was last changed in it; a reply to a message of the window was sent
+    in it; a refill request decided in the window was last changed in it."""
+    return {
+        "Appointment": {"_lastUpdated": f"ge{since}"},
+        "Communication": {"sent": f"ge{since}"},
+        "MedicationRequest": {"intent": "proposal", "identifier": f"{REFILL_IDENTIFIER_SYSTEM}|",
+                              "_lastUpdated": f"ge{since}"},
+    }
+
+
 class ServiceMetrics:
     def __init__(self, ehr: Upstream, store: AuditStore | None, tz: tzinfo, *, max_age: float = 300.0,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -91,15 +103,15 @@ class ServiceMetrics:
                 if len(page) < SCAN_PAGE:
                     break
             adoption = self._tally.snapshot(now)
-        appointments = await self._search("Appointment", {"_lastUpdated": f"ge{since}"})
-        messages = await self._search("Communication", {"sent": f"ge{since}"})
-        refills = await self._search("MedicationRequest", {"intent": "proposal", "_lastUpdated": f"ge{since}",
-                                                           "identifier": f"{REFILL_IDENTIFIER_SYSTEM}|"})
+        searches = ehr_searches(since)
+        appointments = await self.search("Appointment", searches["Appointment"])
+        messages = await self.search("Communication", searches["Communication"])
+        refills = await self.search("MedicationRequest", searches["MedicationRequest"])
         self.latest = ServiceFigures(now, adoption, online_booking(appointments, now),
                                      message_service(messages, now, self.tz), refill_turnaround(refills, now))
         self._computed_mono = time.monotonic()
 
-    async def _search(self, resource_type: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    async def search(self, resource_type: str, params: dict[str, str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         bundle = await self.ehr.search(resource_type, {**params, "_count": "250"})
         for _ in range(MAX_PAGES):
