@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -62,7 +63,29 @@ class InvitationMailer(Protocol):
 
     async def send_invitation(self, to: str, link: str, *, days_valid: int) -> None: ...
 
-    async def send_factor_reset(self, to: str, sign_in_link: str) -> None: ...
+    async def send_factor_reset(self, to: str, account_id: str, sign_in_link: str) -> None: ...
+
+
+class Notify(Protocol):
+    """The notifications outbox's one call (`notifications.Notifications.notify`)."""
+
+    async def notify(self, to: str, kind: str, link: str, *, key: str | None = None) -> bool: ...
+
+
+class NoticeMailer:
+    """The notifications outbox as the invitation mailer: durable, retried, sent once, and the e-mail holds
+    the fixed invitation text and the link only."""
+
+    def __init__(self, notices: Notify) -> None:
+        self.notices = notices
+
+    async def send_invitation(self, to: str, link: str, *, days_valid: int) -> None:
+        parts = urlsplit(link)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        await self.notices.notify(f"mailto:{to}", "invitation", path, key=f"invitation:{parts.query}")
+
+    async def send_factor_reset(self, to: str, account_id: str, sign_in_link: str) -> None:
+        await self.notices.notify(f"account:{account_id}", "sign-in-settings", urlsplit(sign_in_link).path)
 
 
 class SenderMailer:
@@ -76,7 +99,7 @@ class SenderMailer:
                 f"(valid for {days_valid} days).")
         await self.ctx.sender.send("email", to, "Your patient portal invitation", text, purpose="invitation")
 
-    async def send_factor_reset(self, to: str, sign_in_link: str) -> None:
+    async def send_factor_reset(self, to: str, account_id: str, sign_in_link: str) -> None:
         text = (f"Your care team reset how you confirm your sign-in to the {self.ctx.settings.totp_issuer}. "
                 f"From now on we e-mail you a code when you sign in at {sign_in_link}. If you did not ask "
                 "for this, call the clinic.")
@@ -218,5 +241,5 @@ class StaffInvitations:
         await ctx.lockout.unlock(record.username)
         await ctx.sessions.end_all_for(record.id)
         await ctx.grants.revoke_for(record.id)
-        await self.mailer.send_factor_reset(email, f"{self.base}/auth/login")
+        await self.mailer.send_factor_reset(email, record.id, f"{self.base}/auth/login")
         return record

@@ -20,6 +20,7 @@ from smart_auth.accounts.staff_invitations import (
     IdentityNotConfirmed,
     InvalidAddress,
     NoPortalAccount,
+    NoticeMailer,
     PatientUnknown,
     StaffActionRefused,
     StaffInvitations,
@@ -174,3 +175,24 @@ async def test_reset_for_a_patient_without_an_account_says_so(desk: Desk) -> Non
     with pytest.raises(NoPortalAccount):
         await desk.service.reset_second_factor(None, CLINICIAN, "pt-7", birth_date="1980-04-23", mrn="MRN-0007",
                                                email="ada@example.org")
+
+
+class Notices:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+
+    async def notify(self, to: str, kind: str, link: str, *, key: str | None = None) -> bool:
+        self.calls.append((to, kind, link))
+        return True
+
+
+async def test_through_the_notifications_outbox_the_notice_carries_a_path_on_our_site(desk: Desk) -> None:
+    notices = Notices()
+    service = desk.accounts.staff_invitations(desk.grants, NoticeMailer(notices))
+    issued = await service.invite(None, FRONT_DESK, "pt-7", delivery="email", email="ada@example.org")
+    assert notices.calls == [("mailto:ada@example.org", "invitation", f"/auth/enroll?code={issued.code}")]
+    record = await desk.enrolled_patient()
+    await service.reset_second_factor(None, FRONT_DESK, "pt-7", birth_date="1980-04-23", ssn_last4="",
+                                      mrn="MRN-0007", email="ada@example.org")
+    assert notices.calls[-1] == (f"account:{record.id}", "sign-in-settings", "/auth/login")
+    assert desk.outbox.sent == []  # nothing went around the outbox
