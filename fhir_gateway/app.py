@@ -250,7 +250,9 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
                                sign_address=client_address.signer(), app=app, payments=parts.payments))
     # The staff area (before the portal's routes: /portal/staff/... is its own, never a patient page).
     staff = StaffArea(StaffDeps(settings=settings.staff, redis=parts.redis, clients=auth_server.clients,
-                                signins=accounts.sessions, sign_address=client_address.signer(), app=app))
+                                signins=accounts.sessions, sign_address=client_address.signer(), app=app,
+                                extra={"invitations": accounts.staff_invitations(auth_server.grants),
+                                       "service_metrics": service_metrics}))
     app.include_router(build_staff_router(staff))
     app.state.staff = staff
     app.include_router(build_portal_router(portal))
