@@ -49,7 +49,7 @@ def day_of(epoch: float, tz: tzinfo) -> str:
 
 
 def duration_words(seconds: float | None) -> str:
-    """`3 hours 20 minutes`, `2 days 4 hours`, `—` when there is nothing to measure."""
+    """`3 hours 20 minutes`, `2 days 4 hours`, `under a minute`, `—` when there is nothing to measure."""
     if seconds is None:
         return "—"
     minutes = round(seconds / 60)
@@ -63,7 +63,7 @@ def duration_words(seconds: float | None) -> str:
         return unit(days, "day") + (f" {unit(hours, 'hour')}" if hours else "")
     if hours:
         return unit(hours, "hour") + (f" {unit(mins, 'minute')}" if mins else "")
-    return unit(mins, "minute")
+    return unit(mins, "minute") if mins else "under a minute"
 
 
 def share_words(share: float | None) -> str:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from audit.events import auth_event
 from mappers.booking import BOOKING_IDENTIFIER_SYSTEM
 from mappers.inbound import REFILL_IDENTIFIER_SYSTEM
+from mappers.portal_access import duration_words, patient_facts, share_words
 from mappers.service_metrics import (
     adoption,
     message_service,
@@ -112,3 +113,18 @@ def test_refill_turnaround_is_the_median_from_request_to_decision() -> None:
     turnaround = refill_turnaround(refills, NOW)
     assert (turnaround.decided, turnaround.waiting) == (3, 1)
     assert turnaround.median_seconds == timedelta(hours=6).total_seconds()
+
+
+def test_figures_and_patient_facts_in_words() -> None:
+    assert [duration_words(s) for s in (None, 20, 60, 3 * 3600 + 20 * 60, 2 * 86400 + 4 * 3600, 86400)] == [
+        "—", "under a minute", "1 minute", "3 hours 20 minutes", "2 days 4 hours", "1 day"]
+    assert (share_words(None), share_words(2 / 3)) == ("—", "67%")
+    facts = patient_facts({"resourceType": "Patient", "id": "p1", "birthDate": "1988-03-11",
+                           "name": [{"given": ["Ada"], "family": "Okafor"}],
+                           "identifier": [{"system": "http://hospital.example.org/mrn", "value": "20000014"}],
+                           "telecom": [{"system": "email", "value": "old@example.org", "rank": 2},
+                                       {"system": "phone", "value": "555"},
+                                       {"system": "email", "value": "ada@example.org", "rank": 1}]})
+    assert (facts.name, facts.mrn, facts.email) == ("Ada Okafor", "20000014", "ada@example.org")
+    assert "11 March 1988" in facts.birth_date
+    assert patient_facts({"resourceType": "Patient", "id": "p2"}).name == "Name not recorded"
