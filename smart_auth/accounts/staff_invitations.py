@@ -196,21 +196,44 @@ class StaffInvitations:
                                               days_valid=ctx.settings.invitation_ttl_seconds // 86400)
         return issued
 
-    async def overview(self, patient_id: str | None = None) -> AccessOverview:
-        """Invitations (newest first) and patient accounts, all or one patient's."""
+    async def overview(self, patient_id: str | None = None, *, among: set[str] | None = None) -> AccessOverview:
+        """Invitations (newest first) and patient accounts: one patient's, or those of the patients in
+        `among` (a staff member's care-team patients), or everyone's."""
         ctx, now = self.ctx, self.ctx.now()
+
+        def shown(pid: str | None) -> bool:
+            return bool(pid) and patient_id in (None, pid) and (among is None or pid in among)
+
         invitations = [
             InvitationRow(i.id, i.patient_id, i.patient_display, i.delivery, invitation_status(i, now),
                           i.created_at, i.expires_at, i.created_by)
-            for i in await ctx.store.recent_invitations()
-            if i.kind == "patient" and patient_id in (None, i.patient_id)
+            for i in await ctx.store.recent_invitations() if i.kind == "patient" and shown(i.patient_id)
         ]
         accounts = [
             AccountRow(r.patient_id or "", r.display_name, r.username, r.created_at, r.mfa_method,
                        await ctx.lockout.locked(r.username))
-            for r in await ctx.store.patient_accounts() if patient_id in (None, r.patient_id)
+            for r in await ctx.store.patient_accounts() if shown(r.patient_id)
         ]
         return AccessOverview(invitations, accounts)
+
+    async def care_team_patients(self, staff: StaffMember, max_pages: int = 10) -> set[str]:
+        """The patients whose CareTeam lists this staff member: the list page shows only theirs (the
+        care-team rule, as for charts); anyone else's is one chart search away, through the gateway."""
+        ehr, found = self.ctx.deps.ehr, set()
+        bundle = await ehr.search("CareTeam", {"participant": staff.fhir_user, "_elements": "subject",
+                                               "_count": "500"})
+        for _ in range(max_pages):
+            for entry in bundle.get("entry") or []:
+                subject = ((entry.get("resource") or {}).get("subject") or {}).get("reference") or ""
+                if subject.startswith("Patient/"):
+                    found.add(subject.removeprefix("Patient/"))
+            following = next((link.get("url") for link in bundle.get("link") or []
+                              if link.get("relation") == "next"), None)
+            if not following:
+                break
+            response = await ehr.request("GET", str(following))
+            bundle = response.json() if response.status_code == 200 else {}
+        return found
 
     async def reset_second_factor(self, request: Request | None, staff: StaffMember, patient_id: str, *,
                                   birth_date: str, mrn: str = "", ssn_last4: str = "", email: str) -> AccountRecord:

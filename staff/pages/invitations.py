@@ -61,7 +61,8 @@ def add_invitation_routes(router: APIRouter, area: StaffArea, service: StaffInvi
 
     async def page(visit: StaffVisit, patient_id: str = "", status: int = 200, **extra: Any) -> Response:
         facts = patient_facts(await patient_of(visit, patient_id)) if patient_id else None
-        overview = await service.overview(patient_id or None)
+        overview = (await service.overview(patient_id) if patient_id else
+                    await service.overview(among=await service.care_team_patients(_member(visit))))
         extra.setdefault("email", facts.email if facts else "")
         return visit.render("staff/invitations.html", status, title="Portal invitations", patient=facts,
                             overview=overview, status_words=STATUS_WORDS, delivery_words=DELIVERY_WORDS,

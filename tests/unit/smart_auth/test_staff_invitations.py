@@ -45,6 +45,12 @@ class Chart:
     async def read(self, resource_type: str, resource_id: str, request_id: str | None = None) -> dict | None:
         return PATIENT if (resource_type, resource_id) == ("Patient", "pt-7") else None
 
+    async def search(self, resource_type: str, params: Any, request_id: str | None = None) -> dict:
+        teams = {"Practitioner/prac-desk": ["pt-7", "pt-8"], "Practitioner/prac-doc": ["pt-8"]}
+        return {"resourceType": "Bundle", "entry": [
+            {"resource": {"resourceType": "CareTeam", "subject": {"reference": f"Patient/{p}"}}}
+            for p in teams.get(params.get("participant"), []) if resource_type == "CareTeam"]}
+
 
 class Desk:
     def __init__(self, state: Path) -> None:
@@ -143,6 +149,11 @@ async def test_the_list_shows_waiting_enrolled_and_locked_out(desk: Desk) -> Non
     assert {row.patient_name for row in overview.invitations} == {"Ada Okafor"}  # for the care team's list
     assert len(overview.locked_out) == 2 and [w.id for w in overview.waiting] == [second.invitation.id]
     assert (await desk.service.overview("pt-other")).invitations == []
+    # The list without a patient shows a staff member's care-team patients only.
+    mine = await desk.service.overview(among=await desk.service.care_team_patients(FRONT_DESK))
+    assert len(mine.invitations) == 3 and len(mine.accounts) == 1
+    theirs = await desk.service.overview(among=await desk.service.care_team_patients(CLINICIAN))
+    assert theirs.invitations == [] and theirs.accounts == []
 
 
 async def test_reset_needs_the_identity_check_and_is_audited(desk: Desk) -> None:
