@@ -223,6 +223,7 @@ AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern
     "enrolment-identity": "checked identity to enrol for your record",
     "enrolment-locked": "was locked out of enrolling for your record",
     "invitation": "sent an invitation to enrol for your record",
+    "mfa-reset": "reset how you confirm your sign-in, after checking your identity",
     "proxy-grant": "gave caregiver access to your record",
     "proxy-accept": "accepted caregiver access to your record",
     "proxy-withdraw": "withdrew caregiver access to your record",

@@ -372,6 +372,7 @@ AUTH_EVENTS: dict[str, AuthEventCode] = {
         AuthEventCode(*_ATTRS, "password-reset", "Password reset", "U"),
         AuthEventCode(*_ATTRS, "password-change", "Password changed", "U"),
         AuthEventCode(*_ATTRS, "mfa-setup", "Second factor enrolled", "U"),
+        AuthEventCode(*_ATTRS, "mfa-reset", "Second factor reset by the care team", "U"),
         AuthEventCode(*_ATTRS, "recovery-codes", "Recovery codes replaced", "U"),
         AuthEventCode(*_ATTRS, "enrolment", "Portal account enrolment", "C"),
         AuthEventCode(*_ATTRS, "enrolment-identity", "Enrolment identity check"),

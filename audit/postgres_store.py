@@ -202,6 +202,13 @@ class PostgresAuditStore:
             await conn.execute("DELETE FROM audit_event WHERE seq = ANY($1::bigint[])", [row[0] for row in rows])
         return len(rows)
 
+    # -- reading it in order (service figures) --------------------------------------------------------------
+    async def scan(self, after_seq: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch("SELECT seq, body FROM audit_event WHERE seq > $1 ORDER BY seq LIMIT $2",
+                                    after_seq, max(1, limit))
+        return [(row[0], decode_event(row[1])) for row in rows]
+
     # -- operating it ---------------------------------------------------------------------------------------
     async def stats(self) -> dict[str, int]:
         async with self._conn() as conn:

@@ -249,6 +249,15 @@ class SqliteAuditStore:
         conn.executemany("DELETE FROM audit_event WHERE seq = ?", [(seq,) for seq, _r, _p in rows])
         return len(rows)
 
+    # -- reading it in order (service figures) --------------------------------------------------------------
+    async def scan(self, after_seq: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
+        return await self._call(self._scan, after_seq, limit)
+
+    def _scan(self, after_seq: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        rows = self._conn().execute("SELECT seq, body FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (after_seq, max(1, limit))).fetchall()
+        return [(seq, decode_event(body)) for seq, body in rows]
+
     # -- operating it ---------------------------------------------------------------------------------------
     async def stats(self) -> dict[str, int]:
         return await self._call(self._stats)

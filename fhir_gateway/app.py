@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -51,6 +52,7 @@ from .policy import CREATE, POLICIES, UPDATE
 from .request_context import install_request_context
 from .routes import build_fhir_router
 from .search import SearchLimits
+from .service_metrics import ServiceCollector, ServiceMetrics
 from .settings import PortalSettings
 from .upstream import Upstream, make_client
 from .writes import Writes
@@ -205,6 +207,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
 
     portal: Portal | None = None
     staff: StaffArea | None = None
+    service_metrics = ServiceMetrics(parts.upstream, parts.audit_workers.store, ZoneInfo(settings.portal.timezone),
+                                     max_age=settings.gateway.service_figures_max_age)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -216,6 +220,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
             try:
                 yield
             finally:
+                await service_metrics.close()
                 if portal is not None:
                     await portal.close()
                 if staff is not None:
@@ -245,18 +250,22 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
                                sign_address=client_address.signer(), app=app, payments=parts.payments))
     # The staff area (before the portal's routes: /portal/staff/... is its own, never a patient page).
     staff = StaffArea(StaffDeps(settings=settings.staff, redis=parts.redis, clients=auth_server.clients,
-                                signins=accounts.sessions, sign_address=client_address.signer(), app=app))
+                                signins=accounts.sessions, sign_address=client_address.signer(), app=app,
+                                extra={"invitations": accounts.staff_invitations(auth_server.grants),
+                                       "service_metrics": service_metrics}))
     app.include_router(build_staff_router(staff))
     app.state.staff = staff
     app.include_router(build_portal_router(portal))
     app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
-    _add_ops_routes(app, parts)
+    app.state.service_metrics = service_metrics
+    _add_ops_routes(app, parts, service_metrics)
     return app
 
 
-def _add_ops_routes(app: FastAPI, parts: Parts) -> None:
+def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics) -> None:
     metrics = CollectorRegistry()
     metrics.register(PortalCollector(parts.response_cache, parts.change_feed, parts.recorder))
+    metrics.register(ServiceCollector(service_metrics))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -279,4 +288,5 @@ def _add_ops_routes(app: FastAPI, parts: Parts) -> None:
 
     @app.get("/metrics", tags=["ops"])
     async def metrics_endpoint() -> PlainTextResponse:
+        service_metrics.refresh_soon()  # the figures of the last round; a stale one is redone meanwhile
         return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)

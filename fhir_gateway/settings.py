@@ -72,6 +72,9 @@ class GatewaySettings(BaseSettings):
     )
     audit_export: bool = Field(default=True, description="this process moves the audit stream on (into the audit "
                                                         "store, on to the audit record repository) and purges")
+    service_figures_max_age: float = Field(
+        default=300.0, ge=0, description="seconds the adoption and service figures (staff metrics page, /metrics) "
+                                         "are reused before they are computed again from the audit store and EHR")
     api_docs: bool = Field(default=False, description="serve Swagger UI at /docs (development; loads its own assets)")
     payment_provider: str = Field(
         default="payments.test_provider:TestCardProvider",

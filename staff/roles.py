@@ -25,13 +25,16 @@ QUEUES: dict[str, Queue] = {q.key: q for q in (
     Queue("changes", "Changes to confirm", f"{PREFIX}/queues/changes",
           "Insurance changes and allergies patients reported"),
     Queue("billing", "Billing questions", f"{PREFIX}/queues/billing", "Questions about statements and payments"),
+    Queue("invitations", "Portal invitations", f"{PREFIX}/invitations",
+          "Invite patients, see who enrolled, help someone locked out"),
+    Queue("metrics", "Portal figures", f"{PREFIX}/metrics", "Adoption and how quickly the practice answers"),
 )}
 
 ROLE_QUEUES: dict[str, tuple[str, ...]] = {
-    "clinician": ("inbox", "refills", "referrals", "changes"),
-    "nurse": ("inbox", "refills", "changes"),
-    "front-desk": ("inbox", "referrals", "changes"),
-    "billing": ("inbox", "billing", "changes"),
+    "clinician": ("inbox", "refills", "referrals", "changes", "invitations", "metrics"),
+    "nurse": ("inbox", "refills", "changes", "metrics"),
+    "front-desk": ("inbox", "referrals", "changes", "invitations", "metrics"),
+    "billing": ("inbox", "billing", "changes", "metrics"),
 }
 
 # The message teams (Organization ids) whose messages each role answers.

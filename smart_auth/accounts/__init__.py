@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
@@ -21,6 +22,9 @@ from .secrets_box import SecretBox
 from .sessions import Session, SessionManager
 from .settings import AccountSettings
 from .store import AccountStore
+
+if TYPE_CHECKING:
+    from .staff_invitations import InvitationMailer, StaffInvitations
 
 __all__ = [
     "Account",
@@ -49,6 +53,14 @@ class Accounts:
         from .router import build_accounts_router  # deferred: keeps `import smart_auth.accounts` light
 
         return build_accounts_router(self.deps, self.settings, self.sessions, self.store, self.sender, grants)
+
+    def staff_invitations(self, grants: GrantRevoker, mailer: InvitationMailer | None = None) -> StaffInvitations:
+        """The care team's side of patients' portal access (invite, list, reset a second factor)."""
+        from .router import build_ctx
+        from .staff_invitations import StaffInvitations
+
+        ctx = build_ctx(self.deps, self.settings, self.sessions, self.store, self.sender, grants)
+        return StaffInvitations(ctx, mailer)
 
 
 def build_accounts(

@@ -50,12 +50,13 @@ def invitation_json(ctx: Ctx, invitation: Invitation, code: str) -> dict[str, An
         "code": code,
         "enroll_url": f"{ctx.deps.public_url.rstrip('/')}/auth/enroll?code={code}",
         "expires_at": int(invitation.expires_at),
+        "delivery": invitation.delivery,
     }
 
 
 async def create_patient_invitation(
     ctx: Ctx, request: Request | None, *, patient_id: str, created_by: str, email: str | None = None,
-    phone: str | None = None,
+    phone: str | None = None, letter: bool = False,
 ) -> tuple[Invitation, str]:
     """Check the patient exists, then create the invitation and (with an address) send the link."""
     patient = await ctx.ehr_read("Patient", patient_id)
@@ -66,6 +67,7 @@ async def create_patient_invitation(
     invitation, code = await ctx.store.create_invitation(
         kind="patient", patient_id=patient_id, ttl_seconds=ctx.settings.invitation_ttl_seconds,
         created_by=created_by, email=email, phone=phone,
+        delivery="letter" if letter else "email" if email else "sms" if phone else "link",
     )
     url = f"{ctx.deps.public_url.rstrip('/')}/auth/enroll?code={code}"
     days = ctx.settings.invitation_ttl_seconds // 86400
@@ -87,6 +89,9 @@ def add_admin_routes(router: APIRouter, ctx: Ctx) -> None:
         patient_id = str(body.get("patient") or body.get("patient_id") or "").removeprefix("Patient/")
         email = (str(body.get("email")).strip() or None) if body.get("email") else None
         phone = (str(body.get("phone")).strip() or None) if body.get("phone") else None
+        letter = body.get("delivery") == "letter"  # a code typed from a printed letter
+        if body.get("delivery") not in (None, "letter", "email", "sms", "link"):
+            return _error(400, "invalid_request", "delivery must be link, email, sms or letter")
         if not patient_id or len(patient_id) > 64 or not all(c.isalnum() or c in "-." for c in patient_id):
             return _error(400, "invalid_request", "patient is required (a Patient id)")
         if email and not EMAIL_RE.match(email):
@@ -95,7 +100,7 @@ def add_admin_routes(router: APIRouter, ctx: Ctx) -> None:
             return _error(400, "invalid_request", "phone is not a valid number")
         try:
             invitation, code = await create_patient_invitation(
-                ctx, request, patient_id=patient_id, created_by=caller, email=email, phone=phone
+                ctx, request, patient_id=patient_id, created_by=caller, email=email, phone=phone, letter=letter
             )
         except LookupError:
             return _error(404, "not_found", f"Patient/{patient_id} is not known to the EHR")

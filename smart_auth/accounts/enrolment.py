@@ -18,7 +18,7 @@ from .factors import send_code, valid_contact
 from .flow import AccountsFlow
 from .flow_state import ENROLMENT, EnrolmentState
 from .identity import display_name, identity_matches
-from .mfa import new_recovery_codes, new_totp_secret, provisioning_uri, qr_data_uri, totp_step
+from .mfa import clean_code, new_recovery_codes, new_totp_secret, provisioning_uri, qr_data_uri, totp_step
 from .models import AccountRecord, Invitation, ProxyLink
 from .passwords import password_problems
 from .sessions import PreSession
@@ -32,6 +32,9 @@ INVALID_LINK = (
 )
 LOCKED_INVITATION = ("Too many attempts. For your security this invitation is now locked. "
                      "Please contact the clinic for a new one.")
+LETTER_CODE_WRONG = ("That code does not work. Check it against your letter (letters and digits; dashes and "
+                     "spaces do not matter). If it still does not work, the letter may have expired: please "
+                     "ask the clinic for a new one.")
 TAKEN = ["That username was just taken. Please choose another."]
 
 
@@ -100,8 +103,12 @@ class EnrolmentFlow(EnrolmentSteps):
     async def start(self, request: Request, code: str = "") -> Response:
         ctx = self.ctx
         pre = await ctx.sessions.presession(request)
-        invitation = await ctx.store.invitation_by_code(code) if code else None
+        if not code.strip():  # a printed letter: the person types its code here
+            return ctx.render(request, "enroll_code.html", session=pre, error=None)
+        invitation = await ctx.store.invitation_by_code(code[:128])
         if invitation is None or not ctx.store.invitation_usable(invitation):
+            if len(clean_code(code)) <= 20:  # typed from a letter (link codes are longer): let them try again
+                return ctx.render(request, "enroll_code.html", 400, session=pre, error=LETTER_CODE_WRONG)
             return self.invalid(request)
         await ENROLMENT.save(ctx.sessions, pre, EnrolmentState(invitation.id))
         return self._identity_page(request, pre, invitation)

@@ -77,3 +77,7 @@ class Lockout:
 
     async def clear(self, username: str) -> None:
         await self.redis.delete(FAILS.format(self.key(username)))
+
+    async def unlock(self, username: str) -> None:
+        """Lift a lock now (staff who checked the person's identity)."""
+        await self.redis.delete(LOCK.format(self.key(username)), FAILS.format(self.key(username)))

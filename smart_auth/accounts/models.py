@@ -70,6 +70,8 @@ class Invitation:
     proxy_link_id: str | None = None  # caregiver invitations
     locked: bool = False
     used: bool = False
+    delivery: str = "link"  # how the code reached the person: "link" (shown), "email", "sms" or "letter"
+    patient_display: str | None = None  # the patient's name for the care team's list (sealed like the rest)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .mfa import clean_code
+from .mfa import clean_code, new_letter_code
 from .models import Account, AccountRecord, Invitation, PatientLink, ProxyLink
 from .secrets_box import SecretBox
 
@@ -31,6 +31,7 @@ INVITATION = "auth:invitation:{}"
 INVITATION_CODE = "auth:invitation-code:{}"
 INVITATION_ATTEMPTS = "auth:invitation-attempts:{}"
 INVITATION_CONSUMED = "auth:invitation-consumed:{}"
+INVITATIONS = "auth:invitations"  # sorted set: invitation id by creation time (the staff's list)
 PROXY = "auth:proxy:{}"
 PATIENT_PROXIES = "auth:patient-proxies:{}"
 ACCOUNT_PROXIES = "auth:account-proxies:{}"
@@ -173,27 +174,33 @@ class AccountStore:
         email: str | None = None,
         phone: str | None = None,
         proxy_link_id: str | None = None,
+        delivery: str = "link",
+        patient_display: str | None = None,
     ) -> tuple[Invitation, str]:
-        """Returns the invitation and the one-time code (the code itself is never stored)."""
-        code = secrets.token_urlsafe(24)
+        """Returns the invitation and the one-time code (the code itself is never stored). A letter's code
+        is one a person can type (`new_letter_code`); a link's code is only ever clicked."""
+        code = new_letter_code() if delivery == "letter" else secrets.token_urlsafe(24)
         now = self.now()
         invitation = Invitation(
             id=uuid.uuid4().hex,
             kind=kind,  # type: ignore[arg-type]
             patient_id=patient_id,
-            code_hash=self.box.digest("invitation", code),
+            code_hash=self.box.digest("invitation", clean_code(code) if delivery == "letter" else code),
             expires_at=now + ttl_seconds,
             created_at=now,
             created_by=created_by,
             email=email,
             phone=phone,
             proxy_link_id=proxy_link_id,
+            delivery=delivery,
+            patient_display=patient_display,
         )
         ttl = ttl_seconds + 86_400  # keep the record a day past expiry so the page can say "expired"
         async with self.redis.pipeline(transaction=True) as pipe:
             key = INVITATION.format(invitation.id)
             pipe.set(key, self._seal(key, invitation.to_json()), ex=ttl)
             pipe.set(INVITATION_CODE.format(invitation.code_hash), invitation.id, ex=ttl)
+            pipe.zadd(INVITATIONS, {invitation.id: now})
             await pipe.execute()
         return invitation, code
 
@@ -202,8 +209,43 @@ class AccountStore:
         return Invitation.from_json(data) if data else None
 
     async def invitation_by_code(self, code: str) -> Invitation | None:
-        invitation_id = _text(await self.redis.get(INVITATION_CODE.format(self.box.digest("invitation", code))))
-        return await self.get_invitation(invitation_id) if invitation_id else None
+        """The invitation of a link's code, or of a letter's code as typed (any case, spaces or dashes)."""
+        for candidate in dict.fromkeys((code.strip(), clean_code(code))):
+            key = INVITATION_CODE.format(self.box.digest("invitation", candidate))
+            if candidate and (invitation_id := _text(await self.redis.get(key))):
+                return await self.get_invitation(invitation_id)
+        return None
+
+    async def recent_invitations(self, limit: int = 500) -> list[Invitation]:
+        """The newest invitations still on record (a record lives a day past its expiry), newest first."""
+        ids = [_text(i) or "" for i in await self.redis.zrevrange(INVITATIONS, 0, max(limit - 1, 0))]
+        found: list[Invitation] = []
+        gone: list[str] = []
+        for invitation_id in ids:
+            invitation = await self.get_invitation(invitation_id)
+            if invitation is None:
+                gone.append(invitation_id)
+            else:
+                found.append(invitation)
+        if gone:
+            await self.redis.zrem(INVITATIONS, *gone)
+        return found
+
+    async def patient_accounts(self) -> list[AccountRecord]:
+        """Every patient account (a scan: the staff's list of who enrolled; a practice has thousands, not
+        millions)."""
+        found: list[AccountRecord] = []
+        async for raw_key in self.redis.scan_iter(match=ACCOUNT.format("*"), count=500):
+            data = await self._read(_text(raw_key) or "")
+            if data and data.get("kind") == "patient":
+                found.append(AccountRecord.from_json(data))
+        return sorted(found, key=lambda r: r.created_at, reverse=True)
+
+    async def patient_account(self, patient_id: str) -> AccountRecord | None:
+        return next((r for r in await self.patient_accounts() if r.patient_id == patient_id), None)
+
+    async def clear_recovery_codes(self, account_id: str) -> None:
+        await self.redis.delete(RECOVERY.format(account_id))
 
     async def _save_invitation(self, invitation: Invitation) -> None:
         key = INVITATION.format(invitation.id)

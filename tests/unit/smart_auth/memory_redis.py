@@ -76,6 +76,21 @@ class MemoryRedis:
         ordered = ordered[start:] if end == -1 else ordered[start:end + 1]
         return ordered if withscores else [m for m, _ in ordered]
 
+    async def zrevrange(self, key: str, start: int, end: int) -> list[Any]:
+        ordered = sorted(self.data.get(key, {}).items(), key=lambda item: item[1], reverse=True)
+        ordered = ordered[start:] if end == -1 else ordered[start:end + 1]
+        return [m for m, _ in ordered]
+
+    async def zrem(self, key: str, *members: Any) -> int:
+        zset = self.data.get(key, {})
+        return sum(zset.pop(_b(m), None) is not None for m in members)
+
+    async def scan_iter(self, match: str = "*", count: int | None = None) -> Any:
+        prefix = match.rstrip("*")
+        for key in list(self.data):
+            if key.startswith(prefix) and isinstance(self.data.get(key), bytes):
+                yield key.encode()
+
     def pipeline(self, transaction: bool = True) -> MemoryPipeline:
         return MemoryPipeline(self)
 
