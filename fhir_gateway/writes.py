@@ -27,7 +27,15 @@ from typing import Any
 from mappers import inbound, payments
 from mappers.catalogue import is_pharmacy, specialty_of
 from mappers.medications import medication
-from mappers.notebook_rules import NOT_YOURS, editable, entry_medicine, entry_visit, notebook_write
+from mappers.notebook import is_notebook_entry
+from mappers.notebook_rules import (
+    NOT_A_NOTEBOOK_ENTRY,
+    NOT_YOURS,
+    editable,
+    entry_medicine,
+    entry_visit,
+    notebook_write,
+)
 from mappers.validation import InboundError, is_fhir_id, plain_reference, validate
 from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 
@@ -527,6 +535,8 @@ class PatientWrites:
         changed this way."""
         patient_ref = f"Patient/{caller.bound_patient}"
         author_ref = caller.fhir_user or patient_ref
+        if not is_notebook_entry(body):
+            raise forbidden(NOT_A_NOTEBOOK_ENTRY)  # results, vital signs... are the clinic's to record
         if current is not None and not editable(current, writers={patient_ref, author_ref}):
             raise forbidden(NOT_YOURS)
         medicine = name = None

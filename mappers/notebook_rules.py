@@ -10,7 +10,7 @@ records (interpretation, reference ranges, method, an encounter) can come in thi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .notebook import (
@@ -33,6 +33,7 @@ from .notebook import (
 )
 from .validation import InboundError, plain_reference, validate
 
+NOT_A_NOTEBOOK_ENTRY = "Patients may add Observations only as entries of their health notebook"
 NOT_YOURS = "You can only change entries in your own health notebook"
 STAYS_SHARED = "This entry is already shared with your care team, so it can't be made private again"
 # Elements the notebook rebuilds itself or that a patient may send back unchanged from a read.
@@ -105,7 +106,7 @@ def notebook_write(proposed: Any, current: Mapping[str, Any] | None, *, patient_
     both already read and checked by the gateway."""
     validate(proposed, "Observation")
     if not is_notebook_entry(proposed):
-        raise InboundError("Patients can only add entries to their health notebook (category health-notebook)")
+        raise InboundError(NOT_A_NOTEBOOK_ENTRY + " (category health-notebook)")
     kind = entry_kind(proposed)
     if kind is None:
         raise InboundError("Say what kind of entry this is: a symptom, a side effect or a question")
@@ -132,7 +133,8 @@ def notebook_write(proposed: Any, current: Mapping[str, Any] | None, *, patient_
     day = proposed.get("effectiveDateTime")
     if not isinstance(day, str) or len(day) != 10:
         raise InboundError("Give the day as a date (effectiveDateTime, YYYY-MM-DD)")
-    if day > now.date().isoformat():
+    # A day ahead of the gateway's UTC date is still today somewhere east of here.
+    if day > (now + timedelta(days=1)).date().isoformat():
         raise InboundError("The day can't be in the future")
     if kind == SIDE_EFFECT and medicine is None:
         raise InboundError("Please pick the medicine from your list")

@@ -107,9 +107,11 @@ async def test_home_lists_items_due_and_medicines_needing_a_refill(tmp_path: Pat
     assert due.count("<li>") >= 1 and "Source:" in text_of(due)
     assert "Lisinopril 10 mg" in text and "Refill due" in text
     assert text.index("Lisinopril 10 mg") < text.index("See your medicines and ask for refills")
-    # Only the tests the rules count are fetched for "due", not every result.
+    # Only the tests the rules count are fetched for "due", not every result (and the health notebook's own
+    # entries by their category).
     narrowed = [p for t, p in visit.fhir.calls if t == "Observation"]
-    assert narrowed and all(any(name == "code" for name, _ in params) for params in narrowed)
+    assert narrowed and all(any(name in ("code", "category") for name, _ in params) for params in narrowed)
+    assert sum(1 for params in narrowed if any(name == "code" for name, _ in params)) == 1
 
 
 @pytest.mark.parametrize("page", [show_dashboard, show_record, show_results])
