@@ -186,7 +186,8 @@ class NotebookEntry:
     kind_text: str
     text: str
     day: date | None
-    day_text: str
+    day_text: str  # "yesterday", "3 days ago", "4 March 2026"
+    date_text: str  # always the date itself ("4 March 2026"), for paper
     severity: str | None
     severity_text: str | None
     medicine_id: str | None
@@ -235,7 +236,7 @@ def notebook_entry(resource: Mapping[str, Any], today: date, *, mine: Iterable[s
     return NotebookEntry(
         id=resource["id"], version=str((resource.get("meta") or {}).get("versionId") or ""), kind=kind,
         kind_text=KIND_WORDS[kind], text=str(resource.get("valueString") or ""), day=day,
-        day_text=day_words(day.isoformat(), today, tz) if day else "",
+        day_text=day_words(day.isoformat(), today, tz) if day else "", date_text=short_date(day) if day else "",
         severity=severity, severity_text=SEVERITY_SHORT.get(severity or ""),
         medicine_id=rx.split("/", 1)[1] if rx.startswith("MedicationRequest/") else None,
         medicine=str(medicine.get("display") or "") or None,
