@@ -14,8 +14,8 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 
-from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, text_of
-from .test_portal_forms import booked_visit, cancel, submission
+from .helpers import access_log_text, csrf_of, portal_browser, portal_sign_in, submission_of, text_of
+from .test_portal_forms import booked_visit, cancel
 
 pytestmark = pytest.mark.integration
 PATIENT = "pt-0018"
@@ -45,7 +45,7 @@ def _question(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit:
         form = portal_sign_in(b, patient, "/portal/notebook/new?kind=question")
         assert form.status_code == 200 and "For which visit?" in text_of(form.text)
         assert f'value="{visit}" selected' in form.text  # the next visit is picked for you
-        data = {"csrf_token": csrf_of(form.text), "submission": submission(form.text), "kind": "question",
+        data = {"csrf_token": csrf_of(form.text), "submission": submission_of(form.text), "kind": "question",
                 "text": "", "visit": visit}
         empty = b.post("/portal/notebook", data=data)
         assert empty.status_code == 422 and "Write your question." in text_of(empty.text)
@@ -62,7 +62,7 @@ def _question(gateway: GatewayServer, ehr_base_url: str, patient: Person, visit:
         edit = b.get(f"/portal/notebook/{entry['id']}/edit")
         version = re.search(r'name="version" value="([^"]+)"', edit.text).group(1)
         saved = b.post(f"/portal/notebook/{entry['id']}", data={
-            "csrf_token": csrf_of(edit.text), "submission": submission(edit.text), "version": version,
+            "csrf_token": csrf_of(edit.text), "submission": submission_of(edit.text), "version": version,
             "text": "Can I take my pills with coffee or tea?", "visit": visit})
         assert saved.status_code == 303 and "saved=changed" in saved.headers["location"]
         page = b.get("/portal/notebook")
