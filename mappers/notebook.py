@@ -251,8 +251,11 @@ def notebook_entries(resources: Iterable[Any], today: date, *, mine: Iterable[st
                      tz: tzinfo | None = None) -> list[NotebookEntry]:
     """The notebook, newest first."""
     mine = list(mine)
-    entries = [e for r in resources if isinstance(r, Mapping) and (e := notebook_entry(r, today, mine=mine, tz=tz))]
-    return sorted(entries, key=lambda e: (e.day or date.min, e.id), reverse=True)
+    written = [(r, e) for r in resources if isinstance(r, Mapping)
+               and (e := notebook_entry(r, today, mine=mine, tz=tz))]
+    # Newest day first; on one day, the last written first (the time the gateway stamped, `issued`).
+    written.sort(key=lambda pair: (pair[1].day or date.min, str(pair[0].get("issued") or "")), reverse=True)
+    return [e for _, e in written]
 
 
 @dataclass(frozen=True)

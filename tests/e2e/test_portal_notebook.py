@@ -60,12 +60,13 @@ async def test_a_patient_writes_changes_shares_and_prints_a_note(
     [stored] = ehr_entry(ehr_base_url, pid, words)
     assert stored["status"] == "preliminary" and stored["performer"][0]["reference"] == f"Patient/{pid}"
 
-    await page.get_by_role("link", name="Change this note").first.click()
+    mine = page.locator(f"#entry-{stored['id']}")  # the long-lived EHR may hold this patient's earlier notes
+    await mine.get_by_role("link", name="Change this note").click()
     await submit(page, {"How do you feel?": words + ", better now"}, "Save")
     await expect(page.get_by_role("status")).to_contain_text("Your changes are saved")
-    await page.get_by_role("button", name="Share with my care team").first.click()
+    await mine.get_by_role("button", name="Share with my care team").click()
     await expect(page.get_by_role("status")).to_contain_text("Shared with your care team")
-    await expect(page.locator(f"#entry-{stored['id']}")).to_contain_text("Shared with your care team")
+    await expect(mine).to_contain_text("Shared with your care team")
     await screenshots(page, "portal-notebook-entries")
     [shared] = ehr_entry(ehr_base_url, pid, words)
     assert shared["status"] == "final" and shared["valueString"] == words + ", better now"
