@@ -128,3 +128,18 @@ async def test_the_printout_puts_questions_first_with_the_patients_name(
     assert words.index("Questions to ask") < words.index("Words of nb-3") < words.index("How I felt") < words.index(
         "Words of nb-1")
     assert "No side effects written down." in words
+
+
+async def test_notes_stay_out_of_test_results(
+        tmp_path: Path, gw: respx.MockRouter) -> None:  # noqa: F811
+    from portal.pages.results import show_results
+
+    lab = {"resourceType": "Observation", "id": "lab-1", "status": "final", "subject": {"reference": f"Patient/{PT}"},
+           "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                     "code": "laboratory"}]}],
+           "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}], "text": "Glucose"},
+           "effectiveDateTime": "2026-10-01", "valueQuantity": {"value": 95, "unit": "mg/dL"}}
+    gw.get("/DiagnosticReport").respond(json=bundle())
+    gw.get("/Observation").respond(json=bundle(lab, stored("symptom", "nb-1")))
+    words = text(await show_results(visit(tmp_path, path="/portal/results")))
+    assert "Glucose" in words and "Words of nb-1" not in words
