@@ -186,6 +186,7 @@ CATEGORY_WORDS: dict[str, str] = {
     "social-history": "social history",
     "imaging": "imaging results",
     "survey": "questionnaire results",
+    "health-notebook": "health notebook",
     "exam": "exam findings",
     "LAB": "lab reports",
     "RAD": "imaging reports",
@@ -215,6 +216,9 @@ ACTION_WORDS: dict[tuple[str, str], tuple[str, str]] = {
     ("update", "appointments"): ("moved or cancelled an appointment", "move or cancel an appointment"),
     ("create", "questionnaire answers"): ("saved answers to a form", "save answers to a form"),
     ("update", "questionnaire answers"): ("saved or sent answers to a form", "save or send answers to a form"),
+    ("create", "health notebook"): ("wrote in your health notebook", "write in your health notebook"),
+    ("update", "health notebook"): ("changed or shared a note in your health notebook",
+                                    "change or share a note in your health notebook"),
 }
 AUTH_WORDS: dict[str, str] = {  # local portal-auth-event codes that can concern a patient
     "login": "signed in to the portal",
@@ -297,6 +301,11 @@ def _agents(event: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, str |
     return user, client_id, on_behalf
 
 
+def _patient_side(user: Mapping[str, Any], on_behalf: str | None) -> bool:
+    ref = _relative((user.get("who") or {}).get("reference") or "")
+    return bool(on_behalf) or ref.startswith(("Patient/", "RelatedPerson/"))
+
+
 def _who(user: Mapping[str, Any], client_id: str | None, on_behalf: str | None, names: Mapping[str, str],
          patient: str | None) -> str:
     ref = _relative((user.get("who") or {}).get("reference") or "")
@@ -329,6 +338,10 @@ def describe(event: Mapping[str, Any], names: Mapping[str, str], *, patient: str
     subtypes = _codes(event.get("subtype") or [])
     interaction = next((code for system, code in subtypes if system == RESTFUL_INTERACTION), None)
     subject = _subject_words(event)
+    writes = interaction in ("create", "update")
+    if subject == RESOURCE_WORDS["Observation"] and writes and _patient_side(user, on_behalf):
+        # A patient or caregiver writes an Observation only as a health-notebook entry (the gateway's rule).
+        subject = "health notebook"
     if interaction and (interaction, subject) in ACTION_WORDS:
         done, tried = ACTION_WORDS[(interaction, subject)]
         what = done if success else f"tried to {tried}"

@@ -65,6 +65,9 @@ _TYPES = [
         patient_param="patient",
         search_params=_p("patient", "subject", "category", "code", "date", "status", "encounter",
                          "based-on", "value-quantity", "performer", "combo-code"),
+        # create and update: entries of the patient's own health notebook only (symptoms, side effects,
+        # questions for a visit); results the clinic recorded are never changed (PatientWrites._notebook).
+        patient_writes=_p(CREATE, UPDATE),
     ),
     TypePolicy(
         "MedicationRequest",

@@ -27,6 +27,15 @@ from typing import Any
 from mappers import inbound, payments
 from mappers.catalogue import is_pharmacy, specialty_of
 from mappers.medications import medication
+from mappers.notebook import is_notebook_entry
+from mappers.notebook_rules import (
+    NOT_A_NOTEBOOK_ENTRY,
+    NOT_YOURS,
+    editable,
+    entry_medicine,
+    entry_visit,
+    notebook_write,
+)
 from mappers.validation import InboundError, is_fhir_id, plain_reference, validate
 from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 
@@ -189,6 +198,8 @@ class PatientWrites:
                 return await self._pay(caller, body, request_id)
             if resource_type == "QuestionnaireResponse":
                 return await self._form_answers(caller, body, None, request_id)
+            if resource_type == "Observation":
+                return await self._notebook(caller, body, None, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not create {resource_type} resources")
@@ -211,6 +222,8 @@ class PatientWrites:
                 return await self._mark_read(caller, current, body, request_id)
             if resource_type == "QuestionnaireResponse":
                 return await self._form_answers(caller, body, current, request_id)
+            if resource_type == "Observation":
+                return await self._notebook(caller, body, current, request_id)
         except InboundError as exc:
             raise _unprocessable(exc) from exc
         raise forbidden(f"Patients may not update {resource_type} resources")
@@ -513,3 +526,34 @@ class PatientWrites:
             return await self._create(shaped, if_none_exist, request_id)
         return await self._put_unchanged_since(
             current, shaped, "The form was saved from somewhere else meanwhile; please reload it", request_id)
+
+    async def _notebook(self, caller: Caller, body: dict[str, Any], current: dict[str, Any] | None,
+                        request_id: str | None) -> WriteResult:
+        """An entry in the patient's health notebook (a symptom, a side effect of one of their medicines, a
+        question for one of their visits): created private or shared, changed only by the patient or the
+        caregiver who wrote it, never made private again once shared. What the clinic recorded is never
+        changed this way."""
+        patient_ref = f"Patient/{caller.bound_patient}"
+        author_ref = caller.fhir_user or patient_ref
+        if not is_notebook_entry(body):
+            raise forbidden(NOT_A_NOTEBOOK_ENTRY)  # results, vital signs... are the clinic's to record
+        if current is not None and not editable(current, writers={patient_ref, author_ref}):
+            raise forbidden(NOT_YOURS)
+        medicine = name = None
+        if (rx := entry_medicine(body)) is not None:
+            # Another record's prescription answers exactly like one that does not exist.
+            medicine = await self._own(caller, "MedicationRequest", rx, request_id)
+            name = medication(medicine).name
+        visit_ref = None
+        if (visit := entry_visit(body)) is not None:
+            visit_ref = f"Appointment/{(await self._own(caller, 'Appointment', visit, request_id))['id']}"
+        shaped = notebook_write(body, current, patient_ref=patient_ref, author_ref=author_ref, medicine=medicine,
+                                medicine_name=name, visit_ref=visit_ref, now=self.clock())
+        if current is not None:
+            return await self._put_unchanged_since(
+                current, shaped, "This entry was changed somewhere else meanwhile; please reload it", request_id)
+        identifier = next(iter(shaped.get("identifier") or []), None)
+        if_none_exist = None
+        if identifier is not None:
+            if_none_exist = f"identifier={identifier['system']}|{identifier['value']}&subject={patient_ref}"
+        return await self._create(shaped, if_none_exist, request_id)

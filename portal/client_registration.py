@@ -21,10 +21,12 @@ SECRET_FILE = "portal-client-secret"  # noqa: S105 - a file name, not a secret
 # What the portal asks for, for as long as the person stays signed in: reads of their own (or their chosen
 # patient's) whole record, and the writes its pages make: messages (sending, marking one as read), the
 # patient's own contact details, allergies they report, refill requests, referral requests, payments
-# (paying a statement), appointments (booking, moving, cancelling) and answers to the clinic's forms.
+# (paying a statement), appointments (booking, moving, cancelling), answers to the clinic's forms and the
+# entries of their health notebook (Observations they write, keep private or share, and change).
 SCOPES = ("openid fhirUser launch/patient online_access patient/*.rs patient/Communication.cu patient/Patient.u "
           "patient/AllergyIntolerance.c patient/MedicationRequest.c patient/ServiceRequest.c "
-          "patient/PaymentReconciliation.c patient/Appointment.cu patient/QuestionnaireResponse.cu")
+          "patient/PaymentReconciliation.c patient/Appointment.cu patient/QuestionnaireResponse.cu "
+          "patient/Observation.cu")
 
 
 class ClientRegistry(Protocol):

@@ -32,6 +32,8 @@ PLACES: tuple[Place, ...] = (
     Place("/portal/medications", "Medicines", "Your prescriptions. Ask for a refill or a renewal.", "Your health",
           on_top=True),
     Place("/portal/referrals", "Referrals", "Ask to see a specialist, and see how it is going.", "Your health"),
+    Place("/portal/notebook", "Health notebook", "Write down how you feel, side effects and questions for your next "
+          "visit. Share them when you want.", "Your health"),
     Place("/portal/download", "Download", "Save or print a copy of your record.", "Your health"),
     Place("/portal/appointments", "Appointments", "Your visits. Book, move or cancel one, or add it to your calendar.",
           "Visits and messages", on_top=True),

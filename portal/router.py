@@ -15,6 +15,7 @@ from .pages.forms import add_form_routes
 from .pages.medications import add_medication_routes
 from .pages.menu import add_menu_routes
 from .pages.messages import add_message_routes
+from .pages.notebook import add_notebook_routes
 from .pages.profile import add_profile_routes
 from .pages.record import add_record_routes
 from .pages.referrals import add_referral_routes
@@ -41,4 +42,5 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_download_routes(router, portal)
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)
+    add_notebook_routes(router, portal)
     return router

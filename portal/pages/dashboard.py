@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,10 +18,12 @@ from mappers.explanations import load_explanations, plain_names
 from mappers.instants import parse_instant
 from mappers.medications import Medication, medication_list, refill_due
 from mappers.messages import unread_count
+from mappers.notebook import for_next_visit
 from mappers.results import report_panel
 
 from ..core import PREFIX, Portal, Visit
 from ..sections import load_sections
+from .notebook import entries_of, notebook_search
 from .todo import build_to_dos, todo_loads
 
 UPCOMING = 3
@@ -51,6 +54,8 @@ def _reported(report: Mapping[str, Any]) -> Any:
 
 
 TODO_SHOWN = 3
+# Before a visit, Home shows the notebook's questions for it and the notes of the weeks before it.
+NOTES_SINCE_DAYS = 30
 
 
 async def show_dashboard(visit: Visit) -> Response:
@@ -63,6 +68,7 @@ async def show_dashboard(visit: Visit) -> Response:
                             all_pages=False),
         messages=fhir.search("Communication", [("subject", pid), ("_sort", "-sent"), ("_count", "50")],
                              all_pages=False),
+        notebook=notebook_search(visit),
         **todo_loads(visit, rules),  # next visits, medicines and what is due come from the same searches
     )
     todo = build_to_dos(visit, parts, rules)
@@ -70,6 +76,9 @@ async def show_dashboard(visit: Visit) -> Response:
     reports = parts["reports"].value or []  # newest first, as asked for
     results = [NewResult(report_panel(r, None, tz, names).name, clock.day(_reported(r)), _after(_reported(r), since))
                for r in reports[:NEW_RESULTS_SHOWN]]
+    next_ref = upcoming[0].reference if upcoming else None
+    notes = for_next_visit(entries_of(visit, parts["notebook"].value), (next_ref or "").split("/")[-1] or None,
+                           today - timedelta(days=NOTES_SINCE_DAYS)) if next_ref else None
     current, _ = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz)
     medicines = sorted((MedicineLine(m, refill_due(m, today, REFILL_WITHIN_DAYS)) for m in current),
                        key=lambda line: not line.refill_due)
@@ -81,7 +90,8 @@ async def show_dashboard(visit: Visit) -> Response:
         # Visits have their own card here: the panel shows the other to-dos first.
         todo=[t for t in todo.items if t.kind != "visit"][:TODO_SHOWN], todo_count=len(todo.items),
         todo_unavailable=todo.unavailable,
-        previous_sign_in=since, first_sign_in=since is None)
+        previous_sign_in=since, first_sign_in=since is None, next_visit=upcoming[0] if upcoming else None,
+        visit_notes=notes)
 
 
 def add_dashboard_routes(router: APIRouter, portal: Portal) -> None:

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
 from mappers.explanations import load_explanations, plain_names
+from mappers.notebook import without_notebook
 from mappers.summary import HealthSummary, health_summary
 
 from ..core import PREFIX, Portal, Visit
@@ -75,7 +76,8 @@ async def load_summary(visit: Visit) -> tuple[HealthSummary, dict[str, Any]]:
                                 **{t: fhir.search(t, params) for t in SUMMARY_TYPES})
     if not all(part.ok for part in parts.values()):
         raise RecordUnavailable("summary")
-    resources = [r for t in SUMMARY_TYPES for r in parts[t].value or []]
+    # The health notebook's entries are the patient's own notes: they have their own printout.
+    resources = without_notebook(r for t in SUMMARY_TYPES for r in parts[t].value or [])
     summary = health_summary(parts["patient"].value or {}, resources, clock.today(), clock.tz,
                              plain_names(load_explanations()))
     return summary, parts

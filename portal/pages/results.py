@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from mappers.explanations import Explanation, explanations_for, load_explanations, plain_names
+from mappers.notebook import without_notebook
 from mappers.results import Series, result_codes, results_page, trends
 
 from ..charts import TrendChart, trend_chart
@@ -36,7 +37,8 @@ async def show_results(visit: Visit) -> Response:
         reports=fhir.search("DiagnosticReport", [("patient", pid), ("_sort", "-date"), ("_count", "200")]),
         observations=fhir.search("Observation", [("patient", pid), ("_sort", "-date"), ("_count", "200")]),
     )
-    reports, observations = parts["reports"].value or [], parts["observations"].value or []
+    # The health notebook's entries are the patient's own notes, not test results.
+    reports, observations = parts["reports"].value or [], without_notebook(parts["observations"].value or [])
     page = results_page(reports, observations, tz, names)
     charted = [Trend(s, trend_chart(s, f"trend-{s.loinc}", tz), table.get(s.loinc))
                for s in trends(observations, names)]

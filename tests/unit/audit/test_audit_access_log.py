@@ -162,3 +162,19 @@ async def test_access_log_reports_ehr_failure(ehr: Upstream) -> None:
     respx.get(f"{EHR}/AuditEvent").mock(side_effect=httpx.ConnectError("down"))
     with pytest.raises(AccessLogUnavailable):
         await access_log(ehr, "pt-0001")
+
+
+def test_notebook_entries_read_as_the_notebook_and_clinic_results_stay_results() -> None:
+    me = {"account_ref": "Patient/pt-0001", "entity_refs": ["Observation/nb-1"]}
+    assert describe(event(**me, interaction="create", action="C"), NAMES, patient="pt-0001")["what"] == (
+        "wrote in your health notebook")
+    caregiver = describe(event(account_ref="RelatedPerson/rp-7", on_behalf_of="Patient/pt-0001",
+                               entity_refs=["Observation/nb-1"], interaction="update", action="U"), NAMES,
+                         patient="pt-0001")
+    assert caregiver["what"] == "changed or shared a note in your health notebook"
+    looked = event(**me, interaction="search-type", action="E",
+                   query="patient=pt-0001&category=http://hospital.example.org/fhir/CodeSystem/health-notebook"
+                         "|health-notebook")
+    assert describe(looked, NAMES, patient="pt-0001")["what"] == "looked through your health notebook"
+    clinic = describe(event(interaction="create", action="C"), NAMES, patient="pt-0001")
+    assert clinic["what"] == "added to your test results"

@@ -37,7 +37,7 @@ async def send(h: Harness, method: str, path: str, body: object, **headers: str)
             **headers})
 
 
-async def test_patient_may_not_create_observations(harness: Harness, ehr: respx.MockRouter) -> None:
+async def test_patient_may_not_create_clinic_observations(harness: Harness, ehr: respx.MockRouter) -> None:
     writes = ehr.route(method="POST").respond(201, json={})
     r = await send(harness, "POST", "/fhir/Observation", obs("new", PT))
     assert r.status_code == 403 and r.json()["resourceType"] == "OperationOutcome"

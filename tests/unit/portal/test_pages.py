@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mappers.explanations import load_explanations
+from mappers.notebook import CATEGORY_SEARCH
 from mappers.results import trends
 from portal.pages.dashboard import show_dashboard
 from portal.pages.record import show_record
@@ -107,9 +108,11 @@ async def test_home_lists_items_due_and_medicines_needing_a_refill(tmp_path: Pat
     assert due.count("<li>") >= 1 and "Source:" in text_of(due)
     assert "Lisinopril 10 mg" in text and "Refill due" in text
     assert text.index("Lisinopril 10 mg") < text.index("See your medicines and ask for refills")
-    # Only the tests the rules count are fetched for "due", not every result.
+    # Only the tests the rules count are fetched for "due", not every result (and the health notebook's own
+    # entries by their category).
     narrowed = [p for t, p in visit.fhir.calls if t == "Observation"]
-    assert narrowed and all(any(name == "code" for name, _ in params) for params in narrowed)
+    assert narrowed and all(any(name in ("code", "category") for name, _ in params) for params in narrowed)
+    assert sum(1 for params in narrowed if ("category", CATEGORY_SEARCH) in params) == 1
 
 
 @pytest.mark.parametrize("page", [show_dashboard, show_record, show_results])
