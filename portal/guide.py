@@ -18,15 +18,18 @@ class Stop:
 
 
 PATIENT_STOPS: tuple[Stop, ...] = (
-    Stop("Home", "See what is new and what to do next.", "/portal/"),
-    Stop("Test results", "See your lab tests and scans, with what each one means.", "/portal/results"),
-    Stop("Messages", "Ask your care team a question and read their answers.", "/portal/messages"),
-    Stop("Appointments", "Book, move or cancel a visit.", "/portal/appointments"),
-    Stop("Medicines", "See your medicines and ask for a refill.", "/portal/medications"),
-    Stop("Health record", "Read your visit notes, health problems, allergies and shots.", "/portal/record"),
-    Stop("Bills", "See and pay your bills.", "/portal/billing"),
-    Stop("All pages", "Find everything else: forms, referrals, your profile and more.", "/portal/menu"),
-    Stop("Help", "Answers to common questions about each page, and a quick self-check.", "/portal/help"),
+    Stop("Home", "Here you can see what is new and what to do next.", "/portal/"),
+    Stop("Test results", "Here you can see your test results, like lab tests and scans, with what each one means.",
+         "/portal/results"),
+    Stop("Messages", "Here you can ask your care team a question and read their answers.", "/portal/messages"),
+    Stop("Appointments", "Here you can book, move or cancel a visit.", "/portal/appointments"),
+    Stop("Medicines", "Here you can see your medicines and ask for a refill.", "/portal/medications"),
+    Stop("Health record", "Here you can read your visit notes, health problems, allergies and shots.",
+         "/portal/record"),
+    Stop("Bills", "Here you can see and pay your bills.", "/portal/billing"),
+    Stop("All pages", "Here you can find everything else: forms, referrals, your profile and more.", "/portal/menu"),
+    Stop("Help", "Here you can find answers to common questions about each page, and a quick self-check.",
+         "/portal/help"),
 )
 
 CAREGIVER_STOPS: tuple[Stop, ...] = (
