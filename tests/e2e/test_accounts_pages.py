@@ -288,7 +288,13 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     carer_page = await (await new_context()).new_page()
     carer = await enrol(carer_page, app, app.last_link(email), {"Your e-mail address": email}, by_keyboard=True,
                         on_page=checking("caregiver-enrol-identity"), name="caregiver-enrol")
-    await sign_in(carer_page, carer)
+    # The caregiver's first sign-in shows their own guide: whose record is open and how their access works.
+    await sign_in(carer_page, carer, skip_guide=False)
+    assert path_of(carer_page) == "/portal/guide"
+    await expect(carer_page.get_by_role("heading", name="Whose record is open")).to_be_visible()
+    await expect(carer_page.get_by_text("You use your own account, never theirs")).to_be_visible()
+    await checked(carer_page, "portal-guide-caregiver")
+    await press_by_keyboard(carer_page, carer_page.get_by_role("link", name="Skip the guide"))
     assert path_of(carer_page) == "/portal/"
     await patient_page.reload()
     await expect(row).to_contain_text("Can see your record")
