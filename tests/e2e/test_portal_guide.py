@@ -12,7 +12,18 @@ from collections.abc import Awaitable, Callable
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from .harness import Account, check_page, layout_problems, path_of, press_by_keyboard, sign_in, sign_out, submit
+from .harness import (
+    Account,
+    capture,
+    check_page,
+    layout_problems,
+    path_of,
+    press_by_keyboard,
+    sign_in,
+    sign_out,
+    submit,
+)
+from .harness.screens import viewport_for
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +59,10 @@ async def test_guide_once_then_large_text_and_high_contrast_kept_and_pages_fit_3
     await expect(page.locator("html")).to_have_class("text-large contrast-high")
 
     problems = []
+    await page.set_viewport_size(viewport_for(NARROW))
     for path in MAIN_PAGES:
         await page.goto(path)
+        await capture(page, "large-text" + path.replace("/", "-").rstrip("-"))
         for width in (NARROW, ZOOMED):
             problems += [f"{path} at {width}px: {p}" for p in await layout_problems(page, width)]
     assert not problems, "\n".join(problems)
