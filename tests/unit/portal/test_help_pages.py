@@ -20,6 +20,7 @@ from portal.menu import PLACES
 from portal.pages.help import add_help_routes
 from portal.pages.settings import display_errors
 from portal.self_check import QUESTIONS, check_answers
+from smart_auth.accounts.preferences import DisplayPreferences
 
 from .pages_harness import demo_visit
 
@@ -139,3 +140,10 @@ def test_display_settings_become_classes_on_every_portal_page(tmp_path: Path) ->
     assert re.search(r'id="contrast-high"[^>]*checked', settings)
     assert display_errors({"text_size": "huge", "contrast": "high"}) == {"text_size": ["Please pick a text size."]}
     assert display_errors({"text_size": "large", "contrast": "high"}) == {}
+
+
+def test_stored_display_settings_read_back_and_anything_unknown_reads_as_standard() -> None:
+    chosen = DisplayPreferences(text_size="large", contrast="high")
+    assert DisplayPreferences.from_fields(chosen.as_fields()) == chosen
+    assert DisplayPreferences.from_fields({}) == DisplayPreferences("standard", "standard")
+    assert DisplayPreferences.from_fields({"text_size": "<b>", "contrast": "HIGH"}) == DisplayPreferences()
