@@ -339,8 +339,12 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     await expect(banner).to_contain_text("as their caregiver")
     await checked(carer_page, "portal-home-caregiver")
 
-    # The patient sees the caregiver on the portal's page and stops their access there.
+    # The patient sees the caregiver on the portal's page and stops their access there (their first portal
+    # page: the first-use guide comes first, and skipping it leads on to the page asked for).
     await patient_page.goto("/portal/caregivers")
+    assert path_of(patient_page) == "/portal/guide"
+    await follow_link(patient_page, "Skip the guide")
+    assert path_of(patient_page) == "/portal/caregivers"
     await expect(patient_page.get_by_role("row", name="Robin Carer")).to_contain_text("Can see your record")
     await checked(patient_page, "portal-caregivers-patient")
     async with patient_page.expect_navigation():
