@@ -30,7 +30,8 @@ pytestmark = pytest.mark.e2e
 MAIN_PAGES = ("/portal/", "/portal/results", "/portal/record", "/portal/medications", "/portal/appointments",
               "/portal/messages", "/portal/billing", "/portal/todo", "/portal/profile", "/portal/menu",
               "/portal/help", "/portal/help/results", "/portal/self-check", "/portal/settings",
-              "/portal/access-log")
+              "/portal/access-log", "/portal/appointments/book", "/portal/messages/new", "/portal/download",
+              "/portal/forms", "/portal/referrals", "/portal/caregivers", "/portal/account", "/portal/guide")
 NARROW, ZOOMED = 320, 640
 
 
