@@ -150,6 +150,8 @@ async def test_wrong_code_is_refused_and_the_right_one_works(page: Page, shared_
     await checked(page, "sign-in-code-wrong")
     assert account.authenticator is not None
     await submit(page, {"Code": await account.authenticator.code()}, "Sign in")
+    if path_of(page) == "/portal/guide":  # the shared account's first portal sign-in when this test runs first
+        await follow_link(page, "Skip the guide")
     assert path_of(page) == "/portal/"
 
 
