@@ -33,6 +33,7 @@ from .client_registration import ClientRegistry, client_secret, ensure_registere
 from .clock import Clock
 from .fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
 from .gateway_client import gateway_base, make_gateway_http
+from .help_topics import help_url_for
 from .menu import MENU_PAGE, is_current, top_places
 from .oauth import OAuthFailure, PortalOAuth
 from .safe_next import safe_next
@@ -59,6 +60,12 @@ class AccountDirectory(Protocol):
     async def proxies_of_patient(self, patient_id: str) -> list[Any]: ...
 
     async def patients_for(self, account_id: str) -> list[Any]: ...
+
+    async def display_preferences(self, account_id: str) -> Any: ...  # a DisplayPreferences
+
+    async def save_display_preferences(self, account_id: str, preferences: Any) -> None: ...
+
+    async def first_guide(self, account_id: str) -> bool: ...  # True the first time only
 
 
 @dataclass
@@ -294,4 +301,18 @@ def layout_context(portal: Portal, request: Request, session: PortalSession | No
         "session": session,
         "csrf_token": session.csrf_token if session else "",
         "csrf_field": csrf_input(session.csrf_token) if session else "",
+        "display_classes": display_classes(session),
+        "help_url": help_url_for(request.url.path),
     }
+
+
+def display_classes(session: PortalSession | None) -> str:
+    """The account's display settings as classes on the page's root element (the stylesheet does the rest:
+    no inline style under the strict CSP)."""
+    display = (session.extra.get("display") if session else None) or {}
+    classes = []
+    if display.get("text_size") == "large":
+        classes.append("text-large")
+    if display.get("contrast") == "high":
+        classes.append("contrast-high")
+    return " ".join(classes)

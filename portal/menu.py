@@ -50,6 +50,10 @@ PLACES: tuple[Place, ...] = (
           "You and your account"),
     Place("/portal/access-log", "Who looked", "Every time someone opened or changed your record.",
           "You and your account"),
+    Place("/portal/settings", "Display settings", "Larger text or stronger contrast, kept for each time you sign in.",
+          "You and your account"),
+    Place("/portal/help", "Help", "Answers to common questions, the guide to the portal, and a quick self-check.",
+          "You and your account"),
 )
 
 

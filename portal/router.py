@@ -12,6 +12,8 @@ from .pages.caregivers import add_caregiver_routes
 from .pages.dashboard import add_dashboard_routes
 from .pages.downloads import add_download_routes
 from .pages.forms import add_form_routes
+from .pages.guide import add_guide_routes
+from .pages.help import add_help_routes
 from .pages.medications import add_medication_routes
 from .pages.menu import add_menu_routes
 from .pages.messages import add_message_routes
@@ -20,6 +22,7 @@ from .pages.profile import add_profile_routes
 from .pages.record import add_record_routes
 from .pages.referrals import add_referral_routes
 from .pages.results import add_results_routes
+from .pages.settings import add_settings_routes
 from .pages.signin import add_signin_routes
 from .pages.todo import add_todo_routes
 
@@ -43,4 +46,7 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_access_log_routes(router, portal)
     add_caregiver_routes(router, portal)
     add_notebook_routes(router, portal)
+    add_guide_routes(router, portal)
+    add_help_routes(router, portal)
+    add_settings_routes(router, portal)
     return router

@@ -113,7 +113,8 @@ class SessionStore:
         return max(1, int(min(self.idle_seconds, left)))
 
     async def create(self, *, account_id: str, fhir_user: str, patient_id: str, patient_name: str, tokens: Tokens,
-                     device: str, address: str | None) -> tuple[str, PortalSession]:
+                     device: str, address: str | None, extra: dict[str, Any] | None = None
+                     ) -> tuple[str, PortalSession]:
         """A new session; returns the cookie value and the session."""
         cookie = secrets.token_urlsafe(32)
         now = self.now()
@@ -122,7 +123,7 @@ class SessionStore:
             id=sha256_hex(cookie), account_id=account_id, fhir_user=fhir_user, patient_id=patient_id,
             patient_name=patient_name, tokens=tokens, csrf_token=secrets.token_urlsafe(24), created=now,
             last_seen=now, device=device, address=address,
-            previous_sign_in=float(previous) if previous is not None else None,
+            previous_sign_in=float(previous) if previous is not None else None, extra=dict(extra or {}),
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys["session"].format(session.id), self._seal(session), ex=self._ttl(session))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -21,6 +22,7 @@ from mappers.names import human_name
 from ..core import PREFIX, Portal, Visit, request_id
 from ..devices import describe_device
 from ..fhir import FhirProblem
+from ..guide import GUIDE_PAGE
 from ..oauth import OAuthFailure, new_pkce
 from ..safe_next import safe_next
 from ..sessions import PendingLogin
@@ -83,11 +85,15 @@ def add_signin_routes(router: APIRouter, portal: Portal) -> None:
             patient_name = human_name(await fhir.read("Patient", grant.patient_id)) or ""
         except FhirProblem:
             log.info("patient name not available at sign-in; the banner says 'this record'")
+        display = await portal.deps.accounts.display_preferences(grant.account_id)
         cookie, _session = await store.create(
             account_id=grant.account_id, fhir_user=grant.fhir_user, patient_id=grant.patient_id,
             patient_name=patient_name, tokens=grant.tokens, device=describe_device(request.headers.get("user-agent")),
-            address=request.client.host if request.client else None)
-        response = RedirectResponse(pending.next_url, status_code=303)
+            address=request.client.host if request.client else None, extra={"display": display.as_fields()})
+        next_url = pending.next_url
+        if await portal.deps.accounts.first_guide(grant.account_id):
+            next_url = f"{GUIDE_PAGE}?{urlencode({'next': next_url})}"
+        response = RedirectResponse(next_url, status_code=303)
         response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
         portal.set_cookie(response, cookie)
         return response

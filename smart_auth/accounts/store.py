@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from .mfa import clean_code, new_letter_code
 from .models import Account, AccountRecord, Invitation, PatientLink, ProxyLink
+from .preferences import DisplayPreferences, PreferenceStore
 from .secrets_box import SecretBox
 
 ACCOUNT = "auth:account:{}"
@@ -62,6 +63,7 @@ class AccountStore:
         self.redis = redis
         self.box = box
         self.now = now or time.time
+        self.preferences = PreferenceStore(redis)
 
     # ---- accounts -------------------------------------------------------------------------------
     async def get(self, account_id: str) -> Account | None:
@@ -113,6 +115,16 @@ class AccountStore:
     async def save(self, record: AccountRecord) -> None:
         key = ACCOUNT.format(record.id)
         await self.redis.set(key, self._seal(key, record.to_json()))
+
+    # ---- display preferences and the first-use guide (plain flags, not personal data) -----------------
+    async def display_preferences(self, account_id: str) -> DisplayPreferences:
+        return await self.preferences.display(account_id)
+
+    async def save_display_preferences(self, account_id: str, preferences: DisplayPreferences) -> None:
+        await self.preferences.save_display(account_id, preferences)
+
+    async def first_guide(self, account_id: str) -> bool:
+        return await self.preferences.first_guide(account_id, self.now())
 
     def totp_secret(self, record: AccountRecord) -> str | None:
         return self.box.unseal(record.totp_secret_sealed) if record.totp_secret_sealed else None

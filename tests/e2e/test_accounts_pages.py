@@ -150,6 +150,8 @@ async def test_wrong_code_is_refused_and_the_right_one_works(page: Page, shared_
     await checked(page, "sign-in-code-wrong")
     assert account.authenticator is not None
     await submit(page, {"Code": await account.authenticator.code()}, "Sign in")
+    if path_of(page) == "/portal/guide":  # the shared account's first portal sign-in when this test runs first
+        await follow_link(page, "Skip the guide")
     assert path_of(page) == "/portal/"
 
 
@@ -288,7 +290,13 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     carer_page = await (await new_context()).new_page()
     carer = await enrol(carer_page, app, app.last_link(email), {"Your e-mail address": email}, by_keyboard=True,
                         on_page=checking("caregiver-enrol-identity"), name="caregiver-enrol")
-    await sign_in(carer_page, carer)
+    # The caregiver's first sign-in shows their own guide: whose record is open and how their access works.
+    await sign_in(carer_page, carer, skip_guide=False)
+    assert path_of(carer_page) == "/portal/guide"
+    await expect(carer_page.get_by_role("heading", name="Whose record is open")).to_be_visible()
+    await expect(carer_page.get_by_text("You use your own account, never theirs")).to_be_visible()
+    await checked(carer_page, "portal-guide-caregiver")
+    await press_by_keyboard(carer_page, carer_page.get_by_role("link", name="Skip the guide"))
     assert path_of(carer_page) == "/portal/"
     await patient_page.reload()
     await expect(row).to_contain_text("Can see your record")
@@ -333,8 +341,12 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     await expect(banner).to_contain_text("as their caregiver")
     await checked(carer_page, "portal-home-caregiver")
 
-    # The patient sees the caregiver on the portal's page and stops their access there.
+    # The patient sees the caregiver on the portal's page and stops their access there (their first portal
+    # page: the first-use guide comes first, and skipping it leads on to the page asked for).
     await patient_page.goto("/portal/caregivers")
+    assert path_of(patient_page) == "/portal/guide"
+    await follow_link(patient_page, "Skip the guide")
+    assert path_of(patient_page) == "/portal/caregivers"
     await expect(patient_page.get_by_role("row", name="Robin Carer")).to_contain_text("Can see your record")
     await checked(patient_page, "portal-caregivers-patient")
     async with patient_page.expect_navigation():

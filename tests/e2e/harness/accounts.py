@@ -236,11 +236,13 @@ async def second_step_code(account: Account, app: PortalApp | None) -> str:
 
 
 async def sign_in(page: Page, account: Account, *, app: PortalApp | None = None, next_path: str | None = None,
-                  by_keyboard: bool = False, on_page: PageHook | None = None, name: str = "sign-in"
-                  ) -> Response | None:
+                  by_keyboard: bool = False, on_page: PageHook | None = None, name: str = "sign-in",
+                  skip_guide: bool = True) -> Response | None:
     """Password, then the second-step code (``app`` is needed for codes sent by e-mail). Returns the response
-    of the page it lands on (``next_path``, by default the portal home). ``on_page`` runs on the password
-    page and on the code page."""
+    that finished the sign-in (its redirects lead back to the code page). The browser ends on ``next_path``
+    (by default the portal home): after an account's first sign-in the portal shows its first-use guide,
+    which is skipped unless ``skip_guide`` is false. ``on_page`` runs on the password page and on the code
+    page."""
     await page.goto("/auth/login" + (f"?next={next_path}" if next_path else ""))
     await expect_path(page, "/auth/login", "sign-in page")
     await _hook(on_page, page, f"{name}-password")
@@ -251,6 +253,9 @@ async def sign_in(page: Page, account: Account, *, app: PortalApp | None = None,
     response = await submit(page, {"Code": await second_step_code(account, app)}, "Sign in", by_keyboard=by_keyboard)
     if path_of(page).startswith("/auth/login"):
         raise AssertionError(f"sign-in did not finish: {await page_messages(page)}")
+    if skip_guide and path_of(page) == "/portal/guide":
+        async with page.expect_navigation():
+            await page.get_by_role("link", name="Skip the guide").click()
     return response
 
 

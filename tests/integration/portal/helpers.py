@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -23,9 +24,10 @@ def portal_browser(gw: GatewayServer, address: str = BROWSER_ADDRESS) -> httpx.C
 
 
 def follow(b: httpx.Client, response: httpx.Response, person: Person | None = None, *,
-           pick: str | None = None, hops: list[str] | None = None) -> httpx.Response:
+           pick: str | None = None, hops: list[str] | None = None, skip_guide: bool = True) -> httpx.Response:
     """Follow redirects as a browser would, signing in when the sign-in page is reached and choosing
-    ``pick`` on the patient picker. Every location is appended to ``hops``."""
+    ``pick`` on the patient picker; the first-use guide after an account's first sign-in is skipped
+    unless ``skip_guide`` is false. Every location is appended to ``hops``."""
     for _ in range(20):
         if response.status_code in (301, 302, 303, 307):
             location = response.headers["location"]
@@ -48,13 +50,17 @@ def follow(b: httpx.Client, response: httpx.Response, person: Person | None = No
             response = b.post("/auth/authorize/patient", data={"csrf_token": csrf_of(html), "pending": pending,
                                                                "patient": choice})
             continue
+        if skip_guide and response.status_code == 200 and "data-guide-skip" in response.text:
+            skip = re.search(r'href="([^"]+)" data-guide-skip', response.text).group(1)
+            response = b.get(unescape(skip))
+            continue
         return response
     raise AssertionError("too many redirects")
 
 
 def portal_sign_in(b: httpx.Client, person: Person, page: str = "/portal/", *, pick: str | None = None,
-                   hops: list[str] | None = None) -> httpx.Response:
-    return follow(b, b.get(page), person, pick=pick, hops=hops)
+                   hops: list[str] | None = None, skip_guide: bool = True) -> httpx.Response:
+    return follow(b, b.get(page), person, pick=pick, hops=hops, skip_guide=skip_guide)
 
 
 def csrf_of(html: str) -> str:
