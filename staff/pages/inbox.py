@@ -24,7 +24,7 @@ from ..core import StaffArea, StaffVisit
 from ..roles import teams_for
 from ..settings import PREFIX
 
-CHUNK = 40
+CHUNK = 20  # the gateway takes at most 20 values per search parameter
 THREADS = 100
 
 
@@ -120,7 +120,7 @@ def add_inbox_routes(router: APIRouter, area: StaffArea) -> None:
         if errors:
             return await _thread_page(visit, first, messages, fhir, status=400, errors=errors, text=text)
         body = inbox.staff_reply(first, practitioner=visit.practitioner, practitioner_name=visit.session.patient_name,
-                                 text=text, submission=f"staff-{submission}", answers=str(messages[-1]["id"]))
+                                 text=text, submission=f"staff-{submission}", answers=_answered(messages))
         try:
             await fhir.write("POST", "Communication", body, idempotency_key=f"reply-{submission}")
         except WriteRefused as exc:
@@ -162,6 +162,12 @@ def add_inbox_routes(router: APIRouter, area: StaffArea) -> None:
         visit = await area.visit(request)
         return await _set_work(request, communication_id, status="completed", owner=visit.practitioner,
                                notice="done")
+
+
+def _answered(messages: list[dict[str, Any]]) -> str:
+    """The patient's latest message: what a reply answers (the same on a resend of the same form)."""
+    ordered = sorted(messages, key=lambda m: (str(m.get("sent") or ""), str(m.get("id"))))
+    return str(next((m["id"] for m in reversed(ordered) if inbox.from_patient_side(m)), ordered[0]["id"]))
 
 
 def _subject(message: dict[str, Any]) -> str | None:
