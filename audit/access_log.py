@@ -325,6 +325,12 @@ def _who(user: Mapping[str, Any], client_id: str | None, on_behalf: str | None, 
     return names.get(ref) or "Someone with portal access"
 
 
+def _broke_the_glass(event: Mapping[str, Any]) -> bool:
+    """A practitioner opened the record outside the patient's care team (purposeOfUse BTG)."""
+    return any(c.get("code") == "BTG" for purpose in event.get("purposeOfEvent") or []
+               if isinstance(purpose, Mapping) for c in purpose.get("coding") or [] if isinstance(c, Mapping))
+
+
 def describe(event: Mapping[str, Any], names: Mapping[str, str], *, patient: str | None = None) -> dict[str, Any]:
     """One AuditEvent in plain words for the patient whose log it is.
 
@@ -355,6 +361,8 @@ def describe(event: Mapping[str, Any], names: Mapping[str, str], *, patient: str
             what = f"tried but failed: {what}"
     else:
         what = f"accessed your {subject}" if success else f"tried to access your {subject}"
+    if _broke_the_glass(event):
+        what = f"{what} (emergency access, outside your care team)"
     network = user.get("network") or {}
     return {
         "when": event.get("recorded"),

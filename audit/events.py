@@ -49,6 +49,10 @@ SECURITY_ROLE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 BALP_ENTITY_TYPE = "http://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 NETWORK_IP = "2"  # AuditEventAgentNetworkType: IP address
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+# Purposes of use the gateway records: break-the-glass (a practitioner outside the patient's care team,
+# with a reason they gave).
+PURPOSES = {"BTG": "break the glass"}
 
 INTERACTIONS = frozenset({
     "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "history-system",
@@ -289,8 +293,12 @@ def rest_event(
     recorded: datetime | None = None,
     resource_type: str | None = None,
     context: EventContext = DEFAULT_CONTEXT,
+    purpose_of_use: str | None = None,
+    purpose_reason: str | None = None,
 ) -> dict[str, Any]:
-    """One AuditEvent for one FHIR REST interaction (see the module docstring for the layout)."""
+    """One AuditEvent for one FHIR REST interaction (see the module docstring for the layout).
+    ``purpose_of_use`` (v3-ActReason, e.g. BTG) goes on the user agent and the event; its reason, in the
+    person's words, on the request entity's detail."""
     if interaction not in INTERACTIONS:
         raise ValueError(f"unknown FHIR interaction {interaction!r}")
     if outcome not in OUTCOMES:
@@ -306,6 +314,10 @@ def rest_event(
     event["agent"] = _agents(context, account_ref=account_ref, account_id=account_id, client_id=client_id,
                              on_behalf_of=on_behalf_of, source_ip=source_ip)
     event["source"] = _source(context)
+    if purpose_of_use:
+        purpose = {"coding": [_coding(ACT_REASON, purpose_of_use, PURPOSES.get(purpose_of_use))]}
+        event["agent"][0]["purposeOfUse"] = [purpose]
+        event["purposeOfEvent"] = [purpose]
 
     entities: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -338,7 +350,8 @@ def rest_event(
         if kept_query:
             query_entity["query"] = base64.b64encode(kept_query.encode()).decode("ascii")
         entities.append(query_entity)
-    if request := _request_entity(request_id):
+    reason = _detail(f"{purpose_of_use}: {purpose_reason}") if purpose_of_use and purpose_reason else None
+    if request := _request_entity(request_id, reason):
         entities.append(request)
     if entities:
         event["entity"] = entities

@@ -8,14 +8,16 @@ post-processing is `checked_read` (a resource read) and `filter_bundle` (every e
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smart_auth.scopes import Grant, Interaction
 
 from .caller import Caller
+from .care_teams import CareTeams, break_glass_of, outside_care_team
 from .compartment import in_compartment, patients_of
 from .errors import FHIRError, PolicyRefusal, not_found
 from .policy import (
@@ -69,10 +71,31 @@ class CheckedBundle:
 
 class AccessChecker:
     def __init__(self, *, strict_search: bool = True, limits: SearchLimits | None = None,
-                 ehr: GranularSearch | None = None) -> None:
+                 ehr: GranularSearch | None = None, care_teams: CareTeams | None = None) -> None:
         self.strict_search = strict_search
         self.limits = limits or SearchLimits()
         self.ehr = ehr
+        self.care_teams = care_teams
+
+    # -- the care-team rule ------------------------------------------------------------------------
+    async def with_care_team(self, caller: Caller, headers: Mapping[str, str], request_id: str | None) -> Caller:
+        """A practitioner's caller with the patients they may see filled in (their care teams, plus one
+        patient opened by break-the-glass); any other caller as it is. Without a care-team source (the
+        rule switched off) a practitioner keeps no patients at all: deny by default."""
+        if not caller.is_practitioner:
+            return caller
+        glass = break_glass_of(headers)
+        team = (await self.care_teams.patients_of(caller.fhir_user or "", request_id)
+                if self.care_teams is not None else frozenset())
+        if glass is not None and glass.patient in team:
+            glass = None  # nothing to break: they are on the care team
+        return dataclasses.replace(caller, care_team=team, break_glass=glass)
+
+    @staticmethod
+    def within_care_team(caller: Caller, resource: dict[str, Any]) -> bool:
+        if caller.care_team is None:
+            return True
+        return patients_of(resource) <= caller.reach
 
     # -- decisions -------------------------------------------------------------------------------
     def type_policy(self, resource_type: str) -> TypePolicy:
@@ -114,11 +137,16 @@ class AccessChecker:
         decision = self.authorize(caller, READ, "Patient")
         if caller.bound_patient and caller.bound_patient != patient_id:
             raise not_found("Patient", patient_id)
+        if caller.care_team is not None and f"Patient/{patient_id}" not in caller.reach:
+            raise outside_care_team()
         return decision
 
     # -- post-processing -------------------------------------------------------------------------
     def may_see(self, caller: Caller, resource: dict[str, Any]) -> bool:
         """Whether a resource the EHR handed back may reach this caller (reads, search matches, includes)."""
+        return self._may_see_by_scope(caller, resource) and self.within_care_team(caller, resource)
+
+    def _may_see_by_scope(self, caller: Caller, resource: dict[str, Any]) -> bool:
         rtype = resource.get("resourceType", "")
         policy = content_policy_for(rtype)
         if policy is None:
@@ -137,8 +165,13 @@ class AccessChecker:
 
     def check_read(self, caller: Caller, resource: dict[str, Any] | None, resource_type: str, resource_id: str) -> dict:
         # A resource outside the compartment answers exactly like a missing one: no existence leak.
-        if resource is None or resource.get("resourceType") != resource_type or not self.may_see(caller, resource):
+        if resource is None or resource.get("resourceType") != resource_type \
+                or not self._may_see_by_scope(caller, resource):
             raise not_found(resource_type, resource_id)
+        # A practitioner outside the patient's care team is told so (staff may know the patient exists):
+        # they may break the glass.
+        if not self.within_care_team(caller, resource):
+            raise outside_care_team()
         return resource
 
     def check_written(self, caller: Caller, resource: dict[str, Any] | None, resource_type: str,
@@ -146,7 +179,8 @@ class AccessChecker:
         """A resource this caller wrote, read again to answer a repeat of the write: it must still be in
         the caller's compartment (read scopes are not asked: the first answer carried it too)."""
         if (resource is None or resource.get("resourceType") != resource_type
-                or (caller.bound_patient and not in_compartment(resource, caller.bound_patient))):
+                or (caller.bound_patient and not in_compartment(resource, caller.bound_patient))
+                or not self.within_care_team(caller, resource)):
             raise not_found(resource_type, resource_id)
         return resource
 

@@ -41,6 +41,7 @@ from .audit_binding import AuthAudit, GatewayAudit, background_audit, make_recor
 from .caching import GatewayCache
 from .caller import RevocationCheck, TokenVerifier, redis_revocation_check
 from .capability import capability_statement
+from .care_teams import CareTeams
 from .client_address import SECRET_LABEL, ClientAddress
 from .compartment import patients_of
 from .gateway import Gateway
@@ -178,7 +179,8 @@ def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: Revocati
         verifier=TokenVerifier(parts.keys.verification_keys(), revocation, issuer=core.public_url,
                                audience=public_base),
         checker=AccessChecker(strict_search=gw.strict_search, ehr=parts.upstream,
-                              limits=SearchLimits(gw.max_search_params, gw.max_search_values)),
+                              limits=SearchLimits(gw.max_search_params, gw.max_search_values),
+                              care_teams=CareTeams(parts.upstream, ttl=gw.care_team_ttl_seconds)),
         links=LinkRewriter(core.fhir_base_url, public_base, derive_secret(parts.keys, "page-links")),
         writes=Writes(parts.upstream, payments=parts.payments,
                       change_notice_hours=core.appointment_change_notice_hours),

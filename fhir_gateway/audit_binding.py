@@ -47,6 +47,8 @@ class GatewayAudit:
             request_id=record.request_id,
             query=record.query,
             context=self.context,
+            purpose_of_use="BTG" if caller is not None and caller.break_glass else None,
+            purpose_reason=caller.break_glass.reason if caller is not None and caller.break_glass else None,
         )
         try:
             await self.recorder.record(event)

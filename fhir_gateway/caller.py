@@ -33,6 +33,14 @@ CLOCK_SKEW = 30
 
 
 @dataclass(frozen=True)
+class BreakGlass:
+    """A practitioner's emergency access to one patient outside their care team, with their reason."""
+
+    patient: str  # Patient/<id>
+    reason: str
+
+
+@dataclass(frozen=True)
 class Caller:
     """Who is calling. Immutable; derived facts (context, compartment, binding) are computed once."""
 
@@ -44,6 +52,20 @@ class Caller:
     jti: str
     grant_id: str | None
     claims: dict[str, Any]
+    # Staff (a Practitioner with `user/` scopes): the patients whose care team they are on (the access
+    # checker fills it in per request; None: the care-team rule does not apply to this caller).
+    care_team: frozenset[str] | None = None
+    break_glass: BreakGlass | None = None
+
+    @property
+    def is_practitioner(self) -> bool:
+        return self.context == "user" and bool(self.fhir_user and self.fhir_user.startswith("Practitioner/"))
+
+    @property
+    def reach(self) -> frozenset[str]:
+        """The patients a practitioner may see now: their care teams' plus one opened by break-the-glass."""
+        extra = {self.break_glass.patient} if self.break_glass else set()
+        return (self.care_team or frozenset()) | extra
 
     @cached_property
     def context(self) -> str:
@@ -74,7 +96,9 @@ class Caller:
     def compartment_key(self) -> str:
         if self.bound_patient:
             return f"Patient/{self.patient_id}"
-        return f"{self.context}:{self.fhir_user or self.client_id}"
+        # A break-the-glass request answers (and is cached) apart from the practitioner's usual ones.
+        glass = f"+btg:{self.break_glass.patient}" if self.break_glass else ""
+        return f"{self.context}:{self.fhir_user or self.client_id}{glass}"
 
     @property
     def own_patient_refs(self) -> list[str]:

@@ -53,7 +53,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.public_base = self.public_base.rstrip("/")
-        self.pipeline = Pipeline(self.verifier, self.audit)
+        self.pipeline = Pipeline(self.verifier, self.audit, self.checker.with_care_team)
 
     # -- interactions (what the routes call) -----------------------------------------------------
     async def metadata(self) -> Response:

@@ -29,7 +29,7 @@ written, so nothing is answered to a revoked token, and a revoked token's refusa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -150,10 +150,16 @@ def outcome_of(status: int) -> str:
     return "4" if status < 500 else "8"
 
 
+# Completes a verified caller with what the access checker needs to know per request (a practitioner's
+# care teams and break-the-glass request); may refuse (e.g. a malformed break-the-glass request).
+CallerContext = Callable[[Caller, Mapping[str, str], str | None], Awaitable[Caller]]
+
+
 class Pipeline:
-    def __init__(self, verifier: TokenVerifier, audit: AccessAudit) -> None:
+    def __init__(self, verifier: TokenVerifier, audit: AccessAudit, context: CallerContext | None = None) -> None:
         self.verifier = verifier
         self.audit = audit
+        self.context = context
 
     async def run(self, request: Request, asked: Asked, handler: Handler) -> Response:
         ix = Interaction(request, asked)
@@ -187,6 +193,8 @@ class Pipeline:
     async def _handle(self, ix: Interaction, handler: Handler) -> Response:
         try:
             ix.asked.check()
+            if self.context is not None:
+                ix.known_caller = await self.context(ix.caller, ix.request.headers, ix.request_id)
             return await handler(ix)
         except PolicyRefusal:
             ix.about_own_patient()

@@ -137,7 +137,8 @@ _TYPES = [
     # the patient it is for (Task.for, search parameter `patient`).
     TypePolicy("CareTeam", READS, ("subject", "participant"), "patient",
                _p("patient", "subject", "status", "category", "participant", "date", "encounter", "identifier")),
-    TypePolicy("Task", READS, ("for", "owner"), "patient",
+    # create/update: staff only (the inbox's work items, rule: staff_writes.StaffWrites._work_item).
+    TypePolicy("Task", READS | {CREATE, UPDATE}, ("for", "owner"), "patient",
                _p("patient", "subject", "status", "code", "focus", "owner", "authored-on", "modified", "intent",
                   "business-status", "period", "priority", "requester", "part-of", "based-on", "identifier")),
     TypePolicy("Account", READS, ("subject",), "patient",

@@ -62,6 +62,9 @@ class GatewaySettings(BaseSettings):
         default=15 * 1024 * 1024, description="largest Communication create accepted (a message with its files)"
     )
     strict_search: bool = Field(default=True, description="refuse unknown search parameters")
+    care_team_ttl_seconds: float = Field(
+        default=30.0, description="how long a practitioner's care-team membership is remembered before the EHR is "
+                                  "asked again (a care-team change shows within this time)")
     max_search_params: int = Field(default=50, description="most parameters one search may have (400 beyond)")
     max_search_values: int = Field(
         default=20, description="most values one search parameter may list, commas and repeats together (400 beyond)"

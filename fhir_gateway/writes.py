@@ -20,7 +20,6 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,24 +41,14 @@ from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 from .caller import Caller
 from .compartment import in_compartment
 from .errors import FHIRError, forbidden
+from .staff_writes import StaffWrites
 from .upstream import Upstream, json_object
+from .write_result import WriteResult, etag_of
 
 log = logging.getLogger("fhir_gateway.writes")
 
 # The request headers a staff or backend write may forward to the EHR (its own preconditions).
 PRECONDITIONS = ("if-match", "if-none-exist")
-
-
-@dataclass
-class WriteResult:
-    status: int
-    resource: dict[str, Any]
-    touched: list[str] = field(default_factory=list)  # every reference written, for audit and cache
-
-
-def etag_of(resource: dict[str, Any]) -> str | None:
-    version_id = (resource.get("meta") or {}).get("versionId")
-    return f'W/"{version_id}"' if version_id else None
 
 
 def _unprocessable(exc: InboundError) -> FHIRError:
@@ -92,20 +81,29 @@ class Writes:
                  change_notice_hours: int = inbound.DEFAULT_CHANGE_NOTICE_HOURS) -> None:
         self.upstream = upstream
         self.patient = PatientWrites(upstream, clock, payments, change_notice_hours=change_notice_hours)
+        self.staff = StaffWrites(upstream, clock)
 
     async def create(self, caller: Caller, resource_type: str, body: Any, preconditions: Mapping[str, str],
                      request_id: str | None) -> WriteResult:
         if caller.bound_patient:
             return await self.patient.create(caller, resource_type, body, request_id)
-        return await self._forward("POST", resource_type, resource_type, body, preconditions, request_id)
+        forward = lambda: self._forward("POST", resource_type, resource_type, body, preconditions,  # noqa: E731
+                                        request_id)
+        if self.staff.applies_to(caller):
+            return await self.staff.create(caller, resource_type, body, request_id, forward)
+        return await forward()
 
     async def update(self, caller: Caller, resource_type: str, resource_id: str, body: Any,
                      preconditions: Mapping[str, str], request_id: str | None) -> WriteResult:
         if caller.bound_patient:
             return await self.patient.update(caller, resource_type, resource_id, body,
                                              preconditions.get("if-match"), request_id)
-        return await self._forward("PUT", resource_type, f"{resource_type}/{resource_id}", body, preconditions,
-                                   request_id)
+        forward = lambda: self._forward("PUT", resource_type, f"{resource_type}/{resource_id}",  # noqa: E731
+                                        body, preconditions, request_id)
+        if self.staff.applies_to(caller):
+            return await self.staff.update(caller, resource_type, resource_id, body, preconditions.get("if-match"),
+                                           request_id, forward)
+        return await forward()
 
     async def _forward(self, method: str, resource_type: str, path: str, body: Any,
                        preconditions: Mapping[str, str], request_id: str | None) -> WriteResult:

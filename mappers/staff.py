@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .messages import STAFF_ROLE_SYSTEM
+from .names import human_name
 from .references import local_reference, reference_display
 
 ROLES: dict[str, str] = {"clinician": "Clinician", "nurse": "Nurse", "front-desk": "Front desk", "billing": "Billing"}
@@ -51,3 +52,27 @@ def staff_role(practitioner_roles: Iterable[Mapping[str, Any]], practitioner: st
                 org.get("reference"), str) else None
             return StaffRole(codes[0], str(role.get("id") or ""), team, reference_display(org) or "")
     return None
+
+
+@dataclass(frozen=True)
+class PatientBanner:
+    """What identifies a patient on every staff page about them: name, date of birth, MRN."""
+
+    id: str
+    name: str
+    birth_date: str  # FHIR date as recorded (the page writes it in words)
+    mrn: str
+
+
+MRN_TYPE = "MR"  # v2-0203 identifier type: medical record number
+
+
+def patient_banner(patient: Mapping[str, Any]) -> PatientBanner:
+    mrn = ""
+    for ident in patient.get("identifier") or []:
+        codes = {c.get("code") for c in ((ident or {}).get("type") or {}).get("coding") or [] if isinstance(c, Mapping)}
+        if MRN_TYPE in codes and ident.get("value"):
+            mrn = str(ident["value"])
+            break
+    return PatientBanner(str(patient.get("id") or ""), human_name(patient) or "Name not recorded",
+                         str(patient.get("birthDate") or ""), mrn or "not recorded")

@@ -42,9 +42,11 @@ from .scope_policy import (
     allowed_for_client,
     context_of,
     narrow_for_person,
+    narrow_for_staff,
     parse_requested,
 )
 from .server import AuthServer, request_id, source_ip
+from .staff_roles import staff_role_code
 
 log = logging.getLogger("smart_auth.authorize")
 
@@ -263,6 +265,9 @@ class AuthorizeFlow:
         )
         if account.kind in PERSON_KINDS:
             offered = narrow_for_person(offered, self.s.patient_writes)
+        elif account.kind == "staff":
+            role = await staff_role_code(self.s.deps.ehr, account.fhir_user, request_id(request))
+            offered = narrow_for_staff(offered, role)
         if not any(context_of(s) for s in offered):
             raise InvalidScopeError(description="None of the requested data scopes can be granted to this account")
         pending.offered = offered

@@ -118,3 +118,45 @@ def _narrow_one(item: str, writes: PatientWrites) -> list[str]:
     out = [_v2("*", reads, query)] if reads else []
     return out + [_v2(resource_type, scope.interactions & allowed, query)
                   for resource_type, allowed in sorted(writes.items()) if scope.interactions & allowed]
+
+
+# What each staff role may read, by resource type (None: everything the gateway serves). Deny by default:
+# a type not listed is never granted to the role, so the gateway refuses it for their tokens, not only the
+# pages. Front desk and billing work with people, appointments, insurance, messages and money; they see no
+# clinical notes, results, problems or medicines. The role is read from the Practitioner's PractitionerRole.
+_PEOPLE_AND_WORK = frozenset({
+    "Patient", "RelatedPerson", "CareTeam", "Communication", "Task", "Practitioner", "PractitionerRole",
+    "Organization", "Coverage", "Appointment", "Slot", "Schedule",
+})
+STAFF_ROLE_TYPES: dict[str, frozenset[str] | None] = {
+    "clinician": None,
+    "nurse": None,
+    # Referral requests are coordinated by the front desk (which specialist, when): not their clinical content.
+    "front-desk": _PEOPLE_AND_WORK | {"ServiceRequest"},
+    "billing": _PEOPLE_AND_WORK | {"Account", "Invoice", "ChargeItem", "Encounter"},
+}
+
+
+def narrow_for_staff(requested: list[str], role: str | None) -> list[str]:
+    """A staff member's `user/` (and `patient/`) scopes cut down to the resource types their role may use.
+    `user/*.rs` becomes one scope per allowed type; a staff account without a known role gets no resource
+    scopes at all."""
+    if role not in STAFF_ROLE_TYPES:
+        return [s for s in requested if context_of(s) is None]
+    allowed = STAFF_ROLE_TYPES[role]
+    if allowed is None:
+        return list(requested)
+    out: list[str] = []
+    for item in requested:
+        if context_of(item) is None:
+            narrowed = [item]
+        else:
+            scope = Scope.parse(item)
+            query = item.partition("?")[2]
+            letters = item.split(".", 1)[1].split("?", 1)[0]
+            if scope.resource_type == "*":
+                narrowed = [f"{scope.context}/{t}.{letters}" + (f"?{query}" if query else "") for t in sorted(allowed)]
+            else:
+                narrowed = [item] if scope.resource_type in allowed else []
+        out.extend(n for n in narrowed if n not in out)
+    return out

@@ -42,8 +42,9 @@ from .settings import PREFIX, StaffUiSettings
 
 log = logging.getLogger("staff")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# How a request made under break-the-glass carries its reason to the gateway (which records it).
-BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
+# How a request made under break-the-glass names its patient and reason to the gateway (which records it).
+BREAK_GLASS_PATIENT = "X-Break-Glass-Patient"
+BREAK_GLASS_REASON = "X-Break-Glass-Reason"
 
 
 @dataclass
@@ -151,8 +152,12 @@ class StaffArea:
             await asyncio.sleep(0.1)
         return await self.store.reload(session) or session
 
-    def fhir_for(self, request: Request, access_token: str, *, break_glass: str | None = None) -> PortalFhir:
-        headers = {BREAK_GLASS_HEADER: quote(break_glass, safe=" ")} if break_glass else None
+    def fhir_for(self, request: Request, access_token: str, *,
+                 break_glass: tuple[str, str] | None = None) -> PortalFhir:
+        headers = None
+        if break_glass:
+            patient_id, reason = break_glass
+            headers = {BREAK_GLASS_PATIENT: patient_id, BREAK_GLASS_REASON: quote(reason, safe="")}
         return PortalFhir(self.http, self.fhir_base, access_token, request_id=request_id(request),
                           client_address=request.client.host if request.client else None,
                           sign_address=self.deps.sign_address, extra_headers=headers)
@@ -258,8 +263,17 @@ class StaffVisit:
         if not tokens_match(await submitted_csrf_token(self.request), self.session.csrf_token):
             raise FormExpired()
 
-    def fhir_with_break_glass(self, reason: str) -> PortalFhir:
-        return self.area.fhir_for(self.request, self.session.tokens.access_token, break_glass=reason)
+    def glass_reason(self, patient_id: str) -> str | None:
+        """The reason this person gave to break the glass for this patient in this session, if they did."""
+        return (self.session.extra.get("glass") or {}).get(patient_id)
+
+    def fhir_about(self, patient_id: str) -> PortalFhir:
+        """The FHIR client for pages about one patient: under break-the-glass when the person broke it
+        for this patient in this session (every request then carries the reason to the audit trail)."""
+        reason = self.glass_reason(patient_id)
+        if not reason:
+            return self.fhir
+        return self.area.fhir_for(self.request, self.session.tokens.access_token, break_glass=(patient_id, reason))
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         return self.area.renderer.page(template, status, **staff_layout(self.request, self.session), **context)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .core import StaffArea
+from .pages.chart import add_chart_routes
 from .pages.home import add_home_routes
+from .pages.inbox import add_inbox_routes
 from .pages.invitations import add_invitation_routes
 from .pages.metrics import add_metrics_routes
 from .pages.signin import add_signin_routes
@@ -15,6 +17,8 @@ def build_staff_router(area: StaffArea) -> APIRouter:
     router = APIRouter(route_class=area.route_class(), tags=["staff"], include_in_schema=False)
     add_signin_routes(router, area)
     add_home_routes(router, area)
+    add_chart_routes(router, area)
+    add_inbox_routes(router, area)
     extra = area.deps.extra or {}
     if "invitations" in extra:
         add_invitation_routes(router, area, extra["invitations"])

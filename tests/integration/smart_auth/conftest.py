@@ -44,16 +44,26 @@ OAUTH_REDIS_DB = 3
 
 
 class OAuthFakeEhr:
-    """Patient names for the picker; the OAuth flow reads nothing else from the EHR."""
+    """Patient names for the picker and staff roles (PractitionerRole); the OAuth flow reads nothing else
+    from the EHR."""
 
     def __init__(self) -> None:
         self.patients: dict[str, dict[str, Any]] = {}
+        self.staff_roles: dict[str, str] = {"Practitioner/prac-01": "clinician"}
 
     async def read(self, resource_type: str, resource_id: str, request_id: str | None = None) -> dict | None:
         return self.patients.get(resource_id) if resource_type == "Patient" else None
 
     async def search(self, resource_type: str, params: Any, request_id: str | None = None) -> dict:
-        return {"resourceType": "Bundle", "entry": []}
+        practitioner = dict(params).get("practitioner") if resource_type == "PractitionerRole" else None
+        role = self.staff_roles.get(practitioner or "")
+        if role is None:
+            return {"resourceType": "Bundle", "entry": []}
+        return {"resourceType": "Bundle", "entry": [{"resource": {
+            "resourceType": "PractitionerRole", "id": "role-1", "active": True,
+            "practitioner": {"reference": practitioner},
+            "code": [{"coding": [{"system": "http://hospital.example.org/fhir/CodeSystem/staff-role",
+                                  "code": role}]}]}}]}
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.Response(404)

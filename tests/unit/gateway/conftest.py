@@ -50,9 +50,28 @@ class Harness:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=PUBLIC)
 
 
+# Whose care team each practitioner is on, as the EHR's CareTeams say (the gateway's care-team rule).
+# ("gone": a patient on a care team whose record has since been removed from the EHR.)
+CARE_TEAMS = {"Practitioner/prac-01": ("pt-0001", "gone")}
+
+
+def mock_care_teams(router: respx.MockRouter, teams: dict[str, tuple[str, ...]] | None = None) -> respx.Route:
+    """The EHR's answer to the gateway's care-team look-up (`CareTeam?participant=...&_elements=subject`)."""
+    teams = CARE_TEAMS if teams is None else teams
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        patients = teams.get(request.url.params.get("participant", ""), ())
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": [
+            {"resource": {"resourceType": "CareTeam", "id": f"ct-{p}", "subject": {"reference": f"Patient/{p}"}}}
+            for p in patients]})
+
+    return router.get("/CareTeam", params__contains={"_elements": "subject"}).mock(side_effect=answer)
+
+
 @pytest.fixture
 def ehr() -> respx.MockRouter:
     with respx.mock(base_url=EHR, assert_all_called=False) as router:
+        mock_care_teams(router)
         yield router
 
 

@@ -217,10 +217,12 @@ async def test_caregiver_token_behaves_like_the_patients(harness: Harness, ehr: 
 
 
 async def test_staff_and_backend_tokens_are_not_pinned(harness: Harness, ehr: respx.MockRouter) -> None:
+    """No patient is added to a staff search; what comes back is held to the practitioner's care teams."""
     route = ehr.get("/Observation").respond(json=bundle(obs("o1", PT), obs("o9", OTHER)))
     staff = harness.token("user/Observation.rs", fhir_user="http://portal.test/fhir/Practitioner/prac-01")
     r = await get(harness, "/fhir/Observation?code=x", staff)
-    assert len(r.json()["entry"]) == 2 and "patient" not in route.calls.last.request.url.params
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == ["o1"]
+    assert "patient" not in route.calls.last.request.url.params
     system = harness.token("system/Observation.rs")
     assert (await get(harness, "/fhir/Observation", system)).status_code == 200
     assert_outcome(await get(harness, "/fhir/Patient", system), 403)
