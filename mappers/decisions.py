@@ -36,13 +36,14 @@ REASON_MAX = 500
 # Elements the EHR keeps itself; never compared when a decision replaces a request.
 BOOKKEEPING = frozenset({"meta", "text"})
 
-# Who may make which decision (the staff roles of the clinic's PractitionerRoles). Prescribing and
-# referring are a clinician's; a nurse may turn a refill down (to be seen first) and check an allergy;
-# insurance is the front desk's and billing's.
+# Who may make which decision (the staff roles of the clinic's PractitionerRoles). Prescribing is a
+# clinician's; a nurse may turn a refill down (to be seen first) and check an allergy; referral requests
+# are decided by clinicians and the front desk's referral coordinators; insurance by the front desk and
+# billing.
 DECIDERS: dict[str, frozenset[str]] = {
     "refill-approve": frozenset({"clinician"}),
     "refill-deny": frozenset({"clinician", "nurse"}),
-    "referral": frozenset({"clinician"}),
+    "referral": frozenset({"clinician", "front-desk"}),
     "allergy": frozenset({"clinician", "nurse"}),
     "insurance": frozenset({"front-desk", "billing"}),
 }

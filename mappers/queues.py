@@ -1,7 +1,8 @@
 """The care team's request queues in words, and the writes their buttons send (pure functions).
 
-Four queues, each for the roles that work it: refill requests, referral requests, changes to confirm
-(allergies a patient reported; insurance cards a patient asked to add or change) and billing questions.
+Four queues (which role works which is the staff area's, staff/roles.py): refill requests, referral
+requests, changes to confirm (allergies a patient reported; insurance cards a patient asked to add or
+change) and billing questions.
 Every queue lists what is still open, oldest first, with the patient's name, date of birth and MRN and how
 long the patient has been waiting. What counts as open is read from the EHR, never kept here.
 """
@@ -36,39 +37,11 @@ from .references import parse_reference, reference_to
 MRN_CODE = "MR"
 
 
-@dataclass(frozen=True)
-class Queue:
-    key: str
-    title: str
-    roles: frozenset[str]
-    about: str
-
-
-QUEUES: dict[str, Queue] = {q.key: q for q in (
-    Queue("refills", "Refill requests", frozenset({"clinician", "nurse"}),
-          "Patients asking for a refill of a current prescription."),
-    Queue("referrals", "Referral requests", frozenset({"clinician"}),
-          "Patients asking to be referred to a specialist."),
-    Queue("changes", "Changes to confirm", frozenset({"clinician", "nurse", "front-desk", "billing"}),
-          "Allergies patients reported and insurance cards they asked to add or change."),
-    Queue("billing", "Billing questions", frozenset({"billing"}),
-          "Questions about statements and payments waiting for an answer."),
-)}
 # Within "changes": allergies are clinical (clinicians and nurses); insurance is the front desk's and billing's.
 CHANGE_SECTIONS: dict[str, frozenset[str]] = {
     "allergies": frozenset({"clinician", "nurse"}),
     "insurance": frozenset({"front-desk", "billing"}),
 }
-
-
-def queues_for(role: str | None) -> list[Queue]:
-    """The queues a staff role works, in the order the menu shows them."""
-    return [q for q in QUEUES.values() if role in q.roles]
-
-
-def may_open(role: str | None, key: str) -> bool:
-    queue = QUEUES.get(key)
-    return queue is not None and role in queue.roles
 
 
 def sections_for(role: str | None) -> list[str]:

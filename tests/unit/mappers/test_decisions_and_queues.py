@@ -42,18 +42,6 @@ def ask(rid: str = "rq-1", status: str = "draft", when: str = "2026-11-28T09:00:
 
 
 # -- who sees what -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("role", "keys"), [
-    ("clinician", ["refills", "referrals", "changes"]),
-    ("nurse", ["refills", "changes"]),
-    ("front-desk", ["changes"]),
-    ("billing", ["changes", "billing"]),
-    (None, []),
-])
-def test_each_role_sees_only_its_queues(role: str | None, keys: list[str]) -> None:
-    assert [q.key for q in queues.queues_for(role)] == keys
-    assert all(queues.may_open(role, k) == (k in keys) for k in queues.QUEUES)
-
-
 def test_within_changes_allergies_are_clinical_and_insurance_is_the_front_desks() -> None:
     assert queues.sections_for("nurse") == ["allergies"]
     assert queues.sections_for("front-desk") == queues.sections_for("billing") == ["insurance"]
