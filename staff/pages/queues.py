@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from mappers import queues
-from mappers.decisions import REASON_MAX, VERIFICATION_WORDS
+from mappers.decisions import REASON_MAX, VERIFICATION_WORDS, refill_prescription
 from mappers.messages import TOPIC_SYSTEM
 from mappers.references import parse_reference
 from mappers.validation import is_fhir_id
@@ -94,16 +94,20 @@ async def _refill_page(visit: StaffVisit, status: int = 200, failed: str | None 
                        errors: dict[str, list[str]] | None = None, form: dict[str, str] | None = None) -> Response:
     refs = await my_patients(visit)
     items: list[queues.QueueItem] = []
+    unavailable = False
     if refs:
         parts = await load_sections(
-            requests=visit.fhir.search("MedicationRequest", [("patient", ",".join(refs)), ("status", OPEN),
-                                                              ("_count", "200")]),
+            requests=visit.fhir.search("MedicationRequest", [("patient", ",".join(refs)), ("intent", "proposal"),
+                                                              ("status", OPEN), ("_count", "200")]),
             patients=_patients(visit, refs))
-        items = queues.refill_items(parts["requests"].value or [], parts["patients"].value or {}, _now(visit),
+        asked = parts["requests"].value or []
+        # The prescriptions the requests refill (their prescriber, date and refills), in one more search.
+        named = sorted({rid for r in asked if (rid := refill_prescription(r))})
+        prescriptions = (await load_sections(found=visit.fhir.search(
+            "MedicationRequest", [("_id", ",".join(named)), ("_count", "200")])))["found"].value if named else []
+        items = queues.refill_items([*asked, *(prescriptions or [])], parts["patients"].value or {}, _now(visit),
                                     visit.area.clock.tz)
         unavailable = parts["requests"].unavailable
-    else:
-        unavailable = False
     return visit.render("staff/queue_refills.html", status, title="Refill requests", items=items,
                         unavailable=unavailable, done=_done(visit), failed=failed, errors=errors or {},
                         form=form or {}, may_approve=visit.role == "clinician", reason_max=REASON_MAX)
@@ -239,7 +243,7 @@ async def check_allergy(visit: StaffVisit) -> Response:
     fields = await _fields(visit)
     verdict = fields.get("verdict", "")
     if verdict not in VERIFICATION_WORDS:
-        return await _changes_page(visit, 422, item, {"verdict": ["Choose confirmed or not an allergy."]}, fields)
+        return await _changes_page(visit, 422, item, {"decision": ["Choose confirmed or not an allergy."]}, fields)
     current = await visit.fhir.read("AllergyIntolerance", item)
     return await _decide(visit, item, _changes_page, lambda: visit.fhir.write(
         "PUT", f"AllergyIntolerance/{item}", queues.check_allergy_body(current, verdict, fields.get("note", "")),
