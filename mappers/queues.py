@@ -17,7 +17,7 @@ from typing import Any
 from .allergies import allergy
 from .concepts import concept_text
 from .coverage import HOLDERS
-from .dates import date_words, since_words
+from .dates import date_words
 from .decisions import (
     ALLERGY_OPEN,
     INSURANCE_REQUEST_SYSTEM,
@@ -101,12 +101,25 @@ def _when(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def waiting_words(since: datetime, now: datetime) -> str:
+    """How long a patient has been waiting: minutes, hours, then whole days (the response-time clock)."""
+    seconds = max(0.0, (now - since).total_seconds())
+    if seconds < 3600:
+        minutes = int(seconds // 60)
+        return "just now" if minutes < 1 else f"{minutes} minute{'s' if minutes != 1 else ''}"
+    if seconds < 86400:
+        hours = int(seconds // 3600)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days = int(seconds // 86400)
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
 def _item(resource: Mapping[str, Any], patient: PatientLine, what: str, asked_value: Any, now: datetime,
           tz: tzinfo | None, **extra: Any) -> QueueItem:
     at = _when(asked_value)
     return QueueItem(id=str(resource.get("id")), patient=patient, what=what,
                      asked=date_words(asked_value, tz) if asked_value else "Date not known",
-                     waiting=since_words(at, now) if asked_value else "", asked_at=at, **extra)
+                     waiting=f"waiting {waiting_words(at, now)}" if asked_value else "", asked_at=at, **extra)
 
 
 def _notes_by(resource: Mapping[str, Any], authors: set[str]) -> str | None:
@@ -209,7 +222,8 @@ def insurance_items(messages: Iterable[Any], coverages: Iterable[Any], patients:
                  and i.get("system") == INSURANCE_REQUEST_SYSTEM}
     out = []
     for m in messages:
-        if not isinstance(m, Mapping) or not is_insurance_request(m) or str(m.get("id")) in confirmed:
+        if not isinstance(m, Mapping) or not is_insurance_request(m) or str(m.get("id")) in confirmed \
+                or m.get("status") == "entered-in-error":
             continue
         if (patient := _patient(m, patients, tz)) is None:
             continue

@@ -64,7 +64,7 @@ def test_the_refill_queue_lists_open_requests_oldest_first_with_the_patient_bann
     first = items[0]
     assert first.patient.name == "Ana Rivera" and first.patient.mrn == "MRN-001" and first.patient.born
     assert first.what == "Lisinopril 10 MG Oral Tablet" and first.note == "Running low"
-    assert ("Pharmacy", "CVS") in first.facts and first.waiting
+    assert ("Pharmacy", "CVS") in first.facts and first.waiting == "waiting 3 days"
 
 
 def test_the_referral_queue_leaves_out_requests_already_made_into_referrals() -> None:
@@ -106,7 +106,8 @@ def test_insurance_requests_leave_the_queue_once_a_card_names_them() -> None:
     done = message("m2", topic="Insurance card update", text=text)
     card = {"resourceType": "Coverage", "id": "c1",
             "identifier": [{"system": decisions.INSURANCE_REQUEST_SYSTEM, "value": "m2"}]}
-    items = queues.insurance_items([asked, done], [card], PATIENTS, NOW)
+    withdrawn = {**message("m3", topic="Insurance card update", text=text), "status": "entered-in-error"}
+    items = queues.insurance_items([asked, done, withdrawn], [card], PATIENTS, NOW)
     assert [i.id for i in items] == ["m1"]
     assert items[0].what == "Add a new insurance card" and ("Member ID", "ZX123456") in items[0].facts
     form = queues.coverage_form(asked)
