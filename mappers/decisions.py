@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from .catalogue import specialty_in, specialty_of
+from .coverage import CHANGES
 from .coverage import SUBJECT as INSURANCE_SUBJECT
 from .inbound import REFILL_IDENTIFIER_SYSTEM, REFILL_OPEN_STATUSES, ref_of
 from .messages import STAFF_ROLE_SYSTEM, TOPIC_SYSTEM
@@ -319,6 +320,12 @@ def is_insurance_request(message: Mapping[str, Any]) -> bool:
             and (ref_of(message.get("subject")) or "").startswith("Patient/"))
 
 
+def asks_to_end(message: Mapping[str, Any]) -> bool:
+    """An insurance request that says a card has ended (mappers.coverage CHANGES["end"]): nothing to add."""
+    texts = [p.get("contentString") for p in _items(message, "payload") if isinstance(p, Mapping)]
+    return any(isinstance(t, str) and t.startswith(f"Request: {CHANGES['end']}") for t in texts)
+
+
 def insurance_request_of(proposed: Any) -> str | None:
     """The id of the patient's message a Coverage confirms (its identifier), None when malformed."""
     ids = [i for i in _items(proposed, "identifier") if isinstance(i, Mapping)
@@ -339,6 +346,8 @@ def confirmed_coverage(proposed: Any, message: Mapping[str, Any]) -> dict[str, A
     validate(proposed, "Coverage")
     if not is_insurance_request(message):
         raise InboundError("That message is not an insurance request")
+    if asks_to_end(message):
+        raise InboundError("This request is to end a card, not to add one; answer it in the conversation")
     patient_ref = ref_of(message.get("subject"))
     if ref_of(proposed.get("beneficiary")) != patient_ref:
         raise InboundError("The card is for the patient who asked")

@@ -22,6 +22,7 @@ from .decisions import (
     ALLERGY_OPEN,
     INSURANCE_REQUEST_SYSTEM,
     VERIFICATION_SYSTEM,
+    asks_to_end,
     is_insurance_request,
     is_open_referral,
     is_open_refill,
@@ -69,6 +70,7 @@ class QueueItem:
     facts: list[tuple[str, str]] = field(default_factory=list)  # label, words
     note: str | None = None  # the patient's own words
     thread: str | None = None  # the message thread, for insurance and billing
+    confirmable: bool = True  # an insurance request a card answers (one saying a card ended is answered in words)
 
 
 def patient_line(patient: Mapping[str, Any] | None, patient_id: str, tz: tzinfo | None = None) -> PatientLine:
@@ -229,7 +231,8 @@ def insurance_items(messages: Iterable[Any], coverages: Iterable[Any], patients:
             continue
         facts = insurance_facts(_text(m))
         out.append(_item(m, patient, facts.get("Request", "Insurance card update"), m.get("sent"), now, tz,
-                         facts=[(k, v) for k, v in facts.items() if k != "Request"], thread=thread_id(m)))
+                         facts=[(k, v) for k, v in facts.items() if k != "Request"], thread=thread_id(m),
+                         confirmable=not asks_to_end(m)))
     return _oldest_first(out)
 
 

@@ -114,6 +114,12 @@ def test_insurance_requests_leave_the_queue_once_a_card_names_them() -> None:
     assert form == {"insurer": "Acme Health", "member_id": "ZX123456", "group": "G-77", "holder": "self"}
     body = queues.coverage_body(asked, form)
     assert decisions.confirmed_coverage(body, asked)["subscriberId"] == "ZX123456"
+    # A card that ended is not confirmed as a new one.
+    ended = message("m4", topic="Insurance card update", text=insurance_request_text(
+        {"change": "end", "insurer": "Acme Health", "holder": "self"}))
+    assert [i.confirmable for i in queues.insurance_items([ended], [], PATIENTS, NOW)] == [False]
+    with pytest.raises(InboundError, match="end a card"):
+        decisions.confirmed_coverage(queues.coverage_body(ended, {**form, "member_id": "ZX1"}), ended)
 
 
 def test_the_billing_queue_holds_questions_whose_last_word_is_the_patients() -> None:
