@@ -9,6 +9,7 @@ Each decision carries an Idempotency-Key named after the request, so a double cl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -45,9 +46,17 @@ async def my_patients(visit: StaffVisit) -> list[str]:
     return sorted(refs)
 
 
+async def per_patient(visit: StaffVisit, resource_type: str, param: str, refs: list[str],
+                      params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One search per patient, side by side: the EHR answers a search naming many patients at once far more
+    slowly than many searches naming one each."""
+    found = await asyncio.gather(*(visit.fhir.search(resource_type, [(param, ref), *params, ("_count", "200")])
+                                   for ref in refs))
+    return [r for part in found for r in part]
+
+
 async def _patients(visit: StaffVisit, refs: list[str]) -> dict[str, Any]:
-    found = await visit.fhir.search("Patient", [("_id", ",".join(r.split("/", 1)[1] for r in refs)),
-                                                ("_count", "200")])
+    found = await asyncio.gather(*(visit.fhir.read("Patient", r.split("/", 1)[1]) for r in refs))
     return queues.patients_by_ref(found)
 
 
@@ -97,14 +106,14 @@ async def _refill_page(visit: StaffVisit, status: int = 200, failed: str | None 
     unavailable = False
     if refs:
         parts = await load_sections(
-            requests=visit.fhir.search("MedicationRequest", [("patient", ",".join(refs)), ("intent", "proposal"),
-                                                              ("status", OPEN), ("_count", "200")]),
+            requests=per_patient(visit, "MedicationRequest", "patient", refs, [("intent", "proposal"),
+                                                                                ("status", OPEN)]),
             patients=_patients(visit, refs))
         asked = parts["requests"].value or []
         # The prescriptions the requests refill (their prescriber, date and refills), in one more search.
         named = sorted({rid for r in asked if (rid := refill_prescription(r))})
-        prescriptions = (await load_sections(found=visit.fhir.search(
-            "MedicationRequest", [("_id", ",".join(named)), ("_count", "200")])))["found"].value if named else []
+        prescriptions = (await load_sections(found=asyncio.gather(
+            *(visit.fhir.read("MedicationRequest", rid) for rid in named))))["found"].value if named else []
         items = queues.refill_items([*asked, *(prescriptions or [])], parts["patients"].value or {}, _now(visit),
                                     visit.area.clock.tz)
         unavailable = parts["requests"].unavailable
@@ -158,8 +167,8 @@ async def _referral_page(visit: StaffVisit, status: int = 200, failed: str | Non
     unavailable = False
     if refs:
         parts = await load_sections(
-            requests=visit.fhir.search("ServiceRequest", [("patient", ",".join(refs)), ("intent", "proposal"),
-                                                           ("status", OPEN), ("_count", "200")]),
+            requests=per_patient(visit, "ServiceRequest", "patient", refs, [("intent", "proposal"),
+                                                                             ("status", OPEN)]),
             patients=_patients(visit, refs))
         items = queues.referral_items(parts["requests"].value or [], parts["patients"].value or {}, _now(visit),
                                       visit.area.clock.tz)
@@ -207,15 +216,13 @@ async def _changes_page(visit: StaffVisit, status: int = 200, failed: str | None
     unavailable = False
     if refs:
         loads: dict[str, Awaitable[Any]] = {"patients": _patients(visit, refs)}
-        patients = ",".join(refs)
         if "allergies" in sections:
-            loads["allergies"] = visit.fhir.search("AllergyIntolerance", [("patient", patients),
-                                                                          ("verification-status", "unconfirmed"),
-                                                                          ("_count", "200")])
+            loads["allergies"] = per_patient(visit, "AllergyIntolerance", "patient", refs,
+                                             [("verification-status", "unconfirmed")])
         if "insurance" in sections:
-            loads["messages"] = visit.fhir.search("Communication", [
-                ("subject", patients), ("category", f"{TOPIC_SYSTEM}|billing"), ("_count", "200")])
-            loads["coverages"] = visit.fhir.search("Coverage", [("beneficiary", patients), ("_count", "200")])
+            loads["messages"] = per_patient(visit, "Communication", "subject", refs,
+                                            [("category", f"{TOPIC_SYSTEM}|billing")])
+            loads["coverages"] = per_patient(visit, "Coverage", "beneficiary", refs, [])
         parts = await load_sections(**loads)
         people = parts["patients"].value or {}
         now, tz = _now(visit), visit.area.clock.tz
@@ -277,8 +284,7 @@ async def billing(visit: StaffVisit) -> Response:
     unavailable = False
     if refs:
         parts = await load_sections(
-            messages=visit.fhir.search("Communication", [("subject", ",".join(refs)),
-                                                         ("category", f"{TOPIC_SYSTEM}|billing"), ("_count", "200")]),
+            messages=per_patient(visit, "Communication", "subject", refs, [("category", f"{TOPIC_SYSTEM}|billing")]),
             patients=_patients(visit, refs))
         items = queues.billing_items(parts["messages"].value or [], parts["patients"].value or {}, _now(visit),
                                      visit.area.clock.tz)
