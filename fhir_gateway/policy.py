@@ -101,8 +101,9 @@ _TYPES = [
     # its securityContext. Patients store files only as part of a message (a Communication create).
     TypePolicy("Binary", frozenset({READ}), ("securityContext",)),
     # create: an allergy the patient reports (always unconfirmed, recorded by them); what the clinic
-    # recorded is never changed by a patient.
-    TypePolicy("AllergyIntolerance", READS | {CREATE}, ("patient", "recorder", "asserter"), "patient",
+    # recorded is never changed by a patient. update: staff confirm or refute a reported allergy
+    # (rule: decision_writes.DecisionWrites).
+    TypePolicy("AllergyIntolerance", READS | {CREATE, UPDATE}, ("patient", "recorder", "asserter"), "patient",
                _p("patient", "clinical-status", "verification-status", "category", "code", "date",
                   "criticality", "identifier"), patient_writes=_p(CREATE)),
     TypePolicy("Immunization", READS, ("patient",), "patient",
@@ -118,10 +119,12 @@ _TYPES = [
                _p("patient", "subject", "type", "category", "date", "status", "encounter")),
     TypePolicy("Encounter", READS, ("subject",), "patient",
                _p("patient", "subject", "date", "status", "class", "type", "practitioner")),
-    TypePolicy("Coverage", READS, ("beneficiary", "subscriber", "policyHolder", "payor"), "beneficiary",
+    # create: staff confirm a card a patient asked to add or change (rule: decision_writes.DecisionWrites).
+    TypePolicy("Coverage", READS | {CREATE}, ("beneficiary", "subscriber", "policyHolder", "payor"), "beneficiary",
                _p("beneficiary", "patient", "status", "subscriber", "payor")),
-    # create: a patient's referral request (intent=proposal, to a specialty in the catalogue).
-    TypePolicy("ServiceRequest", READS | {CREATE}, ("subject", "performer"), "patient",
+    # create: a patient's referral request (intent=proposal, to a specialty in the catalogue); staff accept
+    # one (an order based on it) or decline it (update), rule: decision_writes.DecisionWrites.
+    TypePolicy("ServiceRequest", READS | {CREATE, UPDATE}, ("subject", "performer"), "patient",
                _p("patient", "subject", "status", "category", "code", "authored", "intent", "requester",
                   "performer", "performer-type", "based-on", "priority", "encounter", "identifier"),
                patient_writes=_p(CREATE)),

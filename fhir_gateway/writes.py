@@ -1,8 +1,9 @@
 """Every write through the gateway, each done so a failure leaves nothing half-done.
 
 `Writes` picks the path: a patient-bound caller (a patient or their caregiver) writes only through the
-patient write rules (`PatientWrites`); staff and backend services have their resource validated and
-forwarded with their own preconditions.
+patient write rules (`PatientWrites`); a staff member's answer to a patient's request (a refill, referral,
+reported allergy or insurance change) goes through its decision rule (`DecisionWrites`); other staff and
+backend-service writes have their resource validated and forwarded with their own preconditions.
 
 Booking, rescheduling and cancelling touch an Appointment and one or two Slots; they go to the EHR as
 ONE transaction whose Slot updates carry `If-Match`, so of many racing requests for one slot exactly
@@ -40,6 +41,7 @@ from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 
 from .caller import Caller
 from .compartment import in_compartment
+from .decision_writes import DecisionWrites
 from .errors import FHIRError, forbidden
 from .staff_writes import StaffWrites
 from .upstream import Upstream, json_object
@@ -81,12 +83,16 @@ class Writes:
                  change_notice_hours: int = inbound.DEFAULT_CHANGE_NOTICE_HOURS) -> None:
         self.upstream = upstream
         self.patient = PatientWrites(upstream, clock, payments, change_notice_hours=change_notice_hours)
+        self.decisions = DecisionWrites(upstream, clock)
         self.staff = StaffWrites(upstream, clock)
 
     async def create(self, caller: Caller, resource_type: str, body: Any, preconditions: Mapping[str, str],
                      request_id: str | None) -> WriteResult:
         if caller.bound_patient:
             return await self.patient.create(caller, resource_type, body, request_id)
+        # A decision on a patient's request (refill, referral, allergy, insurance) has its own rule.
+        if (decided := await self.decisions.create(caller, resource_type, body, request_id)) is not None:
+            return WriteResult(decided.status, decided.resource, decided.touched)
         forward = lambda: self._forward("POST", resource_type, resource_type, body, preconditions,  # noqa: E731
                                         request_id)
         if self.staff.applies_to(caller):
@@ -98,6 +104,9 @@ class Writes:
         if caller.bound_patient:
             return await self.patient.update(caller, resource_type, resource_id, body,
                                              preconditions.get("if-match"), request_id)
+        if (decided := await self.decisions.update(caller, resource_type, resource_id, body,
+                                                   preconditions.get("if-match"), request_id)) is not None:
+            return WriteResult(decided.status, decided.resource, decided.touched)
         forward = lambda: self._forward("PUT", resource_type, f"{resource_type}/{resource_id}",  # noqa: E731
                                         body, preconditions, request_id)
         if self.staff.applies_to(caller):

@@ -163,6 +163,10 @@ def prescriptions(requests: Iterable[Any], dispenses: Iterable[Any] | None, pati
     current, _ = medication_list(every, dispenses=filled if dispenses is not None else None, tz=tz)
     by_ref = {reference_to(r): r for r in every}
     asked = refill_requests(every, patient_refs, tz)
+    # An approved refill renews the prescription (the new one names the old as `priorPrescription`): the
+    # requests made on the old one stay with the medicine.
+    prior = {ref: p.text for ref, r in by_ref.items() if ref
+             and (p := parse_reference(r.get("priorPrescription"), "MedicationRequest")) is not None}
     out = []
     for med in current:
         resource = by_ref.get(med.reference)
@@ -176,8 +180,16 @@ def prescriptions(requests: Iterable[Any], dispenses: Iterable[Any] | None, pati
         out.append(Prescription(
             id=med.reference.split("/", 1)[1], medicine=med, last_filled=date_words(when, tz) if when else None,
             last_pharmacy=_display(actor), last_pharmacy_ref=actor_ref.text if actor_ref else None,
-            requests=[a for a in asked if a.prescription == med.reference]))
+            requests=[a for a in asked if a.prescription in _lineage(med.reference, prior)]))
     return out
+
+
+def _lineage(reference: str, prior: dict[str, str]) -> set[str]:
+    """A prescription and every one it renewed (following `priorPrescription`, loops cut)."""
+    seen = {reference}
+    while (reference := prior.get(reference, "")) and reference not in seen:
+        seen.add(reference)
+    return seen
 
 
 def usual_pharmacy(prescriptions_: Iterable[Prescription]) -> str | None:

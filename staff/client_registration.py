@@ -16,7 +16,7 @@ SECRET_FILE = "staff-client-secret"  # noqa: S105 - a file name, not a secret
 # messages (replies, marking done), work items (assigning, finishing), refill decisions, referral and
 # allergy decisions, insurance changes. The gateway still decides each request (care team, write rules).
 SCOPES = ("openid fhirUser online_access user/*.rs user/Communication.cu user/Task.cu user/MedicationRequest.cu "
-          "user/ServiceRequest.u user/AllergyIntolerance.u user/Coverage.cu")
+          "user/ServiceRequest.cu user/AllergyIntolerance.u user/Coverage.cu")
 
 
 async def ensure_staff_client(registry: ClientRegistry, settings: StaffUiSettings) -> str:

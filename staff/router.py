@@ -10,6 +10,7 @@ from .pages.home import add_home_routes
 from .pages.inbox import add_inbox_routes
 from .pages.invitations import add_invitation_routes
 from .pages.metrics import add_metrics_routes
+from .pages.queues import add_queue_routes
 from .pages.signin import add_signin_routes
 
 
@@ -24,4 +25,5 @@ def build_staff_router(area: StaffArea) -> APIRouter:
         add_invitation_routes(router, area, extra["invitations"])
     if "service_metrics" in extra:
         add_metrics_routes(router, area, extra["service_metrics"])
+    add_queue_routes(router, area)
     return router

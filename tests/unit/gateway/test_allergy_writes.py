@@ -39,9 +39,10 @@ async def send(h: Harness, method: str, path: str, body: object, **headers: str)
 
 
 def test_the_policy_table_lets_patients_create_allergies_and_change_none() -> None:
+    # Updates are staff checking a reported allergy (the decision rule); a patient changes none.
     policy = policy_for("AllergyIntolerance")
     assert policy is not None and policy.patient_writes == {CREATE}
-    assert UPDATE not in policy.interactions
+    assert UPDATE not in policy.patient_writes
 
 
 async def test_a_reported_allergy_is_stored_unconfirmed_and_recorded_by_the_patient(

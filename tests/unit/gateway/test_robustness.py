@@ -367,6 +367,7 @@ async def test_only_the_types_that_serve_an_interaction_are_offered_for_it(h: Ha
     assert "Immunization" in offered("/fhir/{rtype}", "get")
     assert "Immunization" not in offered("/fhir/{rtype}", "post")
     assert "AllergyIntolerance" in offered("/fhir/{rtype}", "post")  # a patient's own report
-    assert "AllergyIntolerance" not in offered("/fhir/{rtype}/{resource_id}", "put")
+    assert "Immunization" not in offered("/fhir/{rtype}/{resource_id}", "put")
+    assert "AllergyIntolerance" in offered("/fhir/{rtype}/{resource_id}", "put")  # staff checking a report
     assert "AuditEvent" not in offered("/fhir/{rtype}/{resource_id}/_history", "get")
     assert {"Patient", "Appointment"} <= offered("/fhir/{rtype}/{resource_id}", "put")
