@@ -23,6 +23,7 @@ from audit.recorder import AuditRecorder
 from audit.workers import AuditWorkers
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
+from notifications import AccountRecipients, Notifications
 from payments import PaymentProvider, load_provider
 from portal import Portal, PortalDeps, build_portal_router
 from smart_auth.accounts import Accounts, build_accounts
@@ -205,6 +206,9 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
         revocation_check or redis_revocation_check(parts.redis),
     )
 
+    # Notices are addressed to accounts and patients, whose addresses and choices the account store keeps.
+    notifications = Notifications(parts.redis, settings.notifications, AccountRecipients(accounts.store))
+    accounts.notices = notifications
     portal: Portal | None = None
     staff: StaffArea | None = None
     service_metrics = ServiceMetrics(parts.upstream, parts.audit_workers.store, ZoneInfo(settings.portal.timezone),
@@ -212,7 +216,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with parts.running():
+        async with parts.running(), notifications.running():
             if portal is not None:
                 await portal.start()
             if staff is not None:
@@ -247,7 +251,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.state.client_address = client_address
     portal = Portal(PortalDeps(settings=settings.portal, redis=parts.redis, clients=auth_server.clients,
                                signins=accounts.sessions, accounts=accounts.store,
-                               sign_address=client_address.signer(), app=app, payments=parts.payments))
+                               sign_address=client_address.signer(), app=app, payments=parts.payments,
+                               notices=notifications))
     # The staff area (before the portal's routes: /portal/staff/... is its own, never a patient page).
     staff = StaffArea(StaffDeps(settings=settings.staff, redis=parts.redis, clients=auth_server.clients,
                                 signins=accounts.sessions, sign_address=client_address.signer(), app=app,
@@ -258,6 +263,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.include_router(build_portal_router(portal))
     app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
     app.state.service_metrics = service_metrics
+    app.state.notifications = notifications  # `await app.state.notifications.notify(to, kind, link, key=...)`
     _add_ops_routes(app, parts, service_metrics)
     return app
 

@@ -20,6 +20,7 @@ from mappers.allergies import allergy
 from mappers.allergy_report import KINDS, allergy_errors, reported_allergy
 from mappers.coverage import CHANGES, HOLDERS, SUBJECT, coverage_cards, insurance_errors, insurance_request_text
 from mappers.messages import TOPICS, outgoing, thread_id
+from mappers.notices import CHOOSABLE
 from mappers.profile import (
     CONTACT_WAYS,
     EMERGENCY_SLOTS,
@@ -72,11 +73,25 @@ async def overview(visit: Visit) -> Response:
         allergies.append((allergy(resource, clock.tz), reported))
     query = visit.request.query_params
     thread = query.get("thread", "")
+    off = await visit.portal.deps.accounts.notices_off(visit.session.account_id)
     return visit.render(
         "portal/profile.html", title="Your profile", parts=parts,
         details=contact_details(parts["patient"].value) if parts["patient"].ok else None,
         cards=coverage_cards(parts["coverage"].value or [], clock.today(), clock.tz),
-        allergies=allergies, saved=query.get("saved", ""), thread=thread if is_fhir_id(thread) else "")
+        allergies=allergies, saved=query.get("saved", ""), thread=thread if is_fhir_id(thread) else "",
+        notice_kinds=[(kind, kind.name not in off) for kind in CHOOSABLE])
+
+
+# -- notices -------------------------------------------------------------------------------------------
+async def save_notices(visit: Visit) -> Response:
+    """Which notices the person gets (ticked = on). Kept with the account: it is not clinical. Security
+    notices (a new device, changed sign-in settings) are not on the form: they always go out."""
+    await visit.check_csrf()
+    fields = await visit.request.form()
+    on = set(fields.getlist("on"))
+    off = {kind.name for kind in CHOOSABLE if kind.name not in on}
+    await visit.portal.deps.accounts.set_notices_off(visit.session.account_id, off)
+    return RedirectResponse(f"{PREFIX}/profile?saved=notices#notices", status_code=303)
 
 
 # -- contact details --------------------------------------------------------------------------------
@@ -189,3 +204,4 @@ def add_profile_routes(router: APIRouter, portal: Portal) -> None:
     router.post(f"{PREFIX}/profile/insurance", include_in_schema=False)(portal.page(send_insurance))
     router.get(f"{PREFIX}/profile/allergies/new", include_in_schema=False)(portal.page(allergy_form))
     router.post(f"{PREFIX}/profile/allergies", include_in_schema=False)(portal.page(report_allergy))
+    router.post(f"{PREFIX}/profile/notices", include_in_schema=False)(portal.page(save_notices))

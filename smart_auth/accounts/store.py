@@ -38,6 +38,7 @@ PATIENT_PROXIES = "auth:patient-proxies:{}"
 ACCOUNT_PROXIES = "auth:account-proxies:{}"
 TOTP_USED = "auth:totp-used:{}:{}"
 OTP = "auth:otp:{}"
+PATIENT_ACCOUNT = "auth:patient-account:{}"  # a patient's own account, for notices addressed to the patient
 
 
 def _text(raw: Any) -> str | None:
@@ -114,7 +115,25 @@ class AccountStore:
 
     async def save(self, record: AccountRecord) -> None:
         key = ACCOUNT.format(record.id)
-        await self.redis.set(key, self._seal(key, record.to_json()))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, self._seal(key, record.to_json()))
+        if record.kind == "patient" and record.patient_id:
+            pipe.set(PATIENT_ACCOUNT.format(record.patient_id), record.id)
+        await pipe.execute()
+
+    async def account_for_patient(self, patient_id: str) -> str | None:
+        """The patient's own account (set whenever it is saved), or None."""
+        return _text(await self.redis.get(PATIENT_ACCOUNT.format(patient_id)))
+
+    async def notices_off(self, account_id: str) -> set[str]:
+        record = await self.get_record(account_id)
+        return set(record.notices_off) if record else set()
+
+    async def set_notices_off(self, account_id: str, kinds: set[str]) -> None:
+        record = await self.get_record(account_id)
+        if record is not None:
+            record.notices_off = sorted(kinds)
+            await self.save(record)
 
     # ---- display preferences and the first-use guide (plain flags, not personal data) -----------------
     async def display_preferences(self, account_id: str) -> DisplayPreferences:
