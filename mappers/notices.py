@@ -8,6 +8,7 @@ cannot be turned into a phishing link).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -82,3 +83,13 @@ def short_text(message: Message) -> str:
     first, _, rest = message.text.partition("\n\n")
     url = rest.split("Sign in to see it: ", 1)[-1].split("\n", 1)[0]
     return f"{first} {url}"
+
+
+_EMAIL = re.compile(r"[^\s@<>,;\"]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}")
+
+
+def notice_email_problem(value: str) -> str | None:
+    """Why `value` cannot be the address notices go to, or None (empty is allowed: no e-mail notices)."""
+    if value and not _EMAIL.fullmatch(value):
+        return "Enter an e-mail address like name@example.com, or leave it empty."
+    return None

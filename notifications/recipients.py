@@ -45,9 +45,10 @@ class AccountRecipients:
         else:
             account_id = to.removeprefix("account:")
         record = await self.accounts.get_record(account_id) if account_id else None
-        if record is None or not record.contact:
+        address = (record.notice_email or record.contact) if record is not None else None
+        if not address:
             return None
-        return Recipient(record.contact, frozenset(getattr(record, "notices_off", None) or ()))
+        return Recipient(address, frozenset(record.notices_off or ()))
 
 
 def route(recipient: Recipient | None, kind: str) -> Route | None:

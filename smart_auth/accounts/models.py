@@ -43,6 +43,9 @@ class AccountRecord:
     password_changed_at: float = 0.0
     # Notice kinds the person switched off (mappers.notices); not clinical, so kept here, not in the EHR.
     notices_off: list[str] = field(default_factory=list)
+    # Where notices go by e-mail (set on the profile page; first the invitation's address). Not `contact`:
+    # that one receives sign-in codes and only changes with the sign-in settings.
+    notice_email: str | None = None
 
     def public(self) -> Account:
         return Account(self.id, self.username, self.kind, self.fhir_user, self.patient_id)

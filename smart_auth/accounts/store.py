@@ -125,14 +125,15 @@ class AccountStore:
         """The patient's own account (set whenever it is saved), or None."""
         return _text(await self.redis.get(PATIENT_ACCOUNT.format(patient_id)))
 
-    async def notices_off(self, account_id: str) -> set[str]:
+    async def notice_choices(self, account_id: str) -> tuple[str | None, set[str]]:
+        """Where notices go by e-mail (None: the sign-in contact, if it is an address) and the kinds switched off."""
         record = await self.get_record(account_id)
-        return set(record.notices_off) if record else set()
+        return (record.notice_email, set(record.notices_off)) if record else (None, set())
 
-    async def set_notices_off(self, account_id: str, kinds: set[str]) -> None:
+    async def set_notice_choices(self, account_id: str, email: str | None, off: set[str]) -> None:
         record = await self.get_record(account_id)
         if record is not None:
-            record.notices_off = sorted(kinds)
+            record.notice_email, record.notices_off = email or None, sorted(off)
             await self.save(record)
 
     # ---- display preferences and the first-use guide (plain flags, not personal data) -----------------
