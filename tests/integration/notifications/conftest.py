@@ -20,6 +20,7 @@ from smart_auth.accounts.store import AccountStore
 from tests.conftest import MailServer, RedisServer
 
 PUBLIC_URL = "https://portal.example.test"
+NOTICE_DB = 12
 
 
 @dataclass
@@ -62,7 +63,8 @@ async def notice_env(redis_server: RedisServer, mail_server: MailServer, tmp_pat
         redis_server.start()
     if mail_server.proc is None:
         mail_server.start()
-    redis = aioredis.from_url(redis_server.url, socket_timeout=5)
+    # Its own database: the session's app (tests/conftest.py `gateway`) sends from db 0 of the same server.
+    redis = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/{NOTICE_DB}", socket_timeout=5)
     # Each test its own outbox: the stream, the group and the keys start empty.
     await redis.delete("notices:outbox", "notices:outbox:dead")
     store = AccountStore(redis, SecretBox.load_or_create(tmp_path))
