@@ -207,7 +207,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     )
 
     # Notices are addressed to accounts and patients, whose addresses and choices the account store keeps.
-    notifications = Notifications(parts.redis, settings.notifications, AccountRecipients(accounts.store))
+    notifications = Notifications(parts.redis, settings.notifications, AccountRecipients(accounts.store),
+                                  ehr=parts.upstream)
     accounts.notices = notifications
     portal: Portal | None = None
     staff: StaffArea | None = None

@@ -19,6 +19,7 @@ from .delivery import NoticeDelivery, Recipients
 from .notice import TARGET, Notice, key_digest
 from .notifier import Notifier
 from .outbox import Outbox
+from .reminders import AppointmentSource, VisitReminders
 from .settings import NotificationSettings
 from .sms import load_sms_notifier
 from .smtp import SmtpNotifier
@@ -28,13 +29,16 @@ log = logging.getLogger("notifications")
 
 class Notifications:
     def __init__(self, redis: Any, settings: NotificationSettings, recipients: Recipients, *,
-                 notifiers: Mapping[str, Notifier] | None = None) -> None:
+                 notifiers: Mapping[str, Notifier] | None = None, ehr: AppointmentSource | None = None) -> None:
         self.redis = redis
         self.settings = settings
         self.recipients = recipients
         self.notifiers = dict(notifiers) if notifiers is not None else {
             "email": SmtpNotifier(settings), "sms": load_sms_notifier(settings)}
         self.outbox = Outbox(redis, key_ttl=settings.notice_key_ttl)
+        self.reminders = (VisitReminders(ehr, self, redis, hours=settings.notice_reminder_hours,
+                                         interval=settings.notice_reminder_interval)
+                          if ehr is not None and settings.notice_reminder_hours else None)
 
     async def notify(self, to: str, kind: str, link: str, *, key: str | None = None) -> bool:
         """Queue one notice; True when queued, False when the same key was queued before.
@@ -68,15 +72,18 @@ class Notifications:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Send queued notices in the background while the app runs (when PORTAL_NOTICE_SEND is on)."""
+        """Send queued notices, and look for visits to remind of, in the background while the app runs (when
+        PORTAL_NOTICE_SEND is on)."""
         if not self.settings.notice_send:
             yield
             return
         stop = asyncio.Event()
-        task = asyncio.create_task(self.delivery().run(stop), name="notice-delivery")
+        tasks = [asyncio.create_task(self.delivery().run(stop), name="notice-delivery")]
+        if self.reminders is not None:
+            tasks.append(asyncio.create_task(self.reminders.run(stop), name="visit-reminders"))
         try:
             yield
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*tasks), 10)

@@ -38,3 +38,7 @@ class NotificationSettings(BaseSettings):
     notice_backoff_initial: float = Field(default=1.0, gt=0)
     notice_backoff_max: float = Field(default=60.0, gt=0)
     portal_name: str = "patient portal"
+    # Visit reminders: booked visits starting within this many hours get a reminder (0: none), looked for
+    # this often.
+    notice_reminder_hours: int = Field(default=24, ge=0, le=24 * 14)
+    notice_reminder_interval: float = Field(default=900.0, ge=5)

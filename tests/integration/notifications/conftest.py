@@ -30,11 +30,12 @@ class NoticeEnv:
     notifications: Notifications
     mail: MailServer
 
-    async def patient(self, contact: str, off: tuple[str, ...] = ()) -> AccountRecord:
-        """A patient account (with its own patient id) whose notices go to `contact`."""
+    async def patient(self, contact: str, off: tuple[str, ...] = (), patient_id: str = "") -> AccountRecord:
+        """A patient account (of its own made-up patient, unless `patient_id`) whose notices go to `contact`."""
         tag = uuid.uuid4().hex[:10]
-        record = AccountRecord(id="", username=f"notice-{tag}", kind="patient", fhir_user=f"Patient/nt-{tag}",
-                               patient_id=f"nt-{tag}", password_hash="x", mfa_method="totp", contact=contact,
+        patient_id = patient_id or f"nt-{tag}"
+        record = AccountRecord(id="", username=f"notice-{tag}", kind="patient", fhir_user=f"Patient/{patient_id}",
+                               patient_id=patient_id, password_hash="x", mfa_method="totp", contact=contact,
                                notices_off=list(off))
         return await self.store.create(record)
 

@@ -80,3 +80,17 @@ async def test_a_notice_that_cannot_be_right_is_refused_before_redis_is_touched(
     notifications = Notifications(redis, NotificationSettings(), recipients=None, notifiers={})  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         await notifications.notify(to, kind, link)
+
+
+def test_only_booked_visits_of_patients_are_reminded_of() -> None:
+    from notifications.reminders import visits_to_remind
+
+    def appointment(aid: str, status: str, *refs: str) -> dict:
+        return {"resource": {"resourceType": "Appointment", "id": aid, "status": status,
+                             "start": "2026-12-02T09:00:00Z",
+                             "participant": [{"actor": {"reference": r}} for r in refs]}}
+
+    bundle = {"entry": [appointment("a1", "booked", "Patient/p1", "Practitioner/d1"),
+                        appointment("a2", "cancelled", "Patient/p2"), appointment("a3", "booked", "Location/l1"),
+                        {"resource": {"resourceType": "OperationOutcome"}}]}
+    assert visits_to_remind(bundle) == [("p1", "a1", "2026-12-02T09:00:00Z")]
