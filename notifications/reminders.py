@@ -77,6 +77,9 @@ class VisitReminders:
         return queued
 
     async def run(self, stop: asyncio.Event) -> None:
+        # The first scan one interval after start: a reminder is due a day ahead, so nothing is late, and a
+        # process that starts and stops at once (a test, a restart loop) asks the EHR nothing.
+        await wait_or_stop(stop, self.interval)
         while not stop.is_set():
             try:
                 await self.scan()
