@@ -45,10 +45,21 @@ class AccountRecipients:
         else:
             account_id = to.removeprefix("account:")
         record = await self.accounts.get_record(account_id) if account_id else None
-        address = (record.notice_email or record.contact) if record is not None else None
+        address = notice_address(record) if record is not None else None
         if not address:
             return None
         return Recipient(address, frozenset(record.notices_off or ()))
+
+
+def notice_address(record: Any) -> str | None:
+    """The address the person chose on their profile; before they chose, their sign-in contact. An address
+    they emptied means no e-mail (a phone number as sign-in contact still gets text messages)."""
+    if record.notice_email:
+        return str(record.notice_email)
+    contact = str(record.contact or "")
+    if "@" in contact:
+        return contact if record.notice_email is None else None
+    return contact or None
 
 
 def route(recipient: Recipient | None, kind: str) -> Route | None:

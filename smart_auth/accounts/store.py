@@ -126,14 +126,20 @@ class AccountStore:
         return _text(await self.redis.get(PATIENT_ACCOUNT.format(patient_id)))
 
     async def notice_choices(self, account_id: str) -> tuple[str | None, set[str]]:
-        """Where notices go by e-mail (None: the sign-in contact, if it is an address) and the kinds switched off."""
+        """Where notices go by e-mail (until the person chose, their sign-in contact if it is an address) and the
+        kinds switched off."""
         record = await self.get_record(account_id)
-        return (record.notice_email, set(record.notices_off)) if record else (None, set())
+        if record is None:
+            return None, set()
+        email = record.notice_email
+        if email is None and "@" in (record.contact or ""):
+            email = record.contact
+        return email, set(record.notices_off)
 
     async def set_notice_choices(self, account_id: str, email: str | None, off: set[str]) -> None:
         record = await self.get_record(account_id)
         if record is not None:
-            record.notice_email, record.notices_off = email or None, sorted(off)
+            record.notice_email, record.notices_off = email or "", sorted(off)  # "": chose none
             await self.save(record)
 
     # ---- display preferences and the first-use guide (plain flags, not personal data) -----------------

@@ -94,3 +94,18 @@ def test_only_booked_visits_of_patients_are_reminded_of() -> None:
                         appointment("a2", "cancelled", "Patient/p2"), appointment("a3", "booked", "Location/l1"),
                         {"resource": {"resourceType": "OperationOutcome"}}]}
     assert visits_to_remind(bundle) == [("p1", "a1", "2026-12-02T09:00:00Z")]
+
+
+def test_the_address_chosen_on_the_profile_wins_and_an_emptied_one_means_no_email() -> None:
+    from notifications.recipients import notice_address
+    from smart_auth.accounts.models import AccountRecord
+
+    def record(contact: str | None, chosen: str | None) -> AccountRecord:
+        return AccountRecord(id="a", username="u", kind="patient", fhir_user="Patient/p", patient_id="p",
+                             password_hash="x", mfa_method="email", contact=contact, notice_email=chosen)
+
+    assert notice_address(record("code@example.org", None)) == "code@example.org"  # not chosen yet
+    assert notice_address(record("code@example.org", "news@example.org")) == "news@example.org"
+    assert notice_address(record("code@example.org", "")) is None  # chose none
+    assert notice_address(record("+1 217 555 0100", "")) == "+1 217 555 0100"  # texts still go
+    assert notice_address(record(None, None)) is None
