@@ -71,7 +71,7 @@ async def test_a_kind_switched_off_is_not_sent_but_security_notices_always_are(n
         [mail] = await asyncio.to_thread(notice_env.mail.wait_for, to)
     assert mail["Subject"] == "A new sign-in to your account"
     # Switched on again, the next appointment notice is sent.
-    await notice_env.store.set_notice_choices(record.id, None, set())
+    await notice_env.store.set_notice_choices(record.id, to, set())
     await n.notify(f"account:{record.id}", "appointment", "/portal/appointments/1", key="book:2")
     async with notice_env.sending():
         mails = await asyncio.to_thread(notice_env.mail.wait_for, to, 2)
