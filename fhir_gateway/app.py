@@ -265,13 +265,14 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
     app.state.service_metrics = service_metrics
     app.state.notifications = notifications  # `await app.state.notifications.notify(to, kind, link, key=...)`
-    _add_ops_routes(app, parts, service_metrics)
+    _add_ops_routes(app, parts, service_metrics, notifications)
     return app
 
 
-def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics) -> None:
+def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics,
+                    notifications: Notifications | None = None) -> None:
     metrics = CollectorRegistry()
-    metrics.register(PortalCollector(parts.response_cache, parts.change_feed, parts.recorder))
+    metrics.register(PortalCollector(parts.response_cache, parts.change_feed, parts.recorder, notifications))
     metrics.register(ServiceCollector(service_metrics))
 
     @app.get("/healthz", tags=["ops"])

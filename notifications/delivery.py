@@ -13,6 +13,7 @@ the notice key, so even then a mail system can recognise the repeat.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -46,6 +47,8 @@ class NoticeDelivery(StreamConsumer):
         self.public_url = public_url
         self.portal_name = portal_name
         self.sent_ttl = sent_ttl
+        # What became of each notice this member settled ("sent:email", "skipped", "refused", "retry", ...)
+        self.outcomes: Counter[str] = Counter()
 
     async def deliver(self, batch: list[Entry]) -> int:
         settled = 0
@@ -57,9 +60,11 @@ class NoticeDelivery(StreamConsumer):
                 known = False
             if not known:
                 await self.refused(entry, 0, "unreadable notice")
+                self.outcomes["refused"] += 1
                 continue
             if await self.redis.exists(sent_key(notice.key)):
                 await self.accepted([entry])  # sent before; this is a repeat delivery of the same entry
+                self.outcomes["repeat"] += 1
                 settled += 1
                 continue
             where = route(await self.recipients.resolve(notice.to), notice.kind)
@@ -67,6 +72,7 @@ class NoticeDelivery(StreamConsumer):
             if where is None or notifier is None:
                 log.info("notice %s (%s) not sent: no address, no channel or switched off", notice.key, notice.kind)
                 await self.accepted([entry])
+                self.outcomes["skipped"] += 1
                 settled += 1
                 continue
             message = compose(notice.kind, notice.link, notice.key, public_url=self.public_url,
@@ -75,11 +81,14 @@ class NoticeDelivery(StreamConsumer):
                 await notifier.send(where.address, message)
             except PermanentFailure as exc:
                 await self.refused(entry, exc.code, str(exc))
+                self.outcomes["refused"] += 1
                 continue
             except TemporaryFailure as exc:
                 # What was settled so far stays settled; this one and the rest are tried again with back-off.
+                self.outcomes["retry"] += 1
                 raise DeliveryFailed(str(exc)) from exc
             await self.redis.set(sent_key(notice.key), "1", ex=self.sent_ttl)
             await self.accepted([entry])
+            self.outcomes[f"sent:{where.channel}"] += 1
             settled += 1
         return settled

@@ -4,6 +4,7 @@ the lifespan runs the sender in the background with `running()`."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -36,6 +37,8 @@ class Notifications:
         self.notifiers = dict(notifiers) if notifiers is not None else {
             "email": SmtpNotifier(settings), "sms": load_sms_notifier(settings)}
         self.outbox = Outbox(redis, key_ttl=settings.notice_key_ttl)
+        self.queued = collections.Counter[str]()  # "new" / "repeat" per notify() call, for /metrics
+        self._senders: list[NoticeDelivery] = []
         self.reminders = (VisitReminders(ehr, self, redis, hours=settings.notice_reminder_hours,
                                          interval=settings.notice_reminder_interval)
                           if ehr is not None and settings.notice_reminder_hours else None)
@@ -58,6 +61,7 @@ class Notifications:
         digest = key_digest(f"{kind}|{key}" if key else f"{kind}|{to}|{link}")
         notice = Notice(digest, to, kind, link, time.time())
         queued = await self.outbox.put(digest, notice.to_json())
+        self.queued["new" if queued else "repeat"] += 1
         if queued:
             log.info("notice %s (%s) queued", digest, kind)
         return queued
@@ -67,8 +71,17 @@ class Notifications:
         name = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         options: dict[str, Any] = {"backoff_initial": s.notice_backoff_initial, "backoff_max": s.notice_backoff_max,
                                    "public_url": s.public_url, "portal_name": s.portal_name, **overrides}
-        return NoticeDelivery(self.redis, consumer=name, notifiers=self.notifiers, recipients=self.recipients,
-                              **options)
+        sender = NoticeDelivery(self.redis, consumer=name, notifiers=self.notifiers, recipients=self.recipients,
+                                **options)
+        self._senders.append(sender)
+        return sender
+
+    def outcomes(self) -> collections.Counter[str]:
+        """What this process's senders did with the notices they settled (see NoticeDelivery.outcomes)."""
+        total: collections.Counter[str] = collections.Counter()
+        for sender in self._senders:
+            total.update(sender.outcomes)
+        return total
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

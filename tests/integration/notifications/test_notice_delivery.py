@@ -58,6 +58,7 @@ async def test_the_same_notice_twice_is_sent_once(notice_env: NoticeEnv) -> None
         await settle(notice_env)
         await asyncio.sleep(1.0)  # a late duplicate would show up by now
     assert len(notice_env.mail.to(to)) == 2
+    assert n.queued == {"new": 2, "repeat": 5} and n.outcomes()["sent:email"] == 2
 
 
 async def test_a_kind_switched_off_is_not_sent_but_security_notices_always_are(notice_env: NoticeEnv) -> None:

@@ -4,9 +4,11 @@ change each send one e-mail there, with a link and nothing about the person; a k
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
+import httpx
 import pytest
 
 from notifications.catchall import body_of
@@ -57,3 +59,6 @@ def test_new_device_and_password_change_notices_reach_the_address_on_the_profile
         assert sign_in(known, person, "/portal/").status_code == 303
         time.sleep(3)  # the sender would have sent a notice by now
     assert len(mail_server.to(address)) == 2
+    metrics = httpx.get(gateway.url + "/metrics", timeout=30).text
+    sent = re.search(r'^portal_notices_settled_total\{outcome="sent:email"\} (\S+)$', metrics, re.M)
+    assert sent and float(sent.group(1)) >= 2
