@@ -14,6 +14,7 @@ COPY portal ./portal
 COPY staff ./staff
 COPY fixtures ./fixtures
 COPY payments ./payments
+COPY notifications ./notifications
 RUN uv pip install --python /app/.venv/bin/python --no-deps .
 
 FROM python:3.11-slim

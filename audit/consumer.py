@@ -74,7 +74,11 @@ class Entry:
 
 
 class StreamConsumer:
-    """Reads the audit stream as `consumer` in `group` and hands batches to `deliver` (see module doc)."""
+    """Reads the audit stream as `consumer` in `group` and hands batches to `deliver` (see module doc).
+
+    Other durable queues (the notification outbox) subclass it too; `label` names the queue in logs."""
+
+    label = "audit"
 
     def __init__(
         self,
@@ -195,8 +199,8 @@ class StreamConsumer:
                 continue
             claimed = await self.redis.xclaim(self.stream, self.group, self.consumer, min_idle_time=min_idle_ms,
                                               message_ids=ids)
-            log.warning("audit consumer %s took over %d entries of %s (no heartbeat)", self.consumer, len(claimed),
-                        name)
+            log.warning("%s consumer %s took over %d entries of %s (no heartbeat)", self.label, self.consumer,
+                        len(claimed), name)
             taken += [(_text(mid), fields) for mid, fields in claimed if mid]
         if taken:
             self._next_takeover_check = 0.0  # a dead member may hold more: look again at once
@@ -242,7 +246,8 @@ class StreamConsumer:
         pipe.xack(self.stream, self.group, *stream_ids)
         pipe.xdel(self.stream, *stream_ids)
         await pipe.execute()
-        log.error("audit event %s refused (%s: %s); moved to %s", event_id or "?", status, reason, self.dead_stream)
+        log.error("%s entry %s refused (%s: %s); moved to %s", self.label, event_id or "?", status, reason,
+                  self.dead_stream)
 
     async def accepted(self, entries: Sequence[Entry]) -> None:
         await self._ack([sid for entry in entries for sid in entry.stream_ids])
@@ -291,7 +296,7 @@ class StreamConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Move the stream on until `stop` is set: a full batch goes on at once, an empty poll waits
         `idle_interval`; meanwhile a second task keeps this consumer's heartbeat."""
-        heart = asyncio.create_task(self._keep_beating(stop), name=f"audit-heartbeat-{self.group}")
+        heart = asyncio.create_task(self._keep_beating(stop), name=f"{self.label}-heartbeat-{self.group}")
         try:
             await self._loop(stop)
         finally:
@@ -305,7 +310,7 @@ class StreamConsumer:
             try:
                 await self.beat()
             except REDIS_FAILURES as exc:
-                log.warning("audit heartbeat not stored: %s", type(exc).__name__)
+                log.warning("%s heartbeat not stored: %s", self.label, type(exc).__name__)
             await wait_or_stop(stop, self.heartbeat_ttl / 3)
 
     async def _loop(self, stop: asyncio.Event) -> None:
@@ -314,4 +319,4 @@ class StreamConsumer:
 
         pacing = Pacing(self.idle_interval, self.backoff_initial, self.backoff_max)
         await repeat_until_stopped(step, stop, pacing, expected=(DeliveryFailed, *REDIS_FAILURES),
-                                   what="audit delivery")
+                                   what=f"{self.label} delivery")

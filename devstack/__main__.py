@@ -10,7 +10,7 @@ import sys
 import time
 
 from .procs import StackError, Started
-from .services import StackConfig, ensure_ehr, ensure_redis, patient_count, start_gateway
+from .services import StackConfig, ensure_ehr, ensure_mail, ensure_redis, patient_count, start_gateway
 from .tls import development_certificate
 
 
@@ -29,6 +29,7 @@ def services(cfg: StackConfig, started: Started, patients: int) -> None:
     ensure_redis(cfg.redis_url, cfg.state_dir, started, name="PORTAL_REDIS_URL", persistent=True)
     ensure_redis(cfg.cache_redis_url, cfg.state_dir, started, name="PORTAL_CACHE_REDIS_URL", persistent=False,
                  maxmemory=cfg.cache_maxmemory)
+    ensure_mail(cfg.smtp_host, cfg.smtp_port, cfg.state_dir, started)
     ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started)
     load_fixtures_if_empty(cfg, patients)
 
@@ -43,6 +44,7 @@ Portal gateway is running.
   Sign in / enrol     {base}/auth/login
   Health / readiness  {base}/healthz  {base}/readyz
   Metrics             {base}/metrics
+  Mail (SMTP catch-all) {cfg.smtp_host}:{cfg.smtp_port}   read it with: ./stack mail
   EHR (HAPI FHIR)     {cfg.fhir_base_url}
 Demo patients: .venv/bin/portal-fixtures demo      Press Ctrl-C to stop.""", flush=True)
     if tls_ca:
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                           args.workers, ca=tls.ca if tls else None)
             print_urls(cfg, str(tls.ca) if tls else None)
         else:
-            print(f"EHR {cfg.fhir_base_url} and Redis are up. Press Ctrl-C to stop what was started.", flush=True)
+            print(f"EHR {cfg.fhir_base_url}, Redis and the SMTP catch-all ({cfg.smtp_host}:{cfg.smtp_port}; "
+                  "./stack mail reads it) are up. Press Ctrl-C to stop what was started.", flush=True)
         while all(p.poll() is None for _, p in started.procs):
             time.sleep(0.5)
         dead = [name for name, p in started.procs if p.poll() is not None]

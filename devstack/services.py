@@ -27,6 +27,8 @@ class StackConfig:
     cache_maxmemory: str = "256mb"
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -37,6 +39,8 @@ class StackConfig:
             redis_url=env.get("PORTAL_REDIS_URL", cls.redis_url),
             cache_redis_url=env.get("PORTAL_CACHE_REDIS_URL", cls.cache_redis_url),
             gateway_port=int(urlsplit(env.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000")).port or 8000),
+            smtp_host=env.get("PORTAL_SMTP_HOST", cls.smtp_host),
+            smtp_port=int(env.get("PORTAL_SMTP_PORT", cls.smtp_port)),
         )
 
 
@@ -87,6 +91,28 @@ def ensure_redis(url: str, state_dir: Path, started: Started, *, name: str, pers
     proc = spawn(redis_args(port, data_dir, persistent=persistent, maxmemory=maxmemory), log)
     started.add(f"redis:{port}", proc)
     wait_until(lambda: redis_ping(host, port), 15, f"redis-server on port {port}", proc, log)
+
+
+# -- the SMTP catch-all ---------------------------------------------------------------------------
+def mail_folder(state_dir: Path) -> Path:
+    return state_dir / "mail"
+
+
+def catchall_cmd(host: str, port: int, folder: Path) -> list[str]:
+    return [sys.executable, "-m", "notifications.catchall", "--host", host, "--port", str(port), "--dir", str(folder)]
+
+
+def ensure_mail(host: str, port: int, state_dir: Path, started: Started) -> None:
+    """The local SMTP catch-all (notices in development): started unless something already listens there
+    (a catch-all of an earlier run, or a real relay the settings point at)."""
+    if port_open(host, port):
+        return
+    if not _local(host):
+        raise StackError(f"The SMTP server at {host}:{port} is not answering (check PORTAL_SMTP_HOST/PORT)")
+    log = state_dir / "logs" / "smtp.log"
+    proc = spawn(catchall_cmd(host, port, mail_folder(state_dir)), log, cwd=ROOT)
+    started.add("smtp", proc)
+    wait_until(lambda: port_open(host, port), 15, f"the SMTP catch-all on port {port}", proc, log)
 
 
 # -- HAPI FHIR --------------------------------------------------------------------------------------

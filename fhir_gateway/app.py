@@ -23,6 +23,7 @@ from audit.recorder import AuditRecorder
 from audit.workers import AuditWorkers
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
+from notifications import AccountRecipients, Notifications
 from payments import PaymentProvider, load_provider
 from portal import Portal, PortalDeps, build_portal_router
 from smart_auth.accounts import Accounts, build_accounts
@@ -207,6 +208,10 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
         revocation_check or redis_revocation_check(parts.redis),
     )
 
+    # Notices are addressed to accounts and patients, whose addresses and choices the account store keeps.
+    notifications = Notifications(parts.redis, settings.notifications, AccountRecipients(accounts.store),
+                                  ehr=parts.upstream)
+    accounts.notices = notifications
     portal: Portal | None = None
     staff: StaffArea | None = None
     service_metrics = ServiceMetrics(parts.upstream, parts.audit_workers.store, ZoneInfo(settings.portal.timezone),
@@ -214,7 +219,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with parts.running():
+        async with parts.running(), notifications.running():
             if portal is not None:
                 await portal.start()
             if staff is not None:
@@ -249,7 +254,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.state.client_address = client_address
     portal = Portal(PortalDeps(settings=settings.portal, redis=parts.redis, clients=auth_server.clients,
                                signins=accounts.sessions, accounts=accounts.store,
-                               sign_address=client_address.signer(), app=app, payments=parts.payments))
+                               sign_address=client_address.signer(), app=app, payments=parts.payments,
+                               notices=notifications))
     # The staff area (before the portal's routes: /portal/staff/... is its own, never a patient page).
     staff = StaffArea(StaffDeps(settings=settings.staff, redis=parts.redis, clients=auth_server.clients,
                                 signins=accounts.sessions, sign_address=client_address.signer(), app=app,
@@ -260,13 +266,15 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     app.include_router(build_portal_router(portal))
     app.state.portal = portal  # for `./stack bench portal`, which times pages in-process
     app.state.service_metrics = service_metrics
-    _add_ops_routes(app, parts, service_metrics)
+    app.state.notifications = notifications  # `await app.state.notifications.notify(to, kind, link, key=...)`
+    _add_ops_routes(app, parts, service_metrics, notifications)
     return app
 
 
-def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics) -> None:
+def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics,
+                    notifications: Notifications | None = None) -> None:
     metrics = CollectorRegistry()
-    metrics.register(PortalCollector(parts.response_cache, parts.change_feed, parts.recorder))
+    metrics.register(PortalCollector(parts.response_cache, parts.change_feed, parts.recorder, notifications))
     metrics.register(ServiceCollector(service_metrics))
 
     @app.get("/healthz", tags=["ops"])

@@ -9,13 +9,16 @@ from prometheus_client.registry import Collector
 
 from audit.recorder import AuditRecorder
 from cache import ChangeFeed, ResponseCache
+from notifications import Notifications
 
 
 class PortalCollector(Collector):
-    def __init__(self, cache: ResponseCache | None, feed: ChangeFeed | None, recorder: AuditRecorder) -> None:
+    def __init__(self, cache: ResponseCache | None, feed: ChangeFeed | None, recorder: AuditRecorder,
+                 notifications: Notifications | None = None) -> None:
         self.cache = cache
         self.feed = feed
         self.recorder = recorder
+        self.notifications = notifications
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         if self.cache is not None:
@@ -45,6 +48,18 @@ class PortalCollector(Collector):
                                         value=status["seconds_since_success"])
             yield CounterMetricFamily("portal_change_feed_changes", "EHR changes seen by the change feed",
                                       value=status["changes_seen"])
+        if self.notifications is not None:
+            queued = CounterMetricFamily("portal_notices_queued", "notify() calls: a new notice, or a repeat of a "
+                                         "queued key (not queued again)", labels=["result"])
+            for result in ("new", "repeat"):
+                queued.add_metric([result], self.notifications.queued[result])
+            yield queued
+            settled = CounterMetricFamily("portal_notices_settled", "Notices this process's senders settled "
+                                          "(sent:email, sent:sms, skipped, repeat, refused) or put back (retry)",
+                                          labels=["outcome"])
+            for outcome, count in sorted(self.notifications.outcomes().items()):
+                settled.add_metric([outcome], count)
+            yield settled
         yield GaugeMetricFamily("portal_audit_spool_bytes",
                                 "Audit events waiting in the local spool for Redis (0 when healthy)",
                                 value=self.recorder.spooled_bytes())

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from audit.settings import AuditSettings
 from cache import CacheSettings
+from notifications import NotificationSettings
 from portal.settings import PortalUiSettings
 from smart_auth.accounts import AccountSettings
 from smart_auth.settings import AuthSettings
@@ -104,6 +105,7 @@ class PortalSettings(BaseModel):
     cache: CacheSettings
     portal: PortalUiSettings
     staff: StaffUiSettings
+    notifications: NotificationSettings
 
     @classmethod
     def load(cls, **core: Any) -> PortalSettings:
@@ -118,6 +120,7 @@ class PortalSettings(BaseModel):
             cache=_section(CacheSettings, shared),
             portal=_section(PortalUiSettings, shared),
             staff=_section(StaffUiSettings, shared),
+            notifications=_section(NotificationSettings, shared),
         )
 
     def replace(self, **sections: dict[str, Any]) -> PortalSettings:

@@ -67,6 +67,16 @@ class AccountDirectory(Protocol):
 
     async def first_guide(self, account_id: str) -> bool: ...  # True the first time only
 
+    async def notice_choices(self, account_id: str) -> tuple[str | None, set[str]]: ...
+
+    async def set_notice_choices(self, account_id: str, email: str | None, off: set[str]) -> None: ...
+
+
+class Notices(Protocol):
+    """The app's notice queue (notifications.Notifications): queues "something new, here is the link"."""
+
+    async def notify(self, to: str, kind: str, link: str, *, key: str | None = None) -> bool: ...
+
 
 @dataclass
 class PortalDeps:
@@ -79,6 +89,7 @@ class PortalDeps:
     app: Any = None  # the ASGI app itself, for the in-process transport
     now: Callable[[], float] | None = None
     payments: Any = None  # the PaymentProvider (payments.PaymentProvider): the card form hands it the card
+    notices: Notices | None = None  # None: no notices (unit tests of pages)
 
 
 class LoginRequired(Exception):
@@ -270,6 +281,17 @@ class Visit:
     @property
     def patient_id(self) -> str:
         return self.session.patient_id
+
+    async def notify(self, kind: str, link: str, *, key: str) -> None:
+        """Queue a notice (mappers/notices.py kind; no PHI, only the link) to the patient whose record is open:
+        their own account gets it. A notice that cannot be queued is logged, never a reason to fail the page."""
+        notices = self.portal.deps.notices
+        if notices is None:
+            return
+        try:
+            await notices.notify(f"Patient/{self.patient_id}", kind, link, key=key)
+        except Exception as exc:
+            log.warning("%s notice not queued: %s", kind, type(exc).__name__)
 
     async def check_csrf(self) -> None:
         if not tokens_match(await submitted_csrf_token(self.request), self.session.csrf_token):

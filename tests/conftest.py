@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.procs import Started, free_port, spawn, wait_until
-from devstack.services import ensure_ehr, gateway_cmd, patient_count, redis_args, redis_ping
+from devstack.procs import Started, free_port, port_open, spawn, wait_until
+from devstack.services import catchall_cmd, ensure_ehr, gateway_cmd, patient_count, redis_args, redis_ping
 
 ROOT = Path(__file__).resolve().parent.parent
 FHIR_BASE = os.environ.get("PORTAL_FHIR_BASE_URL", "http://127.0.0.1:8080/fhir")
@@ -111,6 +111,58 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @dataclass
+class MailServer:
+    """The project's SMTP catch-all (notifications/catchall.py) in its own process, on a free port: the real
+    SMTP server the tests send to and read from. A test may stop it (the port then refuses connections) and
+    start it again on the same port."""
+
+    port: int
+    folder: Path
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = spawn(catchall_cmd("127.0.0.1", self.port, self.folder), self.log, cwd=ROOT)
+        wait_until(lambda: port_open("127.0.0.1", self.port), 15, "the SMTP catch-all", self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def messages(self) -> list:
+        from notifications.catchall import messages
+
+        return messages(self.folder)
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages() if m["To"] == address]
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = 20.0) -> list:
+        """The messages to `address` once at least `count` arrived (notices go out moments after they are
+        queued); fails the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.to(address)
+            if len(got) >= count or time.monotonic() > deadline:
+                assert len(got) >= count, f"{len(got)} of {count} messages to {address} arrived in {timeout} s"
+                return got
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def mail_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
+    data = tmp_path_factory.mktemp("mail")
+    server = MailServer(free_port(), data / "kept", data / "smtp.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
 class GatewayServer:
     url: str
     state_dir: Path
@@ -149,14 +201,16 @@ def gateway_extra_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def gateway(ehr_base_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
-            gateway_extra_env: dict[str, str]) -> Iterator[GatewayServer]:
+def gateway(ehr_base_url: str, redis_server: RedisServer, mail_server: MailServer,
+            tmp_path_factory: pytest.TempPathFactory, gateway_extra_env: dict[str, str]) -> Iterator[GatewayServer]:
     """The whole app as a user runs it: uvicorn in its own process, talking to real HAPI and Redis."""
     state = tmp_path_factory.mktemp("gateway-state")
     server = start_gateway_process(state, {
         "PORTAL_FHIR_BASE_URL": ehr_base_url,
         "PORTAL_REDIS_URL": redis_server.url,
         "PORTAL_CACHE_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/1",
+        "PORTAL_SMTP_HOST": "127.0.0.1",
+        "PORTAL_SMTP_PORT": str(mail_server.port),
         **gateway_extra_env,
     })
     try:

@@ -184,6 +184,7 @@ async def cancel(visit: Visit) -> Response:
         except WriteRefused as exc:
             errors["reason"] = [_plain_refusal(exc)]
         else:
+            await visit.notify("appointment", f"{BASE}/{resource['id']}", key=f"appointment-cancel:{submission}")
             return RedirectResponse(f"{BASE}/{resource['id']}?cancelled=1", status_code=303)
     return _detail_page(visit, resource, [], errors, submission, 422)
 
@@ -306,6 +307,7 @@ async def book_post(visit: Visit) -> Response:
                                            errors={}, submission=new_submission(), refused=TAKEN)
             errors["slot"] = [_plain_refusal(exc)]
         else:
+            await visit.notify("appointment", f"{BASE}/{written.get('id')}", key=f"appointment-book:{submission}")
             return RedirectResponse(f"{BASE}/{written.get('id')}?booked=1", status_code=303)
     return await _confirm_page(visit, slot, action=BASE, chosen_type=fields.get("type", ""), fields=fields,
                                errors=errors, submission=submission, status=422)
@@ -364,6 +366,7 @@ async def move_post(visit: Visit) -> Response:
         return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields,
                                    errors={"slot": [_plain_refusal(exc)]}, submission=submission, moving=moving,
                                    status=422)
+    await visit.notify("appointment", f"{BASE}/{resource['id']}", key=f"appointment-move:{submission}")
     return RedirectResponse(f"{BASE}/{resource['id']}?moved=1", status_code=303)
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
+from redis.exceptions import RedisError
 
 from mappers.allergies import allergy
 from mappers.allergy_report import KINDS, allergy_errors, reported_allergy
 from mappers.coverage import CHANGES, HOLDERS, SUBJECT, coverage_cards, insurance_errors, insurance_request_text
 from mappers.messages import TOPICS, outgoing, thread_id
+from mappers.notices import CHOOSABLE, notice_email_problem
 from mappers.profile import (
     CONTACT_WAYS,
     EMERGENCY_SLOTS,
@@ -72,11 +74,33 @@ async def overview(visit: Visit) -> Response:
         allergies.append((allergy(resource, clock.tz), reported))
     query = visit.request.query_params
     thread = query.get("thread", "")
+    try:
+        notice_email, off = await visit.portal.deps.accounts.notice_choices(visit.session.account_id)
+        notice_kinds: list[Any] | None = [(kind, kind.name not in off) for kind in CHOOSABLE]
+    except (RedisError, OSError):  # the rest of the page does not depend on it
+        notice_email, notice_kinds = None, None
     return visit.render(
         "portal/profile.html", title="Your profile", parts=parts,
         details=contact_details(parts["patient"].value) if parts["patient"].ok else None,
         cards=coverage_cards(parts["coverage"].value or [], clock.today(), clock.tz),
-        allergies=allergies, saved=query.get("saved", ""), thread=thread if is_fhir_id(thread) else "")
+        allergies=allergies, saved=query.get("saved", ""), thread=thread if is_fhir_id(thread) else "",
+        notice_kinds=notice_kinds, notice_email=notice_email or "",
+        notice_error=notice_email_problem("x") if query.get("notices") == "bad-email" else None)
+
+
+# -- notices -------------------------------------------------------------------------------------------
+async def save_notices(visit: Visit) -> Response:
+    """Which notices the person gets (ticked = on). Kept with the account: it is not clinical. Security
+    notices (a new device, changed sign-in settings) are not on the form: they always go out."""
+    await visit.check_csrf()
+    fields = await visit.request.form()
+    email = str(fields.get("notice_email") or "").strip()
+    if notice_email_problem(email):
+        return RedirectResponse(f"{PREFIX}/profile?notices=bad-email#notices", status_code=303)
+    on = set(fields.getlist("on"))
+    off = {kind.name for kind in CHOOSABLE if kind.name not in on}
+    await visit.portal.deps.accounts.set_notice_choices(visit.session.account_id, email, off)
+    return RedirectResponse(f"{PREFIX}/profile?saved=notices#notices", status_code=303)
 
 
 # -- contact details --------------------------------------------------------------------------------
@@ -189,3 +213,4 @@ def add_profile_routes(router: APIRouter, portal: Portal) -> None:
     router.post(f"{PREFIX}/profile/insurance", include_in_schema=False)(portal.page(send_insurance))
     router.get(f"{PREFIX}/profile/allergies/new", include_in_schema=False)(portal.page(allergy_form))
     router.post(f"{PREFIX}/profile/allergies", include_in_schema=False)(portal.page(report_allergy))
+    router.post(f"{PREFIX}/profile/notices", include_in_schema=False)(portal.page(save_notices))

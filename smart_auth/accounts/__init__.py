@@ -16,7 +16,7 @@ from fastapi import APIRouter
 
 from ..deps import AuthDeps
 from .context import GrantRevoker
-from .messaging import MessageSender, OutboxSender
+from .messaging import MessageSender, NoticeSink, OutboxSender
 from .models import Account, PatientLink
 from .secrets_box import SecretBox
 from .sessions import Session, SessionManager
@@ -33,6 +33,7 @@ __all__ = [
     "Accounts",
     "GrantRevoker",
     "MessageSender",
+    "NoticeSink",
     "OutboxSender",
     "PatientLink",
     "Session",
@@ -48,11 +49,13 @@ class Accounts:
     store: AccountStore
     sessions: SessionManager
     sender: MessageSender
+    notices: NoticeSink | None = None
 
     def router(self, grants: GrantRevoker) -> APIRouter:
         from .router import build_accounts_router  # deferred: keeps `import smart_auth.accounts` light
 
-        return build_accounts_router(self.deps, self.settings, self.sessions, self.store, self.sender, grants)
+        return build_accounts_router(self.deps, self.settings, self.sessions, self.store, self.sender, grants,
+                                     notices=self.notices)
 
     def staff_invitations(self, grants: GrantRevoker, mailer: InvitationMailer | None = None) -> StaffInvitations:
         """The care team's side of patients' portal access (invite, list, reset a second factor)."""
@@ -69,6 +72,7 @@ def build_accounts(
     *,
     sender: MessageSender | None = None,
     on_session_end: Callable[[str], Awaitable[object]] | None = None,
+    notices: NoticeSink | None = None,
 ) -> Accounts:
     settings = settings or AccountSettings()
     secret = settings.accounts_secret_key.get_secret_value() if settings.accounts_secret_key else None
@@ -79,4 +83,4 @@ def build_accounts(
         on_end=on_session_end,
     )
     sender = sender or OutboxSender(deps.state_dir / "outbox.jsonl")
-    return Accounts(deps, settings, store, sessions, sender)
+    return Accounts(deps, settings, store, sessions, sender, notices)

@@ -18,7 +18,7 @@ from ..bearer import BearerTokens
 from ..deps import AuthDeps
 from ..request_bodies import read_form, require_csrf
 from .lockout import Lockout
-from .messaging import MessageSender
+from .messaging import MessageSender, NoticeSink
 from .passwords import PasswordHashing
 from .sessions import PreSession, Session, SessionManager
 from .settings import AccountSettings
@@ -68,6 +68,7 @@ class Ctx:
     pages: PageRenderer
     auditor: Auditor
     bearer: BearerTokens
+    notices: NoticeSink | None = None  # security notices by the app's notice queue (None: the sender's outbox)
 
     @property
     def now(self) -> Callable[[], float]:

@@ -270,6 +270,9 @@ class EnrolmentFlow(EnrolmentSteps):
             mfa_method=method,  # type: ignore[arg-type]
             totp_secret_sealed=state.totp_sealed if method == "totp" else None, contact=contact,
             display_name=state.display_name,
+            # Notices ("something new in the portal") go where the invitation reached the person, until they
+            # choose another address on their profile.
+            notice_email=invitation.email if kind == "patient" else link.caregiver_email if link else None,
         )
 
 

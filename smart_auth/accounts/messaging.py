@@ -16,6 +16,13 @@ class MessageSender(Protocol):
     async def send(self, channel: Channel, to: str, subject: str, body: str, *, purpose: str) -> None: ...
 
 
+class NoticeSink(Protocol):
+    """The app's notice queue (notifications.Notifications): queues a PHI-free "something happened" notice
+    with a link; the accounts call it for security notices (new device, sign-in settings changed)."""
+
+    async def notify(self, to: str, kind: str, link: str, *, key: str | None = None) -> bool: ...
+
+
 class OutboxSender:
     """Appends one JSON line per message to `<state_dir>/outbox.jsonl` (a stand-in for email/SMS)."""
 

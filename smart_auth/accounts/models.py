@@ -41,6 +41,11 @@ class AccountRecord:
     display_name: str | None = None  # the patient's own name for their pages (never logged)
     created_at: float = 0.0
     password_changed_at: float = 0.0
+    # Notice kinds the person switched off (mappers.notices); not clinical, so kept here, not in the EHR.
+    notices_off: list[str] = field(default_factory=list)
+    # Where notices go by e-mail (set on the profile page; first the invitation's address). Not `contact`:
+    # that one receives sign-in codes and only changes with the sign-in settings.
+    notice_email: str | None = None
 
     def public(self) -> Account:
         return Account(self.id, self.username, self.kind, self.fhir_user, self.patient_id)

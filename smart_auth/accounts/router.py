@@ -29,7 +29,7 @@ from .admin import add_admin_routes
 from .context import FORM_EXPIRED, Ctx, EhrUnavailable, GrantRevoker, log
 from .enrolment import CaregiverAcceptance, EnrolmentFlow
 from .lockout import Lockout, LockoutPolicy
-from .messaging import MessageSender
+from .messaging import MessageSender, NoticeSink
 from .passwords import PasswordHashing
 from .proxies import CaregiverApi, CaregiverPages
 from .reset import PasswordResetFlow
@@ -104,8 +104,9 @@ def build_accounts_router(
     grants: GrantRevoker,
     *,
     hashing: PasswordHashing | None = None,
+    notices: NoticeSink | None = None,
 ) -> APIRouter:
-    ctx = build_ctx(deps, settings, sessions, store, sender, grants, hashing=hashing)
+    ctx = build_ctx(deps, settings, sessions, store, sender, grants, hashing=hashing, notices=notices)
     router = APIRouter(route_class=_route_class(ctx), tags=["accounts"])
     for flow in FLOWS:
         flow(ctx).add_routes(router)
@@ -122,6 +123,7 @@ def build_ctx(
     grants: GrantRevoker,
     *,
     hashing: PasswordHashing | None = None,
+    notices: NoticeSink | None = None,
 ) -> Ctx:
     """The context every route (and the CLI) works with."""
     now = deps.now or store.now
@@ -132,4 +134,4 @@ def build_ctx(
     return Ctx(deps, settings, sessions, store, sender, grants, hashing or PasswordHashing(),
                Lockout(deps.redis, policy, now, key=lambda u: store.box.digest("lockout", u.strip().casefold())),
                PageRenderer(deps.page_templates()), Auditor(deps.audit),
-               BearerTokens(issuer, RevocationStore(deps.redis)))
+               BearerTokens(issuer, RevocationStore(deps.redis)), notices)

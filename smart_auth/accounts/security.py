@@ -97,7 +97,15 @@ async def confirm_it_is_you(ctx: Ctx, request: Request, who: SignedIn, form: Pos
 
 async def notify_change(ctx: Ctx, record: AccountRecord, what: str) -> None:
     """Tell the person by e-mail or text message, when we have an address for them (a notice lost is logged,
-    never a reason to undo the change)."""
+    never a reason to undo the change). With the app's notice queue, the notice is queued there (retried until
+    sent); without it, it goes to the accounts' message sender."""
+    if ctx.notices is not None:
+        try:
+            await ctx.notices.notify(f"account:{record.id}", "sign-in-settings", HOME,
+                                     key=f"sign-in-settings:{record.id}:{what}:{ctx.now():.0f}")
+        except Exception as exc:
+            log.warning("sign-in change notice not queued: %s", type(exc).__name__)
+        return
     address = record.contact or ""
     channel = next((c for c in ("email", "sms") if valid_contact(c, address)), None)
     if channel is None:

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from .context import posted_form
+from .context import log, posted_form
 from .factors import check_second_factor, send_account_code
 from .flow import AccountsFlow
 from .flow_state import SIGN_IN, SignInState
+from .known_devices import KnownDevices
 from .models import AccountRecord
 from .redirects import safe_next
 from .sessions import PreSession
@@ -115,7 +116,20 @@ class SignInFlow(AccountsFlow):
         response = RedirectResponse(state.next_url, status_code=303)
         await ctx.sessions.end_presession(request, response)  # a fresh identity gets fresh tokens
         await ctx.sessions.create(response, record.public())
+        await self._new_device_notice(request, response, record)
         return response
+
+    async def _new_device_notice(self, request: Request, response: Response, record: AccountRecord) -> None:
+        ctx = self.ctx
+        if ctx.notices is None:
+            return
+        devices = KnownDevices(ctx.deps.redis, ctx.store.box.digest, secure=ctx.deps.public_url.startswith("https"))
+        try:
+            if await devices.signed_in(record.id, request, response):
+                await ctx.notices.notify(f"account:{record.id}", "new-device", "/auth/account/security",
+                                         key=f"new-device:{record.id}:{ctx.now():.0f}")
+        except Exception as exc:  # a notice must never stand in the way of signing in
+            log.warning("new-device check failed: %s", type(exc).__name__)
 
 
 class SignOut(AccountsFlow):

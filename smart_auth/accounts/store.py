@@ -38,6 +38,7 @@ PATIENT_PROXIES = "auth:patient-proxies:{}"
 ACCOUNT_PROXIES = "auth:account-proxies:{}"
 TOTP_USED = "auth:totp-used:{}:{}"
 OTP = "auth:otp:{}"
+PATIENT_ACCOUNT = "auth:patient-account:{}"  # a patient's own account, for notices addressed to the patient
 
 
 def _text(raw: Any) -> str | None:
@@ -114,7 +115,32 @@ class AccountStore:
 
     async def save(self, record: AccountRecord) -> None:
         key = ACCOUNT.format(record.id)
-        await self.redis.set(key, self._seal(key, record.to_json()))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, self._seal(key, record.to_json()))
+        if record.kind == "patient" and record.patient_id:
+            pipe.set(PATIENT_ACCOUNT.format(record.patient_id), record.id)
+        await pipe.execute()
+
+    async def account_for_patient(self, patient_id: str) -> str | None:
+        """The patient's own account (set whenever it is saved), or None."""
+        return _text(await self.redis.get(PATIENT_ACCOUNT.format(patient_id)))
+
+    async def notice_choices(self, account_id: str) -> tuple[str | None, set[str]]:
+        """Where notices go by e-mail (until the person chose, their sign-in contact if it is an address) and the
+        kinds switched off."""
+        record = await self.get_record(account_id)
+        if record is None:
+            return None, set()
+        email = record.notice_email
+        if email is None and "@" in (record.contact or ""):
+            email = record.contact
+        return email, set(record.notices_off)
+
+    async def set_notice_choices(self, account_id: str, email: str | None, off: set[str]) -> None:
+        record = await self.get_record(account_id)
+        if record is not None:
+            record.notice_email, record.notices_off = email or "", sorted(off)  # "": chose none
+            await self.save(record)
 
     # ---- display preferences and the first-use guide (plain flags, not personal data) -----------------
     async def display_preferences(self, account_id: str) -> DisplayPreferences:

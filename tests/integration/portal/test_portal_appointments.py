@@ -8,13 +8,15 @@ from __future__ import annotations
 import random
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from mappers.booking import VISIT_TYPE_SYSTEM
-from tests.conftest import GatewayServer
+from notifications.catchall import body_of
+from tests.conftest import GatewayServer, MailServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 
@@ -69,12 +71,18 @@ def _access_log_text(b: httpx.Client, *wanted: str) -> str:
     return text
 
 
-def test_book_move_and_cancel_through_the_pages(gateway: GatewayServer, ehr_base_url: str, patient: Person) -> None:
+def test_book_move_and_cancel_through_the_pages(gateway: GatewayServer, ehr_base_url: str, patient: Person,
+                                                mail_server: MailServer) -> None:
     first = _free_slots(ehr_base_url)[0]
     kind = _kind(first)
     second = next(s for s in _free_slots(ehr_base_url, kind) if s["id"] != first["id"])
+    address = f"visits-{uuid.uuid4().hex[:8]}@example.test"
     with portal_browser(gateway) as b:
-        assert portal_sign_in(b, patient).status_code == 200
+        profile = portal_sign_in(b, patient, "/portal/profile")
+        assert profile.status_code == 200
+        # Where the appointment notices go (each form sent twice below still gives one notice).
+        b.post("/portal/profile/notices", data={"csrf_token": csrf_of(profile.text), "notice_email": address,
+                                                "on": ["appointment"]})
         week = b.get("/portal/appointments/book", params={"type": kind, "date": first["start"][:10],
                                                           "clinician": first["schedule"]["reference"].split("/")[1]})
         assert week.status_code == 200 and f"/portal/appointments/book/{first['id']}" in week.text
@@ -129,6 +137,10 @@ def test_book_move_and_cancel_through_the_pages(gateway: GatewayServer, ehr_base
 
         log = _access_log_text(b, "booked an appointment", "moved or cancelled an appointment")
         assert "booked an appointment" in log and "moved or cancelled an appointment" in log
+    notices = mail_server.wait_for(address, 3)
+    time.sleep(1)  # a fourth (a form sent twice noticed twice) would have arrived by now
+    assert [m["Subject"] for m in mail_server.to(address)] == ["Your appointments changed"] * 3
+    assert all(f"{gateway.url}/portal/appointments/{appt_id}" in body_of(m) for m in notices)
 
 
 def test_a_made_up_time_or_another_patients_visit_is_refused_and_nothing_is_written(

@@ -91,13 +91,27 @@ class RecordFhir:
         return found
 
 
+class AccountChoices:
+    """The account store's notice choices for the one demo account (kept in memory here, in Redis for real)."""
+
+    def __init__(self) -> None:
+        self.email: str | None = "demo@example.test"
+        self.off: set[str] = set()
+
+    async def notice_choices(self, account_id: str) -> tuple[str | None, set[str]]:
+        return self.email, set(self.off)
+
+    async def set_notice_choices(self, account_id: str, email: str | None, off: set[str]) -> None:
+        self.email, self.off = email, set(off)
+
+
 def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str, today: datetime, *,
                down: Iterable[str] = (), previous_sign_in: float | None = None,
                summary: dict[str, Any] | Exception | None = None) -> Visit:
     settings = PortalUiSettings(state_dir=tmp_path)
     noon = today.replace(hour=18, tzinfo=UTC).timestamp()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
-                      accounts=None, app=object(), now=lambda: noon)  # type: ignore[arg-type]
+                      accounts=AccountChoices(), app=object(), now=lambda: noon)  # type: ignore[arg-type]
     portal = Portal(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{patient_id}", patient_id=patient_id,
                             patient_name="Demo Patient", tokens=Tokens("t", time.time() + 3600), csrf_token="c",

@@ -22,6 +22,8 @@ from portal.pages import messages
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 
+from .pages_harness import AccountChoices
+
 FHIR = "http://gw.test/fhir"
 PT = "pt-1"
 DOC = {"reference": "Practitioner/prac-01", "display": "Dr. Margaret Ellison"}
@@ -54,11 +56,12 @@ CARE_TEAM = {"resourceType": "CareTeam", "id": "ct", "status": "active", "subjec
 
 
 def visit(tmp_path: Path, method: str = "GET", path: str = "/portal/messages", *, path_params: dict | None = None,
-          data: dict | None = None, files: dict | None = None, query: str = "") -> Visit:
+          data: dict | None = None, files: dict | None = None, query: str = "",
+          accounts: AccountChoices | None = None) -> Visit:
     settings = PortalUiSettings(state_dir=tmp_path)
     now = time.time()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
-                      accounts=None, app=object())  # type: ignore[arg-type]
+                      accounts=accounts or AccountChoices(), app=object())  # type: ignore[arg-type]
     portal = Portal(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{PT}", patient_id=PT, patient_name="Ana",
                             tokens=Tokens("t", now + 3600), csrf_token="csrf-1", created=now, last_seen=now)

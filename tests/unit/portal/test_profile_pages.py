@@ -11,6 +11,7 @@ import respx
 
 from portal.pages import profile
 
+from .pages_harness import AccountChoices
 from .test_messages_pages import FHIR, PT, bundle, gw, text, visit  # noqa: F401 (gw is a fixture)
 
 PATIENT = {"resourceType": "Patient", "id": PT, "meta": {"versionId": "5"}, "birthDate": "1970-05-04",
@@ -141,3 +142,28 @@ async def test_the_forms_render_with_labels_for_every_field(tmp_path: Path, gw: 
         ids = set(re.findall(r'<(?:input|select|textarea)[^>]* id="([^"]+)"', html))
         labelled = set(re.findall(r'<label for="([^"]+)"', html))
         assert ids and ids <= labelled, ids - labelled
+
+
+async def test_notice_choices_show_and_save_with_the_account(tmp_path: Path, gw: respx.MockRouter) -> None:  # noqa: F811
+    gw.get(f"/Patient/{PT}").respond(json=PATIENT)
+    gw.get("/Coverage").respond(json=bundle())
+    gw.get("/AllergyIntolerance").respond(json=bundle())
+    choices = AccountChoices()
+    choices.off = {"reminder"}
+    page = await profile.overview(visit(tmp_path, path="/portal/profile", accounts=choices))
+    html = page.body.decode()
+    assert 'value="demo@example.test"' in html
+    assert re.search(r'value="message" checked', html) and not re.search(r'value="reminder" checked', html)
+    assert "always tell you about a sign-in from a new device" in text(page)
+    saved = await profile.save_notices(visit(tmp_path, "POST", "/portal/profile/notices", accounts=choices,
+                                             data={"csrf_token": "csrf-1", "notice_email": " ana@example.org ",
+                                                   "on": ["reminder", "result"]}))
+    assert saved.headers["location"] == "/portal/profile?saved=notices#notices"
+    assert choices.email == "ana@example.org" and choices.off == {"message", "request", "appointment"}
+    bad = await profile.save_notices(visit(tmp_path, "POST", "/portal/profile/notices", accounts=choices,
+                                           data={"csrf_token": "csrf-1", "notice_email": "not an address"}))
+    assert bad.headers["location"] == "/portal/profile?notices=bad-email#notices"
+    assert choices.email == "ana@example.org"  # nothing changed
+    shown = await profile.overview(visit(tmp_path, path="/portal/profile", accounts=choices,
+                                         query="notices=bad-email"))
+    assert "Enter an e-mail address like name@example.com" in text(shown)

@@ -1,0 +1,95 @@
+"""What each kind of patient notice says (notifications sends them; the profile page lists the kinds). Pure.
+
+A notice never carries PHI: not the message, not the result, not the appointment's time or clinician - only
+"you have something new" and a link into the portal, where the person signs in to see it. Subjects and
+bodies are fixed texts per kind; the link is a path on our own public URL (never another site's, so a notice
+cannot be turned into a phishing link).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    subject: str
+    line: str
+    label: str  # on the profile page, where people switch kinds on and off
+    choosable: bool = True  # security notices are always sent: they are how a person learns of a break-in
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("message", "You have a new message", "You have a new message in your patient portal.",
+         "New messages and replies from your care team"),
+    Kind("result", "A new result is ready", "A new test result is ready to view in your patient portal.",
+         "Test results ready to view"),
+    Kind("request", "News about your request", "There is news about a request you made in your patient portal.",
+         "Decisions on your refill, referral and other requests"),
+    Kind("appointment", "Your appointments changed",
+         "One of your appointments was booked, changed or cancelled. See the details in your patient portal.",
+         "Appointments booked, changed or cancelled"),
+    Kind("reminder", "A reminder from your clinic", "You have a reminder in your patient portal.",
+         "Reminders (an upcoming visit, something to do)"),
+    Kind("new-device", "A new sign-in to your account",
+         "Your patient portal account was signed in to from a device we have not seen before. If this was "
+         "not you, change your password and call the clinic right away.",
+         "Sign-ins from a new device", choosable=False),
+    Kind("sign-in-settings", "Your sign-in settings changed",
+         "The sign-in settings of your patient portal account changed (password, authenticator app or recovery "
+         "codes). If this was not you, call the clinic right away.",
+         "Changes to your password or second step", choosable=False),
+    Kind("invitation", "Your patient portal invitation",
+         "Your clinic invites you to use the patient portal. Open the link to set up your account; it works "
+         "once and expires.",
+         "Invitations", choosable=False),
+)}
+
+CHOOSABLE = tuple(k for k in KINDS.values() if k.choosable)
+
+
+@dataclass(frozen=True)
+class Message:
+    key: str  # the notice's key digest: the Message-ID, so a receiving system can drop a repeat
+    subject: str
+    text: str
+
+
+def link_problem(link: str) -> str | None:
+    """Why `link` cannot go into a notice, or None: it must be a path on our own site."""
+    parts = urlsplit(link)
+    if parts.scheme or parts.netloc or not link.startswith("/") or link.startswith("//"):
+        return "a notice links to a path on the portal's own site (e.g. /portal/messages)"
+    if any(c in link for c in "\r\n \t"):
+        return "the link has white space in it"
+    return None
+
+
+def compose(kind: str, link: str, key: str, *, public_url: str, portal_name: str = "patient portal") -> Message:
+    """The e-mail (or text message) for one notice."""
+    what = KINDS[kind]
+    url = public_url.rstrip("/") + link
+    text = (f"{what.line}\n\nSign in to see it: {url}\n\n"
+            f"This message was sent by your {portal_name}. For your privacy it holds no health information. "
+            "To choose which notices you get, see Your profile in the portal.\n")
+    return Message(key, what.subject, text)
+
+
+def short_text(message: Message) -> str:
+    """The text-message form: one line and the link."""
+    first, _, rest = message.text.partition("\n\n")
+    url = rest.split("Sign in to see it: ", 1)[-1].split("\n", 1)[0]
+    return f"{first} {url}"
+
+
+_EMAIL = re.compile(r"[^\s@<>,;\"]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}")
+
+
+def notice_email_problem(value: str) -> str | None:
+    """Why `value` cannot be the address notices go to, or None (empty is allowed: no e-mail notices)."""
+    if value and not _EMAIL.fullmatch(value):
+        return "Enter an e-mail address like name@example.com, or leave it empty."
+    return None
