@@ -27,6 +27,7 @@ from notifications import AccountRecipients, Notifications
 from payments import PaymentProvider, load_provider
 from portal import Portal, PortalDeps, build_portal_router
 from smart_auth.accounts import Accounts, build_accounts
+from smart_auth.accounts.staff_invitations import NoticeMailer
 from smart_auth.deps import AuthDeps
 from smart_auth.grants import GrantStore
 from smart_auth.keys import KeyStore, derive_secret
@@ -259,7 +260,9 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     # The staff area (before the portal's routes: /portal/staff/... is its own, never a patient page).
     staff = StaffArea(StaffDeps(settings=settings.staff, redis=parts.redis, clients=auth_server.clients,
                                 signins=accounts.sessions, sign_address=client_address.signer(), app=app,
-                                extra={"invitations": accounts.staff_invitations(auth_server.grants),
+                                notices=notifications,
+                                extra={"invitations": accounts.staff_invitations(
+                                           auth_server.grants, mailer=NoticeMailer(notifications)),
                                        "service_metrics": service_metrics}))
     app.include_router(build_staff_router(staff))
     app.state.staff = staff

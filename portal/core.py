@@ -78,6 +78,17 @@ class Notices(Protocol):
     async def notify(self, to: str, kind: str, link: str, *, key: str | None = None) -> bool: ...
 
 
+async def queue_notice(notices: Notices | None, patient_id: str, kind: str, link: str, *, key: str) -> None:
+    """Queue a notice (mappers/notices.py kind; no PHI, only the link) for the patient's own account. A notice
+    that cannot be queued is logged, never a reason to fail the page that asked for it."""
+    if notices is None or not patient_id:
+        return
+    try:
+        await notices.notify(f"Patient/{patient_id}", kind, link, key=key)
+    except Exception as exc:
+        log.warning("%s notice not queued: %s", kind, type(exc).__name__)
+
+
 @dataclass
 class PortalDeps:
     settings: PortalUiSettings
@@ -283,15 +294,8 @@ class Visit:
         return self.session.patient_id
 
     async def notify(self, kind: str, link: str, *, key: str) -> None:
-        """Queue a notice (mappers/notices.py kind; no PHI, only the link) to the patient whose record is open:
-        their own account gets it. A notice that cannot be queued is logged, never a reason to fail the page."""
-        notices = self.portal.deps.notices
-        if notices is None:
-            return
-        try:
-            await notices.notify(f"Patient/{self.patient_id}", kind, link, key=key)
-        except Exception as exc:
-            log.warning("%s notice not queued: %s", kind, type(exc).__name__)
+        """Queue a notice to the patient whose record is open (see `queue_notice`)."""
+        await queue_notice(self.portal.deps.notices, self.patient_id, kind, link, key=key)
 
     async def check_csrf(self) -> None:
         if not tokens_match(await submitted_csrf_token(self.request), self.session.csrf_token):

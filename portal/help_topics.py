@@ -99,6 +99,17 @@ TOPICS: tuple[HelpTopic, ...] = (
                "Do the task, like booking the check-up or asking for the refill. It goes away when your "
                "record shows it is done."),
     )),
+    HelpTopic("notebook", "Health notebook", "/portal/notebook", (
+        Answer("What is the health notebook for?",
+               "It is a place to write things down between visits: how you feel, a side effect of a medicine, "
+               "or a question for your next visit. It helps you remember what to say."),
+        Answer("Who can read my notes?",
+               "Only you, and a caregiver who has access to your record, until you choose Share with my care "
+               "team. After you share a note, your care team can read it. You cannot make it private again."),
+        Answer("How do I take my notes to a visit?",
+               "Your questions for the next visit show on Home before the visit. You can also choose "
+               "Print your notebook for your visit to get them on paper."),
+    )),
     HelpTopic("forms", "Forms", "/portal/forms", (
         Answer("Why did the clinic send me a form?",
                "Forms help your care team get ready for a visit. Filling one in before you come saves time."),

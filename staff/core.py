@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from portal.clock import Clock
-from portal.core import FormExpired, LoginRequired, SignInSessions, capitalize_first, request_id
+from portal.core import FormExpired, LoginRequired, Notices, SignInSessions, capitalize_first, queue_notice, request_id
 from portal.fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
 from portal.gateway_client import gateway_base, make_gateway_http
 from portal.oauth import OAuthFailure, PortalOAuth
@@ -56,7 +56,8 @@ class StaffDeps:
     sign_address: Callable[[str, str], str] | None = None
     app: Any = None  # the ASGI app itself, for the in-process transport
     now: Callable[[], float] | None = None
-    extra: dict[str, Any] | None = None  # what other staff pages need handed in (e.g. a notifier)
+    extra: dict[str, Any] | None = None  # what other staff pages need handed in
+    notices: Notices | None = None  # the patient's "something new" e-mails; None: none (unit tests of pages)
 
 
 class WrongRole(Exception):
@@ -262,6 +263,10 @@ class StaffVisit:
     async def check_csrf(self) -> None:
         if not tokens_match(await submitted_csrf_token(self.request), self.session.csrf_token):
             raise FormExpired()
+
+    async def notify_patient(self, patient_id: str, kind: str, link: str, *, key: str) -> None:
+        """Tell the patient there is something new (a reply, a decision): a link, never what it says."""
+        await queue_notice(self.area.deps.notices, patient_id, kind, link, key=key)
 
     def glass_reason(self, patient_id: str) -> str | None:
         """The reason this person gave to break the glass for this patient in this session, if they did."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -138,6 +139,19 @@ class MailServer:
 
     def to(self, address: str) -> list:
         return [m for m in self.messages() if m["To"] == address]
+
+    def link_to(self, address: str, path: str, timeout: float = 20.0) -> str:
+        """The newest link to `path` (e.g. "/auth/enroll") e-mailed to `address`, once one arrived."""
+        from notifications.catchall import body_of
+
+        pattern = re.compile(r"https?://\S+" + re.escape(path) + r"\S*")
+        deadline = time.monotonic() + timeout
+        while True:
+            links = [m.group(0) for message in self.to(address) if (m := pattern.search(body_of(message)))]
+            if links or time.monotonic() > deadline:
+                assert links, f"no link to {path} was e-mailed to {address} in {timeout} s"
+                return links[-1]
+            time.sleep(0.2)
 
     def wait_for(self, address: str, count: int = 1, timeout: float = 20.0) -> list:
         """The messages to `address` once at least `count` arrived (notices go out moments after they are

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from mappers import inbox
 from mappers.messages import thread_id
 from mappers.names import human_name
-from mappers.references import local_reference
+from mappers.references import local_reference, parse_reference
 from mappers.staff import patient_banner
 from mappers.validation import is_fhir_id
 from portal.fhir import NotFound, PortalFhir, WriteRefused
@@ -126,6 +126,9 @@ def add_inbox_routes(router: APIRouter, area: StaffArea) -> None:
         except WriteRefused as exc:
             return await _thread_page(visit, first, messages, fhir, status=exc.status,
                                       errors={"text": [exc.reason]}, text=text)
+        patient = parse_reference(first.get("subject"), "Patient")
+        await visit.notify_patient(patient.id if patient else "", "message", f"/portal/messages/{first['id']}",
+                                   key=f"reply:{submission}")
         return RedirectResponse(f"{PREFIX}/inbox/{first['id']}?notice=sent", status_code=303)
 
     async def _set_work(request: Request, communication_id: str, *, status: str, owner: str | None,

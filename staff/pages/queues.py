@@ -126,12 +126,21 @@ async def refills(visit: StaffVisit) -> Response:
     return await _refill_page(visit)
 
 
+# Where the patient reads the outcome of each queue's decisions.
+OUTCOME_PAGE = {"refills": "/portal/medications", "referrals": "/portal/referrals", "changes": "/portal/profile"}
+
+
 async def _decide(visit: StaffVisit, item: str, page: Callable[..., Awaitable[Response]],
-                  write: Callable[[], Awaitable[Any]], done: str, queue: str, form: dict[str, str]) -> Response:
+                  write: Callable[[], Awaitable[Any]], done: str, queue: str, form: dict[str, str],
+                  about: Any = None) -> Response:
+    """Write one decision; then tell the patient (`about`: the resource holding their reference) there is news."""
     try:
         await write()
     except WriteRefused as exc:
         return await page(visit, 409 if exc.status == 409 else 422, item, {"decision": [_refusal(exc)]}, form)
+    patient = parse_reference((about or {}).get("subject") or (about or {}).get("patient"), "Patient")
+    if patient:
+        await visit.notify_patient(patient.id, "request", OUTCOME_PAGE[queue], key=f"decision:{queue}:{item}:{done}")
     return RedirectResponse(f"{PAGE}/{queue}?done={done}", status_code=303)
 
 
@@ -142,7 +151,8 @@ async def approve_refill(visit: StaffVisit) -> Response:
     patient = parse_reference(request.get("subject"), "Patient")
     body = queues.approve_refill_body(item, patient.id if patient else "", fields.get("note", ""))
     return await _decide(visit, item, _refill_page, lambda: visit.fhir.write(
-        "POST", "MedicationRequest", body, idempotency_key=f"refill-approve-{item}"), "approved", "refills", fields)
+        "POST", "MedicationRequest", body, idempotency_key=f"refill-approve-{item}"), "approved", "refills", fields,
+        request)
 
 
 async def deny_refill(visit: StaffVisit) -> Response:
@@ -155,7 +165,7 @@ async def deny_refill(visit: StaffVisit) -> Response:
     current = await visit.fhir.read("MedicationRequest", item)
     return await _decide(visit, item, _refill_page, lambda: visit.fhir.write(
         "PUT", f"MedicationRequest/{item}", queues.deny_refill_body(current, reason),
-        idempotency_key=f"refill-deny-{item}"), "declined", "refills", fields)
+        idempotency_key=f"refill-deny-{item}"), "declined", "refills", fields, current)
 
 
 # -- referrals ------------------------------------------------------------------------------------------------
@@ -189,7 +199,8 @@ async def accept_referral(visit: StaffVisit) -> Response:
     patient = parse_reference(request.get("subject"), "Patient")
     body = queues.accept_referral_body(item, patient.id if patient else "")
     return await _decide(visit, item, _referral_page, lambda: visit.fhir.write(
-        "POST", "ServiceRequest", body, idempotency_key=f"referral-accept-{item}"), "accepted", "referrals", fields)
+        "POST", "ServiceRequest", body, idempotency_key=f"referral-accept-{item}"), "accepted", "referrals", fields,
+        request)
 
 
 async def decline_referral(visit: StaffVisit) -> Response:
@@ -202,7 +213,8 @@ async def decline_referral(visit: StaffVisit) -> Response:
     current = await visit.fhir.read("ServiceRequest", item)
     return await _decide(visit, item, _referral_page, lambda: visit.fhir.write(
         "PUT", f"ServiceRequest/{item}", queues.decline_referral_body(current, reason),
-        idempotency_key=f"referral-decline-{item}"), "declined", "referrals", fields)
+        idempotency_key=f"referral-decline-{item}"), "declined", "referrals", fields,
+        current)
 
 
 # -- changes to confirm ---------------------------------------------------------------------------------------
@@ -254,7 +266,7 @@ async def check_allergy(visit: StaffVisit) -> Response:
     current = await visit.fhir.read("AllergyIntolerance", item)
     return await _decide(visit, item, _changes_page, lambda: visit.fhir.write(
         "PUT", f"AllergyIntolerance/{item}", queues.check_allergy_body(current, verdict, fields.get("note", "")),
-        idempotency_key=f"allergy-{item}"), verdict, "changes", fields)
+        idempotency_key=f"allergy-{item}"), verdict, "changes", fields, current)
 
 
 def _card_errors(fields: dict[str, str]) -> dict[str, list[str]]:
@@ -274,7 +286,7 @@ async def confirm_card(visit: StaffVisit) -> Response:
     message = await visit.fhir.read("Communication", item)
     return await _decide(visit, item, _changes_page, lambda: visit.fhir.write(
         "POST", "Coverage", queues.coverage_body(message, fields), idempotency_key=f"coverage-{item}"),
-        "card", "changes", fields)
+        "card", "changes", fields, message)
 
 
 # -- billing questions ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import uuid
 
 from playwright.async_api import Page
 
-from tests.conftest import GatewayServer
+from tests.conftest import GatewayServer, MailServer
 from tests.integration.staff.helpers import care_team_member, staff_account
 
 from .conftest import ContextFactory
@@ -36,7 +36,7 @@ async def _front_desk_signed_in(page: Page, gateway: GatewayServer, ehr_base_url
 
 async def test_an_emailed_invitation_leads_to_a_finished_enrolment(
         page: Page, new_context: ContextFactory, app: PortalApp, gateway: GatewayServer, ehr_base_url: str,
-        patients: PatientPool) -> None:
+        patients: PatientPool, mail_server: MailServer) -> None:
     patient = patients.take()
     address = f"e2e-{uuid.uuid4().hex[:8]}@example.org"
     await _front_desk_signed_in(page, gateway, ehr_base_url, patient.patient_id)
@@ -48,7 +48,8 @@ async def test_an_emailed_invitation_leads_to_a_finished_enrolment(
     assert "The invitation e-mail is on its way" in await page.inner_text("main")
 
     patient_page = await (await new_context()).new_page()
-    account = await enrol(patient_page, app, app.last_link(address), patient_identity(patient))
+    link = mail_server.link_to(address, "/auth/enroll?code=")  # through the notices outbox and real SMTP
+    account = await enrol(patient_page, app, link, patient_identity(patient))
     assert account.recovery_codes  # the enrolment finished
 
     await page.reload()
