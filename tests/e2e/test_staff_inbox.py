@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from playwright.async_api import BrowserContext
 
-from tests.conftest import GatewayServer
+from notifications.catchall import body_of
+from tests.conftest import GatewayServer, MailServer
 from tests.integration.gateway.helpers import ehr_search
 from tests.integration.staff.helpers import care_team_member, staff_account
 
@@ -22,13 +23,17 @@ ContextFactory = Callable[..., Awaitable[BrowserContext]]
 
 async def test_a_nurse_replies_from_the_inbox_and_the_patient_reads_it(
         context: BrowserContext, new_context: ContextFactory, enrolled: Callable[..., Awaitable[Account]],
-        gateway: GatewayServer, ehr_base_url: str) -> None:
+        gateway: GatewayServer, ehr_base_url: str, mail_server: MailServer) -> None:
     patient = await enrolled()
     assert patient.patient is not None
     pid = patient.patient.patient_id
     words = uuid.uuid4().hex[:8]
     page = await context.new_page()
-    await sign_in(page, patient, next_path="/portal/messages/new")
+    # The patient gives an address for notices first (an invitation without one leaves it empty).
+    address = f"e2e-{uuid.uuid4().hex[:8]}@example.org"
+    await sign_in(page, patient, next_path="/portal/profile")
+    await submit(page, {"E-mail address for notices": address}, "Save e-mail notices")
+    await page.goto("/portal/messages/new")
     await page.select_option("#to", value="Organization/org-team-care")
     await submit(page, {"Medication question": "on", "Subject": f"Side effects {words}",
                         "Your message": f"I feel dizzy after the new tablets ({words})."}, "Send message")
@@ -59,5 +64,8 @@ async def test_a_nurse_replies_from_the_inbox_and_the_patient_reads_it(
     assert response is not None and response.status == 403
     await check_page(staff, "staff-break-glass")
 
+    # The patient is told by e-mail (the real SMTP catch-all): a link to the conversation, not the words.
+    [mail] = mail_server.wait_for(address)
+    assert f"/portal/messages/{thread}" in body_of(mail) and answer not in body_of(mail) and words not in str(mail)
     await page.goto(f"/portal/messages/{thread}")
     assert answer in await page.inner_text("main")
