@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -134,8 +134,21 @@ class ChangeFeed:
         # (type, id, version) already invalidated, so the overlap window does not re-invalidate them.
         self._seen: dict[tuple[str, str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[list[dict[str, Any]]], Awaitable[Any]]] = []
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)
+
+    def subscribe(self, listener: Callable[[list[dict[str, Any]]], Awaitable[Any]]) -> None:
+        """Also hand each round's newly changed resources to `listener` (after the cache has dropped them), on
+        the leader only, so one replica reacts to each change. A failing listener is logged; the feed goes on."""
+        self._listeners.append(listener)
+
+    async def _tell_listeners(self, resources: list[dict[str, Any]]) -> None:
+        for listener in self._listeners if resources else ():
+            try:
+                await listener(resources)
+            except Exception as exc:
+                log.warning("change feed: a listener failed (%s)", type(exc).__name__)
 
     # --- Redis-side state (lock, cursor) -------------------------------------------------------
 
@@ -243,6 +256,7 @@ class ChangeFeed:
         now = server_time(bundle, response)
         tags: list[str] = []
         new_versions: list[tuple[str, str, str]] = []
+        changed: list[dict[str, Any]] = []  # the new versions' resources, for listeners
         handled = 0
         give_up = False
         pages = 1
@@ -254,6 +268,8 @@ class ChangeFeed:
                     if version_key in self._seen:
                         continue
                     new_versions.append(version_key)
+                    if isinstance(entry.get("resource"), dict):
+                        changed.append(entry["resource"])
                 entry_tags = self._tags_for(entry)
                 if entry_tags is None:
                     give_up = True
@@ -283,6 +299,7 @@ class ChangeFeed:
             await self._save_cursor(max(cursor, now - self.overlap))
         self.changes_seen += handled
         self.last_success = time.time()
+        await self._tell_listeners(changed)
         return handled
 
     async def step(self) -> int | None:

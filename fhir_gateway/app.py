@@ -213,6 +213,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     notifications = Notifications(parts.redis, settings.notifications, AccountRecipients(accounts.store),
                                   ehr=parts.upstream)
     accounts.notices = notifications
+    if parts.change_feed is not None:  # results made final in the EHR are announced (no cache: no feed, no notice)
+        parts.change_feed.subscribe(notifications.results_released)
     portal: Portal | None = None
     staff: StaffArea | None = None
     service_metrics = ServiceMetrics(parts.upstream, parts.audit_workers.store, ZoneInfo(settings.portal.timezone),

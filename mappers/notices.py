@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+
+from .instants import parse_instant
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,32 @@ def notice_email_problem(value: str) -> str | None:
     if value and not _EMAIL.fullmatch(value):
         return "Enter an e-mail address like name@example.com, or leave it empty."
     return None
+
+
+# What counts as a released result: a report or a lab/imaging observation the clinic has made final, issued
+# lately (an old result edited or reloaded is not news).
+RELEASED = frozenset({"final", "amended", "corrected"})
+RESULT_CATEGORIES = frozenset({"LAB", "RAD", "laboratory", "imaging"})
+RECENT = timedelta(days=7)
+
+
+def released_results(resources: list[dict], now: datetime) -> list[str]:
+    """The patients with a result newly ready among these changed resources, each once. A patient's own notes
+    (survey category), results still pending and results issued more than a week ago are not announced."""
+    out: dict[str, None] = {}
+    for resource in resources:
+        if resource.get("resourceType") not in ("DiagnosticReport", "Observation"):
+            continue
+        if resource.get("status") not in RELEASED:
+            continue
+        codes = {c.get("code") for cat in resource.get("category") or [] if isinstance(cat, dict)
+                 for c in cat.get("coding") or [] if isinstance(c, dict)}
+        if not codes & RESULT_CATEGORIES:
+            continue
+        issued = parse_instant(resource.get("issued") or resource.get("effectiveDateTime"))
+        if issued is None or not now - RECENT <= issued <= now + timedelta(days=1):
+            continue
+        subject = str((resource.get("subject") or {}).get("reference") or "")
+        if re.fullmatch(r"Patient/[A-Za-z0-9\-.]{1,64}", subject):
+            out[subject.split("/", 1)[1]] = None
+    return list(out)

@@ -12,9 +12,10 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from mappers.notices import KINDS, link_problem
+from mappers.notices import KINDS, link_problem, released_results
 
 from .delivery import NoticeDelivery, Recipients
 from .notice import TARGET, Notice, key_digest
@@ -65,6 +66,14 @@ class Notifications:
         if queued:
             log.info("notice %s (%s) queued", digest, kind)
         return queued
+
+    async def results_released(self, changed: list[dict[str, Any]]) -> None:
+        """Subscribed to the EHR change feed: "a new result is ready" to each patient with a result made final,
+        at most once a day (the key), and never what the result is."""
+        now = datetime.now(UTC)
+        for patient_id in released_results(changed, now):
+            await self.notify(f"Patient/{patient_id}", "result", "/portal/results",
+                              key=f"result:{patient_id}:{now.date()}")
 
     def delivery(self, consumer: str | None = None, **overrides: Any) -> NoticeDelivery:
         s = self.settings

@@ -62,3 +62,34 @@ def test_new_device_and_password_change_notices_reach_the_address_on_the_profile
     metrics = httpx.get(gateway.url + "/metrics", timeout=30).text
     sent = re.search(r'^portal_notices_settled_total\{outcome="sent:email"\} (\S+)$', metrics, re.M)
     assert sent and float(sent.group(1)) >= 2
+
+
+def test_a_result_made_final_in_the_ehr_is_announced_once_without_saying_what_it_is(
+        gateway: GatewayServer, ehr_base_url: str, mail_server: MailServer) -> None:
+    person: Person = enrol_patient(gateway, ehr_base_url, PATIENT)
+    address = f"results-{uuid.uuid4().hex[:8]}@example.test"
+    with portal_browser(gateway) as b:
+        profile = portal_sign_in(b, person, "/portal/profile")
+        b.post("/portal/profile/notices", data={"csrf_token": csrf_of(profile.text), "notice_email": address,
+                                                "on": ["result"]})
+    # The clinic releases a lab report straight in the EHR (not through us): the change feed sees it.
+    marker = uuid.uuid4().hex[:10]
+    report = {"resourceType": "DiagnosticReport", "status": "final",
+              "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+              "code": {"text": f"Potassium {marker}"}, "subject": {"reference": f"Patient/{PATIENT}"},
+              "issued": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "conclusion": f"Low {marker}"}
+    made = httpx.post(f"{ehr_base_url}/DiagnosticReport", json=report, timeout=30)
+    assert made.status_code == 201
+    try:
+        [mail] = mail_server.wait_for(address, timeout=60)
+        assert mail["Subject"] == "A new result is ready"
+        body = body_of(mail)
+        assert f"{gateway.url}/portal/results" in body and marker not in str(mail) and "Potassium" not in body
+        # A second result the same day adds no second e-mail.
+        again = httpx.post(f"{ehr_base_url}/DiagnosticReport", json=report, timeout=30)
+        assert again.status_code == 201
+        time.sleep(5)
+        assert len(mail_server.to(address)) == 1
+        httpx.delete(f"{ehr_base_url}/DiagnosticReport/{again.json()['id']}", timeout=30)
+    finally:
+        httpx.delete(f"{ehr_base_url}/DiagnosticReport/{made.json()['id']}", timeout=30)

@@ -268,3 +268,26 @@ async def test_only_one_replica_polls(http: httpx.AsyncClient, cache: FakeCache)
     assert LEADER_KEY not in cache.redis.data
     assert await b.step() == 0
     assert b.is_leader and not a.is_leader
+
+
+@respx.mock
+async def test_listeners_get_each_new_version_once_after_the_cache_and_a_failing_one_stops_nothing(
+        http: httpx.AsyncClient, cache: FakeCache) -> None:
+    cache.redis.data[CURSOR_KEY] = T0.encode()
+    respx.get(f"{BASE}_history").mock(return_value=httpx.Response(200, json=history(
+        [obs("obs-1", "pt-0001", "2"), obs("obs-2", "pt-0002", "1")])))
+    feed = make_feed(http, cache)
+    heard: list[list[str]] = []
+
+    async def listener(resources: list[dict[str, Any]]) -> None:
+        assert cache.tags, "the cache is invalidated before anyone hears of a change"
+        heard.append([r["id"] for r in resources])
+
+    async def broken(resources: list[dict[str, Any]]) -> None:
+        raise RuntimeError("boom")
+
+    feed.subscribe(broken)
+    feed.subscribe(listener)
+    assert await feed.poll_once() == 2
+    assert await feed.poll_once() == 0  # the same versions again, inside the overlap window
+    assert heard == [["obs-1", "obs-2"]]
