@@ -57,6 +57,10 @@ async def test_a_nurse_replies_from_the_inbox_and_the_patient_reads_it(
     assert "Your reply was sent" in await staff.inner_text("main")
     await staff.goto(f"/portal/staff/patients/{pid}")
     await check_page(staff, "staff-chart")
+    family = ehr_search(ehr_base_url, "Patient", {"_id": pid})[0]["name"][0]["family"]
+    await staff.goto(f"/portal/staff/patients?q={family}")
+    assert pid in await staff.inner_html("main")  # the chart link of the patient found by name
+    await check_page(staff, "staff-find-patient")
     stranger = next(t["subject"]["reference"].split("/")[1]
                     for t in ehr_search(ehr_base_url, "CareTeam", {"status": "active"})
                     if f"Practitioner/{nurse_id}" not in {p["member"]["reference"] for p in t["participant"]})
