@@ -131,3 +131,4 @@ async def test_refills_approved_and_declined_reach_the_patient(new_context: Any,
     await check_page(clerk, "staff-queue-changes-insurance")
     refused = await clerk.goto(f"{QUEUES}/refills")
     assert refused is not None and refused.status == 403
+    await check_page(clerk, "staff-not-your-queue")  # the refusal page says so in words, to the same bars
