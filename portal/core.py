@@ -9,10 +9,8 @@ system down -> what is unavailable; anything unexpected -> a plain apology, neve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +18,8 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import httpx
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -31,27 +27,20 @@ from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token
 
 from .client_registration import ClientRegistry, client_secret, ensure_registered
 from .clock import Clock
-from .fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
+from .fhir import PortalFhir
 from .gateway_client import gateway_base, make_gateway_http
 from .help_topics import help_url_for
 from .menu import MENU_PAGE, is_current, top_places
-from .oauth import OAuthFailure, PortalOAuth
+from .oauth import PortalOAuth
 from .safe_next import safe_next
 from .sessions import PortalSession, SessionStore
 from .settings import PortalUiSettings
+from .signed_in_area import FormExpired, LoginRequired, SignedInArea, SignInSessions, request_id
 from .token_box import TokenBox
 
 log = logging.getLogger("portal")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PREFIX = "/portal"
-
-
-class SignInSessions(Protocol):
-    """smart_auth's SessionManager: the person's one sign-in (password + second factor)."""
-
-    async def current(self, request: Any) -> Any: ...  # a session with `.account` (id, kind, ...) or None
-
-    async def end(self, request: Any, response: Any) -> Any: ...
 
 
 class AccountDirectory(Protocol):
@@ -103,17 +92,20 @@ class PortalDeps:
     notices: Notices | None = None  # None: no notices (unit tests of pages)
 
 
-class LoginRequired(Exception):
-    def __init__(self, next_url: str) -> None:
-        super().__init__(next_url)
-        self.next_url = next_url
+# What a patient reads when a page cannot be shown (kinds: signed_in_area.PROBLEMS).
+PATIENT_WORDS = {
+    "expired": ("This form has expired", "Please go back, reload the page and try again.", 400),
+    "not-found": ("Page not found", "We could not find that page in your record.", 404),
+    "not-offered": ("Not offered here", "Your clinic's health record system does not offer this yet.", 501),
+    "unavailable": ("We can't show this right now", "The health record system is not answering at the moment. "
+                    "Your information is safe. Please try again in a few minutes.", 503),
+    "dependency": ("We can't show this right now", "Part of the portal is not working at the moment. Please try "
+                   "again in a few minutes.", 503),
+    "unexpected": ("Sorry, something went wrong", "Please try again. If it keeps happening, call the clinic.", 500),
+}
 
 
-class FormExpired(Exception):
-    """A state-changing form came without the session's CSRF token."""
-
-
-class Portal:
+class Portal(SignedInArea):
     def __init__(self, deps: PortalDeps) -> None:
         settings = deps.settings
         self.deps = deps
@@ -135,6 +127,10 @@ class Portal:
         self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
                                            "idle_warning": settings.idle_warning_seconds})
         self._registered = False
+        self.signins = deps.signins
+        self.cookie_path = PREFIX
+        self.login_cookie = "portal_login"
+        self.problem_words = PATIENT_WORDS
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def ensure_client(self) -> None:
@@ -150,60 +146,6 @@ class Portal:
 
     async def close(self) -> None:
         await self.http.aclose()
-
-    # -- sessions -----------------------------------------------------------------------------------
-    def cookie(self, request: Request) -> str | None:
-        return request.cookies.get(self.settings.cookie_name)
-
-    def set_cookie(self, response: Response, value: str) -> None:
-        response.set_cookie(self.settings.cookie_name, value, httponly=True, samesite="lax",
-                            secure=self.settings.https, path=PREFIX)
-
-    def clear_cookie(self, response: Response) -> None:
-        response.delete_cookie(self.settings.cookie_name, path=PREFIX, secure=self.settings.https, httponly=True,
-                               samesite="lax")
-
-    async def end_session(self, session: PortalSession, request_id: str | None = None) -> None:
-        """Revoke the session's tokens and forget it."""
-        await self.store.drop(session)
-        await self.oauth.revoke(session.tokens, request_id)
-
-    async def current_session(self, request: Request, *, touch: bool = True) -> PortalSession | None:
-        """The live portal session of this browser, held together with its sign-in session: when the
-        person's sign-in has ended (signed out elsewhere, timed out) the portal session ends too."""
-        session = await self.store.load(self.cookie(request), touch=touch)
-        if session is None:
-            return None
-        signin = await self.deps.signins.current(request)
-        if signin is None or signin.account.id != session.account_id:
-            await self.end_session(session, request_id(request))
-            return None
-        return session
-
-    async def fresh_tokens(self, request: Request, session: PortalSession) -> PortalSession:
-        """Refresh the access token shortly before it expires. One refresh per session at a time: a
-        rotated refresh token presented twice would revoke the whole grant."""
-        if session.tokens.expires_at - self.now() > self.settings.refresh_margin_seconds:
-            return session
-        for _ in range(50):
-            if await self.store.refresh_lock(session):
-                try:
-                    latest = await self.store.reload(session) or session
-                    if latest.tokens.expires_at - self.now() > self.settings.refresh_margin_seconds:
-                        return latest  # another request refreshed while we waited
-                    try:
-                        latest.tokens = await self.oauth.refresh(latest.tokens, request_id(request))
-                    except OAuthFailure as exc:
-                        if exc.error == "temporarily_unavailable" and latest.tokens.expires_at > self.now():
-                            return latest  # still valid for a moment; try again on the next page
-                        await self.store.drop(latest)
-                        raise SessionEnded("refresh") from exc
-                    await self.store.save(latest)
-                    return latest
-                finally:
-                    await self.store.refresh_unlock(session)
-            await asyncio.sleep(0.1)
-        return await self.store.reload(session) or session
 
     def fhir_for(self, request: Request, access_token: str) -> PortalFhir:
         return PortalFhir(self.http, self.fhir_base, access_token, request_id=request_id(request),
@@ -234,49 +176,6 @@ class Portal:
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         return endpoint
-
-    def route_class(self) -> type[APIRoute]:
-        portal = self
-
-        class PortalRoute(APIRoute):
-            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-                handler = super().get_route_handler()
-
-                async def guarded(request: Request) -> Response:
-                    try:
-                        return await handler(request)
-                    except LoginRequired as exc:
-                        return portal.login_redirect(exc.next_url)
-                    except SessionEnded:
-                        response = portal.login_redirect(request.url.path)
-                        portal.clear_cookie(response)
-                        return response
-                    except FormExpired:
-                        return portal.message(request, "This form has expired",
-                                              "Please go back, reload the page and try again.", 400)
-                    except (NotFound, Refused):
-                        return portal.message(request, "Page not found",
-                                              "We could not find that page in your record.", 404)
-                    except NotSupported:
-                        return portal.message(request, "Not offered here",
-                                              "Your clinic's health record system does not offer this yet.", 501)
-                    except RecordUnavailable:
-                        return portal.message(request, "We can't show this right now",
-                                              "The health record system is not answering at the moment. Your "
-                                              "information is safe. Please try again in a few minutes.", 503)
-                    except (RedisError, OAuthFailure, httpx.HTTPError):
-                        log.warning("portal dependency failed path=%s", request.url.path, exc_info=True)
-                        return portal.message(request, "We can't show this right now",
-                                              "Part of the portal is not working at the moment. Please try again "
-                                              "in a few minutes.", 503)
-                    except Exception:  # never a stack trace in front of a patient
-                        log.exception("portal page failed path=%s", request.url.path)
-                        return portal.message(request, "Sorry, something went wrong",
-                                              "Please try again. If it keeps happening, call the clinic.", 500)
-
-                return guarded
-
-        return PortalRoute
 
 
 @dataclass
@@ -312,11 +211,6 @@ def capitalize_first(text: Any) -> str:
     """`tomorrow at 9:30 am` -> `Tomorrow at 9:30 am` (Jinja's `capitalize` would lower the rest)."""
     value = str(text or "")
     return value[:1].upper() + value[1:]
-
-
-def request_id(request: Request) -> str:
-    rid = getattr(request.state, "request_id", None)
-    return str(rid) if rid else uuid.uuid4().hex
 
 
 def layout_context(portal: Portal, request: Request, session: PortalSession | None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ different: the person is a Practitioner, no patient is bound to the token, and t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -19,20 +18,19 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-import httpx
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from portal.clock import Clock
-from portal.core import FormExpired, LoginRequired, Notices, SignInSessions, capitalize_first, queue_notice, request_id
-from portal.fhir import NotFound, NotSupported, PortalFhir, RecordUnavailable, Refused, SessionEnded
+from portal.core import FormExpired, LoginRequired, Notices, capitalize_first, queue_notice
+from portal.fhir import PortalFhir
 from portal.gateway_client import gateway_base, make_gateway_http
-from portal.oauth import OAuthFailure, PortalOAuth
+from portal.oauth import PortalOAuth
 from portal.safe_next import safe_next
 from portal.sessions import PortalSession, SessionStore
+from portal.signed_in_area import SignedInArea, SignInSessions, request_id
 from portal.token_box import TokenBox
 from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token, tokens_match
 
@@ -64,7 +62,21 @@ class WrongRole(Exception):
     """A page of a queue this person's role does not work."""
 
 
-class StaffArea:
+# What staff read when a page cannot be shown (kinds: portal.signed_in_area.PROBLEMS, and "wrong-role").
+STAFF_WORDS = {
+    "expired": ("This form has expired", "Please go back, reload the page and try again.", 400),
+    "wrong-role": ("Not part of your work", "Your role does not work this queue. Ask a colleague who does.", 403),
+    "not-found": ("Page not found", "We could not find that record.", 404),
+    "not-offered": ("Not offered here", "The health record system does not offer this.", 501),
+    "unavailable": ("We can't show this right now", "The health record system is not answering. Try again in a "
+                    "few minutes.", 503),
+    "dependency": ("We can't show this right now", "Part of the portal is not working. Try again in a few "
+                   "minutes.", 503),
+    "unexpected": ("Sorry, something went wrong", "Please try again.", 500),
+}
+
+
+class StaffArea(SignedInArea):
     def __init__(self, deps: StaffDeps) -> None:
         settings = deps.settings
         self.deps = deps
@@ -85,6 +97,10 @@ class StaffArea:
         self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
                                            "idle_warning": settings.idle_warning_seconds})
         self._registered = False
+        self.signins = deps.signins
+        self.cookie_path = PREFIX
+        self.login_cookie = "staff_login"
+        self.problem_words = STAFF_WORDS
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def ensure_client(self) -> None:
@@ -100,58 +116,6 @@ class StaffArea:
 
     async def close(self) -> None:
         await self.http.aclose()
-
-    # -- sessions -----------------------------------------------------------------------------------
-    def cookie(self, request: Request) -> str | None:
-        return request.cookies.get(self.settings.cookie_name)
-
-    def set_cookie(self, response: Response, value: str) -> None:
-        response.set_cookie(self.settings.cookie_name, value, httponly=True, samesite="lax",
-                            secure=self.settings.https, path=PREFIX)
-
-    def clear_cookie(self, response: Response) -> None:
-        response.delete_cookie(self.settings.cookie_name, path=PREFIX, secure=self.settings.https, httponly=True,
-                               samesite="lax")
-
-    async def end_session(self, session: PortalSession, rid: str | None = None) -> None:
-        await self.store.drop(session)
-        await self.oauth.revoke(session.tokens, rid)
-
-    async def current_session(self, request: Request, *, touch: bool = True) -> PortalSession | None:
-        """This browser's staff session, held together with its sign-in session (as the portal's is)."""
-        session = await self.store.load(self.cookie(request), touch=touch)
-        if session is None:
-            return None
-        signin = await self.deps.signins.current(request)
-        if signin is None or signin.account.id != session.account_id:
-            await self.end_session(session, request_id(request))
-            return None
-        return session
-
-    async def fresh_tokens(self, request: Request, session: PortalSession) -> PortalSession:
-        """Refresh shortly before expiry, one refresh per session at a time (see portal.core)."""
-        margin = self.settings.refresh_margin_seconds
-        if session.tokens.expires_at - self.now() > margin:
-            return session
-        for _ in range(50):
-            if await self.store.refresh_lock(session):
-                try:
-                    latest = await self.store.reload(session) or session
-                    if latest.tokens.expires_at - self.now() > margin:
-                        return latest
-                    try:
-                        latest.tokens = await self.oauth.refresh(latest.tokens, request_id(request))
-                    except OAuthFailure as exc:
-                        if exc.error == "temporarily_unavailable" and latest.tokens.expires_at > self.now():
-                            return latest
-                        await self.store.drop(latest)
-                        raise SessionEnded("refresh") from exc
-                    await self.store.save(latest)
-                    return latest
-                finally:
-                    await self.store.refresh_unlock(session)
-            await asyncio.sleep(0.1)
-        return await self.store.reload(session) or session
 
     def fhir_for(self, request: Request, access_token: str, *,
                  break_glass: tuple[str, str] | None = None) -> PortalFhir:
@@ -182,6 +146,9 @@ class StaffArea:
         return self.renderer.page("staff/message.html", status, title=title, text=text,
                                   **staff_layout(request, session), **extra)
 
+    def problem_kind(self, exc: Exception) -> str:
+        return "wrong-role" if isinstance(exc, WrongRole) else super().problem_kind(exc)
+
     def page(self, fn: Callable[[StaffVisit], Awaitable[Response]], *, queue: str | None = None
              ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """An endpoint for a page that needs a signed-in member of staff (and, with ``queue``, a role that
@@ -194,49 +161,6 @@ class StaffArea:
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         return endpoint
-
-    def route_class(self) -> type[APIRoute]:
-        area = self
-
-        class StaffRoute(APIRoute):
-            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-                handler = super().get_route_handler()
-
-                async def guarded(request: Request) -> Response:
-                    try:
-                        return await handler(request)
-                    except LoginRequired as exc:
-                        return area.login_redirect(exc.next_url)
-                    except SessionEnded:
-                        response = area.login_redirect(request.url.path)
-                        area.clear_cookie(response)
-                        return response
-                    except FormExpired:
-                        return area.message(request, "This form has expired",
-                                            "Please go back, reload the page and try again.", 400)
-                    except WrongRole:
-                        return area.message(request, "Not part of your work",
-                                            "Your role does not work this queue. Ask a colleague who does.", 403)
-                    except (NotFound, Refused):
-                        return area.message(request, "Page not found", "We could not find that record.", 404)
-                    except NotSupported:
-                        return area.message(request, "Not offered here",
-                                            "The health record system does not offer this.", 501)
-                    except RecordUnavailable:
-                        return area.message(request, "We can't show this right now",
-                                            "The health record system is not answering. Try again in a few "
-                                            "minutes.", 503)
-                    except (RedisError, OAuthFailure, httpx.HTTPError):
-                        log.warning("staff dependency failed path=%s", request.url.path, exc_info=True)
-                        return area.message(request, "We can't show this right now",
-                                            "Part of the portal is not working. Try again in a few minutes.", 503)
-                    except Exception:  # never a stack trace on a page
-                        log.exception("staff page failed path=%s", request.url.path)
-                        return area.message(request, "Sorry, something went wrong", "Please try again.", 500)
-
-                return guarded
-
-        return StaffRoute
 
 
 @dataclass

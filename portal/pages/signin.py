@@ -9,9 +9,7 @@ secret, and opens a portal session. Nothing about the tokens ever reaches the br
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -23,16 +21,10 @@ from ..core import PREFIX, Portal, Visit, request_id
 from ..devices import describe_device
 from ..fhir import FhirProblem
 from ..guide import GUIDE_PAGE
-from ..oauth import OAuthFailure, new_pkce
+from ..oauth import OAuthFailure
 from ..safe_next import safe_next
-from ..sessions import PendingLogin
 
 log = logging.getLogger("portal.signin")
-LOGIN_COOKIE = "portal_login"
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def add_signin_routes(router: APIRouter, portal: Portal) -> None:
@@ -41,31 +33,15 @@ def add_signin_routes(router: APIRouter, portal: Portal) -> None:
     @router.get(f"{PREFIX}/login", include_in_schema=False)
     async def login(request: Request, next: str = "") -> Response:
         next_url = safe_next(next)
-        if await portal.current_session(request, touch=False) is not None:
-            return RedirectResponse(next_url, status_code=303)
-        await portal.ensure_client()
-        verifier, challenge = new_pkce()
-        state = secrets.token_urlsafe(24)
-        browser = secrets.token_urlsafe(24)
-        await store.start_login(state, PendingLogin(verifier, next_url, _hash(browser)))
-        response = RedirectResponse(portal.oauth.authorize_url(state, challenge), status_code=303)
-        # Ties the callback to the browser that started it (no one else's code can be planted here).
-        response.set_cookie(LOGIN_COOKIE, browser, max_age=portal.settings.login_ttl_seconds, httponly=True,
-                            samesite="lax", secure=portal.settings.https, path=f"{PREFIX}/callback")
-        return response
+        return await portal.begin_login(request, next_url)
 
-    def start_again(request: Request, title: str, text: str, status: int = 400) -> Response:
-        response = portal.message(request, title, text, status, action_url=f"{PREFIX}/login",
-                                  action_text="Sign in again")
-        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
-        return response
+    start_again = portal.start_again
 
     @router.get(f"{PREFIX}/callback", include_in_schema=False)
     async def callback(request: Request) -> Response:
         params = request.query_params
-        pending = await store.finish_login(params.get("state", ""))
-        browser = request.cookies.get(LOGIN_COOKIE)
-        if pending is None or not browser or not secrets.compare_digest(_hash(browser), pending.browser):
+        pending = await portal.pending_login(request)
+        if pending is None:
             return start_again(request, "Please sign in again", "This sign-in took too long or was started in "
                                                                  "another window.")
         if params.get("error"):
@@ -94,7 +70,7 @@ def add_signin_routes(router: APIRouter, portal: Portal) -> None:
         if await portal.deps.accounts.first_guide(grant.account_id):
             next_url = f"{GUIDE_PAGE}?{urlencode({'next': next_url})}"
         response = RedirectResponse(next_url, status_code=303)
-        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
+        response.delete_cookie(portal.login_cookie, path=f"{PREFIX}/callback")
         portal.set_cookie(response, cookie)
         return response
 

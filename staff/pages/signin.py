@@ -7,9 +7,7 @@ PractitionerRole gets a staff session; anyone else is told so and the tokens are
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,20 +17,14 @@ from mappers.staff import staff_role
 from portal.core import request_id
 from portal.devices import describe_device
 from portal.fhir import FhirProblem
-from portal.oauth import OAuthFailure, local_ref, new_pkce
+from portal.oauth import OAuthFailure, local_ref
 from portal.safe_next import safe_next
-from portal.sessions import PendingLogin
 
 from ..core import StaffArea
 from ..settings import PREFIX
 
 log = logging.getLogger("staff.signin")
-LOGIN_COOKIE = "staff_login"
 HOME = f"{PREFIX}/"
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def staff_next(value: str) -> str:
@@ -48,30 +40,15 @@ def add_signin_routes(router: APIRouter, area: StaffArea) -> None:
     @router.get(f"{PREFIX}/login", include_in_schema=False)
     async def login(request: Request, next: str = "") -> Response:
         next_url = staff_next(next)
-        if await area.current_session(request, touch=False) is not None:
-            return RedirectResponse(next_url, status_code=303)
-        await area.ensure_client()
-        verifier, challenge = new_pkce()
-        state = secrets.token_urlsafe(24)
-        browser = secrets.token_urlsafe(24)
-        await store.start_login(state, PendingLogin(verifier, next_url, _hash(browser)))
-        response = RedirectResponse(area.oauth.authorize_url(state, challenge), status_code=303)
-        response.set_cookie(LOGIN_COOKIE, browser, max_age=area.settings.login_ttl_seconds, httponly=True,
-                            samesite="lax", secure=area.settings.https, path=f"{PREFIX}/callback")
-        return response
+        return await area.begin_login(request, next_url)
 
-    def start_again(request: Request, title: str, text: str, status: int = 400) -> Response:
-        response = area.message(request, title, text, status, action_url=f"{PREFIX}/login",
-                                action_text="Sign in again")
-        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
-        return response
+    start_again = area.start_again
 
     @router.get(f"{PREFIX}/callback", include_in_schema=False)
     async def callback(request: Request) -> Response:
         params = request.query_params
-        pending = await store.finish_login(params.get("state", ""))
-        browser = request.cookies.get(LOGIN_COOKIE)
-        if pending is None or not browser or not secrets.compare_digest(_hash(browser), pending.browser):
+        pending = await area.pending_login(request)
+        if pending is None:
             return start_again(request, "Please sign in again", "This sign-in took too long or was started in "
                                                                  "another window.")
         if params.get("error"):
@@ -111,7 +88,7 @@ def add_signin_routes(router: APIRouter, area: StaffArea) -> None:
                              team_name=role.team_name)
         await store.save(session)
         response = RedirectResponse(pending.next_url, status_code=303)
-        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/callback")
+        response.delete_cookie(area.login_cookie, path=f"{PREFIX}/callback")
         area.set_cookie(response, cookie)
         return response
 
