@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidTag
+
 from audit.consumer import DeliveryFailed, Entry, StreamConsumer
 from mappers.notices import KINDS, compose
 
@@ -67,7 +69,15 @@ class NoticeDelivery(StreamConsumer):
                 self.outcomes["repeat"] += 1
                 settled += 1
                 continue
-            where = route(await self.recipients.resolve(notice.to), notice.kind)
+            try:
+                recipient = await self.recipients.resolve(notice.to)
+            except InvalidTag:
+                # The account record is sealed with a key this process does not hold (moved, or a rotated
+                # key): no one to send to. Dead-lettered, so one bad record never holds up everyone's notices.
+                await self.refused(entry, 0, "the recipient's account record cannot be opened")
+                self.outcomes["refused"] += 1
+                continue
+            where = route(recipient, notice.kind)
             notifier = self.notifiers.get(where.channel) if where else None
             if where is None or notifier is None:
                 log.info("notice %s (%s) not sent: no address, no channel or switched off", notice.key, notice.kind)

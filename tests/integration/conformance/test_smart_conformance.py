@@ -235,7 +235,7 @@ def test_07_patients_are_granted_only_what_they_can_use(gateway: GatewayServer, 
     assert offered == {"launch/patient", "patient/*.rs", "patient/Appointment.cu", "patient/Communication.cu",
                        "patient/MedicationRequest.c", "patient/Patient.u", "patient/AllergyIntolerance.c",
                        "patient/ServiceRequest.c", "patient/PaymentReconciliation.c",
-                       "patient/QuestionnaireResponse.cu"}
+                       "patient/QuestionnaireResponse.cu", "patient/Observation.cu"}
     assert "Read all of your health record" in page.text and "Send messages to your care team" in page.text
     token = code_flow(gateway, patient_browser, app, "launch/patient patient/*.cruds")
     granted = set(token["scope"].split())

@@ -155,3 +155,23 @@ async def test_a_refused_address_goes_to_the_dead_letters_not_round_and_round(no
         refusing.stop()
     [(_, fields)] = await notice_env.redis.xrange(DEAD)
     assert fields[b"status"] == b"550"
+
+
+async def test_an_account_record_that_cannot_be_opened_is_dead_lettered_and_holds_up_no_one(
+        notice_env: NoticeEnv) -> None:
+    broken = await notice_env.patient(address())
+    # Sealed with another key (moved from another deployment, or a lost key): this store cannot open it.
+    key = f"auth:account:{broken.id}"
+    raw = (await notice_env.redis.get(key)).decode()
+    await notice_env.redis.set(key, raw[:-8] + ("A" if raw[-8] != "A" else "B") + raw[-7:])
+    to = address()
+    fine = await notice_env.patient(to)
+    n = notice_env.notifications
+    await n.notify(f"account:{broken.id}", "message", "/portal/messages/x", key=f"broken:{broken.id}")
+    await n.notify(f"account:{fine.id}", "message", "/portal/messages/y", key=f"fine:{fine.id}")
+    async with notice_env.sending():
+        [mail] = await asyncio.to_thread(notice_env.mail.wait_for, to)
+        await settle(notice_env)
+    assert "/portal/messages/y" in body_of(mail)
+    dead = await notice_env.redis.xrange(DEAD)
+    assert any(b"cannot be opened" in value for _, fields in dead for value in fields.values())

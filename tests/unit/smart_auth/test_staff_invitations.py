@@ -207,3 +207,16 @@ async def test_through_the_notifications_outbox_the_notice_carries_a_path_on_our
                                       mrn="MRN-0007", email="ada@example.org")
     assert notices.calls[-1] == (f"account:{record.id}", "sign-in-settings", "/auth/login")
     assert desk.outbox.sent == []  # nothing went around the outbox
+
+
+async def test_an_invitation_record_that_cannot_be_opened_is_left_out_not_a_broken_page(desk: Desk) -> None:
+    kept = await desk.service.invite(None, FRONT_DESK, "pt-7", delivery="letter")
+    other = await desk.service.invite(None, FRONT_DESK, "pt-7", delivery="letter")
+    store, redis = desk.accounts.store, desk.deps.redis
+    # One record sealed with a key this store does not hold (another deployment's, or a lost key).
+    key = f"auth:invitation:{other.invitation.id}"
+    raw = await redis.get(key)
+    raw = raw.decode() if isinstance(raw, bytes) else raw
+    await redis.set(key, raw[:-8] + ("A" if raw[-8] != "A" else "B") + raw[-7:])
+    listed = await store.recent_invitations()
+    assert [i.id for i in listed] == [kept.invitation.id]
