@@ -101,10 +101,16 @@ async def test_enrol_with_codes_by_email_using_ssn(page: Page, app: PortalApp, p
 
 
 async def test_enrolment_refusals_say_what_to_do(page: Page, app: PortalApp, patients: PatientPool) -> None:
-    await page.goto("/auth/enroll?code=not-a-real-code")
+    # A link's code that no invitation has (links carry long codes).
+    await page.goto(f"/auth/enroll?code={secrets.token_urlsafe(32)}")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Enrolment link not valid")
     await expect(page.get_by_role("alert")).to_contain_text("ask the clinic")
     await checked(page, "enrol-link-not-valid")
+    # A letter's code typed wrong: the same page again, to type it once more.
+    await page.goto("/auth/enroll?code=not-a-real-code")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Enter your invitation code")
+    await expect(page.get_by_role("alert")).to_contain_text("ask the clinic")
+    await checked(page, "enrol-letter-code-wrong")
 
     patient = patients.take()
     invitation = await app.invite(patient.patient_id)
