@@ -220,3 +220,7 @@ async def test_an_invitation_record_that_cannot_be_opened_is_left_out_not_a_brok
     await redis.set(key, raw[:-8] + ("A" if raw[-8] != "A" else "B") + raw[-7:])
     listed = await store.recent_invitations()
     assert [i.id for i in listed] == [kept.invitation.id]
+    # The same for an account record: the list of enrolled patients leaves it out.
+    patient = await desk.enrolled_patient()
+    await redis.set("auth:account:moved", await redis.get(f"auth:account:{patient.id}"))
+    assert [r.id for r in await store.patient_accounts()] == [patient.id]
