@@ -10,33 +10,27 @@ system down -> what is unavailable; anything unexpected -> a plain apology, neve
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token, tokens_match
+from web import csrf_input, submitted_csrf_token, tokens_match
 
 from .client_registration import ClientRegistry, client_secret, ensure_registered
-from .clock import Clock
 from .fhir import PortalFhir
-from .gateway_client import gateway_base, make_gateway_http
 from .help_topics import help_url_for
 from .menu import MENU_PAGE, is_current, top_places
-from .oauth import PortalOAuth
 from .safe_next import safe_next
-from .sessions import PortalSession, SessionStore
+from .sessions import PortalSession
 from .settings import PortalUiSettings
 from .signed_in_area import FormExpired, LoginRequired, SignedInArea, SignInSessions, request_id
-from .token_box import TokenBox
 
 log = logging.getLogger("portal")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -106,31 +100,14 @@ PATIENT_WORDS = {
 
 
 class Portal(SignedInArea):
+    deps: PortalDeps
+    settings: PortalUiSettings
+
     def __init__(self, deps: PortalDeps) -> None:
-        settings = deps.settings
-        self.deps = deps
-        self.settings = settings
-        self.now = deps.now or time.time
-        self.http = make_gateway_http(settings, deps.app)
-        self.fhir_base = gateway_base(settings) + "/fhir"
-        self.secret = client_secret(settings.state_dir)
-        self.oauth = PortalOAuth(self.http, settings, self.secret, now=self.now)
-        self.store = SessionStore(deps.redis, TokenBox.load_or_create(settings.state_dir),
-                                  idle_seconds=settings.idle_timeout_seconds,
-                                  max_seconds=settings.max_session_seconds, login_ttl=settings.login_ttl_seconds,
-                                  now=self.now)
-        self.clock = Clock(ZoneInfo(settings.timezone), self.now)
-        env = make_environment([TEMPLATES])
-        self.clock.install(env)
-        env.filters["capitalize_first"] = capitalize_first
+        self.secret = client_secret(deps.settings.state_dir)
+        env = self.assemble(deps, secret=self.secret, templates=TEMPLATES, namespace="portal", cookie_path=PREFIX,
+                            login_cookie="portal_login", problem_words=PATIENT_WORDS)
         env.globals.update(top_places=top_places(), menu_page=MENU_PAGE, is_current=is_current)
-        self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
-                                           "idle_warning": settings.idle_warning_seconds})
-        self._registered = False
-        self.signins = deps.signins
-        self.cookie_path = PREFIX
-        self.login_cookie = "portal_login"
-        self.problem_words = PATIENT_WORDS
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def ensure_client(self) -> None:
@@ -205,12 +182,6 @@ class Visit:
         return self.portal.renderer.page(
             template, status, **layout_context(self.portal, self.request, self.session),
             stale=list(dict.fromkeys(stale.stale)), stale_age=stale.oldest_age, **context)
-
-
-def capitalize_first(text: Any) -> str:
-    """`tomorrow at 9:30 am` -> `Tomorrow at 9:30 am` (Jinja's `capitalize` would lower the rest)."""
-    value = str(text or "")
-    return value[:1].upper() + value[1:]
 
 
 def layout_context(portal: Portal, request: Request, session: PortalSession | None) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """What every signed-in area of the web app shares (the patient portal, the staff area): its cookie, its
 server-side sessions held together with the person's one sign-in, and its tokens refreshed one at a time.
 
-An area subclasses `SignedInArea`, sets `settings` (cookie name, https, login and refresh times), `store`,
-`oauth`, `signins`, `now`, `cookie_path` and `login_cookie`, and gives `ensure_client` and `message`.
+An area subclasses `SignedInArea`, builds its parts with `assemble` (its own client secret and scopes, its
+templates, its session namespace, cookie and words for problems), and gives `ensure_client` and `message`.
 """
 
 from __future__ import annotations
@@ -11,19 +11,28 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from jinja2 import Environment
 from redis.exceptions import RedisError
 
+from web import PageRenderer, make_environment
+
+from .clock import Clock
 from .fhir import NotFound, NotSupported, RecordUnavailable, Refused, SessionEnded
-from .oauth import OAuthFailure, PortalOAuth, new_pkce
+from .gateway_client import gateway_base, make_gateway_http
+from .oauth import SCOPES, OAuthFailure, PortalOAuth, new_pkce
 from .sessions import PendingLogin, PortalSession, SessionStore
+from .token_box import TokenBox
 
 log = logging.getLogger("portal.area")
 
@@ -60,6 +69,12 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def capitalize_first(text: Any) -> str:
+    """`tomorrow at 9:30 am` -> `Tomorrow at 9:30 am` (Jinja's `capitalize` would lower the rest)."""
+    value = str(text or "")
+    return value[:1].upper() + value[1:]
+
+
 def request_id(request: Request) -> str:
     rid = getattr(request.state, "request_id", None)
     return str(rid) if rid else uuid.uuid4().hex
@@ -74,6 +89,35 @@ class SignedInArea:
     cookie_path: str
     login_cookie: str  # ties a sign-in's callback to the browser that started it
     problem_words: Mapping[str, tuple[str, str, int]]  # kind -> (title, text, status); see PROBLEMS
+
+    def assemble(self, deps: Any, *, secret: str, templates: Path, namespace: str, cookie_path: str,
+                 login_cookie: str, problem_words: Mapping[str, tuple[str, str, int]],
+                 scopes: str = SCOPES) -> Environment:
+        """Build the parts every area has from the composition root's `deps` (settings, redis, signins, app,
+        now); returns the area's template environment for it to add its own globals to."""
+        settings = deps.settings
+        self.deps = deps
+        self.settings = settings
+        self.now = deps.now or time.time
+        self.http = make_gateway_http(settings, deps.app)
+        self.fhir_base = gateway_base(settings) + "/fhir"
+        self.oauth = PortalOAuth(self.http, settings, secret, now=self.now, scopes=scopes)
+        self.store = SessionStore(deps.redis, TokenBox.load_or_create(settings.state_dir),
+                                  idle_seconds=settings.idle_timeout_seconds,
+                                  max_seconds=settings.max_session_seconds, login_ttl=settings.login_ttl_seconds,
+                                  now=self.now, namespace=namespace)
+        self.clock = Clock(ZoneInfo(settings.timezone), self.now)
+        env = make_environment([templates])
+        self.clock.install(env)
+        env.filters["capitalize_first"] = capitalize_first
+        self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
+                                           "idle_warning": settings.idle_warning_seconds})
+        self._registered = False
+        self.signins = deps.signins
+        self.cookie_path = cookie_path
+        self.login_cookie = login_cookie
+        self.problem_words = problem_words
+        return env
 
     async def ensure_client(self) -> None: ...
 

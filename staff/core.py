@@ -10,29 +10,23 @@ different: the person is a Practitioner, no patient is bound to the token, and t
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from portal.clock import Clock
-from portal.core import FormExpired, LoginRequired, Notices, capitalize_first, queue_notice
+from portal.core import FormExpired, LoginRequired, Notices, queue_notice
 from portal.fhir import PortalFhir
-from portal.gateway_client import gateway_base, make_gateway_http
-from portal.oauth import PortalOAuth
 from portal.safe_next import safe_next
-from portal.sessions import PortalSession, SessionStore
+from portal.sessions import PortalSession
 from portal.signed_in_area import SignedInArea, SignInSessions, request_id
-from portal.token_box import TokenBox
-from web import PageRenderer, csrf_input, make_environment, submitted_csrf_token, tokens_match
+from web import csrf_input, submitted_csrf_token, tokens_match
 
 from .client_registration import SCOPES, ensure_staff_client, staff_secret
 from .roles import may_work, queues_for
@@ -77,30 +71,14 @@ STAFF_WORDS = {
 
 
 class StaffArea(SignedInArea):
+    deps: StaffDeps
+    settings: StaffUiSettings
+
     def __init__(self, deps: StaffDeps) -> None:
-        settings = deps.settings
-        self.deps = deps
-        self.settings = settings
-        self.now = deps.now or time.time
-        self.http = make_gateway_http(settings, deps.app)
-        self.fhir_base = gateway_base(settings) + "/fhir"
-        self.oauth = PortalOAuth(self.http, settings, staff_secret(settings), now=self.now, scopes=SCOPES)
-        self.store = SessionStore(deps.redis, TokenBox.load_or_create(settings.state_dir),
-                                  idle_seconds=settings.idle_timeout_seconds,
-                                  max_seconds=settings.max_session_seconds, login_ttl=settings.login_ttl_seconds,
-                                  now=self.now, namespace="staff")
-        self.clock = Clock(ZoneInfo(settings.timezone), self.now)
-        env = make_environment([TEMPLATES])
-        self.clock.install(env)
-        env.filters["capitalize_first"] = capitalize_first
+        env = self.assemble(deps, secret=staff_secret(deps.settings), scopes=SCOPES, templates=TEMPLATES,
+                            namespace="staff", cookie_path=PREFIX, login_cookie="staff_login",
+                            problem_words=STAFF_WORDS)
         env.globals.update(staff_prefix=PREFIX, queues_for=queues_for, product_name="Staff portal")
-        self.renderer = PageRenderer(env, {"idle_timeout": settings.idle_timeout_seconds,
-                                           "idle_warning": settings.idle_warning_seconds})
-        self._registered = False
-        self.signins = deps.signins
-        self.cookie_path = PREFIX
-        self.login_cookie = "staff_login"
-        self.problem_words = STAFF_WORDS
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def ensure_client(self) -> None:
