@@ -10,6 +10,7 @@ COPY mappers ./mappers
 COPY cache ./cache
 COPY audit ./audit
 COPY web ./web
+COPY locales ./locales
 COPY portal ./portal
 COPY staff ./staff
 COPY fixtures ./fixtures

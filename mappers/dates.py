@@ -1,20 +1,31 @@
 """Dates and times in words for patients: "today", "3 days ago", "Tuesday 4 March 2026", "March 2026", ages.
 
-Nothing here reads the clock: `today` / `now` are always passed in, so a page and its tests agree.
+Nothing here reads the clock: `today` / `now` are always passed in, so a page and its tests agree. The
+functions a page shows dates with take a `locale` (`en` by default, the words as below; `es` or `es_US` for
+Spanish, written the way that language and region write dates, times and "3 days ago", from Babel's CLDR
+data). Other languages than English are formatted by Babel; the few words that are ours (an unknown date)
+come from the catalogue (`locales`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton, format_time, format_timedelta
+
+from locales import N_, gettext_in
 
 from .instants import FhirTime, parse_date, parse_fhir_time, parse_instant
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-UNKNOWN_DATE = "an unknown date"
+UNKNOWN_DATE = N_("an unknown date")
+JUST_NOW = N_("just now")
+ENGLISH = "en"
 # Within this many days a date reads as "3 days ago" / "in 3 days"; further away it is named.
 RELATIVE_DAYS = 6
 
@@ -23,33 +34,75 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def short_date(day: date) -> str:
-    """`4 March 2026`."""
+def _english(locale: str) -> bool:
+    return locale.replace("-", "_").split("_")[0].lower() == ENGLISH
+
+
+def _cldr(locale: str) -> str:
+    """A locale Babel knows (`es_US`, `es`); English for one it does not."""
+    try:
+        return str(Locale.parse(locale.replace("-", "_")))
+    except (ValueError, UnknownLocaleError):
+        return ENGLISH
+
+
+def unknown_date(locale: str = ENGLISH) -> str:
+    return gettext_in(locale, UNKNOWN_DATE)
+
+
+def short_date(day: date, locale: str = ENGLISH) -> str:
+    """`4 March 2026` (`4 de marzo de 2026`)."""
+    if not _english(locale):
+        return format_date(day, "long", locale=_cldr(locale))
     return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
-def long_date(day: date) -> str:
-    """`Tuesday 4 March 2026`."""
+def long_date(day: date, locale: str = ENGLISH) -> str:
+    """`Tuesday 4 March 2026` (`martes, 4 de marzo de 2026`)."""
+    if not _english(locale):
+        return format_date(day, "full", locale=_cldr(locale))
     return f"{WEEKDAYS[day.weekday()]} {short_date(day)}"
 
 
-def month_year(day: date) -> str:
-    """`March 2026`."""
+def month_year(day: date, locale: str = ENGLISH) -> str:
+    """`March 2026` (`marzo de 2026`)."""
+    if not _english(locale):
+        return format_skeleton("yMMMM", day, locale=_cldr(locale))
     return f"{MONTHS[day.month - 1]} {day.year}"
 
 
-def time_of_day(moment: datetime, tz: tzinfo | None = None) -> str:
-    """`9:05 am`, `2:30 pm`, `12 noon`; in `tz` when given, else in the value's own offset."""
+def time_of_day(moment: datetime, tz: tzinfo | None = None, locale: str = ENGLISH) -> str:
+    """`9:05 am`, `2:30 pm`, `12 noon` (`2:30 p.m.` in US Spanish, `14:30` in Spain's); in `tz` when given,
+    else in the value's own offset."""
     local = moment.astimezone(tz) if tz is not None else moment
+    if not _english(locale):
+        return format_time(local, "short", locale=_cldr(locale))
     if local.hour == 12 and local.minute == 0:
         return "12 noon"
     hour = local.hour % 12 or 12
     return f"{hour}:{local.minute:02d} {'am' if local.hour < 12 else 'pm'}"
 
 
-def relative_day(day: date, today: date) -> str | None:
+def _named_day(delta: int, locale: str) -> str | None:
+    """CLDR's own word for yesterday / today / tomorrow in `locale` (`ayer`, `hoy`, `mañana`). Babel has no
+    public call for these; its locale data holds them, and None falls back to a date."""
+    try:
+        words = Locale.parse(_cldr(locale))._data["date_fields"]["day"]["relative"]
+        return str(words[delta])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def relative_day(day: date, today: date, locale: str = ENGLISH) -> str | None:
     """`today`, `yesterday`, `tomorrow`, `3 days ago`, `in 3 days`; None when more than a few days away."""
     delta = (day - today).days
+    if not _english(locale):
+        if delta in (-1, 0, 1):
+            return _named_day(delta, locale)
+        if -RELATIVE_DAYS <= delta <= RELATIVE_DAYS:
+            return format_timedelta(timedelta(days=delta), granularity="day", threshold=RELATIVE_DAYS + 1,
+                                    add_direction=True, locale=_cldr(locale))
+        return None
     if delta == 0:
         return "today"
     if delta == -1:
@@ -63,57 +116,67 @@ def relative_day(day: date, today: date) -> str | None:
     return None
 
 
-def _words(value: Any, today: date | None, tz: tzinfo | None) -> str:
+def _words(value: Any, today: date | None, tz: tzinfo | None, locale: str) -> str:
     found = value if isinstance(value, FhirTime) else parse_fhir_time(value)
     if found is None:
-        return UNKNOWN_DATE
+        return unknown_date(locale)
     if found.precision == "year":
         return str(found.day.year)
     if found.precision == "month":
-        return month_year(found.day)
+        return month_year(found.day, locale)
     day = found.local_day(tz)
-    return (relative_day(day, today) if today is not None else None) or long_date(day)
+    return (relative_day(day, today, locale) if today is not None else None) or long_date(day, locale)
 
 
-def day_words(value: Any, today: date, tz: tzinfo | None = None) -> str:
+def day_words(value: Any, today: date, tz: tzinfo | None = None, locale: str = ENGLISH) -> str:
     """A FHIR date/dateTime (or a date/datetime) as a patient would say it, relative to `today`.
 
     Partial dates keep their precision: `2024` stays "2024", `2024-03` is "March 2024".
     """
-    return _words(value, today, tz)
+    return _words(value, today, tz, locale)
 
 
-def date_words(value: Any, tz: tzinfo | None = None) -> str:
+def date_words(value: Any, tz: tzinfo | None = None, locale: str = ENGLISH) -> str:
     """A FHIR date/dateTime named absolutely (`Tuesday 4 March 2026`, `March 2024`, `2024`)."""
-    return _words(value, None, tz)
+    return _words(value, None, tz, locale)
 
 
-def date_time_words(value: Any, today: date, tz: tzinfo | None = None) -> str:
+def _day_and_time(day: str, time: str, locale: str) -> str:
+    if _english(locale):
+        return f"{day} at {time}"
+    # The language's own way to join a day and a time (`{1}, {0}` in Spanish: "mañana, 9:30 a.m.").
+    pattern = Locale.parse(_cldr(locale)).datetime_formats["long"]
+    return re.sub(r"'([^']*)'", r"\1", str(pattern)).replace("{1}", day).replace("{0}", time)
+
+
+def date_time_words(value: Any, today: date, tz: tzinfo | None = None, locale: str = ENGLISH) -> str:
     """`today at 2:30 pm`, `Tuesday 4 March 2026 at 9:00 am`; a date without a time is just the day."""
     found = value if isinstance(value, FhirTime) else parse_fhir_time(value)
     if found is None:
-        return UNKNOWN_DATE
-    words = day_words(found, today, tz)
+        return unknown_date(locale)
+    words = day_words(found, today, tz, locale)
     if found.moment is None:
         return words
-    return f"{words} at {time_of_day(found.moment, tz)}"
+    return _day_and_time(words, time_of_day(found.moment, tz, locale), locale)
 
 
-def since_words(moment: Any, now: datetime) -> str:
+def since_words(moment: Any, now: datetime, locale: str = ENGLISH) -> str:
     """How long ago an instant was: `just now`, `5 minutes ago`, `3 hours ago`, then the day in words."""
     when = moment if isinstance(moment, datetime) else parse_instant(moment)
     if when is None:
-        return UNKNOWN_DATE
+        return unknown_date(locale)
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     seconds = (now - when).total_seconds()
     if 0 <= seconds < 60:
-        return "just now"
-    if 0 < seconds < 3600:
-        return f"{_plural(int(seconds // 60), 'minute')} ago"
+        return gettext_in(locale, JUST_NOW)
     if 0 < seconds < 12 * 3600:
-        return f"{_plural(int(seconds // 3600), 'hour')} ago"
-    return date_time_words(when, now.astimezone(when.tzinfo).date(), when.tzinfo)
+        unit, size = ("minute", 60) if seconds < 3600 else ("hour", 3600)
+        if not _english(locale):
+            return format_timedelta(timedelta(seconds=-(seconds // size) * size), granularity=unit,
+                                    threshold=100, add_direction=True, locale=_cldr(locale))
+        return f"{_plural(int(seconds // size), unit)} ago"
+    return date_time_words(when, now.astimezone(when.tzinfo).date(), when.tzinfo, locale)
 
 
 def age_in_years(birth_date: Any, today: date) -> int | None:

@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from babel import UnknownLocaleError
+from babel.numbers import format_decimal
+
 # UCUM code (or the unit string a server wrote) -> the way it is written for patients.
 UNIT_WORDS: dict[str, str] = {
     "Cel": "°C",
@@ -57,18 +60,27 @@ _ANNOTATION = re.compile(r"\{[^}]*\}")
 _COMPARATORS = {"<": "less than", "<=": "at most", ">=": "at least", ">": "more than"}
 
 
-def number_text(value: Any) -> str | None:
-    """A number as written in the record: `75`, `5.1`, `0.59`, `4.0`, `1,250`; None when not a number."""
+def number_text(value: Any, locale: str = "en") -> str | None:
+    """A number as written in the record: `75`, `5.1`, `0.59`, `4.0`, `1,250`; None when not a number.
+    Another `locale` writes the same digits its own way (`1.250` and `5,1` in `es_ES`; Babel's CLDR data)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, int):
-        return f"{value:,}"
-    text = f"{value:,.10f}".rstrip("0")
-    if text.endswith("."):
-        text += "0"  # 4.0 was written with one decimal: keep it
-    return text
+        text = f"{value:,}"
+    else:
+        text = f"{value:,.10f}".rstrip("0")
+        if text.endswith("."):
+            text += "0"  # 4.0 was written with one decimal: keep it
+    if locale.replace("-", "_").split("_")[0].lower() == "en":
+        return text
+    decimals = len(text.partition(".")[2])
+    try:
+        return format_decimal(value, format="#,##0" + ("." + "0" * decimals if decimals else ""),
+                              locale=locale.replace("-", "_"), decimal_quantization=True)
+    except (ValueError, UnknownLocaleError):
+        return text
 
 
 def unit_text(code: Any = None, unit: Any = None) -> str | None:

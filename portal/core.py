@@ -21,7 +21,10 @@ from fastapi.responses import RedirectResponse, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from locales import supported
 from web import csrf_input, submitted_csrf_token, tokens_match
+from web.i18n import browser_locale, current_locale, set_locale
+from web.i18n import lazy_gettext as _l
 
 from .client_registration import ClientRegistry, client_secret, ensure_registered
 from .fhir import PortalFhir
@@ -88,14 +91,15 @@ class PortalDeps:
 
 # What a patient reads when a page cannot be shown (kinds: signed_in_area.PROBLEMS).
 PATIENT_WORDS = {
-    "expired": ("This form has expired", "Please go back, reload the page and try again.", 400),
-    "not-found": ("Page not found", "We could not find that page in your record.", 404),
-    "not-offered": ("Not offered here", "Your clinic's health record system does not offer this yet.", 501),
-    "unavailable": ("We can't show this right now", "The health record system is not answering at the moment. "
-                    "Your information is safe. Please try again in a few minutes.", 503),
-    "dependency": ("We can't show this right now", "Part of the portal is not working at the moment. Please try "
-                   "again in a few minutes.", 503),
-    "unexpected": ("Sorry, something went wrong", "Please try again. If it keeps happening, call the clinic.", 500),
+    "expired": (_l("This form has expired"), _l("Please go back, reload the page and try again."), 400),
+    "not-found": (_l("Page not found"), _l("We could not find that page in your record."), 404),
+    "not-offered": (_l("Not offered here"), _l("Your clinic's health record system does not offer this yet."), 501),
+    "unavailable": (_l("We can't show this right now"), _l("The health record system is not answering at the "
+                    "moment. Your information is safe. Please try again in a few minutes."), 503),
+    "dependency": (_l("We can't show this right now"), _l("Part of the portal is not working at the moment. Please "
+                   "try again in a few minutes."), 503),
+    "unexpected": (_l("Sorry, something went wrong"), _l("Please try again. If it keeps happening, call the clinic."),
+                   500),
 }
 
 
@@ -129,11 +133,17 @@ class Portal(SignedInArea):
                           client_address=request.client.host if request.client else None,
                           sign_address=self.deps.sign_address)
 
+    def browser_locale(self, request: Request) -> str:
+        """Before the session is read (and on pages without one): this browser's language switch, else what
+        the browser asks for, else English."""
+        return browser_locale(request.cookies, request.headers.get("accept-language")) or "en"
+
     async def visit(self, request: Request) -> Visit:
         session = await self.current_session(request)
         if session is None:
             raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         session = await self.fresh_tokens(request, session)
+        set_locale(session_locale(session))  # the route guard undoes it when the request ends
         return Visit(self, request, session, self.fhir_for(request, session.tokens.access_token))
 
     # -- pages ----------------------------------------------------------------------------------------
@@ -169,6 +179,11 @@ class Visit:
     def patient_id(self) -> str:
         return self.session.patient_id
 
+    @property
+    def locale(self) -> str:
+        """The language this person reads the portal in (for dates a page words before rendering)."""
+        return session_locale(self.session)
+
     async def notify(self, kind: str, link: str, *, key: str) -> None:
         """Queue a notice to the patient whose record is open (see `queue_notice`)."""
         await queue_notice(self.portal.deps.notices, self.patient_id, kind, link, key=key)
@@ -188,6 +203,7 @@ def layout_context(portal: Portal, request: Request, session: PortalSession | No
     """What the portal's layout needs on every page: navigation, the open record's banner, the CSRF field."""
     return {
         "request": request,
+        "lang": session_locale(session) if session else current_locale(),
         "path": request.url.path,
         "session": session,
         "csrf_token": session.csrf_token if session else "",
@@ -195,6 +211,11 @@ def layout_context(portal: Portal, request: Request, session: PortalSession | No
         "display_classes": display_classes(session),
         "help_url": help_url_for(request.url.path),
     }
+
+
+def session_locale(session: PortalSession) -> str:
+    """The language chosen for this session when it was opened, or since with the switch."""
+    return supported(session.extra.get("lang")) or "en"
 
 
 def display_classes(session: PortalSession | None) -> str:

@@ -14,6 +14,7 @@ from .pages.downloads import add_download_routes
 from .pages.forms import add_form_routes
 from .pages.guide import add_guide_routes
 from .pages.help import add_help_routes
+from .pages.language import add_language_routes
 from .pages.medications import add_medication_routes
 from .pages.menu import add_menu_routes
 from .pages.messages import add_message_routes
@@ -49,4 +50,5 @@ def build_portal_router(portal: Portal) -> APIRouter:
     add_guide_routes(router, portal)
     add_help_routes(router, portal)
     add_settings_routes(router, portal)
+    add_language_routes(router, portal)
     return router

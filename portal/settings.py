@@ -35,6 +35,9 @@ class PortalUiSettings(BaseSettings):
     refresh_margin_seconds: int = Field(default=120, description="refresh the access token this long before it ends")
     cookie_name: str = "portal_app"
     timezone: str = Field(default="America/Chicago", description="the clinic's time zone for dates and times")
+    region: str = Field(default="US", pattern=r"^[A-Z]{2}$",
+                        description="the clinic's region: how dates, times and numbers are written in each language "
+                                    "(Spanish in the US: 2:30 p.m., 5.1; in ES: 14:30, 5,1)")
     login_ttl_seconds: int = Field(default=15 * 60, description="how long a started sign-in may take")
     fhir_timeout_seconds: float = Field(default=20.0, description="longest wait for one FHIR call")
 

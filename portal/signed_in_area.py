@@ -26,6 +26,7 @@ from jinja2 import Environment
 from redis.exceptions import RedisError
 
 from web import PageRenderer, make_environment
+from web.i18n import gettext, reset_locale, set_locale
 
 from .clock import Clock
 from .fhir import NotFound, NotSupported, RecordUnavailable, Refused, SessionEnded
@@ -106,7 +107,7 @@ class SignedInArea:
                                   idle_seconds=settings.idle_timeout_seconds,
                                   max_seconds=settings.max_session_seconds, login_ttl=settings.login_ttl_seconds,
                                   now=self.now, namespace=namespace)
-        self.clock = Clock(ZoneInfo(settings.timezone), self.now)
+        self.clock = Clock(ZoneInfo(settings.timezone), self.now, getattr(settings, "region", "US"))
         env = make_environment([templates])
         self.clock.install(env)
         env.filters["capitalize_first"] = capitalize_first
@@ -125,6 +126,10 @@ class SignedInArea:
 
     def login_redirect(self, next_url: str) -> Response: ...
 
+    def browser_locale(self, request: Request) -> str:
+        """The language of a page before the person's session is known (an area in one language: English)."""
+        return "en"
+
     def problem_kind(self, exc: Exception) -> str:
         """Which kind of problem `exc` is (an area adds its own kinds by overriding this)."""
         return next((kind for types, kind in PROBLEMS if isinstance(exc, types)), "unexpected")
@@ -138,6 +143,9 @@ class SignedInArea:
                 handler = super().get_route_handler()
 
                 async def guarded(request: Request) -> Response:
+                    # This request's language, for its pages and messages; the session narrows it once
+                    # it is read (Portal.visit), and it ends with the request.
+                    language = set_locale(area.browser_locale(request))
                     try:
                         return await handler(request)
                     except LoginRequired as exc:
@@ -154,6 +162,8 @@ class SignedInArea:
                             log.exception("page failed path=%s", request.url.path)
                         title, text, status = area.problem_words[kind]
                         return area.message(request, title, text, status)
+                    finally:
+                        reset_locale(language)
 
                 return guarded
 
@@ -185,7 +195,7 @@ class SignedInArea:
 
     def start_again(self, request: Request, title: str, text: str, status: int = 400) -> Response:
         response = self.message(request, title, text, status, action_url=f"{self.cookie_path}/login",
-                                action_text="Sign in again")
+                                action_text=gettext("Sign in again"))
         response.delete_cookie(self.login_cookie, path=f"{self.cookie_path}/callback")
         return response
 

@@ -3,7 +3,8 @@ stylesheet, one CSRF helper and the security headers of every response.
 
 `smart_auth` (sign-in, enrolment, consent, caregiver pages) and `portal` (the patient and staff web app)
 both render through it, so the product has one look and one set of protections. `tls.py` holds the one
-TLS trust context every outgoing HTTP client shares. It imports nothing of ours.
+TLS trust context every outgoing HTTP client shares; `i18n.py` the language of the request being answered
+(English and Spanish, see `locales`). It imports nothing of ours but `locales`, the word catalogues.
 """
 
 from .csrf import CSRF_FIELD, csrf_input, new_csrf_token, submitted_csrf_token, tokens_match

@@ -20,6 +20,7 @@ from mappers.medications import Medication, medication_list, refill_due
 from mappers.messages import unread_count
 from mappers.notebook import for_next_visit
 from mappers.results import report_panel
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..sections import load_sections
@@ -74,16 +75,16 @@ async def show_dashboard(visit: Visit) -> Response:
     todo = build_to_dos(visit, parts, rules)
     upcoming = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz)[:UPCOMING]
     reports = parts["reports"].value or []  # newest first, as asked for
-    results = [NewResult(report_panel(r, None, tz, names).name, clock.day(_reported(r)), _after(_reported(r), since))
-               for r in reports[:NEW_RESULTS_SHOWN]]
+    results = [NewResult(report_panel(r, None, tz, names).name, clock.day(_reported(r), visit.locale),
+                         _after(_reported(r), since)) for r in reports[:NEW_RESULTS_SHOWN]]
     next_ref = upcoming[0].reference if upcoming else None
     notes = for_next_visit(entries_of(visit, parts["notebook"].value), (next_ref or "").split("/")[-1] or None,
                            today - timedelta(days=NOTES_SINCE_DAYS)) if next_ref else None
-    current, _ = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz)
+    current, _past = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz)
     medicines = sorted((MedicineLine(m, refill_due(m, today, REFILL_WITHIN_DAYS)) for m in current),
                        key=lambda line: not line.refill_due)
     return visit.render(
-        "portal/dashboard.html", title="Home", parts=parts, due_ok=todo.ok("due"), upcoming=upcoming,
+        "portal/dashboard.html", title=_l("Home"), parts=parts, due_ok=todo.ok("due"), upcoming=upcoming,
         results=results, new_results=sum(1 for r in reports if _after(_reported(r), since)),
         unread_messages=unread_count(parts["messages"].value or [], [f"Patient/{pid}", visit.session.fhir_user]),
         medicines=medicines, refills_due=sum(1 for line in medicines if line.refill_due), due=todo.due,

@@ -40,7 +40,8 @@ def add_settings_routes(router: APIRouter, portal: Portal) -> None:
         errors = display_errors(form)
         if errors:
             return settings_page(visit, 400, form=form, errors=errors)
-        chosen = DisplayPreferences.from_fields(form)
+        # The language (chosen with the switch) is not on this form: keep it.
+        chosen = DisplayPreferences.from_fields({**(visit.session.extra.get("display") or {}), **form})
         # Setting the same values twice is harmless, so a resent form needs no submission id.
         await portal.deps.accounts.save_display_preferences(visit.session.account_id, chosen)
         visit.session.extra["display"] = chosen.as_fields()

@@ -1,4 +1,5 @@
-"""How an account likes its pages shown, and whether it has had the first-use guide.
+"""How an account likes its pages shown (text size, contrast, language), and whether it has had the
+first-use guide.
 
 Not personal or clinical data: a few plain flags in one Redis hash per account (`auth:account-prefs:`),
 kept as long as the account. Unknown or damaged values read as the defaults.
@@ -11,11 +12,15 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from locales import LOCALES
+
 PREFERENCES = "auth:account-prefs:{}"
 TextSize = Literal["standard", "large"]
 Contrast = Literal["standard", "high"]
 TEXT_SIZES: tuple[TextSize, ...] = ("standard", "large")
 CONTRASTS: tuple[Contrast, ...] = ("standard", "high")
+# The pages' language as chosen with the switch ("": never chosen, so the health record's language applies).
+LANGUAGES: tuple[str, ...] = LOCALES
 
 
 def _text(raw: Any) -> str:
@@ -26,15 +31,20 @@ def _text(raw: Any) -> str:
 class DisplayPreferences:
     text_size: TextSize = "standard"
     contrast: Contrast = "standard"
+    language: str = ""
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> DisplayPreferences:
         size, contrast = fields.get("text_size", ""), fields.get("contrast", "")
+        language = fields.get("language", "")
         return cls(text_size=size if size in TEXT_SIZES else "standard",  # type: ignore[arg-type]
-                   contrast=contrast if contrast in CONTRASTS else "standard")  # type: ignore[arg-type]
+                   contrast=contrast if contrast in CONTRASTS else "standard",  # type: ignore[arg-type]
+                   language=language if language in LANGUAGES else "")
 
     def as_fields(self) -> dict[str, str]:
-        return {"text_size": self.text_size, "contrast": self.contrast}
+        # A language never chosen is left out, so saving the other settings never clears a choice.
+        return {"text_size": self.text_size, "contrast": self.contrast,
+                **({"language": self.language} if self.language else {})}
 
 
 class PreferenceStore:

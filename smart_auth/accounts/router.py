@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from web import PageRenderer
+from web.i18n import browser_locale, reset_locale, set_locale
 
 from ..auditing import Auditor
 from ..bearer import BearerTokens
@@ -79,6 +80,9 @@ def _route_class(ctx: Ctx) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
+                # Before sign-in a person has no account to say their language: the switch's cookie, else
+                # what the browser asks for, else English; for this request only.
+                language = set_locale(browser_locale(request.cookies, request.headers.get("accept-language")))
                 try:
                     response = await handler(request)
                 except HTTPException:
@@ -88,6 +92,8 @@ def _route_class(ctx: Ctx) -> type[APIRoute]:
                     if failure.status == 500:
                         log.exception("accounts route failed path=%s", request.url.path)
                     response = answer(request, failure)
+                finally:
+                    reset_locale(language)
                 return ctx.sessions.attach_new_presession(request, response)
 
             return guarded

@@ -7,6 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from locales import N_, supported
+from web.i18n import gettext as _
+from web.i18n import remember_locale
+
 from .context import log, posted_form
 from .factors import check_second_factor, send_account_code
 from .flow import AccountsFlow
@@ -16,9 +20,11 @@ from .models import AccountRecord
 from .redirects import safe_next
 from .sessions import PreSession
 
-BAD_LOGIN = "The username or password is not correct."
-BAD_CODE = "That code is not correct or has expired."
-LOCKED = "Too many unsuccessful attempts. For your security, please wait 15 minutes and try again."
+# Marked for the catalogue here, translated where a page shows them (other flows show them in English until
+# their pages are translated).
+BAD_LOGIN = N_("The username or password is not correct.")
+BAD_CODE = N_("That code is not correct or has expired.")
+LOCKED = N_("Too many unsuccessful attempts. For your security, please wait 15 minutes and try again.")
 
 
 class SignInFlow(AccountsFlow):
@@ -30,6 +36,7 @@ class SignInFlow(AccountsFlow):
         self.page(router, "/auth/login/mfa", self.mfa_form)
         self.form(router, "/auth/login/mfa/resend", self.resend)
         self.form(router, "/auth/login/mfa", self.second_factor)
+        self.page(router, "/auth/language", self.language)
 
     def _login_page(self, request: Request, pre: PreSession, next_url: str, status: int = 200,
                     **extra: Any) -> Response:
@@ -46,6 +53,14 @@ class SignInFlow(AccountsFlow):
         state = SIGN_IN.get(pre)
         record = await self.ctx.store.get_record(state.account_id) if state else None
         return pre, (state if record else None), record
+
+    async def language(self, request: Request, lang: str = "", next: str = "") -> Response:
+        """The language switch of the pages before sign-in: kept on this browser (a cookie), then back."""
+        response = RedirectResponse(safe_next(next, "/auth/login"), status_code=303)
+        code = supported(lang)
+        if code:
+            remember_locale(response, code, secure=self.ctx.deps.public_url.startswith("https"))
+        return response
 
     async def login_form(self, request: Request, next: str = "") -> Response:
         next_url = safe_next(next, self.ctx.settings.default_next)
@@ -64,15 +79,15 @@ class SignInFlow(AccountsFlow):
         if await ctx.lockout.locked(username):
             ctx.hashing.verify(None, password)  # same work as a real check: timing says nothing
             await ctx.audit(request, "login", "failure", account_id=account_id, detail="locked")
-            return self._login_page(request, pre, next_url, 429, error=LOCKED)
+            return self._login_page(request, pre, next_url, 429, error=_(LOCKED))
         # Unknown users verify against a dummy hash so the answer takes as long as for real ones.
         ok = ctx.hashing.verify(record.password_hash if record else None, password)
         if not ok or record is None:
             await ctx.audit(request, "login", "failure", account_id=account_id, detail="password")
             if await ctx.lockout.record_failure(username):
                 await ctx.audit(request, "lockout", "failure", account_id=account_id)
-                return self._login_page(request, pre, next_url, 429, error=LOCKED)
-            return self._login_page(request, pre, next_url, 401, error=BAD_LOGIN, username=username)
+                return self._login_page(request, pre, next_url, 429, error=_(LOCKED))
+            return self._login_page(request, pre, next_url, 401, error=_(BAD_LOGIN), username=username)
         if ctx.hashing.needs_rehash(record.password_hash):
             record.password_hash = ctx.hashing.hash(password)
             await ctx.store.save(record)
@@ -100,7 +115,7 @@ class SignInFlow(AccountsFlow):
             return RedirectResponse("/auth/login", status_code=303)
         if await ctx.lockout.locked(state.username):
             await SIGN_IN.clear(ctx.sessions, pre)
-            return self._login_page(request, pre, state.next_url, 429, error=LOCKED)
+            return self._login_page(request, pre, state.next_url, 429, error=_(LOCKED))
         factor = await check_second_factor(ctx, record, form.text("code"), f"login:{pre.id}")
         if factor is None:
             await ctx.audit(request, "login", "failure", account_id=record.id, fhir_user=record.fhir_user,
@@ -108,8 +123,8 @@ class SignInFlow(AccountsFlow):
             if await ctx.lockout.record_failure(state.username):
                 await ctx.audit(request, "lockout", "failure", account_id=record.id, fhir_user=record.fhir_user)
                 await SIGN_IN.clear(ctx.sessions, pre)
-                return self._login_page(request, pre, state.next_url, 429, error=LOCKED)
-            return self._mfa_page(request, pre, record, 401, BAD_CODE)
+                return self._login_page(request, pre, state.next_url, 429, error=_(LOCKED))
+            return self._mfa_page(request, pre, record, 401, _(BAD_CODE))
         await ctx.audit(request, "login", "success", account_id=record.id, fhir_user=record.fhir_user,
                         patient_id=record.patient_id, detail=f"factor={factor}")
         await ctx.lockout.clear(state.username)

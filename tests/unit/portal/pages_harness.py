@@ -107,7 +107,7 @@ class AccountChoices:
 
 def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str, today: datetime, *,
                down: Iterable[str] = (), previous_sign_in: float | None = None,
-               summary: dict[str, Any] | Exception | None = None) -> Visit:
+               summary: dict[str, Any] | Exception | None = None, lang: str | None = None) -> Visit:
     settings = PortalUiSettings(state_dir=tmp_path)
     noon = today.replace(hour=18, tzinfo=UTC).timestamp()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
@@ -115,7 +115,8 @@ def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str,
     portal = Portal(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{patient_id}", patient_id=patient_id,
                             patient_name="Demo Patient", tokens=Tokens("t", time.time() + 3600), csrf_token="c",
-                            created=noon, last_seen=noon, previous_sign_in=previous_sign_in)
+                            created=noon, last_seen=noon, previous_sign_in=previous_sign_in,
+                            extra={"lang": lang} if lang else {})
     request = Request({"type": "http", "method": "GET", "path": "/portal/", "query_string": b"", "headers": [],
                        "client": ("203.0.113.7", 1234), "server": ("portal.test", 80), "scheme": "http"})
     fhir = RecordFhir(resources, patient_id, down, summary)

@@ -14,10 +14,18 @@
   var lastFocus = null;
   var timer = null;
 
+  // The words come from the dialog in the page's language ("%d minutes"); both languages we offer have
+  // one form for 1 and another for every other number.
+  function unit(name, fallback, n) {
+    return (dialog.getAttribute("data-" + name) || fallback).replace("%d", String(n));
+  }
   function minutesText(ms) {
     var s = Math.max(0, Math.round(ms / 1000));
-    if (s >= 60) { var m = Math.ceil(s / 60); return m + (m === 1 ? " minute" : " minutes"); }
-    return s + (s === 1 ? " second" : " seconds");
+    if (s >= 60) {
+      var m = Math.ceil(s / 60);
+      return m === 1 ? unit("minute", "%d minute", m) : unit("minutes", "%d minutes", m);
+    }
+    return s === 1 ? unit("second", "%d second", s) : unit("seconds", "%d seconds", s);
   }
   function show() {
     if (!dialog.hidden) { return; }
