@@ -21,6 +21,7 @@ from .accounts import (
     second_step_code,
     sign_in,
     sign_out,
+    spanish_speakers,
     submit,
 )
 from .app import Invitation, PortalApp
@@ -82,6 +83,7 @@ __all__ = [
     "security_header_problems",
     "sign_in",
     "sign_out",
+    "spanish_speakers",
     "submit",
     "tab_walk",
 ]

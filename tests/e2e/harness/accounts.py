@@ -37,6 +37,7 @@ class DemoPatient:
     birth_date: str
     mrn: str
     ssn_last4: str | None
+    language: str = "en-US"  # the preferred language in their record (the portal opens in it)
 
 
 @cache
@@ -45,8 +46,15 @@ def demo_patients() -> tuple[DemoPatient, ...]:
     from fixtures.demo import demo_rows
     from fixtures.generate import generate
 
-    return tuple(DemoPatient(r.patient_id, r.name, r.birth_date, r.mrn, r.ssn_last4)
-                 for r in demo_rows(generate(patients=DEMO_PATIENTS)))
+    dataset = generate(patients=DEMO_PATIENTS)
+    languages = {p.id: p.language[0] for p in dataset.profiles}
+    return tuple(DemoPatient(r.patient_id, r.name, r.birth_date, r.mrn, r.ssn_last4, languages[r.patient_id])
+                 for r in demo_rows(dataset))
+
+
+def spanish_speakers() -> tuple[str, ...]:
+    """The demo patients whose record prefers Spanish (the portal opens in Spanish for them)."""
+    return tuple(p.patient_id for p in demo_patients() if p.language.split("-")[0] == "es")
 
 
 class PatientPool:

@@ -93,3 +93,11 @@ def page_showing(b: httpx.Client, path: str, *wanted: str, within: float = 20.0)
 def access_log_text(b: httpx.Client, *wanted: str) -> str:
     """The visible words of the access log page once it shows every wanted phrase (see `page_showing`)."""
     return text_of(page_showing(b, "/portal/access-log", *wanted).text)
+
+
+def choose_language(b: httpx.Client, page: httpx.Response, code: str) -> None:
+    """The language switch on a signed-in `page`, as the person would use it: kept with the account, so every
+    later sign-in opens in it too, whatever the health record's preferred language is."""
+    answer = b.post("/portal/language", data={"csrf_token": csrf_of(page.text), "lang": code, "next": "/portal/"})
+    assert answer.status_code == 303, answer.text[:300]
+    assert f'<html lang="{code}"' in b.get("/portal/").text

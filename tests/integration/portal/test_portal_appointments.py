@@ -20,10 +20,10 @@ from tests.conftest import GatewayServer, MailServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import ehr_search
 
-from .helpers import csrf_of, portal_browser, portal_sign_in, text_of
+from .helpers import choose_language, csrf_of, portal_browser, portal_sign_in, text_of
 
 pytestmark = pytest.mark.integration
-PATIENT = "pt-0013"
+PATIENT = "pt-0013"  # prefers Spanish in the EHR: a test reading the English words chooses English first
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,9 @@ def test_a_made_up_time_or_another_patients_visit_is_refused_and_nothing_is_writ
         gateway: GatewayServer, ehr_base_url: str, patient: Person) -> None:
     theirs = ehr_search(ehr_base_url, "Appointment", {"patient": "Patient/pt-0001", "_count": "1"})[0]
     with portal_browser(gateway) as b:
-        assert portal_sign_in(b, patient).status_code == 200
+        home = portal_sign_in(b, patient)
+        assert home.status_code == 200
+        choose_language(b, home, "en")
         page = b.get("/portal/appointments")
         token = csrf_of(page.text)
         before = len(_mine(ehr_base_url))

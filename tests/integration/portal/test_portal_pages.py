@@ -14,10 +14,10 @@ from tests.conftest import GatewayServer
 from tests.integration.e2e_smart.flows import Person, enrol_patient, person_from_cli, portal_auth
 from tests.integration.gateway.helpers import ehr_search
 
-from .helpers import csrf_of, follow, page_showing, portal_browser, portal_sign_in, text_of
+from .helpers import choose_language, csrf_of, follow, page_showing, portal_browser, portal_sign_in, text_of
 
 pytestmark = pytest.mark.integration
-PATIENT = "pt-0001"
+PATIENT = "pt-0001"  # prefers Spanish in the EHR: a test reading the English words chooses English first
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,9 @@ def test_each_page_shows_the_patients_own_record_in_words(gateway: GatewayServer
         "/portal/account": ["Where you are signed in", "this device"],
     }
     with portal_browser(gateway) as b:
-        assert portal_sign_in(b, patient).status_code == 200
+        home = portal_sign_in(b, patient)
+        assert home.status_code == 200
+        choose_language(b, home, "en")
         for path, words in expected.items():
             page = page_showing(b, path, *words) if path == "/portal/access-log" else b.get(path)
             assert page.status_code == 200, (path, page.text[:300])

@@ -52,8 +52,10 @@ def test_sign_in_lands_on_the_page_asked_for_with_no_token_in_the_browser(
         assert any(urlsplit(h).path == "/portal/callback" for h in hops)
         # No consent page for the product's own portal; no token anywhere the browser can see.
         assert not any("/auth/authorize/decision" in h for h in hops)
-        # (portal_device: a random id of this browser, so a sign-in from a new one can be told to the person)
-        assert set(b.cookies.keys()) <= {"portal_session", "portal_app", "portal_device"}
+        # (portal_device: a random id of this browser, so a sign-in from a new one can be told to the person;
+        # portal_lang: "en" or "es", so the pages after sign-out stay in the person's language)
+        assert set(b.cookies.keys()) <= {"portal_session", "portal_app", "portal_device", "portal_lang"}
+        assert b.cookies.get("portal_lang") in (None, "en", "es")
         assert "eyJ" not in page.text and all("eyJ" not in c for c in b.cookies.values())
         # The session in Redis is sealed: neither the access token nor the patient's id in clear.
         r = redis.Redis.from_url(redis_server.url)
