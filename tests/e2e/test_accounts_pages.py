@@ -324,8 +324,9 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     await expect(carer_page.get_by_role("heading", level=1)).to_contain_text("Whose record")
     await checked(carer_page, "app-choose-patient")
     assert shared_patient.patient is not None
-    family = shared_patient.patient.name.split()[-1]
-    await submit(carer_page, {re.compile(rf"\b{re.escape(family)} \(as their carer\)"): "on"}, "Continue",
+    # The whole name: the other patient this carer helps may share the family name.
+    name = shared_patient.patient.name
+    await submit(carer_page, {re.compile(rf"\b{re.escape(name)} \(as their carer\)"): "on"}, "Continue",
                  by_keyboard=True)
     await expect(carer_page.get_by_text("You are acting for someone you care for.")).to_be_visible()
     await checked(carer_page, "app-consent-caregiver")
@@ -339,7 +340,7 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     await checked(carer_page, "portal-caregivers-switch")
     await press_by_keyboard(carer_page, carer_page.get_by_role("button", name="Open a different record"))
     await expect(carer_page.get_by_role("heading", level=1)).to_contain_text("Whose record")
-    await submit(carer_page, {re.compile(rf"\b{re.escape(family)} \(as their carer\)"): "on"}, "Continue",
+    await submit(carer_page, {re.compile(rf"\b{re.escape(name)} \(as their carer\)"): "on"}, "Continue",
                  by_keyboard=True)
     assert path_of(carer_page) == "/portal/", carer_page.url
     banner = carer_page.get_by_role("region", name="Whose record is open")
