@@ -34,7 +34,7 @@ def test_shipped_table_loads() -> None:
     table = load_explanations()
     assert len(table) >= 30
     potassium = table["2823-3"]
-    assert potassium.name == "Potassium" and potassium.kind == "measurement"
+    assert potassium.name == "Potassium (a blood mineral)" and potassium.kind == "measurement"
     assert potassium.high and potassium.low and potassium.source_url.startswith("https://medlineplus.gov/")
     assert table["58410-2"].kind == "panel" and table["58410-2"].high is None
 
