@@ -18,7 +18,7 @@ from .sessions import PreSession
 
 BAD_LOGIN = "The username or password is not correct."
 BAD_CODE = "That code is not correct or has expired."
-LOCKED = "Too many unsuccessful attempts. For your security, please wait 15 minutes and try again."
+LOCKED = "Too many wrong tries. To keep your account safe, please wait 15 minutes and try again."
 
 
 class SignInFlow(AccountsFlow):
