@@ -38,12 +38,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("reminder", "A reminder from your clinic", "You have a reminder in your patient portal.",
          "Reminders (an upcoming visit, something to do)"),
     Kind("new-device", "A new sign-in to your account",
-         "Your patient portal account was signed in to from a device we have not seen before. If this was "
-         "not you, change your password and call the clinic right away.",
+         "Someone signed in to your patient portal on a phone or computer we have not seen before. If this "
+         "was not you, change your password and call the clinic right away.",
          "Sign-ins from a new device", choosable=False),
     Kind("sign-in-settings", "Your sign-in settings changed",
-         "The sign-in settings of your patient portal account changed (password, authenticator app or recovery "
-         "codes). If this was not you, call the clinic right away.",
+         "Your sign-in settings for the patient portal changed (your password, app or recovery codes). If this "
+         "was not you, call the clinic right away.",
          "Changes to your password or second step", choosable=False),
     Kind("invitation", "Your patient portal invitation",
          "Your clinic invites you to use the patient portal. Open the link to set up your account; it works "

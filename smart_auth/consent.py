@@ -29,7 +29,7 @@ _THINGS: dict[str, str] = {
     "Coverage": "your insurance details",
     "ServiceRequest": "your referrals and orders",
     "QuestionnaireResponse": "your questionnaire answers",
-    "RelatedPerson": "your family members and carers on record",
+    "RelatedPerson": "your family members and caregivers on record",
     "AuditEvent": "the record of who looked at your data",
     "Practitioner": "your care team",
     "PractitionerRole": "your care team's roles",
@@ -44,9 +44,9 @@ _THINGS: dict[str, str] = {
 }
 _CATEGORY: dict[str, str] = {
     "laboratory": "your lab results",
-    "vital-signs": "your vital signs",
-    "social-history": "your social history",
-    "imaging": "your imaging results",
+    "vital-signs": "your vital signs (like blood pressure and pulse)",
+    "social-history": "your habits on record (like smoking)",
+    "imaging": "your scans and X-rays",
     "survey": "your survey answers",
 }
 _SPECIAL: dict[str, str] = {

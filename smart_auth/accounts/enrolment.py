@@ -40,7 +40,7 @@ TAKEN = ["That username was just taken. Please choose another."]
 
 def username_problems(username: str) -> list[str]:
     if not USERNAME_RE.match(username):
-        return ["Use 3 to 64 letters, digits, dots, dashes, underscores or @, starting with a letter or digit."]
+        return ["Use 3 to 64 letters, numbers, dots, dashes, underscores (_) or @. Start with a letter or a number."]
     return []
 
 

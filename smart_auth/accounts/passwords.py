@@ -97,17 +97,17 @@ def password_problems(password: str, username: str | None = None) -> list[Passwo
             problems.append(
                 PasswordProblem(
                     "one_class",
-                    "Mix kinds of characters (upper and lower case letters, digits, symbols) "
-                    "or use a longer passphrase.",
+                    "Use a mix of capital and small letters, numbers and symbols. Or use a longer password "
+                    "made of a few words.",
                 )
             )
         if len(set(password)) < 6 or re.search(r"(.)\1{3,}", password):
-            problems.append(PasswordProblem("repetitive", "Avoid repeating the same characters."))
+            problems.append(PasswordProblem("repetitive", "Do not use the same letter or number over and over."))
     if username and len(username) >= 3 and username.lower() in password.lower():
         problems.append(PasswordProblem("contains_username", "Do not include your username in your password."))
     if password and _is_common(password):
         problems.append(
-            PasswordProblem("common", "This password is too common or appears in lists of breached passwords.")
+            PasswordProblem("common", "This password is too common, or it is on a list of stolen passwords.")
         )
     return problems
 

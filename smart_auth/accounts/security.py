@@ -110,7 +110,7 @@ async def notify_change(ctx: Ctx, record: AccountRecord, what: str) -> None:
     channel = next((c for c in ("email", "sms") if valid_contact(c, address)), None)
     if channel is None:
         return
-    body = (f"The sign-in settings of your {ctx.settings.totp_issuer} account changed: {what}. If this was not you, "
+    body = (f"Your sign-in settings for the {ctx.settings.totp_issuer} changed: {what}. If this was not you, "
             "call the clinic right away.")
     try:
         await ctx.sender.send(channel, address, "Your sign-in settings changed", body,  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from .sessions import PreSession
 # their pages are translated).
 BAD_LOGIN = N_("The username or password is not correct.")
 BAD_CODE = N_("That code is not correct or has expired.")
-LOCKED = N_("Too many unsuccessful attempts. For your security, please wait 15 minutes and try again.")
+LOCKED = N_("Too many wrong tries. To keep your account safe, please wait 15 minutes and try again.")
 
 
 class SignInFlow(AccountsFlow):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -144,30 +145,6 @@ async def _decide(visit: StaffVisit, item: str, page: Callable[..., Awaitable[Re
     return RedirectResponse(f"{PAGE}/{queue}?done={done}", status_code=303)
 
 
-async def approve_refill(visit: StaffVisit) -> Response:
-    item = _item_id(visit)
-    fields = await _fields(visit)
-    request = await visit.fhir.read("MedicationRequest", item)
-    patient = parse_reference(request.get("subject"), "Patient")
-    body = queues.approve_refill_body(item, patient.id if patient else "", fields.get("note", ""))
-    return await _decide(visit, item, _refill_page, lambda: visit.fhir.write(
-        "POST", "MedicationRequest", body, idempotency_key=f"refill-approve-{item}"), "approved", "refills", fields,
-        request)
-
-
-async def deny_refill(visit: StaffVisit) -> Response:
-    item = _item_id(visit)
-    fields = await _fields(visit)
-    errors: dict[str, list[str]] = {}
-    reason = _reason(fields, errors, "you are declining the refill")
-    if errors:
-        return await _refill_page(visit, 422, item, errors, fields)
-    current = await visit.fhir.read("MedicationRequest", item)
-    return await _decide(visit, item, _refill_page, lambda: visit.fhir.write(
-        "PUT", f"MedicationRequest/{item}", queues.deny_refill_body(current, reason),
-        idempotency_key=f"refill-deny-{item}"), "declined", "refills", fields, current)
-
-
 # -- referrals ------------------------------------------------------------------------------------------------
 async def _referral_page(visit: StaffVisit, status: int = 200, failed: str | None = None,
                          errors: dict[str, list[str]] | None = None, form: dict[str, str] | None = None
@@ -192,29 +169,51 @@ async def referrals(visit: StaffVisit) -> Response:
     return await _referral_page(visit)
 
 
-async def accept_referral(visit: StaffVisit) -> Response:
+@dataclass(frozen=True)
+class RequestQueue:
+    """A queue of open requests decided yes (a new order made from the request) or no (the request closed
+    with a reason the patient reads)."""
+    name: str  # the queue's key in addresses
+    resource: str  # the request's FHIR type
+    page: Callable[..., Awaitable[Response]]
+    key: str  # Idempotency-Key prefix
+    yes: tuple[str, str]  # (action in the address, DONE_WORDS key)
+    no: str  # action in the address (done: "declined")
+    yes_body: Callable[[str, str, str], dict[str, Any]]  # (request id, patient id, note) -> the new order
+    no_body: Callable[[dict[str, Any], str], dict[str, Any]]  # (request, reason) -> the request closed
+    no_why: str  # finishes "Say why ..."
+
+
+REQUEST_QUEUES = (
+    RequestQueue("refills", "MedicationRequest", _refill_page, "refill", ("approve", "approved"), "deny",
+                 queues.approve_refill_body, queues.deny_refill_body, "you are declining the refill"),
+    RequestQueue("referrals", "ServiceRequest", _referral_page, "referral", ("accept", "accepted"), "decline",
+                 lambda item, patient, _note: queues.accept_referral_body(item, patient),
+                 queues.decline_referral_body, "you are declining the referral"),
+)
+
+
+async def _say_yes(visit: StaffVisit, q: RequestQueue) -> Response:
     item = _item_id(visit)
     fields = await _fields(visit)
-    request = await visit.fhir.read("ServiceRequest", item)
+    request = await visit.fhir.read(q.resource, item)
     patient = parse_reference(request.get("subject"), "Patient")
-    body = queues.accept_referral_body(item, patient.id if patient else "")
-    return await _decide(visit, item, _referral_page, lambda: visit.fhir.write(
-        "POST", "ServiceRequest", body, idempotency_key=f"referral-accept-{item}"), "accepted", "referrals", fields,
-        request)
+    body = q.yes_body(item, patient.id if patient else "", fields.get("note", ""))
+    return await _decide(visit, item, q.page, lambda: visit.fhir.write(
+        "POST", q.resource, body, idempotency_key=f"{q.key}-{q.yes[0]}-{item}"), q.yes[1], q.name, fields, request)
 
 
-async def decline_referral(visit: StaffVisit) -> Response:
+async def _say_no(visit: StaffVisit, q: RequestQueue) -> Response:
     item = _item_id(visit)
     fields = await _fields(visit)
     errors: dict[str, list[str]] = {}
-    reason = _reason(fields, errors, "you are declining the referral")
+    reason = _reason(fields, errors, q.no_why)
     if errors:
-        return await _referral_page(visit, 422, item, errors, fields)
-    current = await visit.fhir.read("ServiceRequest", item)
-    return await _decide(visit, item, _referral_page, lambda: visit.fhir.write(
-        "PUT", f"ServiceRequest/{item}", queues.decline_referral_body(current, reason),
-        idempotency_key=f"referral-decline-{item}"), "declined", "referrals", fields,
-        current)
+        return await q.page(visit, 422, item, errors, fields)
+    current = await visit.fhir.read(q.resource, item)
+    return await _decide(visit, item, q.page, lambda: visit.fhir.write(
+        "PUT", f"{q.resource}/{item}", q.no_body(current, reason), idempotency_key=f"{q.key}-{q.no}-{item}"),
+        "declined", q.name, fields, current)
 
 
 # -- changes to confirm ---------------------------------------------------------------------------------------
@@ -304,10 +303,20 @@ async def billing(visit: StaffVisit) -> Response:
     return visit.render("staff/queue_billing.html", title="Billing questions", items=items, unavailable=unavailable)
 
 
+def _decision(q: RequestQueue, how: Callable[[StaffVisit, RequestQueue], Awaitable[Response]], action: str
+              ) -> Callable[[StaffVisit], Awaitable[Response]]:
+    async def decide(visit: StaffVisit) -> Response:
+        return await how(visit, q)
+    decide.__name__ = f"{action}_{q.key}"  # e.g. approve_refill: the endpoint's name in logs and traces
+    return decide
+
+
 def add_queue_routes(router: APIRouter, area: StaffArea) -> None:
     for key, view in (("refills", refills), ("referrals", referrals), ("changes", changes), ("billing", billing)):
         router.get(f"{PAGE}/{key}", include_in_schema=False)(area.page(view, queue=key))
-    for key, action, view in (("refills", "approve", approve_refill), ("refills", "deny", deny_refill),
-                              ("referrals", "accept", accept_referral), ("referrals", "decline", decline_referral),
-                              ("changes", "allergy", check_allergy), ("changes", "card", confirm_card)):
+    decisions: list[tuple[str, str, Callable[[StaffVisit], Awaitable[Response]]]] = [
+        ("changes", "allergy", check_allergy), ("changes", "card", confirm_card)]
+    for q in REQUEST_QUEUES:
+        decisions += [(q.name, q.yes[0], _decision(q, _say_yes, q.yes[0])), (q.name, q.no, _decision(q, _say_no, q.no))]
+    for key, action, view in decisions:
         router.post(f"{PAGE}/{key}/{{item_id}}/{action}", include_in_schema=False)(area.page(view, queue=key))

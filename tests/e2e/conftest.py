@@ -43,6 +43,7 @@ from .harness import (
     enrol_patient,
     launch_chromium,
     output_dir,
+    reading_summary,
     sign_in,
     spanish_speakers,
 )
@@ -59,6 +60,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"e2e_{report.when}_failed", report.failed)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The hardest patient pages `check_page` measured in this run, with the sentences that weigh most."""
+    lines = reading_summary()
+    if len(lines) > 1:
+        terminalreporter.section("plain language")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ Enrolled = Callable[..., Awaitable[Account]]
 ContextFactory = Callable[..., Awaitable[BrowserContext]]
 SignedIn = Callable[..., Awaitable[Page]]
 BAD_LOGIN = "The username or password is not correct."
-LOCKED = "Too many unsuccessful attempts"
+LOCKED = "Too many wrong tries"
 
 
 async def checked(page: Page, name: str) -> None:
@@ -326,7 +326,7 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     assert shared_patient.patient is not None
     # The whole name: the other patient this carer helps may share the family name.
     name = shared_patient.patient.name
-    await submit(carer_page, {re.compile(rf"\b{re.escape(name)} \(as their carer\)"): "on"}, "Continue",
+    await submit(carer_page, {re.compile(rf"\b{re.escape(name)} \(as their caregiver\)"): "on"}, "Continue",
                  by_keyboard=True)
     await expect(carer_page.get_by_text("You are acting for someone you care for.")).to_be_visible()
     await checked(carer_page, "app-consent-caregiver")
@@ -340,7 +340,7 @@ async def test_caregiver_journey(new_context: ContextFactory, portal_signed_in: 
     await checked(carer_page, "portal-caregivers-switch")
     await press_by_keyboard(carer_page, carer_page.get_by_role("button", name="Open a different record"))
     await expect(carer_page.get_by_role("heading", level=1)).to_contain_text("Whose record")
-    await submit(carer_page, {re.compile(rf"\b{re.escape(name)} \(as their carer\)"): "on"}, "Continue",
+    await submit(carer_page, {re.compile(rf"\b{re.escape(name)} \(as their caregiver\)"): "on"}, "Continue",
                  by_keyboard=True)
     assert path_of(carer_page) == "/portal/", carer_page.url
     banner = carer_page.get_by_role("region", name="Whose record is open")

@@ -38,11 +38,13 @@ from .keyboard import (
     press_by_keyboard,
     tab_walk,
 )
+from .reading import READING, measure_reading, reading_summary
 from .screens import assert_layout_ok, capture, layout_problems, output_dir, screenshots
 
 __all__ = [
     "DESKTOP",
     "PHONE",
+    "READING",
     "Account",
     "Authenticator",
     "DemoPatient",
@@ -71,6 +73,7 @@ __all__ = [
     "follow_link",
     "launch_chromium",
     "layout_problems",
+    "measure_reading",
     "new_password",
     "new_username",
     "output_dir",
@@ -78,6 +81,7 @@ __all__ = [
     "path_of",
     "patient_identity",
     "press_by_keyboard",
+    "reading_summary",
     "screenshots",
     "second_step_code",
     "security_header_problems",

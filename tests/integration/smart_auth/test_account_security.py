@@ -144,7 +144,7 @@ async def test_pages_need_a_signed_in_session_and_lock_after_repeated_wrong_pass
         # Locked: even the right answers are refused now, and the codes are untouched.
         locked = await b.post("/auth/account/recovery-codes", data={**data, "current_password": who.password,
                                                                      "current_code": who.recovery[1]})
-        assert locked.status_code == 429 and "Too many unsuccessful attempts" in locked.text
+        assert locked.status_code == 429 and "Too many wrong tries" in locked.text
         assert await env.accounts.store.recovery_codes_left(who.account_id) == 9
         forged = await b.post("/auth/account/recovery-codes", data={**data, "csrf_token": "forged"})
         assert forged.status_code == 400 and "expired" in forged.text

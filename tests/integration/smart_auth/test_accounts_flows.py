@@ -43,7 +43,7 @@ ADMIN_KEY = "test-admin-key-" + secrets.token_hex(8)
 STRONG = "Tr4vel-Lantern-Oak"
 GENERIC_MISMATCH = "The details you entered do not match our records."
 BAD_LOGIN = "The username or password is not correct."
-LOCKED = "Too many unsuccessful attempts"
+LOCKED = "Too many wrong tries"
 
 
 @dataclass

@@ -42,9 +42,11 @@ class RecordFhir:
     status, code, date=ge) so that narrowing a search really narrows it. `down` lists types that fail."""
 
     def __init__(self, resources: Iterable[dict[str, Any]], patient_id: str, down: Iterable[str] = (),
-                 summary: dict[str, Any] | Exception | None = None) -> None:
+                 summary: dict[str, Any] | Exception | None = None,
+                 access_log: Iterable[dict[str, Any]] = ()) -> None:
         self.resources = list(resources)
         self.summary_answer = summary
+        self.access_log = list(access_log)  # the gateway's access-log API entries (audit.access_log.describe)
         self.patient_id = patient_id
         self.down = set(down)
         self.staleness = Staleness()
@@ -58,6 +60,13 @@ class RecordFhir:
             if r.get("resourceType") == resource_type and r.get("id") == resource_id:
                 return r
         raise NotFound(resource_type)
+
+    async def get_json(self, path: str, params: Any = None, what: str = "") -> dict[str, Any]:
+        """The portal's own JSON APIs; only the access log (one page, no more to follow) is answered."""
+        self.calls.append((path, list((params or {}).items())))
+        if "AuditEvent" in self.down:
+            raise RecordUnavailable(what)
+        return {"entries": self.access_log, "next": None}
 
     async def summary(self, patient_id: str) -> dict[str, Any]:
         self.calls.append(("$summary", [("patient", patient_id)]))
@@ -107,7 +116,8 @@ class AccountChoices:
 
 def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str, today: datetime, *,
                down: Iterable[str] = (), previous_sign_in: float | None = None,
-               summary: dict[str, Any] | Exception | None = None, lang: str | None = None) -> Visit:
+               summary: dict[str, Any] | Exception | None = None,
+               access_log: Iterable[dict[str, Any]] = (), lang: str | None = None) -> Visit:
     settings = PortalUiSettings(state_dir=tmp_path)
     noon = today.replace(hour=18, tzinfo=UTC).timestamp()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
@@ -119,5 +129,5 @@ def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str,
                             extra={"lang": lang} if lang else {})
     request = Request({"type": "http", "method": "GET", "path": "/portal/", "query_string": b"", "headers": [],
                        "client": ("203.0.113.7", 1234), "server": ("portal.test", 80), "scheme": "http"})
-    fhir = RecordFhir(resources, patient_id, down, summary)
+    fhir = RecordFhir(resources, patient_id, down, summary, access_log)
     return Visit(portal, request, session, fhir)  # type: ignore[arg-type]

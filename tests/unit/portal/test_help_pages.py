@@ -21,10 +21,10 @@ from portal.pages.help import add_help_routes
 from portal.pages.settings import display_errors
 from portal.self_check import QUESTIONS, check_answers
 from smart_auth.accounts.preferences import DisplayPreferences
+from tests.plain_language import MAX_GRADE  # the texts people read here, one topic (or guide) at a time
 
 from .pages_harness import demo_visit
 
-MAX_GRADE = 7.0  # Flesch-Kincaid: the texts people read here, one topic (or guide) at a time
 DAY = datetime(2026, 3, 2)
 
 

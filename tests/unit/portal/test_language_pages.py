@@ -22,6 +22,7 @@ from portal.pages.language import add_language_routes
 from portal.pages.results import show_results
 from smart_auth.accounts.preferences import DisplayPreferences
 from smart_auth.pages import make_auth_templates
+from tests.plain_language import MAX_GRADE, grade_page
 from tests.unit.mappers.conftest import TODAY
 from web import PageRenderer
 
@@ -67,6 +68,11 @@ async def test_home_in_spanish(tmp_path: Path, records: dict) -> None:
     assert 'name="lang" value="en"' in switch and '<span lang="en">English</span>' in switch
     assert "Idioma:" in switch and 'name="csrf_token"' in switch
     assert 'data-minutes="%d minutos"' in html and 'data-second="%d segundo"' in html
+    # Plain Spanish: the page's own words read at grade 7 or below (Crawford's formula for Spanish), the
+    # English still left (marked lang="en") is not ours to grade here.
+    spanish_only = re.sub(r'<span lang="en">.*?</span>', " ", html)
+    grade = grade_page("home (es)", spanish_only, lang="es")
+    assert grade.grade <= MAX_GRADE, grade.hardest()
 
 
 async def test_home_in_english_offers_spanish(tmp_path: Path, records: dict) -> None:

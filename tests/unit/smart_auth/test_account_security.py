@@ -210,7 +210,7 @@ async def test_wrong_answers_lock_the_account_like_sign_in_does(site: Site) -> N
         statuses = [(await b.post("/auth/account/recovery-codes", data=wrong)).status_code for _ in range(5)]
         assert statuses == [401, 401, 401, 401, 429]
         right = await b.post("/auth/account/recovery-codes", data={**wrong, "current_code": person.recovery[0]})
-        assert right.status_code == 429 and "Too many unsuccessful attempts" in right.text
+        assert right.status_code == 429 and "Too many wrong tries" in right.text
     assert await site.accounts.store.recovery_codes_left(person.record.id) == 10
     assert site.audit.has("lockout", "failure", account_id=person.record.id)
 

@@ -56,7 +56,7 @@ def test_client_registration_scope_limits_with_wildcards() -> None:
     [
         ("patient/Observation.rs?category=laboratory", "Read your lab results"),
         ("patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs",
-         "Read your vital signs"),
+         "Read your vital signs (like blood pressure and pulse)"),
         ("patient/Appointment.cruds", "See, book and change your appointments"),
         ("patient/MedicationRequest.read", "Read your prescriptions"),
         ("patient/Communication.c", "Send messages to your care team"),

@@ -17,6 +17,7 @@ from jinja2 import nodes
 
 from locales import ENGLISH, EXTRACT_KEYWORDS, LOCALES, TEMPLATE, catalogue_path
 from locales.pending import NOT_YET_TRANSLATED, NOT_YET_TRANSLATED_MODULES
+from tests.plain_language import MAX_GRADE, grade_units, report
 from web import make_environment
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -88,6 +89,18 @@ def test_every_language_has_every_message_translated_with_its_placeholders(marke
     assert not problems, f"{locale}: translations whose placeholders differ from the English: {problems}"
     print(f"\n{locale}: {len(_ids(marked)) - len(waiting)} messages translated, {len(waiting)} waiting in files "
           f"not translated yet")
+
+
+def test_the_spanish_words_read_at_grade_7_or_below() -> None:
+    """Every Spanish translation, read as one text (each entry a unit of its own, as on a page), by Crawford's
+    formula for Spanish under the same bar as the English."""
+    with catalogue_path("es").open("rb") as po:
+        catalogue = read_po(po, locale="es")
+    texts = [re.sub(r"<[^>]+>|%\(\w+\)s", " ", s) for m in catalogue if m.id
+             for s in (m.string if isinstance(m.string, tuple) else [m.string]) if s]
+    grade = grade_units("es catalogue", texts, lang="es")
+    print("\n" + "\n".join(report([grade], "Spanish words")))
+    assert grade.grade <= MAX_GRADE, grade.hardest()
 
 
 def test_the_not_yet_translated_list_names_real_files() -> None:
