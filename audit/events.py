@@ -319,6 +319,20 @@ def rest_event(
         event["agent"][0]["purposeOfUse"] = [purpose]
         event["purposeOfEvent"] = [purpose]
 
+    entities = _record_entities(patient_refs, entity_refs, outcome, context)
+    if query_entity := _query_entity(interaction, query, resource_type or _type_of(entity_refs)):
+        entities.append(query_entity)
+    reason = _detail(f"{purpose_of_use}: {purpose_reason}") if purpose_of_use and purpose_reason else None
+    if request := _request_entity(request_id, reason):
+        entities.append(request)
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def _record_entities(patient_refs: Sequence[str], entity_refs: Sequence[str], outcome: str,
+                     context: EventContext) -> list[dict[str, Any]]:
+    """The patients whose data it was, then the resources the interaction touched, each named once."""
     entities: list[dict[str, Any]] = []
     seen: set[str] = set()
     for ref in patient_refs:
@@ -335,27 +349,30 @@ def rest_event(
             entities.append(_resource_entity(ref, context, logical=True))
         elif "/" not in ref:
             # A bare type (a search that matched nothing) names what was searched, which the query entity
-            # below says; as a literal reference the EHR would refuse the whole event.
+            # says; as a literal reference the EHR would refuse the whole event.
             continue
         elif ref.startswith("Patient/"):
             entities.append(_patient_entity(ref))
         else:
             entities.append(_resource_entity(ref, context))
+    return entities
+
+
+def _type_of(entity_refs: Sequence[str]) -> str | None:
+    return entity_refs[0].split("/", 1)[0] if entity_refs else None
+
+
+def _query_entity(interaction: str, query: str | None, searched: str | None) -> dict[str, Any] | None:
+    """A search's query entity: the type searched and the query (personal values left out), if any."""
     kept_query = safe_query(query)
-    searched = resource_type or (entity_refs[0].split("/", 1)[0] if entity_refs else None)
-    if kept_query or interaction.startswith("search"):
-        query_entity: dict[str, Any] = {"role": _coding(OBJECT_ROLE, "24", "Query")}
-        if searched:
-            query_entity["type"] = _coding(RESOURCE_TYPES, searched)
-        if kept_query:
-            query_entity["query"] = base64.b64encode(kept_query.encode()).decode("ascii")
-        entities.append(query_entity)
-    reason = _detail(f"{purpose_of_use}: {purpose_reason}") if purpose_of_use and purpose_reason else None
-    if request := _request_entity(request_id, reason):
-        entities.append(request)
-    if entities:
-        event["entity"] = entities
-    return event
+    if not (kept_query or interaction.startswith("search")):
+        return None
+    entity: dict[str, Any] = {"role": _coding(OBJECT_ROLE, "24", "Query")}
+    if searched:
+        entity["type"] = _coding(RESOURCE_TYPES, searched)
+    if kept_query:
+        entity["query"] = base64.b64encode(kept_query.encode()).decode("ascii")
+    return entity
 
 
 @dataclass(frozen=True)

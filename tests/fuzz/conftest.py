@@ -20,19 +20,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 
-from fhir_gateway.app import create_app
-from fhir_gateway.pipeline import AccessRecord
-from fhir_gateway.settings import PortalSettings
-from smart_auth.keys import KeyStore
+if TYPE_CHECKING:  # the app's modules are imported where the app is built: pytest-xdist's controller, which
+    # runs no test, loads this file too, and importing the app there would delay every worker's start.
+    from fastapi import FastAPI
+
+    from fhir_gateway.pipeline import AccessRecord
+    from fhir_gateway.settings import PortalSettings
+    from smart_auth.keys import KeyStore
 
 EHR = "http://ehr.test/fhir"
 PUBLIC = "http://portal.test"
@@ -209,6 +211,8 @@ class FuzzApp:
 
 def fuzz_settings(redis_url: str, state: Path) -> PortalSettings:
     """PORTAL_* variables must be cleared first."""
+    from fhir_gateway.settings import PortalSettings
+
     return PortalSettings.load(fhir_base_url=EHR, public_url=PUBLIC, redis_url=redis_url, state_dir=state).replace(
         gateway={"max_body_bytes": MAX_BODY, "upstream_retries": 0, "upstream_read_timeout": 5.0,
                  "upstream_connect_timeout": 1.0, "audit_export": False},
@@ -218,6 +222,8 @@ def fuzz_settings(redis_url: str, state: Path) -> PortalSettings:
 def openapi_document() -> dict[str, Any]:
     """/openapi.json as `create_app` builds it with the suite's settings (at collection time, before any
     fixture runs: schemathesis makes one test per operation from it)."""
+    from fhir_gateway.app import create_app
+
     with tempfile.TemporaryDirectory() as state, pytest.MonkeyPatch.context() as env:
         for name in list(os.environ):
             if name.startswith("PORTAL_"):
@@ -236,6 +242,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture(scope="session")
 def fuzz_app(redis_server: Any, tmp_path_factory: pytest.TempPathFactory,
              pytestconfig: pytest.Config) -> Iterator[FuzzApp]:
+    from fhir_gateway.app import create_app
+    from smart_auth.keys import KeyStore
+
     state = tmp_path_factory.mktemp("fuzz-state")
     audit: list[AccessRecord] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,11 @@ import httpx
 import pytest
 import respx
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 
+from fhir_gateway.access_log_api import AccessLogApi
 from fhir_gateway.app import create_app
+from fhir_gateway.gateway import Gateway
 from fhir_gateway.pipeline import AccessRecord
 from fhir_gateway.settings import PortalSettings
 from smart_auth.keys import KeyStore
@@ -30,6 +33,15 @@ class Harness:
         self.app = app
         self.audit = audit
         self.revoked = revoked
+        self.memos = memos_of(app)
+
+    def reset(self) -> None:
+        """Back to how `create_app` left it, for the next test: no audit records, no revoked token and
+        empty per-replica memos (the care teams the EHR named, the names the access log looked up)."""
+        self.audit.clear()
+        self.revoked.clear()
+        for memo in self.memos:
+            memo.clear()
 
     def token(self, scope: str, *, patient: str | None = None, fhir_user: str | None = None,
               **overrides: Any) -> str:
@@ -48,6 +60,31 @@ class Harness:
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=PUBLIC)
+
+
+def memos_of(app: FastAPI) -> list[MutableMapping[str, Any]]:
+    """The memos an app keeps between requests, found on what its route handlers hold: the care teams
+    the EHR named (the gateway's access checker) and the people's names the access log looked up."""
+    found: dict[int, MutableMapping[str, Any]] = {}
+    for route in all_routes(app.routes):
+        for cell in getattr(getattr(route, "endpoint", None), "__closure__", None) or ():
+            held = cell.cell_contents
+            if isinstance(held, Gateway) and held.checker.care_teams is not None:
+                memo = held.checker.care_teams._memo
+            elif isinstance(held, AccessLogApi):
+                memo = held._known._items
+            else:
+                continue
+            found[id(memo)] = memo
+    assert len(found) == 2, "the app's memos moved: find them again for Harness.reset"
+    return list(found.values())
+
+
+def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route of the app, through included routers (FastAPI keeps those as one entry each)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from all_routes(included.routes) if included is not None else [route]
 
 
 # Whose care team each practitioner is on, as the EHR's CareTeams say (the gateway's care-team rule).
@@ -104,19 +141,28 @@ def clear_portal_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@pytest.fixture
-def harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    clear_portal_env(monkeypatch)
-    return build_harness(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def shared_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    """One harness for a whole module (building the app is most of a small test's time); its tests
-    look only at the audit records their own requests added."""
+@pytest.fixture(scope="session")
+def gateway_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """The app, built once per test process: building one (and FastAPI's route set-up on its first
+    request) costs more than most tests, and a test changes none of its settings. Tests take it through
+    `harness`, which resets what a test leaves behind; a test that needs other settings builds its own."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         clear_portal_env(monkeypatch)
         yield build_harness(tmp_path_factory.mktemp("harness"))
+
+
+@pytest.fixture
+def harness(gateway_app: Harness, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    clear_portal_env(monkeypatch)
+    gateway_app.reset()
+    return gateway_app
+
+
+@pytest.fixture(scope="module")
+def shared_harness(gateway_app: Harness) -> Harness:
+    """The same app for a module's fixtures that outlive one test; its tests look only at the audit
+    records their own requests added."""
+    return gateway_app
 
 
 def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:

@@ -25,8 +25,8 @@ GLASS = {"X-Break-Glass-Patient": OTHER, "X-Break-Glass-Reason": quote("Unconsci
 
 
 @pytest.fixture
-def h(shared_harness: Harness, ehr: respx.MockRouter) -> Harness:
-    return shared_harness
+def h(harness: Harness) -> Harness:
+    return harness
 
 
 async def call(h: Harness, method: str, path: str, *, token: str | None = None, body: object = None,

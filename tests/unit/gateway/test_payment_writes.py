@@ -4,8 +4,8 @@ around the TEST payment provider: what is charged, what is written, and what a r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -41,14 +41,12 @@ class SpyProvider(TestCardProvider):
         SpyProvider.refunds.append(charge.id)
 
 
-@pytest.fixture
-def pay_harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
+@pytest.fixture(scope="module")
+def pay_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """The app with the spy as its payment provider, built once for the module (`pay_harness` resets it)."""
     from fhir_gateway.app import create_app
     from smart_auth.keys import KeyStore
 
-    clear_portal_env(monkeypatch)
-    SpyProvider.charges.clear()
-    SpyProvider.refunds.clear()
     audit: list[Any] = []
 
     async def sink(record: Any) -> None:
@@ -57,12 +55,24 @@ def pay_harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.Monke
     async def never_revoked(claims: Any) -> bool:
         return False
 
-    settings = PortalSettings.load(
-        fhir_base_url=EHR, public_url="http://portal.test", redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path,
-    ).replace(gateway={"upstream_retries": 1, "audit_export": False,
-                       "payment_provider": f"{__name__}:SpyProvider"}, cache={"cache_enabled": False})
-    app = create_app(settings, access_audit=sink, revocation_check=never_revoked)
-    return Harness(KeyStore.load_or_create(tmp_path / "signing-key.pem"), app, audit, set())
+    state = tmp_path_factory.mktemp("pay")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        clear_portal_env(monkeypatch)
+        settings = PortalSettings.load(
+            fhir_base_url=EHR, public_url="http://portal.test", redis_url="redis://127.0.0.1:1/0", state_dir=state,
+        ).replace(gateway={"upstream_retries": 1, "audit_export": False,
+                           "payment_provider": f"{__name__}:SpyProvider"}, cache={"cache_enabled": False})
+        app = create_app(settings, access_audit=sink, revocation_check=never_revoked)
+        yield Harness(KeyStore.load_or_create(state / "signing-key.pem"), app, audit, set())
+
+
+@pytest.fixture
+def pay_harness(pay_app: Harness, ehr: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    clear_portal_env(monkeypatch)
+    pay_app.reset()
+    SpyProvider.charges.clear()
+    SpyProvider.refunds.clear()
+    return pay_app
 
 
 def invoice(iid: str = "inv-1", patient: str = PT, status: str = "issued", net: float = 42.5) -> dict[str, Any]:

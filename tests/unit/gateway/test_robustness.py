@@ -1,5 +1,5 @@
 """Bad input and EHR failures answer cleanly, are audited once, and tell nothing about other patients'
-records (respx is the EHR; one app for the module)."""
+records (respx is the EHR)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ OUTCOME = {"resourceType": "OperationOutcome", "issue": []}
 
 
 @pytest.fixture
-def h(shared_harness: Harness, ehr: respx.MockRouter) -> Harness:
-    return shared_harness
+def h(harness: Harness) -> Harness:
+    return harness
 
 
 async def call(h: Harness, method: str, path: str, *, token: str | None = None, body: object = None,

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from redis.asyncio import Redis
 from starlette.requests import Request
 
@@ -114,6 +116,33 @@ class AccountChoices:
         self.email, self.off = email, set(off)
 
 
+class KeptTemplates(BytecodeCache):
+    """The portal's templates compiled once per test process. Each test builds its own Portal, and with it
+    its own template environment (its own clock and settings); compiling the same templates again for every
+    test was much of a page test's time. Jinja compiles a template again when its source changed."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if (code := self._kept.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._kept[bucket.key] = bucket.bytecode_to_string()
+
+
+KEPT_TEMPLATES = KeptTemplates()
+
+
+def portal_for(deps: PortalDeps) -> Portal:
+    """The Portal as the app builds it, sharing the test process's compiled templates (every Portal's
+    environment is made the same way, so the same template compiles to the same code)."""
+    portal = Portal(deps)
+    portal.renderer.env.bytecode_cache = KEPT_TEMPLATES
+    return portal
+
+
 def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str, today: datetime, *,
                down: Iterable[str] = (), previous_sign_in: float | None = None,
                summary: dict[str, Any] | Exception | None = None,
@@ -122,7 +151,7 @@ def demo_visit(tmp_path: Path, resources: list[dict[str, Any]], patient_id: str,
     noon = today.replace(hour=18, tzinfo=UTC).timestamp()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
                       accounts=AccountChoices(), app=object(), now=lambda: noon)  # type: ignore[arg-type]
-    portal = Portal(deps)
+    portal = portal_for(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{patient_id}", patient_id=patient_id,
                             patient_name="Demo Patient", tokens=Tokens("t", time.time() + 3600), csrf_token="c",
                             created=noon, last_seen=noon, previous_sign_in=previous_sign_in,

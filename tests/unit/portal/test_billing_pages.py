@@ -19,11 +19,13 @@ from starlette.requests import Request
 
 from payments import CardDetails, CardToken
 from payments.test_provider import TestCardProvider
-from portal.core import FormExpired, Portal, PortalDeps, Visit
+from portal.core import FormExpired, PortalDeps, Visit
 from portal.fhir import NotFound, PortalFhir
 from portal.pages import billing
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
+
+from .pages_harness import portal_for
 
 FHIR = "http://gw.test/fhir"
 PT = "pt-1"
@@ -64,7 +66,7 @@ def visit(tmp_path: Path, method: str = "GET", path: str = "/portal/billing", *,
     now = time.time()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
                       accounts=None, app=object(), payments=SpyProvider())  # type: ignore[arg-type]
-    portal = Portal(deps)
+    portal = portal_for(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{PT}", patient_id=PT, patient_name="Ana",
                             tokens=Tokens("t", now + 3600), csrf_token="csrf-1", created=now, last_seen=now)
     body, headers = b"", []

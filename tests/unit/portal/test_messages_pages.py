@@ -16,13 +16,13 @@ import respx
 from redis.asyncio import Redis
 from starlette.requests import Request
 
-from portal.core import FormExpired, Portal, PortalDeps, Visit
+from portal.core import FormExpired, PortalDeps, Visit
 from portal.fhir import NotFound, PortalFhir
 from portal.pages import messages
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 
-from .pages_harness import AccountChoices
+from .pages_harness import AccountChoices, portal_for
 
 FHIR = "http://gw.test/fhir"
 PT = "pt-1"
@@ -62,7 +62,7 @@ def visit(tmp_path: Path, method: str = "GET", path: str = "/portal/messages", *
     now = time.time()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
                       accounts=accounts or AccountChoices(), app=object())  # type: ignore[arg-type]
-    portal = Portal(deps)
+    portal = portal_for(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{PT}", patient_id=PT, patient_name="Ana",
                             tokens=Tokens("t", now + 3600), csrf_token="csrf-1", created=now, last_seen=now)
     body, headers = b"", []

@@ -176,13 +176,24 @@ async def test_token_endpoint_refusals(core: OAuthCore, form: dict[str, str], st
 
 
 # ---- client credentials (SMART Backend Services) ------------------------------------------------------
+@pytest.fixture(scope="session")
+def backend_key() -> RSAKey:
+    """The backend service's key pair, made once (a 2048-bit RSA key takes tens of milliseconds)."""
+    return RSAKey.generate_key(2048, private=True)
+
+
+@pytest.fixture(scope="session")
+def stranger_key() -> RSAKey:
+    """A key pair no registered client holds."""
+    return RSAKey.generate_key(2048, private=True)
+
+
 @pytest.fixture
-def backend(core: OAuthCore) -> RSAKey:
-    key = RSAKey.generate_key(2048, private=True)
+def backend(core: OAuthCore, backend_key: RSAKey) -> RSAKey:
     core.clients.add(Client("svc", "Backend", token_endpoint_auth_method="private_key_jwt", redirect_uris=[],
                             grant_types=["client_credentials"], scope="system/*.rs",
-                            jwks={"keys": [key.as_dict(private=False) | {"kid": "k1"}]}))
-    return key
+                            jwks={"keys": [backend_key.as_dict(private=False) | {"kid": "k1"}]}))
+    return backend_key
 
 
 def assertion(key: RSAKey, jti: str | None = None, **claims: object) -> str:
@@ -212,11 +223,10 @@ async def test_backend_service_scope_rules(core: OAuthCore, backend: RSAKey, sco
     assert answer.status == 400 and answer.body["error"] == error
 
 
-async def test_backend_assertion_rules(core: OAuthCore, backend: RSAKey) -> None:
+async def test_backend_assertion_rules(core: OAuthCore, backend: RSAKey, stranger_key: RSAKey) -> None:
     far = await post(core.token, **backend_form(assertion(backend, exp=int(time.time()) + 3600)))
     assert far.status == 401
-    other_key = RSAKey.generate_key(2048, private=True)
-    forged = await post(core.token, **backend_form(assertion(other_key)))
+    forged = await post(core.token, **backend_form(assertion(stranger_key)))
     assert forged.status == 401 and forged.body["error"] == "invalid_client"
 
 
