@@ -109,7 +109,8 @@ class Parts:
         core, gw = settings.core, settings.gateway
         core.state_dir.mkdir(parents=True, exist_ok=True)
         http = make_client(core.fhir_base_url, connect_timeout=gw.upstream_connect_timeout,
-                           read_timeout=gw.upstream_read_timeout, max_connections=gw.upstream_max_connections)
+                           read_timeout=gw.upstream_read_timeout, max_connections=gw.upstream_max_connections,
+                           transport=gw.upstream_transport)
         upstream = Upstream(http, core.fhir_base_url, retries=gw.upstream_retries)
         redis = make_redis(core.redis_url)
         # The cache has its own Redis (allkeys-lru), so eviction can never touch auth or audit data.
@@ -149,7 +150,7 @@ def _audit_repository(settings: PortalSettings, ehr: Upstream) -> Upstream | Non
         return ehr
     assert audit.audit_repository_url is not None  # AuditSettings refuses "fhir" without a URL
     http = make_client(audit.audit_repository_url, connect_timeout=gw.upstream_connect_timeout,
-                       read_timeout=gw.upstream_read_timeout, max_connections=10)
+                       read_timeout=gw.upstream_read_timeout, max_connections=10, transport=gw.upstream_transport)
     return Upstream(http, audit.audit_repository_url, retries=gw.upstream_retries)
 
 

@@ -59,7 +59,7 @@ def pay_harness(tmp_path: Path, ehr: respx.MockRouter, monkeypatch: pytest.Monke
 
     settings = PortalSettings.load(
         fhir_base_url=EHR, public_url="http://portal.test", redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path,
-    ).replace(gateway={"upstream_retries": 1, "audit_export": False,
+    ).replace(gateway={"upstream_retries": 1, "audit_export": False, "upstream_transport": "httpx",
                        "payment_provider": f"{__name__}:SpyProvider"}, cache={"cache_enabled": False})
     app = create_app(settings, access_audit=sink, revocation_check=never_revoked)
     return Harness(KeyStore.load_or_create(tmp_path / "signing-key.pem"), app, audit, set())
