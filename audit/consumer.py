@@ -72,6 +72,7 @@ class Entry:
     event_id: str
     payload: str
     stream_ids: list[str] = field(default_factory=list)
+    event: Any = None  # the payload parsed (once, when it was read)
 
 
 class StreamConsumer:
@@ -287,7 +288,7 @@ class StreamConsumer:
             except (KeyError, ValueError, TypeError):
                 await self._dead_letter("", json.dumps(data), [stream_id], 0, "unreadable stream entry")
                 continue
-            events.setdefault(event_id, Entry(event_id, payload)).stream_ids.append(stream_id)
+            events.setdefault(event_id, Entry(event_id, payload, event=event)).stream_ids.append(stream_id)
         batch = list(events.values())
         if not batch:
             return 0
