@@ -26,7 +26,7 @@ class StoreFeeder(StreamConsumer):
         readable: list[Entry] = []
         for entry in batch:
             try:
-                rows.append(StoredEvent.from_payload(entry.event_id, entry.payload))
+                rows.append(StoredEvent.from_payload(entry.event_id, entry.payload, entry.event))
             except (ValueError, TypeError, KeyError) as exc:
                 await self.refused(entry, 0, f"not an AuditEvent the store can keep: {exc}"[:300])
                 continue

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 
 log = logging.getLogger("audit.recorder")
@@ -172,7 +173,9 @@ class AuditRecorder:
         event_id = event.get("id")
         if not event_id:
             raise ValueError("an audit event needs an id")
-        payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        # On the request path: orjson writes the same compact UTF-8 JSON as json.dumps(separators=(",", ":"),
+        # ensure_ascii=False), several times faster.
+        payload = orjson.dumps(event).decode()
         window: list[int] | None = None
         if time.monotonic() >= self._skip_redis_until:
             sent_ms = time.time_ns() // 1_000_000

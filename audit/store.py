@@ -123,9 +123,10 @@ class StoredEvent:
     body: bytes
 
     @classmethod
-    def from_payload(cls, event_id: str, payload: str) -> StoredEvent:
-        """Raises ValueError for an event the store cannot index (no readable `recorded`)."""
-        event = orjson.loads(payload)  # off the request path, but per event: the fast parser
+    def from_payload(cls, event_id: str, payload: str, parsed: Any = None) -> StoredEvent:
+        """Raises ValueError for an event the store cannot index (no readable `recorded`). `parsed`: the
+        payload already parsed, when the caller has it."""
+        event = orjson.loads(payload) if parsed is None else parsed  # per event: parsed once, by the fast parser
         if not isinstance(event, dict) or not isinstance(event.get("recorded"), str):
             raise ValueError("an audit event needs a recorded time")
         return cls(event_id, instant_ms(event["recorded"]), tuple(sorted(patients_of(event))), encode_event(payload))

@@ -54,20 +54,13 @@ from devstack.services import JAR, StackConfig, build_jar, ehr_ready, redis_args
 from fhir_gateway.upstream import Upstream, make_client
 
 from . import runner, workload
+from .cpu import cpu_seconds
 from .stack import fixture_patients, gateway, patient_tokens
 
-TICKS = os.sysconf("SC_CLK_TCK")
 LOG_PATH = "/portal/api/access-log"
 
 
 # -- the EHR and its CPU ----------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def listening_pid(port: int) -> int:
     """The process listening on a local TCP port (read from /proc; needs the right to see its sockets)."""
     inodes = set()
@@ -212,7 +205,7 @@ async def ehr_cost(args: argparse.Namespace, ehr: str, pid: int, redis_url: str)
     n = args.requests
     direct = workload.build(ehr, patients, None, n)
     with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false", "PORTAL_AUDIT_REPOSITORY": "off",
-                       "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2"}) as (url, state):
+                       "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2"}) as (url, state, _pid):
         through = workload.build(url + "/fhir", patients, patient_tokens(url, state, patients), n)
         # Warm both paths (JIT, pools, HAPI's caches), and the export path, so we compare steady states.
         await runner.run("warm-up direct", direct[:200], concurrency=args.concurrency)
@@ -455,7 +448,7 @@ async def access_log_speed(args: argparse.Namespace, ehr: str, redis_url: str) -
     for name, env in (("access log, EHR search (no store)", {"PORTAL_AUDIT_STORE": "none"}),
                       (f"access log, store of {stats['events']:,}",
                        {"PORTAL_AUDIT_STORE_PATH": str(path.resolve())})):
-        with gateway(cfg, {**base_env, **env}) as (url, state):
+        with gateway(cfg, {**base_env, **env}) as (url, state, _pid):
             tokens = patient_tokens(url, state, patients)
             await endpoint(url, tokens, 40, max(concurrencies))  # warm-up
             for concurrency in concurrencies:

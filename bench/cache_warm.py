@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import random
 
+import httpx
+
 from cache.server import make_cache_redis, memory_report
 
-from . import runner, workload
+from . import runner, token_cost, workload
+from .gateway_overhead import own_cpu_summary
 from .stack import (
     ehr_and_redis,
     fixture_patients,
     gateway,
+    hello_world,
     patient_tokens,
     private_cache_redis,
     wait_for_change_feed,
@@ -34,6 +38,16 @@ async def _memory(url: str) -> dict[str, int]:
     return {"used": int(report["used_memory"]), "keys": int(report["keys"]), "evicted": int(report["evicted_keys"])}
 
 
+async def revalidations(requests: list[runner.Request]) -> list[runner.Request]:
+    """The same requests with If-None-Match set to the ETag each one is answered with now."""
+    out = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for r in requests:
+            etag = (await client.get(r.url, headers=r.headers)).headers.get("etag")
+            out.append(runner.Request(r.url, {**r.headers, "If-None-Match": etag} if etag else r.headers))
+    return out
+
+
 async def main(args: argparse.Namespace) -> int:
     with ehr_and_redis() as cfg:
         population = fixture_patients(cfg.fhir_base_url, args.patients)
@@ -45,27 +59,40 @@ async def main(args: argparse.Namespace) -> int:
         await runner.run("warm-up direct", direct[:200], concurrency=args.concurrency)
         results.append(await runner.run("direct HAPI", direct, concurrency=args.concurrency))
 
-        with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false"}, workers=args.workers) as (url, state):
-            reqs = workload.build(url + "/fhir", active, patient_tokens(url, state, active), args.requests)
+        with hello_world() as (hello_url, hello_pid):
+            hello_reqs = workload.build(hello_url, active, None, args.requests * 4)  # enough clock ticks
+            await runner.run("warm-up hello", hello_reqs[:200], concurrency=args.concurrency)
+            floor = await runner.run("hello-world ASGI (floor)", hello_reqs, concurrency=args.concurrency,
+                                     cpu_pid=hello_pid)
+
+        with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false"}, workers=args.workers) as gw:
+            reqs = workload.build(gw.url + "/fhir", active, patient_tokens(gw.url, gw.state, active), args.requests)
             await runner.run("warm-up gateway", reqs[:200], concurrency=args.concurrency)
-            results.append(await runner.run("gateway, no cache", reqs, concurrency=args.concurrency))
+            results.append(await runner.run("gateway, no cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid))
 
         with private_cache_redis() as cache_url, \
-                gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers) as (url, state):
-            tokens = patient_tokens(url, state, active)
-            wait_for_change_feed(url)  # its first round empties the cache: let it pass before warming
+                gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers) as gw:
+            tokens = patient_tokens(gw.url, gw.state, active)
+            wait_for_change_feed(gw.url)  # its first round empties the cache: let it pass before warming
             before = await _memory(cache_url)
-            every = workload.every_dashboard(url + "/fhir", active, tokens)
-            cold = await runner.run("gateway, cold cache (warm-up)", every, concurrency=args.concurrency)
+            every = workload.every_dashboard(gw.url + "/fhir", active, tokens)
+            cold = await runner.run("gateway, cold cache (warm-up)", every, concurrency=args.concurrency,
+                                    cpu_pid=gw.pid)
             after = await _memory(cache_url)
-            reqs = workload.build(url + "/fhir", active, tokens, args.requests)
+            reqs = workload.build(gw.url + "/fhir", active, tokens, args.requests)
             results.append(cold)
-            results.append(await runner.run("gateway, warm cache", reqs, concurrency=args.concurrency))
+            warm = await runner.run("gateway, warm cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid)
+            results.append(warm)
+            results.append(await runner.run("gateway, warm cache, 304s", await revalidations(reqs),
+                                            concurrency=args.concurrency, cpu_pid=gw.pid))
+        results.append(floor)
+        tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests)
 
     baseline = results[0]
     print()
     print(runner.report(results, baseline))
-    warm = results[-1]
+    for run in results[1:-1]:
+        print(f"{run.name + ':':32} {own_cpu_summary([run], [floor])}")
     if warm.hit_rate is not None:
         print(f"\nwarm run: {warm.hit_rate * 100:.1f} % of answers from the cache ({dict(warm.cache)})")
     uncached = results[1]
@@ -75,4 +102,6 @@ async def main(args: argparse.Namespace) -> int:
     print(f"cache Redis: {after['keys'] - before['keys']} keys, {grown / 1_048_576:.1f} MiB for {len(active)} "
           f"patients' dashboards = {grown / max(1, len(active)) / 1024:.1f} KiB per cached patient "
           f"({len(workload.dashboard_queries('x'))} answers each); evicted keys: {after['evicted']}")
+    print()
+    print(token_cost.report(tokens_cost))
     return 0

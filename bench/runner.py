@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .cpu import load_average, tree_cpu_seconds
+
 
 @dataclass
 class Request:
@@ -25,6 +27,13 @@ class Result:
     wall: float
     errors: int
     cache: Counter[str] = field(default_factory=Counter)  # X-Cache answers (HIT/MISS/...), when given
+    cpu: float | None = None  # CPU seconds the measured process (and its children) spent during the run
+    load: str = ""  # the machine's load average when the run ended
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """The measured process's own CPU per request, in ms."""
+        return self.cpu * 1000 / len(self.latencies) if self.cpu is not None and self.latencies else None
 
     @property
     def hit_rate(self) -> float | None:
@@ -54,7 +63,9 @@ class Result:
         return statistics.fmean(self.latencies) * 1000 if self.latencies else float("nan")
 
 
-async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeout: float = 60) -> Result:
+async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeout: float = 60,
+              cpu_pid: int | None = None) -> Result:
+    """Runs ``requests``; with ``cpu_pid``, also what that process (and its children) spent in CPU meanwhile."""
     latencies: list[float] = []
     errors = 0
     cache: Counter[str] = Counter()
@@ -83,18 +94,24 @@ async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeo
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        cpu_before = tree_cpu_seconds(cpu_pid) if cpu_pid is not None else 0.0
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    return Result(name, latencies, wall, errors, cache)
+        cpu = tree_cpu_seconds(cpu_pid) - cpu_before if cpu_pid is not None else None
+    return Result(name, latencies, wall, errors, cache, cpu, load_average())
 
 
 def report(results: Sequence[Result], baseline: Result) -> str:
+    """One line per run: latency, ratios to ``baseline``, the measured process's CPU ms per request (own
+    CPU; '-' where no process of ours was measured) and the load average as the run ended."""
     lines = [f"{'run':34} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-             f"{'thr x':>6} {'p50 x':>6} {'p99 x':>6}"]
+             f"{'thr x':>6} {'p50 x':>6} {'p99 x':>6} {'cpu ms/req':>10}  load 1/5 min"]
     for r in results:
+        cpu = f"{r.cpu_ms:10.3f}" if r.cpu_ms is not None else f"{'-':>10}"
         lines.append(
             f"{r.name:34} {len(r.latencies):6d} {r.errors:4d} {r.throughput:8.1f} {r.p50:8.2f} {r.p99:8.2f} "
-            f"{r.throughput / baseline.throughput:6.2f} {r.p50 / baseline.p50:6.2f} {r.p99 / baseline.p99:6.2f}"
+            f"{r.throughput / baseline.throughput:6.2f} {r.p50 / baseline.p50:6.2f} {r.p99 / baseline.p99:6.2f} "
+            f"{cpu}  {r.load.removeprefix('load ')}"
         )
     return "\n".join(lines)

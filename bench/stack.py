@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -29,8 +31,14 @@ def ehr_and_redis() -> Iterator[StackConfig]:
         started.stop()
 
 
+class RunningGateway(NamedTuple):
+    url: str
+    state: Path
+    pid: int  # the uvicorn process (with several workers: their parent); its CPU is the gateway's own
+
+
 @contextmanager
-def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, Path]]:
+def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> Iterator[RunningGateway]:
     state = Path(tempfile.mkdtemp(prefix="bench-gw-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -45,7 +53,23 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> It
     started.add("gateway", proc)
     try:
         wait_until(lambda: _up(url), 60, "gateway", proc, state / "gateway.log")
-        yield url, state
+        yield RunningGateway(url, state, proc.pid)
+    finally:
+        started.stop()
+
+
+@contextmanager
+def hello_world() -> Iterator[tuple[str, int]]:
+    """The hello-world ASGI app (`bench/hello.py`) in a process of its own: its URL and pid."""
+    log = Path(tempfile.mkdtemp(prefix="bench-hello-")) / "hello.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = Started()
+    proc = spawn([sys.executable, "-m", "bench.hello", "--port", str(port)], log)
+    started.add("hello-world app", proc)
+    try:
+        wait_until(lambda: _up(url, "/"), 30, "hello-world app", proc, log)
+        yield url, proc.pid
     finally:
         started.stop()
 
@@ -61,9 +85,9 @@ def wait_for_change_feed(url: str, timeout: float = 60) -> None:
     raise SystemExit("the gateway's change feed never completed a round; see its log")
 
 
-def _up(url: str) -> bool:
+def _up(url: str, path: str = "/healthz") -> bool:
     try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        return httpx.get(url + path, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from .keys import PREFIX, compartment_tag, resource_tag, type_tag
 from .store import ResponseCache
@@ -200,7 +201,7 @@ class ChangeFeed:
         if response.status_code != 200:
             raise FeedError(f"history fetch answered HTTP {response.status_code}")
         try:
-            bundle = response.json()
+            bundle = orjson.loads(response.content)  # every poll, whatever changed in the whole EHR: the fast parser
         except ValueError as exc:
             raise FeedError("history answer is not JSON") from exc
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":

@@ -46,6 +46,7 @@ from .capability import capability_statement
 from .care_teams import CareTeams
 from .client_address import SECRET_LABEL, ClientAddress
 from .compartment import patients_of
+from .fast_lane import FhirFastLane
 from .gateway import Gateway
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
@@ -108,7 +109,8 @@ class Parts:
         core, gw = settings.core, settings.gateway
         core.state_dir.mkdir(parents=True, exist_ok=True)
         http = make_client(core.fhir_base_url, connect_timeout=gw.upstream_connect_timeout,
-                           read_timeout=gw.upstream_read_timeout, max_connections=gw.upstream_max_connections)
+                           read_timeout=gw.upstream_read_timeout, max_connections=gw.upstream_max_connections,
+                           transport=gw.upstream_transport)
         upstream = Upstream(http, core.fhir_base_url, retries=gw.upstream_retries)
         redis = make_redis(core.redis_url)
         # The cache has its own Redis (allkeys-lru), so eviction can never touch auth or audit data.
@@ -148,7 +150,7 @@ def _audit_repository(settings: PortalSettings, ehr: Upstream) -> Upstream | Non
         return ehr
     assert audit.audit_repository_url is not None  # AuditSettings refuses "fhir" without a URL
     http = make_client(audit.audit_repository_url, connect_timeout=gw.upstream_connect_timeout,
-                       read_timeout=gw.upstream_read_timeout, max_connections=10)
+                       read_timeout=gw.upstream_read_timeout, max_connections=10, transport=gw.upstream_transport)
     return Upstream(http, audit.audit_repository_url, retries=gw.upstream_retries)
 
 
@@ -239,6 +241,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     docs = settings.gateway.api_docs
     app = FastAPI(title="SMART-on-FHIR patient portal gateway", version=VERSION, lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json")
+    # Innermost: the dashboard's searches and reads skip the route table (see fast_lane.py).
+    app.add_middleware(FhirFastLane, gateway=gateway)
     install_request_context(app, settings.gateway.cors_allow_origins)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.core.public_url.startswith("https://"),
                        csp_overrides={"/docs": DOCS_CSP} if docs else None)

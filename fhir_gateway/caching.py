@@ -9,6 +9,7 @@ would have answered.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -41,7 +42,13 @@ class Lookup:
 
 
 def _fingerprint(caller: Caller, grant: Grant) -> str:
-    return scope_fingerprint({"binding": caller.binding, "grant": grant})
+    return _binding_fingerprint(caller.binding, grant)
+
+
+@functools.lru_cache(maxsize=4096)
+def _binding_fingerprint(binding: str, grant: Grant) -> str:
+    # The same few (caller, grant) pairs ask again and again: computed once each (canonical JSON + SHA-256).
+    return scope_fingerprint({"binding": binding, "grant": grant})
 
 
 def _revincluded_types(params: Iterable[tuple[str, str]]) -> set[str]:

@@ -7,10 +7,21 @@ handling is off.
 from __future__ import annotations
 
 import argparse
+import gc
 
 import uvicorn
+from fastapi import FastAPI
 
+from .app import create_app
 from .settings import CoreSettings
+
+
+def serving_app() -> FastAPI:
+    """The app as served: built, then everything made so far (modules, routes, models: most of the heap)
+    frozen out of the garbage collector's way, so its full collections walk only what requests made."""
+    app = create_app()
+    gc.freeze()
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     core = CoreSettings()
     if bool(core.tls_cert) != bool(core.tls_key):
         parser.error("set both PORTAL_TLS_CERT and PORTAL_TLS_KEY (or neither)")
-    uvicorn.run("fhir_gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("fhir_gateway.serve:serving_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 proxy_headers=False, access_log=False,
                 ssl_certfile=str(core.tls_cert) if core.tls_cert else None,
                 ssl_keyfile=str(core.tls_key) if core.tls_key else None)

@@ -9,7 +9,7 @@ test's `state_dir`) moves everything that depends on it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +58,9 @@ class GatewaySettings(BaseSettings):
     upstream_read_timeout: float = 30.0
     upstream_max_connections: int = 100
     upstream_retries: int = 2
+    upstream_transport: Literal["http1", "httpx"] = Field(
+        default="http1", description="how the EHR client speaks HTTP: http1 (lean, httptools; https is handed to "
+                                     "httpx) or httpx (httpx's own transport throughout)")
     max_body_bytes: int = Field(default=1_048_576, description="largest request body accepted under /fhir")
     max_message_body_bytes: int = Field(
         default=15 * 1024 * 1024, description="largest Communication create accepted (a message with its files)"

@@ -20,6 +20,7 @@ from mappers.outcome import clean_outcome
 from web.tls import client_tls
 
 from .errors import FHIRError, invalid, operation_outcome
+from .http1 import Http1Transport
 
 log = logging.getLogger("fhir_gateway.upstream")
 
@@ -55,13 +56,17 @@ class UpstreamTimeout(FHIRError):
 
 
 def make_client(
-    base_url: str, *, connect_timeout: float, read_timeout: float, max_connections: int
+    base_url: str, *, connect_timeout: float, read_timeout: float, max_connections: int, transport: str = "http1"
 ) -> httpx.AsyncClient:
+    """The pooled client for one FHIR server. ``transport``: "http1" (`http1.py`, the default) or "httpx"
+    (httpx's own, which respx replaces in the unit tests)."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    own = httpx.AsyncHTTPTransport(verify=client_tls(), limits=limits)
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        headers={"Accept": FHIR_JSON}, verify=client_tls(),
+        headers={"Accept": FHIR_JSON},
+        transport=Http1Transport(max_connections=max_connections, fallback=own) if transport == "http1" else own,
     )
 
 

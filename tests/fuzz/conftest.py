@@ -215,7 +215,8 @@ def fuzz_settings(redis_url: str, state: Path) -> PortalSettings:
 
     return PortalSettings.load(fhir_base_url=EHR, public_url=PUBLIC, redis_url=redis_url, state_dir=state).replace(
         gateway={"max_body_bytes": MAX_BODY, "upstream_retries": 0, "upstream_read_timeout": 5.0,
-                 "upstream_connect_timeout": 1.0, "audit_export": False},
+                 "upstream_connect_timeout": 1.0, "audit_export": False,
+                 "upstream_transport": "httpx"},  # respx stands in for the EHR inside httpx's own transport
         cache={"cache_enabled": False})
 
 

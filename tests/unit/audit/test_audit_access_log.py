@@ -130,7 +130,7 @@ def bundle(*events: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 async def ehr() -> Any:
-    client = make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=5)
+    client = make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=5, transport="httpx")  # for respx
     try:
         yield Upstream(client, EHR, retries=0)
     finally:

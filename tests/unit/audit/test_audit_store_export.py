@@ -49,7 +49,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteAuditStore]:
 
 @pytest.fixture
 async def repository() -> AsyncIterator[FhirRepository]:
-    client = make_client(ARR, connect_timeout=1, read_timeout=2, max_connections=5)
+    client = make_client(ARR, connect_timeout=1, read_timeout=2, max_connections=5, transport="httpx")
     try:
         yield FhirRepository(Upstream(client, ARR, retries=0), context=EventContext(),
                              headers={"Authorization": "Bearer arr-token"})

@@ -128,7 +128,9 @@ def build_harness(tmp_path: Path) -> Harness:
     settings = PortalSettings.load(
         fhir_base_url=EHR, public_url=PUBLIC, redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path,
     ).replace(gateway={"max_body_bytes": 10_000, "upstream_retries": 1, "upstream_read_timeout": 2.0,
-                       "upstream_connect_timeout": 1.0, "audit_export": False},
+                       "upstream_connect_timeout": 1.0, "audit_export": False,
+                       # respx stands in for the EHR inside httpx's own transport
+                       "upstream_transport": "httpx"},
               cache={"cache_enabled": False})
     app = create_app(settings, access_audit=sink, revocation_check=is_revoked)
     keys = KeyStore.load_or_create(tmp_path / "signing-key.pem")

@@ -69,8 +69,8 @@ class Api:
                 raise RedisConnectionError("down")
             return False
 
-        self.upstream = Upstream(make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=10), EHR,
-                                 retries=0)
+        client = make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=10, transport="httpx")  # respx
+        self.upstream = Upstream(client, EHR, retries=0)
         self.app = FastAPI()
         install_request_context(self.app, ["*"])
         self.app.include_router(build_access_log_router(

@@ -60,7 +60,7 @@ def pay_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         clear_portal_env(monkeypatch)
         settings = PortalSettings.load(
             fhir_base_url=EHR, public_url="http://portal.test", redis_url="redis://127.0.0.1:1/0", state_dir=state,
-        ).replace(gateway={"upstream_retries": 1, "audit_export": False,
+        ).replace(gateway={"upstream_retries": 1, "audit_export": False, "upstream_transport": "httpx",
                            "payment_provider": f"{__name__}:SpyProvider"}, cache={"cache_enabled": False})
         app = create_app(settings, access_audit=sink, revocation_check=never_revoked)
         yield Harness(KeyStore.load_or_create(state / "signing-key.pem"), app, audit, set())

@@ -26,7 +26,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
                 env.delenv(name)
         settings = PortalSettings.load(fhir_base_url="http://ehr.test/fhir", public_url="http://portal.test",
                                        redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path_factory.mktemp("cors")
-                                       ).replace(gateway={"audit_export": False}, cache={"cache_enabled": False})
+                                       ).replace(gateway={"audit_export": False, "upstream_transport": "httpx"},
+                                                 cache={"cache_enabled": False})
         yield create_app(settings)
 
 

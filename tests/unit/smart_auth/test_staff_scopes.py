@@ -62,7 +62,7 @@ async def test_the_role_is_read_from_the_practitioner_role() -> None:
     route = respx.get(f"{EHR}/PractitionerRole").mock(return_value=httpx.Response(200, json={
         "resourceType": "Bundle", "entry": [{"resource": _role("Practitioner/other", "clinician")},
                                             {"resource": _role("Practitioner/p1", "billing")}]}))
-    async with make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=2) as client:
+    async with make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=2, transport="httpx") as client:
         ehr = Upstream(client, EHR, retries=0)
         assert await staff_role_code(ehr, "Practitioner/p1") == "billing"
         assert await staff_role_code(ehr, "Patient/pt-1") is None  # not a practitioner: nothing asked
@@ -76,7 +76,7 @@ async def test_a_practitioner_without_a_staff_role_has_none_and_an_ehr_outage_sa
         httpx.Response(200, json={"resourceType": "Bundle", "entry": [
             {"resource": {**_role("Practitioner/p1", "clinician"), "code": [{"text": "visiting"}]}}]}),
         httpx.Response(503)])
-    async with make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=2) as client:
+    async with make_client(EHR, connect_timeout=1, read_timeout=2, max_connections=2, transport="httpx") as client:
         ehr = Upstream(client, EHR, retries=0)
         assert await staff_role_code(ehr, "Practitioner/p1") is None
         with pytest.raises(TemporarilyUnavailableError):
