@@ -162,8 +162,9 @@ def harness(gateway_app: Harness, ehr: respx.MockRouter, monkeypatch: pytest.Mon
 
 @pytest.fixture(scope="module")
 def shared_harness(gateway_app: Harness) -> Harness:
-    """The same app for a module's fixtures that outlive one test; its tests look only at the audit
-    records their own requests added."""
+    """The same app, reset once for a module whose fixtures outlive one test; its tests look only at the
+    audit records their own requests added."""
+    gateway_app.reset()
     return gateway_app
 
 

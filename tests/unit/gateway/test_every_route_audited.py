@@ -10,7 +10,7 @@ with no caller; a revoked token's request names whom the token was issued to.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +19,12 @@ import pytest
 import respx
 from fastapi.routing import APIRoute
 from joserfc import jwt
-from starlette.routing import BaseRoute
 
 from fhir_gateway.caller import TokenVerifier
 from fhir_gateway.links import LinkRewriter
 from smart_auth.keys import derive_secret
 
-from .conftest import AUD, EHR, PUBLIC, Harness
+from .conftest import AUD, EHR, PUBLIC, Harness, all_routes
 
 PT = "pt-0001"
 FULL = "launch/patient openid fhirUser patient/*.cruds"
@@ -68,13 +67,6 @@ EXAMPLES: dict[tuple[str, str], Call] = {
        for m in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
 }
 NOT_AUDITED = {("GET", "/fhir/metadata")}
-
-
-def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """Every route of the app, through included routers (FastAPI keeps those as one entry each)."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        yield from all_routes(included.routes) if included is not None else [route]
 
 
 def fhir_routes(h: Harness) -> Iterator[tuple[str, str]]:
