@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import Any
@@ -18,6 +19,13 @@ RAW = re.compile(r"https?://|\[[a-z_]+\]|\{[^}]*\}|\b\d{3,6}-\d\b|\bNone\b")
 @pytest.fixture(scope="session")
 def records() -> dict[str, list[dict[str, Any]]]:
     """Every demo patient's resources (plus the practice's), by patient id."""
+    return demo_records()
+
+
+@functools.cache
+def demo_records() -> dict[str, list[dict[str, Any]]]:
+    """The demo data set, generated once per test process: the mappers' and the portal's tests (each
+    folder has its own `records` fixture) read the same one and change none of it."""
     dataset = generate(42, 25, TODAY)
     practice = [e["resource"] for e in dataset.practice["entry"]]
     found: dict[str, list[dict[str, Any]]] = {}
