@@ -93,6 +93,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _seen(future: asyncio.Future[None]) -> None:
+    future.exception()
+
+
 def _settle(task: asyncio.Future[None], waiters: list[asyncio.Future[None]]) -> None:
     error = task.exception() if not task.cancelled() else asyncio.CancelledError()
     for waiter in waiters:
@@ -102,6 +106,9 @@ def _settle(task: asyncio.Future[None], waiters: list[asyncio.Future[None]]) -> 
             waiter.set_result(None)
         else:
             waiter.set_exception(error)
+            # Its request may be gone (cancelled, or the lock holder raising from the write itself): the error
+            # counts as seen either way, so it is not logged again as "never retrieved" when collected.
+            waiter.add_done_callback(_seen)
 
 
 @contextlib.contextmanager
