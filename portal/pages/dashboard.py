@@ -80,7 +80,8 @@ async def show_dashboard(visit: Visit) -> Response:
     next_ref = upcoming[0].reference if upcoming else None
     notes = for_next_visit(entries_of(visit, parts["notebook"].value), (next_ref or "").split("/")[-1] or None,
                            today - timedelta(days=NOTES_SINCE_DAYS)) if next_ref else None
-    current, _past = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz)
+    current, _past = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz,
+                                     locale=clock.formats(visit.locale))
     medicines = sorted((MedicineLine(m, refill_due(m, today, REFILL_WITHIN_DAYS)) for m in current),
                        key=lambda line: not line.refill_due)
     return visit.render(

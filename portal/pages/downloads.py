@@ -17,6 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from mappers.explanations import load_explanations, plain_names
 from mappers.notebook import without_notebook
 from mappers.summary import HealthSummary, health_summary
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import FhirProblem, NotFound, NotSupported, RecordUnavailable, resources_of
@@ -24,6 +25,7 @@ from ..sections import load_sections
 from ..summary_pdf import chunks, summary_pdf
 
 log = logging.getLogger("portal.downloads")
+DOWNLOAD_TITLE = _l("Download your record")
 DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 SUMMARY_TYPES = ("Condition", "MedicationRequest", "AllergyIntolerance", "Immunization", "Procedure", "Observation",
                  "Encounter")
@@ -84,11 +86,11 @@ async def load_summary(visit: Visit) -> tuple[HealthSummary, dict[str, Any]]:
 
 
 def _problem_page(visit: Visit, problem: str, status: int) -> Response:
-    return visit.render("portal/download.html", status, title="Download your record", problem=problem)
+    return visit.render("portal/download.html", status, title=DOWNLOAD_TITLE, problem=problem)
 
 
 async def show_downloads(visit: Visit) -> Response:
-    return visit.render("portal/download.html", title="Download your record",
+    return visit.render("portal/download.html", title=DOWNLOAD_TITLE,
                         problem=visit.request.query_params.get("problem"))
 
 
@@ -143,7 +145,7 @@ async def _iterate(data: bytes) -> AsyncIterator[bytes]:
 async def pdf_progress(visit: Visit) -> Response:
     """Shown while the PDF is made: the page asks for the file by itself (a meta refresh, no script), and
     says what is happening; the browser keeps it on screen while the download starts."""
-    return visit.render("portal/making_pdf.html", title="Making your PDF")
+    return visit.render("portal/making_pdf.html", title=_l("Making your PDF"))
 
 
 def add_download_routes(router: APIRouter, portal: Portal) -> None:

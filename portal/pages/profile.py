@@ -36,6 +36,7 @@ from mappers.profile import (
     profile_form,
 )
 from mappers.validation import is_fhir_id
+from web.i18n import content_locale
 
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import WriteRefused
@@ -65,13 +66,14 @@ async def overview(visit: Visit) -> Response:
         allergies=visit.fhir.search("AllergyIntolerance", [("patient", visit.patient_id)], all_pages=False),
     )
     clock, mine = visit.portal.clock, _mine(visit)
+    words = clock.formats(content_locale("portal/profile.html", visit.locale))  # the page's own language
     allergies = []
     for resource in parts["allergies"].value or []:
         verification = {c.get("code") for c in (resource.get("verificationStatus") or {}).get("coding") or []}
         if verification & {"entered-in-error", "refuted"}:
             continue
         reported = (resource.get("recorder") or {}).get("reference") in mine
-        allergies.append((allergy(resource, clock.tz), reported))
+        allergies.append((allergy(resource, clock.tz, words), reported))
     query = visit.request.query_params
     thread = query.get("thread", "")
     try:
