@@ -12,12 +12,12 @@ from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "_emergency", "_message_fields", "_question", "_results", "_visit_summary", "access_log",
+    "_emergency", "_message_fields", "_question", "_visit_summary", "access_log",
     "account", "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
     "billing_pay", "billing_statement", "caregivers", "form", "forms", "guide", "help",
     "help_topic", "medication_refill", "medication_renewal", "medications", "message_new",
     "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
-    "profile_contact", "profile_insurance", "referral_new", "referrals", "results", "self_check",
+    "profile_contact", "profile_insurance", "referral_new", "referrals", "self_check",
     "self_check_result", "settings", "summary", "todo",
 ))
 ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
@@ -36,14 +36,14 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "guide", "help_topics", "self_check", "statement_pdf", "summary_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
         "access_log", "appointments", "billing", "caregivers", "downloads", "forms", "guide", "help",
-        "medications", "messages", "notebook", "profile", "referrals", "results", "settings", "todo")),
+        "medications", "messages", "notebook", "profile", "referrals", "settings", "todo")),
     *(f"mappers/{name}.py" for name in (
         "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
-        "coverage", "decisions", "explanations", "flags", "form_tasks",
+        "coverage", "decisions", "form_tasks",
         "messages", "names", "notebook", "notebook_rules", "notices", "payments",
-        "portal_access", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
-        "results", "summary", "todo")),
-    "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",
+        "portal_access", "profile", "questionnaires", "referrals", "refills",
+        "summary", "todo")),
+    "mappers/data/care_due.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (
         "context", "enrolment", "factors", "flow", "identity", "messaging", "mfa", "passwords", "proxies",
         "proxy_links", "reset", "router", "security")),

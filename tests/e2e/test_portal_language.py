@@ -53,7 +53,7 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     assert path_of(page) == "/portal/menu"
     await _in(page, "es", "Todas las páginas")
     await check_page(page, "portal-menu-es")
-    for path, name in (("/portal/", "portal-home-es-chosen"), ("/portal/results", "portal-results-es")):
+    for path, name in (("/portal/", "portal-home-es-chosen"), ("/portal/billing", "portal-billing-es")):
         await page.goto(path)
         await expect(page.locator("html")).to_have_attribute("lang", "es")
         await check_page(page, name)

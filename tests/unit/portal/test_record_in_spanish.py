@@ -8,10 +8,15 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from mappers.explanations import explanations_for, load_explanations
 from mappers.medications import dosage_text, medication
+from mappers.quantities import quantity_text
+from mappers.ranges import range_words
+from mappers.results import result_row
 from portal.pages.dashboard import show_dashboard
 from portal.pages.downloads import pdf_progress, show_downloads
 from portal.pages.record import show_record
+from portal.pages.results import show_results
 from tests.plain_language import MAX_GRADE, grade_page
 from tests.unit.mappers.conftest import TODAY
 
@@ -54,6 +59,29 @@ async def test_the_health_record_in_spanish(tmp_path: Path, records: dict) -> No
     _grade("record (es)", html)
 
 
+async def test_test_results_in_spanish_with_charts_and_explanations(tmp_path: Path, records: dict) -> None:
+    html = (await show_results(demo_visit(tmp_path, records[PID], PID, NOON, lang="es"))).body.decode()
+    main = _main(html)
+    text = text_of(re.sub(r'(?s)<div class="report-text">.*?</div>', " ", main))
+    assert "<title>Resultados \u2013 Portal del paciente</title>" in html and "solo está en inglés" not in text
+    for words in ("Análisis de laboratorio", "Cambios con el tiempo", "Rango normal", "Qué significa",
+                  "Qué mide este análisis", "Qué preguntar a su equipo médico", "Presión arterial"):
+        assert words in text, words
+    # A chart's summary and its table speak Spanish, dates and numbers too.
+    assert re.search(r"Su [^.]+ (pasó de|se mantuvo en|fue) [\d.,/]+", text)
+    assert re.search(r"\d+ resultados, el último: [\d.,/]+", text)
+    assert SPANISH_DATE.search(main) and ">Fecha del análisis</text>" in main
+    assert re.search(r'class="flag flag-[\w-]+"><span aria-hidden="true">.</span> (Normal|Alto|Bajo|Muy alto)<',
+                     main)
+    for english in ("Lab results", "What it means", "Normal range", "Your result", "over time", "Usual range",
+                    "results, latest", "What this test measures", "The latest result"):
+        found = re.search(rf"\b{english}\b", text)
+        assert not found, text[max(found.start() - 100, 0):found.end() + 60]
+    # The sources are English pages: their titles are marked so.
+    assert re.search(r'rel="noopener noreferrer"><span lang="en">[^<]+</span></a>', main)
+    _grade("results (es)", html)
+
+
 async def test_the_download_pages_in_spanish(tmp_path: Path, records: dict) -> None:
     html = (await show_downloads(demo_visit(tmp_path, records[PID], PID, NOON, lang="es"))).body.decode()
     text = text_of(_main(html))
@@ -92,3 +120,18 @@ def test_a_dose_in_spanish_in_the_clinics_region() -> None:
                     locale="es_US")
     assert rx.name == "Un medicamento" and rx.status_text == "Se suspendió"
     assert rx.dose_text == "dos veces al día; luego una vez al día" and rx.written_text == "martes, 3 de marzo de 2026"
+
+
+def test_ranges_quantities_and_flags_in_spanish() -> None:
+    span = {"low": {"value": 3.5, "code": "mmol/L"}, "high": {"value": 5.1, "code": "mmol/L"}}
+    assert range_words(span) == "3.5 to 5.1 mmol/L"
+    assert range_words(span, locale="es_ES") == "3,5 a 5,1 mmol/L"
+    assert range_words({"text": "<1,000.5"}, "mg/dL", "es_ES") == "menos de 1.000,5 mg/dL"
+    assert range_words({"high": {"value": 200}}, "mg/dL", "es") == "200 mg/dL o menos"
+    assert quantity_text({"value": 72, "code": "/min", "comparator": ">="}, "es_US") == "por lo menos 72 por minuto"
+    row = result_row({"resourceType": "Observation", "status": "preliminary", "code": {"text": "Potassium"},
+                      "valueQuantity": {"value": 5.4, "code": "mmol/L"}, "effectiveDateTime": "2026-03-03",
+                      "interpretation": [{"coding": [{"code": "H"}]}]}, locale="es_US")
+    assert (row.flag and row.flag.words, row.status_text, row.date_text) == (
+        "Alto", "Resultado preliminar", "martes, 3 de marzo de 2026")
+    assert explanations_for(["2823-3"], load_explanations(), "es")[0].name == "Potasio (un mineral de la sangre)"
