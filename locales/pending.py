@@ -18,7 +18,7 @@ PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "help_topic", "medication_refill", "medication_renewal", "medications", "message_new",
     "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
     "profile_contact", "profile_insurance", "referral_new", "referrals", "self_check",
-    "self_check_result", "settings", "summary", "todo",
+    "self_check_result", "settings", "todo",
 ))
 ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
     "_add_authenticator", "_confirm_it_is_you", "_send_code", "enroll_accept", "enroll_account", "enroll_code",
@@ -33,16 +33,16 @@ NOT_YET_TRANSLATED: frozenset[str] = PORTAL_TEMPLATES | ACCOUNTS_TEMPLATES | SHA
 # Python modules (paths from the repository root) whose words reach patients and are not marked yet.
 NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
     *(f"portal/{name}.py" for name in (
-        "guide", "help_topics", "self_check", "statement_pdf", "summary_pdf", "devices")),
+        "guide", "help_topics", "self_check", "statement_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
-        "access_log", "appointments", "billing", "caregivers", "downloads", "forms", "guide", "help",
+        "access_log", "appointments", "billing", "caregivers", "forms", "guide", "help",
         "medications", "messages", "notebook", "profile", "referrals", "settings", "todo")),
     *(f"mappers/{name}.py" for name in (
         "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
         "coverage", "decisions", "form_tasks",
         "messages", "names", "notebook", "notebook_rules", "notices", "payments",
         "portal_access", "profile", "questionnaires", "referrals", "refills",
-        "summary", "todo")),
+        "todo")),
     "mappers/data/care_due.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (
         "context", "enrolment", "factors", "flow", "identity", "messaging", "mfa", "passwords", "proxies",

@@ -18,6 +18,7 @@ from mappers.explanations import load_explanations, plain_names
 from mappers.notebook import without_notebook
 from mappers.summary import HealthSummary, health_summary
 from web.i18n import lazy_gettext as _l
+from web.templates import PRODUCT_NAME
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import FhirProblem, NotFound, NotSupported, RecordUnavailable, resources_of
@@ -80,8 +81,9 @@ async def load_summary(visit: Visit) -> tuple[HealthSummary, dict[str, Any]]:
         raise RecordUnavailable("summary")
     # The health notebook's entries are the patient's own notes: they have their own printout.
     resources = without_notebook(r for t in SUMMARY_TYPES for r in parts[t].value or [])
+    locale = clock.formats(visit.locale)  # the reader's language, written the clinic's way
     summary = health_summary(parts["patient"].value or {}, resources, clock.today(), clock.tz,
-                             plain_names(load_explanations()))
+                             plain_names(load_explanations(), locale), locale)
     return summary, parts
 
 
@@ -122,7 +124,7 @@ async def printable_summary(visit: Visit) -> Response:
         summary, _ = await load_summary(visit)
     except RecordUnavailable:
         return _problem_page(visit, "unavailable", 503)
-    return visit.render("portal/summary.html", title="Health summary", summary=summary)
+    return visit.render("portal/summary.html", title=_l("Health summary"), summary=summary)
 
 
 async def summary_as_pdf(visit: Visit) -> Response:
@@ -131,7 +133,7 @@ async def summary_as_pdf(visit: Visit) -> Response:
     except RecordUnavailable:
         return _problem_page(visit, "unavailable", 503)
     # Setting type and fitting fonts is CPU work: off the event loop, so other pages keep answering.
-    data = await asyncio.to_thread(summary_pdf, summary)
+    data = await asyncio.to_thread(summary_pdf, summary, str(PRODUCT_NAME), visit.locale)
     return StreamingResponse(_iterate(data), media_type="application/pdf", headers={
         **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="health-summary.pdf"',
         "Content-Length": str(len(data))})
