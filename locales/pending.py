@@ -38,7 +38,7 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "access_log", "appointments", "billing", "caregivers", "forms", "guide", "help",
         "medications", "messages", "notebook", "profile", "referrals", "settings", "todo")),
     *(f"mappers/{name}.py" for name in (
-        "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
+        "appointments", "attachments", "billing", "booking", "care_due",
         "coverage", "decisions", "form_tasks",
         "messages", "names", "notebook", "notebook_rules", "notices", "payments",
         "portal_access", "profile", "questionnaires", "referrals", "refills",
