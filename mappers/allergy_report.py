@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .allergies import SEVERITY_WORDS
 from .dates import typed_date
 
@@ -17,8 +19,10 @@ CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clin
 UNCONFIRMED = {"coding": [{"system": VERIFICATION_SYSTEM, "code": "unconfirmed", "display": "Unconfirmed"}],
                "text": "Reported by the patient, not yet checked"}
 ACTIVE = {"coding": [{"system": CLINICAL_SYSTEM, "code": "active", "display": "Active"}]}
-KINDS = {"food": "A food", "medication": "A medicine", "environment": "Something around me (pollen, animals, "
-         "latex…)", "biologic": "A vaccine or blood product"}
+# What the form offers (translated where shown: `kinds_in`).
+KINDS = {"food": N_("A food"), "medication": N_("A medicine"),
+         "environment": N_("Something around me (pollen, animals, latex…)"),
+         "biologic": N_("A vaccine or blood product")}
 SUBSTANCE_MAX = 100
 REACTION_MAX = 200
 
@@ -27,29 +31,39 @@ def _words(fields: Mapping[str, str], name: str) -> str:
     return " ".join(str(fields.get(name) or "").split())
 
 
-def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | None = None) -> dict[str, list[str]]:
+def kinds_in(locale: str = ENGLISH) -> dict[str, str]:
+    """The kinds the form offers, in `locale`."""
+    return {code: gettext_in(locale, words) for code, words in KINDS.items()}
+
+
+def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | None = None,
+                   locale: str = ENGLISH) -> dict[str, list[str]]:
+    """What is wrong with the form, field by field, in `locale`."""
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
     errors: dict[str, list[str]] = {}
     substance = _words(fields, "substance")
     if not substance:
-        errors["substance"] = ["Enter what you are allergic to, for example “peanuts” or “penicillin”."]
+        errors["substance"] = [_("Enter what you are allergic to, for example “peanuts” or “penicillin”.")]
     elif len(substance) > SUBSTANCE_MAX:
-        errors["substance"] = [f"This can be at most {SUBSTANCE_MAX} characters."]
+        errors["substance"] = [_("This can be at most %(num)s characters.") % {"num": SUBSTANCE_MAX}]
     if fields.get("category", "") not in KINDS:
-        errors["category"] = ["Choose what kind of thing it is."]
+        errors["category"] = [_("Choose what kind of thing it is.")]
     if len(_words(fields, "reaction")) > REACTION_MAX:
-        errors["reaction"] = [f"This can be at most {REACTION_MAX} characters."]
+        errors["reaction"] = [_("This can be at most %(num)s characters.") % {"num": REACTION_MAX}]
     if fields.get("severity", "") not in ("", *SEVERITY_WORDS):
-        errors["severity"] = ["Choose mild, moderate or severe, or leave it empty."]
+        errors["severity"] = [_("Choose mild, moderate or severe, or leave it empty.")]
     when = _words(fields, "onset")
     if when:
         day = typed_date(when)
         if day is None:
-            errors["onset"] = ["Enter a real date, for example 05/30/2019."]
+            errors["onset"] = [_("Enter a real date, for example 05/30/2019.")]
         else:
             if day > today:
-                errors["onset"] = ["This date is in the future. Enter when it first happened."]
+                errors["onset"] = [_("This date is in the future. Enter when it first happened.")]
             elif birth_date and day.isoformat() < birth_date[:10]:
-                errors["onset"] = ["This date is before you were born."]
+                errors["onset"] = [_("This date is before you were born.")]
     return errors
 
 

@@ -8,8 +8,10 @@ call, never ours).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from locales import ENGLISH, N_, gettext_in
 
 from .concepts import codes, concept_text
 from .quantities import quantity_value, same_unit
@@ -38,12 +40,13 @@ def _flag(key: str, words: str, symbol: str) -> Flag:
     return Flag(key, words, symbol, f"flag-{key}")
 
 
-NORMAL = _flag("normal", "Normal", "✓")
-HIGH = _flag("high", "High", "↑")
-LOW = _flag("low", "Low", "↓")
-CRITICAL_HIGH = _flag("critical-high", "Very high", "⇈")
-CRITICAL_LOW = _flag("critical-low", "Very low", "⇊")
-ABNORMAL = _flag("abnormal", "Outside the usual range", "!")
+# The words are marked for the catalogue; whoever shows a flag words it in the reader's language.
+NORMAL = _flag("normal", N_("Normal"), "✓")
+HIGH = _flag("high", N_("High"), "↑")
+LOW = _flag("low", N_("Low"), "↓")
+CRITICAL_HIGH = _flag("critical-high", N_("Very high"), "⇈")
+CRITICAL_LOW = _flag("critical-low", N_("Very low"), "⇊")
+ABNORMAL = _flag("abnormal", N_("Outside the usual range"), "!")
 FLAGS = {f.key: f for f in (NORMAL, HIGH, LOW, CRITICAL_HIGH, CRITICAL_LOW, ABNORMAL)}
 
 _BY_CODE = {
@@ -64,6 +67,11 @@ _BY_TEXT = {
 }
 # When several codes are given, the most serious one is shown.
 _SEVERITY = {"critical-high": 4, "critical-low": 4, "abnormal": 3, "high": 2, "low": 2, "normal": 1}
+
+
+def flag_in(flag: Flag | None, locale: str = ENGLISH) -> Flag | None:
+    """The same flag with its words in `locale`."""
+    return replace(flag, words=gettext_in(locale, flag.words)) if flag is not None else None
 
 
 def interpretation_flag(interpretation: Any) -> Flag | None:

@@ -40,6 +40,7 @@ from mappers.notebook import (
     visit_choices,
 )
 from mappers.validation import is_fhir_id
+from web.i18n import content_locale
 
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import NotFound, RecordUnavailable, WriteRefused
@@ -79,7 +80,8 @@ async def _choices(visit: Visit) -> tuple[dict[str, str], dict[str, str]]:
         visits=visits_search(visit))
     if not parts["medicines"].ok or not parts["visits"].ok:
         raise RecordUnavailable("notebook")
-    current, past = medication_list(parts["medicines"].value or [], tz=clock.tz)
+    current, past = medication_list(parts["medicines"].value or [], tz=clock.tz,
+                                    locale=clock.formats(content_locale("portal/notebook_entry.html", visit.locale)))
     views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz)
     return medicine_choices([*current, *past]), visit_choices(views, clock.tz)
 

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from redis.exceptions import RedisError
 
 from mappers.allergies import allergy
-from mappers.allergy_report import KINDS, allergy_errors, reported_allergy
+from mappers.allergy_report import allergy_errors, kinds_in, reported_allergy
 from mappers.coverage import CHANGES, HOLDERS, SUBJECT, coverage_cards, insurance_errors, insurance_request_text
 from mappers.messages import TOPICS, outgoing, thread_id
 from mappers.notices import CHOOSABLE, notice_email_problem
@@ -36,6 +36,7 @@ from mappers.profile import (
     profile_form,
 )
 from mappers.validation import is_fhir_id
+from web.i18n import content_locale
 
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import WriteRefused
@@ -65,13 +66,14 @@ async def overview(visit: Visit) -> Response:
         allergies=visit.fhir.search("AllergyIntolerance", [("patient", visit.patient_id)], all_pages=False),
     )
     clock, mine = visit.portal.clock, _mine(visit)
+    words = clock.formats(content_locale("portal/profile.html", visit.locale))  # the page's own language
     allergies = []
     for resource in parts["allergies"].value or []:
         verification = {c.get("code") for c in (resource.get("verificationStatus") or {}).get("coding") or []}
         if verification & {"entered-in-error", "refuted"}:
             continue
         reported = (resource.get("recorder") or {}).get("reference") in mine
-        allergies.append((allergy(resource, clock.tz), reported))
+        allergies.append((allergy(resource, clock.tz, words), reported))
     query = visit.request.query_params
     thread = query.get("thread", "")
     try:
@@ -180,7 +182,8 @@ async def send_insurance(visit: Visit) -> Response:
 def _allergy_page(visit: Visit, form: dict[str, str], errors: dict[str, list[str]], submission: str,
                   status: int = 200) -> Response:
     return visit.render("portal/profile_allergy.html", status, title="Tell us about an allergy", form=form,
-                        errors=errors, submission=submission, kinds=KINDS, today=visit.portal.clock.today())
+                        errors=errors, submission=submission, today=visit.portal.clock.today(),
+                        kinds=kinds_in(content_locale("portal/profile_allergy.html", visit.locale)))
 
 
 async def allergy_form(visit: Visit) -> Response:
@@ -192,7 +195,8 @@ async def report_allergy(visit: Visit) -> Response:
     fields, _ = await read_form(visit)
     submission = submission_of(fields)
     patient = await _patient(visit)
-    errors = allergy_errors(fields, visit.portal.clock.today(), patient.get("birthDate"))
+    errors = allergy_errors(fields, visit.portal.clock.today(), patient.get("birthDate"),
+                            content_locale("portal/profile_allergy.html", visit.locale))
     if not errors:
         body = reported_allergy(fields, patient_ref=f"Patient/{visit.patient_id}",
                                 reporter_ref=visit.session.fhir_user, submission=submission)

@@ -53,7 +53,7 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     assert path_of(page) == "/portal/menu"
     await _in(page, "es", "Todas las páginas")
     await check_page(page, "portal-menu-es")
-    for path, name in (("/portal/", "portal-home-es-chosen"), ("/portal/results", "portal-results-es")):
+    for path, name in (("/portal/", "portal-home-es-chosen"), ("/portal/billing", "portal-billing-es")):
         await page.goto(path)
         await expect(page.locator("html")).to_have_attribute("lang", "es")
         await check_page(page, name)
@@ -78,3 +78,32 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     await _in(page, "es", "Hola de nuevo")
     await press_by_keyboard(page, page.get_by_role("button", name="Idioma: English"))
     await _in(page, "en", "Welcome back")
+
+
+async def test_the_health_record_slice_in_spanish(context: BrowserContext, app: PortalApp,
+                                                  patients: PatientPool) -> None:
+    """The health record, test results (charts and explanations), downloads and the printable summary, read by
+    a patient whose record prefers Spanish: each page wholly Spanish, and every bar cleared."""
+    page = await context.new_page()
+    for patient_id in spanish_speakers():  # whichever Spanish speaker no other test has taken yet
+        try:
+            patient = patients.take(patient_id=patient_id)
+            break
+        except RuntimeError:
+            continue
+    else:
+        pytest.skip("every Spanish-speaking demo patient is taken by another test")
+    await sign_in(page, await enrol_patient(page, app, patient))
+    for path, heading, name in (("/portal/record", "Historial médico", "portal-record-es"),
+                                ("/portal/results", "Resultados", "portal-results-es"),
+                                ("/portal/download", "Descargar su historial", "portal-download-es"),
+                                ("/portal/download/summary", "Resumen de salud", "portal-summary-es")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        # Nothing of the page is marked as still English, but for the English sources of test explanations.
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        assert await page.locator('main [lang="en"]:not(a [lang="en"])').count() == 0, path
+        await check_page(page, name)
+    await page.goto("/portal/results")
+    await expect(page.locator(".trend__summary").first).to_contain_text("Su ")
+    await expect(page.locator("svg.trend-chart").first).to_contain_text("Fecha del análisis")

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from mappers.allergy_report import allergy_errors, reported_allergy
+from mappers.allergy_report import allergy_errors, kinds_in, reported_allergy
 from mappers.coverage import coverage_cards, insurance_errors, insurance_request_text
 from mappers.inbound import patient_update
 from mappers.inbound import reported_allergy as shaped_allergy
@@ -159,3 +159,10 @@ def test_an_allergy_report_is_checked_and_shaped_as_the_gateway_wants_it() -> No
     assert written["code"] == {"text": "Peanuts"} and written["reaction"][0]["severity"] == "severe"
     assert written["verificationStatus"]["coding"][0]["code"] == "unconfirmed"
     assert written["identifier"] == body["identifier"] and written["onsetDateTime"] == "2019-05-30"
+
+
+def test_an_allergy_report_form_speaks_the_readers_language() -> None:
+    errors = allergy_errors({"substance": "", "category": "x", "onset": "2030-01-01"}, TODAY, locale="es")
+    assert errors["substance"] == ["Escriba a qué tiene alergia, por ejemplo “maní” o “penicilina”."]
+    assert errors["onset"] == ["Esta fecha todavía no llegó. Escriba cuándo pasó por primera vez."]
+    assert kinds_in("es")["food"] == "Una comida" and kinds_in()["food"] == "A food"

@@ -17,9 +17,9 @@ from starlette.responses import Response
 
 from portal.core import Visit
 from portal.fhir import RecordUnavailable
+from portal.pages.billing import statements_page
 from portal.pages.dashboard import show_dashboard
 from portal.pages.language import add_language_routes
-from portal.pages.results import show_results
 from smart_auth.accounts.preferences import DisplayPreferences
 from smart_auth.pages import make_auth_templates
 from tests.plain_language import MAX_GRADE, grade_page
@@ -86,11 +86,11 @@ async def test_home_in_english_offers_spanish(tmp_path: Path, records: dict) -> 
 
 async def test_a_page_not_translated_yet_is_marked_english_inside_the_spanish_layout(tmp_path: Path,
                                                                                       records: dict) -> None:
-    html = (await show_results(demo_visit(tmp_path, records[PID], PID, NOON, lang="es"))).body.decode()
+    html = (await statements_page(demo_visit(tmp_path, records[PID], PID, NOON, lang="es"))).body.decode()
     assert '<html lang="es">' in html and re.search(r'<main id="main"[^>]* lang="en">', html)
     main = _main(html)
     assert '<p class="info" lang="es">Por ahora, esta página solo está en inglés.</p>' in main
-    assert "Lab results" in text_of(main) and "Cerrar sesión" in text_of(html)
+    assert "Bills" in text_of(main) and "Cerrar sesión" in text_of(html)
     # Its dates are English like its words, never "Taken on 4 de marzo".
     assert ENGLISH_DATE.search(main) and not SPANISH_DATE.search(main)
 
