@@ -39,5 +39,4 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
         "results", "summary", "todo", "visits")),
     "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",
-    *(f"notifications/{name}.py" for name in ("notice", "reminders", "sms")),
 })

@@ -141,7 +141,8 @@ async def test_a_code_asked_for_on_a_spanish_page_is_sent_in_spanish(site: Site)
                      data={"csrf_token": csrf(page.text), "back": "/auth/account/password"})
     sent = site.outbox.sent[-1]
     assert sent["subject"] == "Su código para entrar"
-    assert re.fullmatch(r"Su código del .+ es \d{6}\. Vence en \d+ minutos\. No se lo dé a nadie\.", sent["body"])
+    assert re.fullmatch(r"Su código para entrar a .+ es \d{6}\. Vence en \d+ minutos\. No se lo dé a nadie\.",
+                        sent["body"])
 
 
 async def test_enrolment_and_reset_pages_in_spanish_and_the_english_browser_unchanged(site: Site) -> None:
