@@ -217,9 +217,10 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
         confirmed,
     )
 
-    # Notices are addressed to accounts and patients, whose addresses and choices the account store keeps.
-    notifications = Notifications(parts.redis, settings.notifications, AccountRecipients(accounts.store),
-                                  ehr=parts.upstream)
+    # Notices are addressed to accounts and patients, whose addresses and choices the account store keeps; a
+    # patient's language, when they never chose one, is the one their record prefers.
+    notifications = Notifications(parts.redis, settings.notifications,
+                                  AccountRecipients(accounts.store, ehr=parts.upstream), ehr=parts.upstream)
     accounts.notices = notifications
     if parts.change_feed is not None:  # results made final in the EHR are announced (no cache: no feed, no notice)
         parts.change_feed.subscribe(notifications.results_released)

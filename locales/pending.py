@@ -20,13 +20,8 @@ PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "profile_contact", "profile_insurance", "referral_new", "referrals", "self_check",
     "self_check_result", "settings", "todo",
 ))
-ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
-    "_add_authenticator", "_confirm_it_is_you", "_send_code", "enroll_accept", "enroll_account", "enroll_code",
-    "enroll_identity", "enroll_mfa", "enroll_otp", "enroll_totp", "message", "proxies", "recovery_codes",
-    "reset_password", "reset_start", "reset_verify", "security", "security_authenticator", "security_password",
-    "security_recovery", "security_recovery_codes",
-)) | frozenset(f"oauth/{name}.html" for name in ("base", "consent", "error", "picker"))
-SHARED_TEMPLATES = frozenset({"_forms.html"})
+ACCOUNTS_TEMPLATES: frozenset[str] = frozenset()  # accounts/ and oauth/: all translated
+SHARED_TEMPLATES: frozenset[str] = frozenset()  # _forms.html: translated
 
 NOT_YET_TRANSLATED: frozenset[str] = PORTAL_TEMPLATES | ACCOUNTS_TEMPLATES | SHARED_TEMPLATES
 
@@ -44,9 +39,4 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "portal_access", "profile", "questionnaires", "referrals", "refills",
         "todo")),
     "mappers/data/care_due.toml",
-    *(f"smart_auth/accounts/{name}.py" for name in (
-        "context", "enrolment", "factors", "flow", "identity", "messaging", "mfa", "passwords", "proxies",
-        "proxy_links", "reset", "router", "security")),
-    "smart_auth/consent.py", "smart_auth/authorize.py",
-    *(f"notifications/{name}.py" for name in ("notice", "reminders", "sms")),
 })

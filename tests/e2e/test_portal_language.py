@@ -107,3 +107,101 @@ async def test_the_health_record_slice_in_spanish(context: BrowserContext, app: 
     await page.goto("/portal/results")
     await expect(page.locator(".trend__summary").first).to_contain_text("Su ")
     await expect(page.locator("svg.trend-chart").first).to_contain_text("Fecha del análisis")
+
+
+async def test_slice_accounts_enrolment_security_caregivers_consent_in_spanish(
+        new_context, app: PortalApp, patients: PatientPool) -> None:  # new_context: conftest's context factory
+    """The sign-in side in Spanish, for a Spanish-speaking patient whose browser asks for Spanish: enrolment from
+    the invitation link to the recovery codes, the sign-in settings, caregiver access, an app's consent page and
+    its refusal page, and the password reset. Each page is in Spanish and clears every bar of `check_page`."""
+    from .harness import Authenticator, DemoPatient, follow_link, new_password, new_username, submit
+    from .test_accounts_pages import register_app, start_app_authorization
+
+    def free_spanish_speaker() -> DemoPatient:
+        for patient_id in spanish_speakers()[1:]:  # the first is the portal test's above
+            try:
+                return patients.take(patient_id=patient_id)
+            except RuntimeError:
+                continue
+        raise AssertionError("no Spanish-speaking demo patient is left for this test")
+
+    patient = free_spanish_speaker()
+    page = await (await new_context(locale="es-US")).new_page()
+    await page.goto((await app.invite(patient.patient_id)).url)
+    await _in(page, "es", "Confirme quién es usted")
+    await check_page(page, "es-enrol-identity")
+    await submit(page, {"Fecha de nacimiento": patient.birth_date,
+                        "Número de historial médico (MRN)": patient.mrn}, "Continuar")
+    await _in(page, "es", "Elija su nombre de usuario y su contraseña")
+    await check_page(page, "es-enrol-account")
+    username, password = new_username("es"), new_password()
+    await submit(page, {"Nombre de usuario": username, "Contraseña": password,
+                        "Escriba la contraseña otra vez": password}, "Continuar")
+    await _in(page, "es", "Ponga un segundo paso para entrar")
+    await check_page(page, "es-enrol-second-step")
+    await follow_link(page, "Poner una aplicación de autenticación")
+    await _in(page, "es", "Prepare su aplicación de autenticación")
+    await check_page(page, "es-enrol-authenticator")
+    authenticator = Authenticator("".join((await page.locator("#totp-secret").inner_text()).split()))
+    await submit(page, {"Escriba el código de 6 números que le muestra la aplicación": await authenticator.code()},
+                 "Confirmar")
+    await _in(page, "es", "Su cuenta está lista")
+    await check_page(page, "es-enrol-done")
+
+    # Signed in, the sign-in settings: the date the password was set is written the Spanish way.
+    await page.goto("/auth/login?next=/auth/account/security")
+    await submit(page, {"Nombre de usuario": username, "Contraseña": password}, "Continuar")
+    await submit(page, {"Código": await authenticator.code()}, "Iniciar sesión")
+    await _in(page, "es", "Contraseña e inicio de sesión")
+    await expect(page.locator("main")).to_contain_text("Puso su contraseña por última vez el ")
+    await expect(page.locator("main")).to_contain_text(" de 20")
+    await check_page(page, "es-security")
+    await page.goto("/auth/account/password")
+    await _in(page, "es", "Cambiar su contraseña")
+    await submit(page, {}, "Cambiar la contraseña")
+    await expect(page.get_by_role("alert").first).to_contain_text("Corrija esto:")
+    await check_page(page, "es-security-password-errors")
+    for path, heading, name in (("/auth/account/authenticator", "Poner una aplicación de autenticación nueva",
+                                 "es-security-authenticator"),
+                                ("/auth/account/recovery-codes", "Obtener códigos de recuperación nuevos",
+                                 "es-security-recovery")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        await check_page(page, name)
+
+    # Caregiver access: nobody yet, then an invitation sent.
+    await page.goto("/auth/proxies")
+    await _in(page, "es", "Acceso de cuidadores")
+    await expect(page.locator("main")).to_contain_text("Nadie más puede ver su historial.")
+    await check_page(page, "es-caregivers")
+    await submit(page, {"Nombre del cuidador": "Rosa Díaz", "Correo del cuidador": f"rosa-{username}@example.org",
+                        "¿Qué relación tiene con usted?": "Hermano o hermana"}, "Mandar la invitación")
+    await expect(page.get_by_role("status")).to_have_text("Mandamos la invitación.")
+    await expect(page.get_by_role("row", name="Rosa Díaz")).to_contain_text("Invitado, aún no entra")
+    await check_page(page, "es-caregivers-invited")
+
+    # An app asks for access: the consent page, and the page for an app the portal does not know.
+    client_id = await register_app(app, "Diario de Salud", "http://127.0.0.1:9/callback")
+    await start_app_authorization(page, app, client_id, "http://127.0.0.1:9/callback",
+                                  "openid fhirUser patient/Observation.rs patient/MedicationRequest.rs")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("¿Permite que Diario de Salud use su información?")
+    await expect(page.locator("main")).to_contain_text("Ver sus resultados y medidas")
+    await check_page(page, "es-app-consent")
+    await page.goto("/auth/authorize?client_id=no-such-app")
+    await _in(page, "es", "Aplicación desconocida")
+    await check_page(page, "es-app-error")
+
+    # Signed out, in another browser asking for Spanish: the letter's code page and the password reset.
+    page = await (await new_context(locale="es-US")).new_page()
+    await page.goto("/auth/enroll")
+    await _in(page, "es", "Escriba su código de invitación")
+    await check_page(page, "es-enrol-code")
+    await page.goto("/auth/reset")
+    await _in(page, "es", "Ponga una contraseña nueva")
+    await check_page(page, "es-reset-start")
+    await submit(page, {"Nombre de usuario": username}, "Continuar")
+    await _in(page, "es", "Confirme que es usted")
+    await check_page(page, "es-reset-verify")
+    await submit(page, {"Código": await authenticator.code()}, "Continuar")
+    await _in(page, "es", "Elija una contraseña nueva")
+    await check_page(page, "es-reset-password")
