@@ -5,6 +5,8 @@ pages stay in the person's language, and the sign-in page has its own switch."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
@@ -80,20 +82,10 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     await _in(page, "en", "Welcome back")
 
 
-async def test_the_health_record_slice_in_spanish(context: BrowserContext, app: PortalApp,
-                                                  patients: PatientPool) -> None:
+async def test_the_health_record_slice_in_spanish(spanish_signed_in: Callable[[], Awaitable[Page]]) -> None:
     """The health record, test results (charts and explanations), downloads and the printable summary, read by
     a patient whose record prefers Spanish: each page wholly Spanish, and every bar cleared."""
-    page = await context.new_page()
-    for patient_id in spanish_speakers():  # whichever Spanish speaker no other test has taken yet
-        try:
-            patient = patients.take(patient_id=patient_id)
-            break
-        except RuntimeError:
-            continue
-    else:
-        pytest.skip("every Spanish-speaking demo patient is taken by another test")
-    await sign_in(page, await enrol_patient(page, app, patient))
+    page = await spanish_signed_in()
     for path, heading, name in (("/portal/record", "Historial médico", "portal-record-es"),
                                 ("/portal/results", "Resultados", "portal-results-es"),
                                 ("/portal/download", "Descargar su historial", "portal-download-es"),
@@ -118,7 +110,7 @@ async def test_slice_accounts_enrolment_security_caregivers_consent_in_spanish(
     from .test_accounts_pages import register_app, start_app_authorization
 
     def free_spanish_speaker() -> DemoPatient:
-        for patient_id in spanish_speakers()[1:]:  # the first is the portal test's above
+        for patient_id in spanish_speakers()[1:-1]:  # the first is the switch test's, the last the shared one
             try:
                 return patients.take(patient_id=patient_id)
             except RuntimeError:
