@@ -18,7 +18,7 @@ PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "help_topic", "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
     "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
     "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results", "self_check",
-    "self_check_result", "settings", "summary", "todo",
+    "self_check_result", "settings", "summary",
 ))
 ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
     "_add_authenticator", "_confirm_it_is_you", "_send_code", "enroll_accept", "enroll_account", "enroll_code",
@@ -36,14 +36,14 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "guide", "help_topics", "self_check", "sections", "statement_pdf", "summary_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
         "access_log", "appointments", "billing", "caregivers", "downloads", "forms", "guide", "help",
-        "medications", "messages", "notebook", "profile", "record", "referrals", "results", "settings", "todo")),
+        "medications", "messages", "notebook", "profile", "record", "referrals", "results", "settings")),
     *(f"mappers/{name}.py" for name in (
-        "allergies", "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
-        "conditions", "coverage", "decisions", "documents", "explanations", "flags", "form_tasks",
+        "allergies", "allergy_report", "attachments", "billing", "booking",
+        "conditions", "coverage", "decisions", "documents", "explanations", "flags",
         "immunizations", "medications", "messages", "names", "notebook", "notebook_rules", "notices", "payments",
         "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
-        "results", "summary", "todo", "visits")),
-    "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",
+        "results", "summary", "visits")),
+    "mappers/data/lab_explanations.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (
         "context", "enrolment", "factors", "flow", "identity", "messaging", "mfa", "passwords", "proxies",
         "proxy_links", "reset", "router", "security")),
