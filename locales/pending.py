@@ -12,11 +12,11 @@ from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "_emergency", "_message_fields", "_question", "_record", "_results", "_visit_summary", "access_log",
+    "_question", "_record", "_results", "_visit_summary", "access_log",
     "account", "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
     "billing_pay", "billing_statement", "caregivers", "download", "form", "forms", "guide", "help",
-    "help_topic", "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
-    "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
+    "help_topic", "making_pdf", "medication_refill", "medication_renewal", "medications",
+    "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
     "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results", "self_check",
     "self_check_result", "settings", "summary",
 ))
@@ -36,11 +36,11 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "guide", "help_topics", "self_check", "sections", "statement_pdf", "summary_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
         "access_log", "appointments", "billing", "caregivers", "downloads", "forms", "guide", "help",
-        "medications", "messages", "notebook", "profile", "record", "referrals", "results", "settings")),
+        "medications", "notebook", "profile", "record", "referrals", "results", "settings")),
     *(f"mappers/{name}.py" for name in (
-        "allergies", "allergy_report", "attachments", "billing", "booking",
+        "allergies", "allergy_report", "billing", "booking",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags",
-        "immunizations", "medications", "messages", "names", "notebook", "notebook_rules", "notices", "payments",
+        "immunizations", "medications", "names", "notebook", "notebook_rules", "notices", "payments",
         "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
         "results", "summary", "visits")),
     "mappers/data/lab_explanations.toml",
