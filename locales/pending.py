@@ -12,8 +12,8 @@ from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "_question", "_record", "_results", "_visit_summary", "access_log",
-    "account", "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
+    "_question", "_record", "_results", "access_log",
+    "account", "billing",
     "billing_pay", "billing_statement", "caregivers", "download", "form", "forms", "guide", "help",
     "help_topic", "making_pdf", "medication_refill", "medication_renewal", "medications",
     "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
@@ -35,10 +35,10 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
     *(f"portal/{name}.py" for name in (
         "guide", "help_topics", "self_check", "sections", "statement_pdf", "summary_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
-        "access_log", "appointments", "billing", "caregivers", "downloads", "forms", "guide", "help",
+        "access_log", "billing", "caregivers", "downloads", "forms", "guide", "help",
         "medications", "notebook", "profile", "record", "referrals", "results", "settings")),
     *(f"mappers/{name}.py" for name in (
-        "allergies", "allergy_report", "billing", "booking",
+        "allergies", "allergy_report", "billing",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags",
         "immunizations", "medications", "names", "notebook", "notebook_rules", "notices", "payments",
         "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",

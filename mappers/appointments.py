@@ -10,8 +10,9 @@ from typing import Any
 
 from locales import ENGLISH, N_, gettext_in
 
+from .booking import CANCELLATION_REASONS, CANCELLATION_SYSTEM
 from .calendar_file import CalendarEvent
-from .concepts import concept_text, concept_texts
+from .concepts import codes, concept_text, concept_texts
 from .dates import date_time_words, unknown_date
 from .instants import FhirTime, first_time, parse_instant
 from .references import parse_reference, reference_display, reference_to
@@ -37,6 +38,7 @@ class AppointmentView:
     reason: str | None
     instructions: str | None
     cancel_reason: str | None
+    status: str = ""  # the FHIR status code (status_text is its words)
 
 
 def appointment(resource: Any, today: date, now: datetime | None = None, resources: Mapping[str, Any] | None = None,
@@ -77,8 +79,20 @@ def appointment(resource: Any, today: date, now: datetime | None = None, resourc
         reason=", ".join(concept_texts(item.get("reasonCode"))) or None,
         instructions=item["patientInstruction"].strip() if isinstance(item.get("patientInstruction"), str)
         and item["patientInstruction"].strip() else None,
-        cancel_reason=concept_text(item.get("cancelationReason")) if status == "cancelled" else None,
+        cancel_reason=_cancel_reason(item.get("cancelationReason"), locale) if status == "cancelled" else None,
+        status=status,
     )
+
+
+def _cancel_reason(concept: Any, locale: str) -> str | None:
+    """Why a visit was cancelled: a reason the patient picked here in their language, else the record's words."""
+    text = concept_text(concept)
+    for system, code in codes(concept):
+        if system == CANCELLATION_SYSTEM and code in CANCELLATION_REASONS:
+            words = CANCELLATION_REASONS[code][0]
+            if text in (None, words):
+                return gettext_in(locale, words)
+    return text
 
 
 def upcoming_appointments(resources: Iterable[Any], today: date, now: datetime | None = None,
