@@ -177,7 +177,7 @@ async def send_new(visit: Visit) -> Response:
     fields, upload = await read_form(visit)
     submission = submission_of(fields)
     recipients = await _recipients(visit)
-    errors = compose_errors(fields, recipients, locale=visit.locale)
+    errors = compose_errors(fields, recipients, locale=visit.portal.clock.formats(visit.locale))
     attachment = await read_attachment(upload, errors, visit.locale)
     if not errors:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=fields["to"], text=fields["text"],
@@ -211,7 +211,7 @@ async def reply(visit: Visit) -> Response:
     root, raw = await _conversation(visit, tid)
     clock = visit.portal.clock
     shown = threads(raw, me_refs(visit), clock.today(), clock.tz, locale=clock.formats(visit.locale))[0]
-    errors = compose_errors(fields, [], reply=True, locale=visit.locale)
+    errors = compose_errors(fields, [], reply=True, locale=clock.formats(visit.locale))
     attachment = await read_attachment(upload, errors, visit.locale)
     if not errors:
         recipient = shown.reply_recipient or TOPICS["care"][1]
