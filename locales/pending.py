@@ -17,7 +17,7 @@ PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "billing_pay", "billing_statement", "caregivers", "download", "form", "forms", "guide", "help",
     "help_topic", "making_pdf",
     "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
-    "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results", "self_check",
+    "profile_contact", "profile_insurance", "record", "results", "self_check",
     "self_check_result", "settings", "summary",
 ))
 ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
@@ -36,12 +36,12 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "guide", "help_topics", "self_check", "sections", "statement_pdf", "summary_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
         "access_log", "billing", "caregivers", "downloads", "forms", "guide", "help",
-        "notebook", "profile", "record", "referrals", "results", "settings")),
+        "notebook", "profile", "record", "results", "settings")),
     *(f"mappers/{name}.py" for name in (
         "allergies", "allergy_report", "billing",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags",
         "immunizations", "medications", "names", "notebook", "notebook_rules", "notices", "payments",
-        "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals",
+        "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges",
         "results", "summary", "visits")),
     "mappers/data/lab_explanations.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (

@@ -226,7 +226,7 @@ async def test_the_appointments_pages_in_spanish(tmp_path: Path, gw: respx.MockR
     for spanish in ("Pedir una cita", "Próximas", "Follow-up visit con Dr. Samuel Okafor", "(30 minutos)",
                     "Detalles, agregar al calendario, cambiar o cancelar"):
         assert spanish in coming, spanish
-    assert "Hecha" in past and "Cancelada \N{EN DASH} Me siento mejor" in past
+    assert "Ya se hizo" in past and "Se canceló \N{EN DASH} Me siento mejor" in past
     assert SPANISH_DAY.search(past) and re.search(r"\d:\d\d [ap]\.m\.", past)  # "viernes, 30 de octubre, 9:00 a.m."
     assert not ENGLISH_WORDS.search(words.split("Citas", 1)[1].replace("Follow-up visit", "")), \
         ENGLISH_WORDS.findall(words.split("Citas", 1)[1].replace("Follow-up visit", ""))
