@@ -12,9 +12,9 @@ from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "_question", "_record", "_results", "access_log",
+    "_record", "_results", "access_log",
     "account", "billing",
-    "billing_pay", "billing_statement", "caregivers", "download", "form", "forms", "guide", "help",
+    "billing_pay", "billing_statement", "caregivers", "download", "guide", "help",
     "help_topic", "making_pdf",
     "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
     "profile_contact", "profile_insurance", "record", "results", "self_check",
@@ -35,13 +35,13 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
     *(f"portal/{name}.py" for name in (
         "guide", "help_topics", "self_check", "sections", "statement_pdf", "summary_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
-        "access_log", "billing", "caregivers", "downloads", "forms", "guide", "help",
+        "access_log", "billing", "caregivers", "downloads", "guide", "help",
         "notebook", "profile", "record", "results", "settings")),
     *(f"mappers/{name}.py" for name in (
         "allergies", "allergy_report", "billing",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags",
         "immunizations", "medications", "names", "notebook", "notebook_rules", "notices", "payments",
-        "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges",
+        "portal_access", "procedures", "profile", "quantities", "ranges",
         "results", "summary", "visits")),
     "mappers/data/lab_explanations.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (
