@@ -78,3 +78,39 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     await _in(page, "es", "Hola de nuevo")
     await press_by_keyboard(page, page.get_by_role("button", name="Idioma: English"))
     await _in(page, "en", "Welcome back")
+
+
+async def test_slice_b_messages_visits_medicines_referrals_forms_and_to_do_in_spanish(
+        context: BrowserContext, app: PortalApp, patients: PatientPool) -> None:
+    """A Spanish speaker's messages, visits (and booking one), medicines, referrals, forms and to-do list:
+    each page in Spanish clears every bar at 375 and 1280 px."""
+    page = await context.new_page()
+    account = await enrol_patient(page, app, patients.take(patient_id=spanish_speakers()[-1]))
+    await sign_in(page, account)
+    await _in(page, "es", "Le damos la bienvenida")
+    for path, heading, name in (
+            ("/portal/todo", "Pendientes", "portal-todo-es"),
+            ("/portal/messages", "Mensajes", "portal-messages-es"),
+            ("/portal/messages/new", "Escribir un mensaje", "portal-message-new-es"),
+            ("/portal/appointments", "Citas", "portal-appointments-es"),
+            ("/portal/appointments/book", "Pedir una cita", "portal-appointment-book-es"),
+            ("/portal/medications", "Sus medicamentos", "portal-medications-es"),
+            ("/portal/referrals", "Referidos", "portal-referrals-es"),
+            ("/portal/referrals/new", "Pedir un referido", "portal-referral-new-es"),
+            ("/portal/forms", "Formularios", "portal-forms-es")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        # Translated: no "only in English" line, and <main> is not marked English.
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        await check_page(page, name)
+    # One visit and one form, opened from their lists.
+    await page.goto("/portal/appointments")
+    await page.locator("main a[href^='/portal/appointments/']:not([href*='book'])").first.click()
+    await expect(page.get_by_role("term").first).to_have_text("Cuándo")
+    await check_page(page, "portal-appointment-es")
+    await page.goto("/portal/forms")
+    forms = page.locator("main a[href^='/portal/forms/']")
+    if await forms.count():
+        await forms.first.click()
+        await expect(page.get_by_role("link", name="Volver a sus formularios")).to_be_visible()
+        await check_page(page, "portal-form-es")

@@ -188,6 +188,7 @@ async def test_the_medicines_pages_in_spanish(tmp_path: Path, gw: respx.MockRout
     for spanish in ("Sus medicamentos", "Estos son los medicamentos que su equipo médico le recetó ahora.",
                     "Cómo tomarlo", "Resurtidos", "Última vez que se surtió", "Recetado por",
                     "viernes, 2 de octubre de 2026 en Walgreens on Wabash Ave", "Sus pedidos de resurtido",
+                    "Dr. Margaret Ellison el lunes, 1 de junio de 2026",
                     "Enviado lo pidió el viernes, 20 de noviembre de 2026, para CVS on S MacArthur Blvd.",
                     "Su equipo médico tiene su pedido.", "No aprobado", "A esta receta no le quedan resurtidos.",
                     "Pedir una renovación", "Pedir un resurtido", "Envíe un mensaje"):
