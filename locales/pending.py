@@ -12,13 +12,9 @@ from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "_emergency", "_message_fields", "_question", "_visit_summary", "access_log",
-    "account", "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
-    "billing_pay", "billing_statement", "caregivers", "form", "forms", "guide", "help",
-    "help_topic", "medication_refill", "medication_renewal", "medications", "message_new",
-    "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
-    "profile_contact", "profile_insurance", "referral_new", "referrals", "self_check",
-    "self_check_result", "settings", "todo",
+    "access_log", "account", "billing", "billing_pay", "billing_statement", "caregivers", "guide", "help",
+    "help_topic", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy", "profile_contact",
+    "profile_insurance", "self_check", "self_check_result", "settings",
 ))
 ACCOUNTS_TEMPLATES: frozenset[str] = frozenset()  # accounts/ and oauth/: all translated
 SHARED_TEMPLATES: frozenset[str] = frozenset()  # _forms.html: translated
@@ -27,16 +23,10 @@ NOT_YET_TRANSLATED: frozenset[str] = PORTAL_TEMPLATES | ACCOUNTS_TEMPLATES | SHA
 
 # Python modules (paths from the repository root) whose words reach patients and are not marked yet.
 NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
-    *(f"portal/{name}.py" for name in (
-        "guide", "help_topics", "self_check", "statement_pdf", "devices")),
+    *(f"portal/{name}.py" for name in ("guide", "help_topics", "self_check", "statement_pdf", "devices")),
     *(f"portal/pages/{name}.py" for name in (
-        "access_log", "appointments", "billing", "caregivers", "forms", "guide", "help",
-        "medications", "messages", "notebook", "profile", "referrals", "settings", "todo")),
+        "access_log", "billing", "caregivers", "guide", "help", "notebook", "profile", "settings")),
     *(f"mappers/{name}.py" for name in (
-        "appointments", "attachments", "billing", "booking", "care_due",
-        "coverage", "decisions", "form_tasks",
-        "messages", "names", "notebook", "notebook_rules", "notices", "payments",
-        "portal_access", "profile", "questionnaires", "referrals", "refills",
-        "todo")),
-    "mappers/data/care_due.toml",
+        "billing", "coverage", "decisions", "names", "notebook", "notebook_rules", "notices", "payments",
+        "portal_access", "profile")),
 })

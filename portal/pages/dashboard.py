@@ -74,7 +74,8 @@ async def show_dashboard(visit: Visit) -> Response:
         **todo_loads(visit, rules),  # next visits, medicines and what is due come from the same searches
     )
     todo = build_to_dos(visit, parts, rules)
-    upcoming = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz)[:UPCOMING]
+    upcoming = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz,
+                                     locale=clock.formats(visit.locale))[:UPCOMING]
     reports = parts["reports"].value or []  # newest first, as asked for
     results = [NewResult(report_panel(r, None, tz, names, locale).name, clock.day(_reported(r), visit.locale),
                          _after(_reported(r), since)) for r in reports[:NEW_RESULTS_SHOWN]]

@@ -197,3 +197,38 @@ async def test_slice_accounts_enrolment_security_caregivers_consent_in_spanish(
     await submit(page, {"Código": await authenticator.code()}, "Continuar")
     await _in(page, "es", "Elija una contraseña nueva")
     await check_page(page, "es-reset-password")
+
+
+async def test_the_messages_visits_medicines_referrals_forms_and_to_do_in_spanish(
+        spanish_signed_in: Callable[[], Awaitable[Page]]) -> None:
+    """A Spanish speaker's messages, visits (and booking one), medicines, referrals, forms and to-do list:
+    each page in Spanish clears every bar at 375 and 1280 px."""
+    page = await spanish_signed_in()
+    await page.goto("/portal/")
+    await _in(page, "es", "Le damos la bienvenida")
+    for path, heading, name in (
+            ("/portal/todo", "Pendientes", "portal-todo-es"),
+            ("/portal/messages", "Mensajes", "portal-messages-es"),
+            ("/portal/messages/new", "Escribir un mensaje", "portal-message-new-es"),
+            ("/portal/appointments", "Citas", "portal-appointments-es"),
+            ("/portal/appointments/book", "Pedir una cita", "portal-appointment-book-es"),
+            ("/portal/medications", "Sus medicamentos", "portal-medications-es"),
+            ("/portal/referrals", "Referidos", "portal-referrals-es"),
+            ("/portal/referrals/new", "Pedir un referido", "portal-referral-new-es"),
+            ("/portal/forms", "Formularios", "portal-forms-es")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        # Translated: no "only in English" line, and <main> is not marked English.
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        await check_page(page, name)
+    # One visit and one form, opened from their lists.
+    await page.goto("/portal/appointments")
+    await page.locator("main a[href^='/portal/appointments/']:not([href*='book'])").first.click()
+    await expect(page.get_by_role("term").first).to_have_text("Cuándo")
+    await check_page(page, "portal-appointment-es")
+    await page.goto("/portal/forms")
+    forms = page.locator("main a[href^='/portal/forms/']")
+    if await forms.count():
+        await forms.first.click()
+        await expect(page.get_by_role("link", name="Volver a sus formularios")).to_be_visible()
+        await check_page(page, "portal-form-es")

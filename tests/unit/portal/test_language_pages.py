@@ -61,8 +61,13 @@ async def test_home_in_spanish(tmp_path: Path, records: dict) -> None:
     assert "solo está en inglés" not in text
     assert SPANISH_DATE.search(_main(html)) and not ENGLISH_DATE.search(re.sub(r'<span lang="en">.*?</span>', "",
                                                                                   _main(html)))
-    # Words from parts not translated yet (the to-do list's) are there, marked as English for screen readers.
-    assert re.search(r'<strong><span lang="en">[^<]+</span></strong>', _main(html))
+    # The to-do list and what is due speak Spanish too; a guideline's English title is marked as English.
+    for words in ("Llene este formulario antes del martes, 31 de marzo de 2026.", "Le toca ahora: no está en su "
+                  "historial", "Vacuna contra la gripe", "Último en su historial: lunes, 7 de octubre de 2024"):
+        assert words in text, words
+    for english in ("Fill in this form", "Due now", "Flu shot", "Ask your care team"):
+        assert english not in text, english
+    assert re.search(r'hreflang="en" [^>]*><span lang="en">CDC: [^<]+</span></a>', _main(html))
     # The switch offers English, named in English; the countdown of the idle warning counts in Spanish.
     switch = html.split('class="language-switch"', 1)[1].split("</div>", 1)[0]
     assert 'name="lang" value="en"' in switch and '<span lang="en">English</span>' in switch
