@@ -12,13 +12,13 @@ from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "_emergency", "_message_fields", "_question", "_record", "_results", "_visit_summary", "access_log",
-    "account", "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
-    "billing_pay", "billing_statement", "caregivers", "download", "form", "forms", "guide", "help",
-    "help_topic", "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
+    "_emergency", "_message_fields", "_question", "_record", "_results", "_visit_summary",
+    "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
+    "billing_pay", "billing_statement", "download", "form", "forms",
+    "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
     "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
-    "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results", "self_check",
-    "self_check_result", "settings", "summary", "todo",
+    "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results",
+    "summary", "todo",
 ))
 ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
     "_add_authenticator", "_confirm_it_is_you", "_send_code", "enroll_accept", "enroll_account", "enroll_code",
@@ -33,15 +33,15 @@ NOT_YET_TRANSLATED: frozenset[str] = PORTAL_TEMPLATES | ACCOUNTS_TEMPLATES | SHA
 # Python modules (paths from the repository root) whose words reach patients and are not marked yet.
 NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
     *(f"portal/{name}.py" for name in (
-        "guide", "help_topics", "self_check", "sections", "statement_pdf", "summary_pdf", "devices")),
+        "sections", "statement_pdf", "summary_pdf")),
     *(f"portal/pages/{name}.py" for name in (
-        "access_log", "appointments", "billing", "caregivers", "downloads", "forms", "guide", "help",
-        "medications", "messages", "notebook", "profile", "record", "referrals", "results", "settings", "todo")),
+        "appointments", "billing", "downloads", "forms",
+        "medications", "messages", "notebook", "profile", "record", "referrals", "results", "todo")),
     *(f"mappers/{name}.py" for name in (
         "allergies", "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags", "form_tasks",
         "immunizations", "medications", "messages", "names", "notebook", "notebook_rules", "notices", "payments",
-        "portal_access", "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
+        "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
         "results", "summary", "todo", "visits")),
     "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (
