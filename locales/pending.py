@@ -16,7 +16,7 @@ PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
     "billing_pay", "billing_statement", "download", "form", "forms",
     "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
-    "message_thread", "messages", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy",
+    "message_thread", "messages", "profile", "profile_allergy",
     "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results",
     "summary", "todo",
 ))
@@ -36,11 +36,11 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "sections", "statement_pdf", "summary_pdf")),
     *(f"portal/pages/{name}.py" for name in (
         "appointments", "billing", "downloads", "forms",
-        "medications", "messages", "notebook", "profile", "record", "referrals", "results", "todo")),
+        "medications", "messages", "profile", "record", "referrals", "results", "todo")),
     *(f"mappers/{name}.py" for name in (
         "allergies", "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags", "form_tasks",
-        "immunizations", "medications", "messages", "names", "notebook", "notebook_rules", "notices", "payments",
+        "immunizations", "medications", "messages", "names", "notebook_rules", "notices", "payments",
         "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
         "results", "summary", "todo", "visits")),
     "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",

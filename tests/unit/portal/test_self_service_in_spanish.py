@@ -41,6 +41,13 @@ SLICE_PAGES: list[tuple[str, str, dict[str, str] | None]] = [
     ("GET", "/portal/settings", None), ("GET", "/portal/settings?saved=1", None),
     ("POST", "/portal/settings", {"text_size": "huge", "contrast": "?"}),
     ("GET", "/portal/access-log", None),
+    ("GET", "/portal/notebook", None), ("GET", "/portal/notebook?saved=new-shared", None),
+    ("GET", "/portal/notebook?conflict=1", None), *(("GET", f"/portal/notebook/new?kind={kind}", None)
+                                                    for kind in ("symptom", "side-effect", "question")),
+    ("GET", "/portal/notebook/nb-1/edit", None), ("GET", "/portal/notebook/print", None),
+    ("POST", "/portal/notebook", {"kind": "symptom", "text": "", "day": "31/31/2019", "severity": "?"}),
+    ("POST", "/portal/notebook", {"kind": "side-effect", "text": "Dry mouth", "day": "2020-01-01",
+                                  "severity": "mild", "medicine": "?"}),
 ]
 
 
@@ -90,7 +97,7 @@ async def test_help_guide_self_check_settings_and_access_log_are_spanish(spanish
         pages = {f"{method} {path} {data}": await spanish_site.page(method, path, data)
                  for method, path, data in SLICE_PAGES}
     for name, (status, html) in pages.items():
-        assert status in (200, 303, 400, 404), (name, status)
+        assert status in (200, 303, 400, 404, 422), (name, status)
         if status != 303:
             assert_spanish(name, html, data)
     help_index = text_of(pages["GET /portal/help None"][1])
@@ -116,6 +123,28 @@ async def test_help_guide_self_check_settings_and_access_log_are_spanish(spanish
     assert SPANISH_MONTH.search(_main(log)) and re.search(r"<caption>\w+ de \d{4}: \d+ veces</caption>", log)
     assert SPANISH_DATE.search(_main(log)) and re.search(r'<td data-label="Qué hizo">[^<]*<span lang="en">', log)
     assert "No permitido" in text_of(log)
+
+
+async def test_the_health_notebook_is_spanish(spanish_site: Site, data: DataMask) -> None:
+    async with spanish_site.client:
+        pages = {f"{method} {path}": await spanish_site.page(method, path, form)
+                 for method, path, form in SLICE_PAGES if "notebook" in path}
+    for name, (status, html) in pages.items():
+        assert status in (200, 422), (name, status)
+        assert_spanish(name, html, data)
+    notebook = text_of(pages["GET /portal/notebook"][1])
+    for words in ("Su cuaderno de salud", "Anotar cómo se siente", "Imprimir su cuaderno para la cita",
+                  "Cómo me siento", "Privada: solo usted la puede ver aquí", "Qué tan fuerte: Leve"):
+        assert words in notebook, words
+    assert SPANISH_DATE.search(_main(pages["GET /portal/notebook"][1])) or "hace " in notebook
+    assert "Guardada y compartida con su equipo médico." in text_of(pages["GET /portal/notebook?saved=new-shared"][1])
+    form = text_of(pages["GET /portal/notebook/new?kind=side-effect"][1])
+    assert "Anotar un efecto de un medicamento" in form and "Leve: me molesta un poco" in form
+    refused = text_of(pages["POST /portal/notebook"][1])
+    assert "Escriba una fecha real, por ejemplo 05/30/2026." in refused or "Elija el medicamento" in refused
+    printout = pages["GET /portal/notebook/print"][1]
+    assert re.search(r"<h1>Cuaderno de salud de [\w ]+, impreso el \w+, \d{1,2} de \w+ de \d{4}</h1>", printout)
+    assert "Preguntas que hacer" in text_of(printout)
 
 
 async def test_sign_ins_and_caregivers_pages_are_spanish(spanish_site: Site, data: DataMask) -> None:
