@@ -13,8 +13,8 @@ from __future__ import annotations
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
 PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "_emergency", "_message_fields", "_question", "_record", "_results", "_visit_summary",
-    "appointment", "appointment_book", "appointment_confirm", "appointments", "billing",
-    "billing_pay", "billing_statement", "download", "form", "forms",
+    "appointment", "appointment_book", "appointment_confirm", "appointments",
+    "download", "form", "forms",
     "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
     "message_thread", "messages", "profile", "profile_allergy",
     "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results",
@@ -33,12 +33,12 @@ NOT_YET_TRANSLATED: frozenset[str] = PORTAL_TEMPLATES | ACCOUNTS_TEMPLATES | SHA
 # Python modules (paths from the repository root) whose words reach patients and are not marked yet.
 NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
     *(f"portal/{name}.py" for name in (
-        "sections", "statement_pdf", "summary_pdf")),
+        "sections", "summary_pdf")),
     *(f"portal/pages/{name}.py" for name in (
-        "appointments", "billing", "downloads", "forms",
+        "appointments", "downloads", "forms",
         "medications", "messages", "profile", "record", "referrals", "results", "todo")),
     *(f"mappers/{name}.py" for name in (
-        "allergies", "allergy_report", "appointments", "attachments", "billing", "booking", "care_due",
+        "allergies", "allergy_report", "appointments", "attachments", "booking", "care_due",
         "conditions", "coverage", "decisions", "documents", "explanations", "flags", "form_tasks",
         "immunizations", "medications", "messages", "names", "notebook_rules", "notices", "payments",
         "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",

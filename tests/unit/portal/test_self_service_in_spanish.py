@@ -178,6 +178,34 @@ async def test_sign_ins_and_caregivers_pages_are_spanish(spanish_site: Site, dat
     assert "Usted ve este historial como cuidador." in text_of(pages["theirs"])
 
 
+async def test_bills_are_spanish_with_dollars_and_dates_written_the_us_spanish_way(spanish_site: Site,
+                                                                                 data: DataMask) -> None:
+    resources = spanish_site.visit.fhir.resources
+    bill = next(r["id"] for r in resources if r["resourceType"] == "Invoice" and r["status"] == "issued")
+    paths = ["/portal/billing", f"/portal/billing/{bill}", f"/portal/billing/{bill}?paid=1",
+             f"/portal/billing/{bill}?processing=1", f"/portal/billing/{bill}/pay"]
+    async with spanish_site.client:
+        pages = {path: await spanish_site.page("GET", path) for path in paths}
+        refused = await spanish_site.page("POST", f"/portal/billing/{bill}/pay",
+                                          {"amount": "1", "card_name": "", "card_number": "1234",
+                                           "card_expiry": "13/20", "card_cvc": "x"})
+        pdf = await spanish_site.client.get(f"/portal/billing/{bill}/statement.pdf")
+    for path, (status, html) in [*pages.items(), ("refused", refused)]:
+        assert status in (200, 422), (path, status)
+        assert_spanish(path, html, data)
+    listing = text_of(pages["/portal/billing"][1])
+    assert "Facturas y pagos" in listing and re.search(r"Usted debe \$\d[\d,]*\.\d\d\.", listing)
+    assert re.search(r"Por pagar antes del \d{1,2} de \w+ de \d{4}", listing)
+    shown = text_of(pages[f"/portal/billing/{bill}"][1])
+    assert "Cómo se calculó su parte" in shown and "Lo que cobró la clínica" in shown and "Su parte" in shown
+    assert SPANISH_DATE.search(shown) and re.search(r"Pagar \$\d[\d,]*\.\d\d ahora", shown)
+    assert "Gracias. Su pago se hizo." in text_of(pages[f"/portal/billing/{bill}?paid=1"][1])
+    said = text_of(refused[1])
+    assert "Escriba el nombre que sale en la tarjeta." in said and "Escriba la fecha de vencimiento como" in said
+    assert "Ahora no se puede pagar con tarjeta." in said  # no payment service in this test
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
 def test_a_device_kept_in_english_is_named_in_the_readers_language() -> None:
     kept = describe_device("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) Firefox/121.0")
     assert kept == "Firefox on a Mac"
