@@ -16,8 +16,8 @@ PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
     "appointment", "appointment_book", "appointment_confirm", "appointments",
     "download", "form", "forms",
     "making_pdf", "medication_refill", "medication_renewal", "medications", "message_new",
-    "message_thread", "messages", "profile", "profile_allergy",
-    "profile_contact", "profile_insurance", "record", "referral_new", "referrals", "results",
+    "message_thread", "messages",
+    "record", "referral_new", "referrals", "results",
     "summary", "todo",
 ))
 ACCOUNTS_TEMPLATES = frozenset(f"accounts/{name}.html" for name in (
@@ -36,12 +36,12 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "sections", "summary_pdf")),
     *(f"portal/pages/{name}.py" for name in (
         "appointments", "downloads", "forms",
-        "medications", "messages", "profile", "record", "referrals", "results", "todo")),
+        "medications", "messages", "record", "referrals", "results", "todo")),
     *(f"mappers/{name}.py" for name in (
-        "allergies", "allergy_report", "appointments", "attachments", "booking", "care_due",
-        "conditions", "coverage", "decisions", "documents", "explanations", "flags", "form_tasks",
+        "allergies", "appointments", "attachments", "booking", "care_due",
+        "conditions", "decisions", "documents", "explanations", "flags", "form_tasks",
         "immunizations", "medications", "messages", "names", "notebook_rules", "notices", "payments",
-        "procedures", "profile", "quantities", "questionnaires", "ranges", "referrals", "refills",
+        "procedures", "quantities", "questionnaires", "ranges", "referrals", "refills",
         "results", "summary", "todo", "visits")),
     "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",
     *(f"smart_auth/accounts/{name}.py" for name in (

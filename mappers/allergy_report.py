@@ -1,12 +1,15 @@
 """An allergy the patient tells the clinic about: the form's checks in words, and the AllergyIntolerance the
 portal asks the gateway to write (pure functions). It is recorded as the patient's own report
-(`verificationStatus` unconfirmed) until the care team checks it."""
+(`verificationStatus` unconfirmed) until the care team checks it. The form's words come in the `locale` the
+caller names; what is written to the record is the same in every language."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+
+from locales import N_, gettext_in
 
 from .allergies import SEVERITY_WORDS
 from .dates import typed_date
@@ -17,8 +20,9 @@ CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clin
 UNCONFIRMED = {"coding": [{"system": VERIFICATION_SYSTEM, "code": "unconfirmed", "display": "Unconfirmed"}],
                "text": "Reported by the patient, not yet checked"}
 ACTIVE = {"coding": [{"system": CLINICAL_SYSTEM, "code": "active", "display": "Active"}]}
-KINDS = {"food": "A food", "medication": "A medicine", "environment": "Something around me (pollen, animals, "
-         "latex…)", "biologic": "A vaccine or blood product"}
+KINDS = {"food": N_("A food"), "medication": N_("A medicine"),
+         "environment": N_("Something around me (pollen, animals, latex…)"),
+         "biologic": N_("A vaccine or blood product")}
 SUBSTANCE_MAX = 100
 REACTION_MAX = 200
 
@@ -27,29 +31,43 @@ def _words(fields: Mapping[str, str], name: str) -> str:
     return " ".join(str(fields.get(name) or "").split())
 
 
-def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | None = None) -> dict[str, list[str]]:
+def kinds_in(locale: str = "en") -> dict[str, str]:
+    """KINDS in `locale`."""
+    return {key: gettext_in(locale, text) for key, text in KINDS.items()}
+
+
+def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | None = None,
+                   locale: str = "en") -> dict[str, list[str]]:
+    """What is wrong with the form, field by field, in words in `locale`."""
+
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
+    def too_long(most: int) -> str:
+        return _("This can be at most %(most)s characters.") % {"most": most}
+
     errors: dict[str, list[str]] = {}
     substance = _words(fields, "substance")
     if not substance:
-        errors["substance"] = ["Enter what you are allergic to, for example “peanuts” or “penicillin”."]
+        errors["substance"] = [_("Enter what you are allergic to, for example “peanuts” or “penicillin”.")]
     elif len(substance) > SUBSTANCE_MAX:
-        errors["substance"] = [f"This can be at most {SUBSTANCE_MAX} characters."]
+        errors["substance"] = [too_long(SUBSTANCE_MAX)]
     if fields.get("category", "") not in KINDS:
-        errors["category"] = ["Choose what kind of thing it is."]
+        errors["category"] = [_("Choose what kind of thing it is.")]
     if len(_words(fields, "reaction")) > REACTION_MAX:
-        errors["reaction"] = [f"This can be at most {REACTION_MAX} characters."]
+        errors["reaction"] = [too_long(REACTION_MAX)]
     if fields.get("severity", "") not in ("", *SEVERITY_WORDS):
-        errors["severity"] = ["Choose mild, moderate or severe, or leave it empty."]
+        errors["severity"] = [_("Choose mild, moderate or severe, or leave it empty.")]
     when = _words(fields, "onset")
     if when:
         day = typed_date(when)
         if day is None:
-            errors["onset"] = ["Enter a real date, for example 05/30/2019."]
+            errors["onset"] = [_("Enter a real date, for example 05/30/2019.")]
         else:
             if day > today:
-                errors["onset"] = ["This date is in the future. Enter when it first happened."]
+                errors["onset"] = [_("This date is in the future. Enter when it first happened.")]
             elif birth_date and day.isoformat() < birth_date[:10]:
-                errors["onset"] = ["This date is before you were born."]
+                errors["onset"] = [_("This date is before you were born.")]
     return errors
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from locales import N_, gettext_in
+
 from .instants import parse_instant
 
 
@@ -21,34 +23,34 @@ class Kind:
     name: str
     subject: str
     line: str
-    label: str  # on the profile page, where people switch kinds on and off
+    label: str  # on the profile page, where people switch kinds on and off (marked: shown with gettext)
     choosable: bool = True  # security notices are always sent: they are how a person learns of a break-in
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("message", "You have a new message", "You have a new message in your patient portal.",
-         "New messages and replies from your care team"),
+         N_("New messages and replies from your care team")),
     Kind("result", "A new result is ready", "A new test result is ready to view in your patient portal.",
-         "Test results ready to view"),
+         N_("Test results ready to view")),
     Kind("request", "News about your request", "There is news about a request you made in your patient portal.",
-         "Decisions on your refill, referral and other requests"),
+         N_("Decisions on your refill, referral and other requests")),
     Kind("appointment", "Your appointments changed",
          "One of your appointments was booked, changed or cancelled. See the details in your patient portal.",
-         "Appointments booked, changed or cancelled"),
+         N_("Appointments booked, changed or cancelled")),
     Kind("reminder", "A reminder from your clinic", "You have a reminder in your patient portal.",
-         "Reminders (an upcoming visit, something to do)"),
+         N_("Reminders (an upcoming visit, something to do)")),
     Kind("new-device", "A new sign-in to your account",
          "Someone signed in to your patient portal on a phone or computer we have not seen before. If this "
          "was not you, change your password and call the clinic right away.",
-         "Sign-ins from a new device", choosable=False),
+         N_("Sign-ins from a new device"), choosable=False),
     Kind("sign-in-settings", "Your sign-in settings changed",
          "Your sign-in settings for the patient portal changed (your password, app or recovery codes). If this "
          "was not you, call the clinic right away.",
-         "Changes to your password or second step", choosable=False),
+         N_("Changes to your password or second step"), choosable=False),
     Kind("invitation", "Your patient portal invitation",
          "Your clinic invites you to use the patient portal. Open the link to set up your account; it works "
          "once and expires.",
-         "Invitations", choosable=False),
+         N_("Invitations"), choosable=False),
 )}
 
 CHOOSABLE = tuple(k for k in KINDS.values() if k.choosable)
@@ -91,10 +93,11 @@ def short_text(message: Message) -> str:
 _EMAIL = re.compile(r"[^\s@<>,;\"]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}")
 
 
-def notice_email_problem(value: str) -> str | None:
-    """Why `value` cannot be the address notices go to, or None (empty is allowed: no e-mail notices)."""
+def notice_email_problem(value: str, locale: str = "en") -> str | None:
+    """Why `value` cannot be the address notices go to (in `locale`), or None (empty is allowed: no e-mail
+    notices)."""
     if value and not _EMAIL.fullmatch(value):
-        return "Enter an e-mail address like name@example.com, or leave it empty."
+        return gettext_in(locale, N_("Enter an e-mail address like name@example.com, or leave it empty."))
     return None
 
 

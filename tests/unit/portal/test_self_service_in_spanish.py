@@ -206,6 +206,35 @@ async def test_bills_are_spanish_with_dollars_and_dates_written_the_us_spanish_w
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
+async def test_the_profile_and_its_forms_are_spanish(spanish_site: Site, data: DataMask) -> None:
+    wrong = {"phone": "12", "email": "not-an-address", "line1": "", "city": "", "state": "ZZ", "postal": "1",
+             "ec0_name": "", "ec0_phone": "x", "language": "?", "contact_by": "sms", "substance": "",
+             "category": "?", "onset": "31/31/2019", "severity": "?", "member_id": "!", "insurer": "",
+             "change": "?", "holder": "?", "version": "1"}
+    gets = ["/portal/profile", "/portal/profile?saved=insurance&thread=t-1", "/portal/profile?notices=bad-email",
+            "/portal/profile/contact", "/portal/profile/insurance", "/portal/profile/allergies/new"]
+    async with spanish_site.client:
+        pages = {path: await spanish_site.page("GET", path) for path in gets}
+        for path in ("/portal/profile/contact", "/portal/profile/insurance", "/portal/profile/allergies"):
+            pages[f"POST {path}"] = await spanish_site.page("POST", path, wrong)
+    for path, (status, html) in pages.items():
+        assert status in (200, 422), (path, status)
+        assert_spanish(path, html, data)
+    profile = text_of(pages["/portal/profile"][1])
+    for words in ("Su perfil", "Datos de contacto", "Idioma para su atención", "Contactos para emergencias",
+                  "Avisarnos de una alergia", "Mensajes y respuestas nuevas de su equipo médico", "(celular)"):
+        assert words in profile, words
+    assert re.search(r"Desde el \w+, \d{1,2} de \w+ de \d{4}", profile)  # the insurance's start, in Spanish
+    assert "Escriba un correo como nombre@example.com, o déjelo en blanco." in text_of(
+        pages["/portal/profile?notices=bad-email"][1])
+    contact = text_of(pages["POST /portal/profile/contact"][1])
+    assert "Escriba un teléfono con su código de área" in contact and "Elija el estado." in contact
+    insurance = text_of(pages["POST /portal/profile/insurance"][1])
+    assert "Elija lo que quiere hacer." in insurance and "Agregar una tarjeta de seguro nueva" in insurance
+    allergy = text_of(pages["POST /portal/profile/allergies"][1])
+    assert "Escriba a qué es alérgico" in allergy and "Un alimento" in allergy
+
+
 def test_a_device_kept_in_english_is_named_in_the_readers_language() -> None:
     kept = describe_device("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) Firefox/121.0")
     assert kept == "Firefox on a Mac"
