@@ -78,3 +78,42 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     await _in(page, "es", "Hola de nuevo")
     await press_by_keyboard(page, page.get_by_role("button", name="Idioma: English"))
     await _in(page, "en", "Welcome back")
+
+
+async def test_self_service_pages_in_spanish(context: BrowserContext, app: PortalApp, patients: PatientPool) -> None:
+    """Bills, profile, caregivers, the guide, help and self-check, the health notebook, display settings and
+    who looked, as a Spanish-speaking patient reads them: all in Spanish, and each clears every bar."""
+    page = await context.new_page()
+    account = await enrol_patient(page, app, patients.take(patient_id=spanish_speakers()[1]))
+    await sign_in(page, account)
+    pages = (("/portal/guide", "Le damos la bienvenida a su portal del paciente"), ("/portal/help", "Ayuda"),
+             ("/portal/help/notebook", "Ayuda: Cuaderno de salud"),
+             ("/portal/self-check", "Autoevaluación: ¿cómo uso mi portal?"),
+             ("/portal/settings", "Opciones de pantalla"), ("/portal/caregivers", "Cuidadores"),
+             ("/portal/account", "Sus sesiones"), ("/portal/access-log", "Quién ha mirado su historial"),
+             ("/portal/notebook", "Su cuaderno de salud"),
+             ("/portal/notebook/new?kind=side-effect", "Anotar un efecto de un medicamento"),
+             ("/portal/notebook/print", None), ("/portal/billing", "Facturas y pagos"),
+             ("/portal/profile", "Su perfil"), ("/portal/profile/contact", "Cambiar sus datos de contacto"),
+             ("/portal/profile/insurance", "Agregar o cambiar el seguro"),
+             ("/portal/profile/allergies/new", "Avisarnos de una alergia"))
+    for path, heading in pages:
+        await page.goto(path)
+        await expect(page.locator("html")).to_have_attribute("lang", "es")
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        if heading:
+            await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        await check_page(page, "self-es-" + (path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")))
+    # A bill, in Spanish, with its amounts in dollars.
+    await page.goto("/portal/billing")
+    await page.locator("main table a").first.click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Factura ")
+    await expect(page.locator("main")).to_contain_text("Cómo se calculó su parte")
+    await check_page(page, "self-es-billing-statement")
+    # The self-check answered: where to go, in Spanish.
+    await page.goto("/portal/self-check")
+    await page.locator("#notes-no").check()
+    await page.get_by_role("button", name="Decirme adónde ir").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Su autoevaluación")
+    await expect(page.locator("main")).to_contain_text("Usted dijo: Todavía no")
+    await check_page(page, "self-es-self-check-result")
