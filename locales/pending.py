@@ -39,8 +39,8 @@ NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
         "medications", "messages", "record", "referrals", "results", "todo")),
     *(f"mappers/{name}.py" for name in (
         "allergies", "appointments", "attachments", "booking", "care_due",
-        "conditions", "decisions", "documents", "explanations", "flags", "form_tasks",
-        "immunizations", "medications", "messages", "names", "notebook_rules", "notices", "payments",
+        "conditions", "decisions", "documents", "explanations", "form_tasks",
+        "immunizations", "medications", "messages", "notebook_rules", "notices", "payments",
         "procedures", "quantities", "questionnaires", "ranges", "referrals", "refills",
         "results", "summary", "todo", "visits")),
     "mappers/data/care_due.toml", "mappers/data/lab_explanations.toml",

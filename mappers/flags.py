@@ -2,7 +2,7 @@
 
 The lab's own interpretation (v3 ObservationInterpretation codes, or its text) wins; when it gave none,
 a numeric value is compared with the reference range (high / low / normal only: "critical" is the lab's
-call, never ours).
+call, never ours). A flag's words are marked for the catalogue: `words_in(locale)` gives them in a language.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from locales import N_, gettext_in
 
 from .concepts import codes, concept_text
 from .quantities import quantity_value, same_unit
@@ -21,9 +23,13 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 @dataclass(frozen=True, slots=True)
 class Flag:
     key: str  # normal | high | low | critical-high | critical-low | abnormal
-    words: str  # what the page says
+    words: str  # what the page says (in English; `words_in` for another language)
     symbol: str  # shown next to the words, so colour is never the only signal
     css_class: str  # for the stylesheet's colours
+
+    def words_in(self, locale: str) -> str:
+        """The flag's words in `locale`."""
+        return gettext_in(locale, self.words)
 
     @property
     def is_normal(self) -> bool:
@@ -38,12 +44,12 @@ def _flag(key: str, words: str, symbol: str) -> Flag:
     return Flag(key, words, symbol, f"flag-{key}")
 
 
-NORMAL = _flag("normal", "Normal", "✓")
-HIGH = _flag("high", "High", "↑")
-LOW = _flag("low", "Low", "↓")
-CRITICAL_HIGH = _flag("critical-high", "Very high", "⇈")
-CRITICAL_LOW = _flag("critical-low", "Very low", "⇊")
-ABNORMAL = _flag("abnormal", "Outside the usual range", "!")
+NORMAL = _flag("normal", N_("Normal"), "✓")
+HIGH = _flag("high", N_("High"), "↑")
+LOW = _flag("low", N_("Low"), "↓")
+CRITICAL_HIGH = _flag("critical-high", N_("Very high"), "⇈")
+CRITICAL_LOW = _flag("critical-low", N_("Very low"), "⇊")
+ABNORMAL = _flag("abnormal", N_("Outside the usual range"), "!")
 FLAGS = {f.key: f for f in (NORMAL, HIGH, LOW, CRITICAL_HIGH, CRITICAL_LOW, ABNORMAL)}
 
 _BY_CODE = {
