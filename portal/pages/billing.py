@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from locales import N_
 from mappers.billing import Statement, balance_due, dollars, payment_request, statement, statements
+from mappers.payments import BALANCE_DUE
 from mappers.validation import is_fhir_id
 from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 from payments.cards import card_from_form
@@ -47,6 +48,18 @@ CARD_WORDS = (
     N_("This card has expired. Use another card."),
     N_("Enter the 3 or 4 digit security code from the back of the card."),
 )
+
+
+# The gateway's refusal when the balance changed meanwhile (its words, with the amount it found).
+BALANCE_REFUSAL = re.compile(re.escape(BALANCE_DUE).replace(re.escape("%(amount)s"), "(?P<amount>.+?)") + r"\.?")
+
+
+def refusal_words(reason: str) -> str:
+    """The gateway payment rule's refusal (in English: it does not know who reads it) in the reader's
+    language when it is one of the rule's own (mappers/payments.py), as a sentence."""
+    found = BALANCE_REFUSAL.fullmatch(reason)
+    said = gettext(BALANCE_DUE) % {"amount": found["amount"]} if found else gettext(reason.rstrip("."))
+    return said if said.endswith((".", "?", "!")) else said + "."
 
 
 def _provider(visit: Visit) -> PaymentProvider | None:
@@ -182,8 +195,8 @@ async def pay(visit: Visit) -> Response:
     except WriteRefused as exc:
         if exc.status == 409 and "Idempotency-Key" in exc.reason:  # the same form's first sending is paying
             return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?processing=1", status_code=303)
-        reason = exc.reason if exc.reason.endswith(".") else exc.reason + "."
-        field = "amount" if "balance due" in reason else "card_number"
+        reason = refusal_words(exc.reason)
+        field = "amount" if BALANCE_REFUSAL.fullmatch(exc.reason) else "card_number"
         return await _form_again(visit, fields, {field: [reason]}, new_submission())
     return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?paid=1", status_code=303)
 

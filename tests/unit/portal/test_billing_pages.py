@@ -27,6 +27,7 @@ from portal.pages.billing import CARD_WORDS
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 from tests.plain_language import sentences_in
+from web.i18n import using_locale
 
 from .pages_harness import portal_for
 
@@ -259,3 +260,16 @@ def test_every_message_the_card_check_gives_can_be_shown_in_spanish() -> None:
     said = set(sentences_in(Path(cards.__file__)))
     assert said and said <= set(CARD_WORDS), said - set(CARD_WORDS)
     assert all(gettext_in("es", message) != message for message in CARD_WORDS)
+
+
+def test_the_payment_rules_refusals_are_said_in_the_readers_language() -> None:
+    """The gateway's payment rule refuses in English; the billing page says its refusals in Spanish."""
+    with using_locale("es"):
+        assert billing.refusal_words("The amount must be the balance due on this statement, $1,050.00") == \
+            "La cantidad debe ser lo que se debe de esta factura, $1,050.00."
+        assert billing.refusal_words("This statement has nothing left to pay") == \
+            "No queda nada por pagar en esta factura."
+        # Words the rule does not have (the card provider's) are shown as they came.
+        assert billing.refusal_words("Your card was declined. Nothing was charged.") == \
+            "Your card was declined. Nothing was charged."
+    assert billing.refusal_words("This statement has nothing left to pay") == "This statement has nothing left to pay."
