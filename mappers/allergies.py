@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .concepts import SNOMED, code_in, concept_text
 from .dates import date_words
 from .instants import first_time
@@ -14,12 +16,15 @@ from .references import reference_to
 
 # SNOMED CT "no known ..." findings: the record says the patient has none.
 NO_KNOWN = frozenset({"716186003", "409137002", "428607008", "429625007", "428197003", "1150002009"})
-CATEGORY_WORDS = {"food": "Food", "medication": "Medicine", "environment": "Something around you",
-                  "biologic": "Biologic medicine"}
-CRITICALITY_WORDS = {"high": "High risk of a serious reaction", "low": "Low risk of a serious reaction",
-                     "unable-to-assess": "Risk of a serious reaction not known"}
-SEVERITY_WORDS = {"mild": "Mild", "moderate": "Moderate", "severe": "Severe"}
-TYPE_WORDS = {"allergy": "Allergy", "intolerance": "Intolerance (a reaction that is not an allergy)"}
+CATEGORY_WORDS = {"food": N_("Food"), "medication": N_("Medicine"), "environment": N_("Something around you"),
+                  "biologic": N_("Biologic medicine")}
+CRITICALITY_WORDS = {"high": N_("High risk of a serious reaction"), "low": N_("Low risk of a serious reaction"),
+                     "unable-to-assess": N_("Risk of a serious reaction not known")}
+SEVERITY_WORDS = {"mild": N_("Mild"), "moderate": N_("Moderate"), "severe": N_("Severe")}
+TYPE_WORDS = {"allergy": N_("Allergy"), "intolerance": N_("Intolerance (a reaction that is not an allergy)")}
+NO_LONGER = N_("No longer a problem")
+NOT_CONFIRMED = N_("Not confirmed yet")
+UNNAMED = N_("An unnamed substance")
 HIDDEN_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 
 
@@ -53,7 +58,12 @@ def _status_code(concept: Any) -> str | None:
     return None
 
 
-def allergy(resource: Any, tz: tzinfo | None = None) -> Allergy:
+def _in(locale: str, words: str | None) -> str | None:
+    return gettext_in(locale, words) if words else None
+
+
+def allergy(resource: Any, tz: tzinfo | None = None, locale: str = ENGLISH) -> Allergy:
+    """One AllergyIntolerance in words, in `locale`."""
     item: Mapping[str, Any] = resource if isinstance(resource, Mapping) else {}
     clinical = _status_code(item.get("clinicalStatus"))
     verification = _status_code(item.get("verificationStatus"))
@@ -64,33 +74,33 @@ def allergy(resource: Any, tz: tzinfo | None = None) -> Allergy:
         what = ", ".join(t for t in (concept_text(m) for m in reaction.get("manifestation") or []) if t)
         if what or reaction.get("description"):
             reactions.append(Reaction(what or str(reaction.get("description")).strip(),
-                                      SEVERITY_WORDS.get(str(reaction.get("severity") or ""))))
+                                      _in(locale, SEVERITY_WORDS.get(str(reaction.get("severity") or "")))))
     status_text = None
     if clinical in ("inactive", "resolved"):
-        status_text = "No longer a problem"
+        status_text = gettext_in(locale, NO_LONGER)
     elif verification in ("unconfirmed", "presumed"):
-        status_text = "Not confirmed yet"
+        status_text = gettext_in(locale, NOT_CONFIRMED)
     recorded = first_time(item, "recordedDate", "onsetDateTime")
     categories = item.get("category") if isinstance(item.get("category"), list) else []
     return Allergy(
         reference=reference_to(item),
-        substance=concept_text(item.get("code"), "An unnamed substance") or "An unnamed substance",
+        substance=concept_text(item.get("code")) or gettext_in(locale, UNNAMED),
         no_known=code_in(item.get("code"), SNOMED) in NO_KNOWN,
-        kind=TYPE_WORDS.get(str(item.get("type") or "")),
-        categories=tuple(CATEGORY_WORDS[c] for c in categories if c in CATEGORY_WORDS),
-        criticality=CRITICALITY_WORDS.get(str(item.get("criticality") or "")),
+        kind=_in(locale, TYPE_WORDS.get(str(item.get("type") or ""))),
+        categories=tuple(gettext_in(locale, CATEGORY_WORDS[c]) for c in categories if c in CATEGORY_WORDS),
+        criticality=_in(locale, CRITICALITY_WORDS.get(str(item.get("criticality") or ""))),
         is_high_risk=item.get("criticality") == "high",
         reactions=tuple(reactions),
         is_current=clinical not in ("inactive", "resolved"),
         status_text=status_text,
-        recorded_text=date_words(recorded, tz) if recorded else None,
+        recorded_text=date_words(recorded, tz, locale) if recorded else None,
     )
 
 
-def allergy_list(resources: Iterable[Any], tz: tzinfo | None = None) -> list[Allergy]:
+def allergy_list(resources: Iterable[Any], tz: tzinfo | None = None, locale: str = ENGLISH) -> list[Allergy]:
     """Current allergies first (high risk first), then past ones; entries in error are left out. A "no known
     allergies" entry is kept only when nothing else is recorded."""
-    shown = [allergy(r, tz) for r in resources if isinstance(r, Mapping)
+    shown = [allergy(r, tz, locale) for r in resources if isinstance(r, Mapping)
              and _status_code(r.get("verificationStatus")) not in HIDDEN_VERIFICATION]
     real = [a for a in shown if not a.no_known]
     if not real:

@@ -1,7 +1,6 @@
 """An allergy the patient tells the clinic about: the form's checks in words, and the AllergyIntolerance the
 portal asks the gateway to write (pure functions). It is recorded as the patient's own report
-(`verificationStatus` unconfirmed) until the care team checks it. The form's words come in the `locale` the
-caller names; what is written to the record is the same in every language."""
+(`verificationStatus` unconfirmed) until the care team checks it."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from locales import N_, gettext_in
+from locales import ENGLISH, N_, gettext_in
 
 from .allergies import SEVERITY_WORDS
 from .dates import typed_date
@@ -20,6 +19,7 @@ CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clin
 UNCONFIRMED = {"coding": [{"system": VERIFICATION_SYSTEM, "code": "unconfirmed", "display": "Unconfirmed"}],
                "text": "Reported by the patient, not yet checked"}
 ACTIVE = {"coding": [{"system": CLINICAL_SYSTEM, "code": "active", "display": "Active"}]}
+# What the form offers (translated where shown: `kinds_in`).
 KINDS = {"food": N_("A food"), "medication": N_("A medicine"),
          "environment": N_("Something around me (pollen, animals, latex…)"),
          "biologic": N_("A vaccine or blood product")}
@@ -31,31 +31,27 @@ def _words(fields: Mapping[str, str], name: str) -> str:
     return " ".join(str(fields.get(name) or "").split())
 
 
-def kinds_in(locale: str = "en") -> dict[str, str]:
-    """KINDS in `locale`."""
-    return {key: gettext_in(locale, text) for key, text in KINDS.items()}
+def kinds_in(locale: str = ENGLISH) -> dict[str, str]:
+    """The kinds the form offers, in `locale`."""
+    return {code: gettext_in(locale, words) for code, words in KINDS.items()}
 
 
 def allergy_errors(fields: Mapping[str, str], today: date, birth_date: str | None = None,
-                   locale: str = "en") -> dict[str, list[str]]:
-    """What is wrong with the form, field by field, in words in `locale`."""
-
+                   locale: str = ENGLISH) -> dict[str, list[str]]:
+    """What is wrong with the form, field by field, in `locale`."""
     def _(message: str) -> str:
         return gettext_in(locale, message)
-
-    def too_long(most: int) -> str:
-        return _("This can be at most %(most)s characters.") % {"most": most}
 
     errors: dict[str, list[str]] = {}
     substance = _words(fields, "substance")
     if not substance:
         errors["substance"] = [_("Enter what you are allergic to, for example “peanuts” or “penicillin”.")]
     elif len(substance) > SUBSTANCE_MAX:
-        errors["substance"] = [too_long(SUBSTANCE_MAX)]
+        errors["substance"] = [_("This can be at most %(num)s characters.") % {"num": SUBSTANCE_MAX}]
     if fields.get("category", "") not in KINDS:
         errors["category"] = [_("Choose what kind of thing it is.")]
     if len(_words(fields, "reaction")) > REACTION_MAX:
-        errors["reaction"] = [too_long(REACTION_MAX)]
+        errors["reaction"] = [_("This can be at most %(num)s characters.") % {"num": REACTION_MAX}]
     if fields.get("severity", "") not in ("", *SEVERITY_WORDS):
         errors["severity"] = [_("Choose mild, moderate or severe, or leave it empty.")]
     when = _words(fields, "onset")

@@ -1,19 +1,26 @@
 """Booking a visit, in words: the clinic's free times as a week of days, the filters a person narrows them
 with, the nearest other times when one was just taken, and the Appointment a booking or a change asks for.
 
-Pure: `now`, `today` and the time zone are always passed in. The gateway decides what may be written; the
-shapes here only make it easy to ask for the right thing.
+Pure: `now`, `today` and the time zone are always passed in, and so is the `locale` the words are in
+(English by default; what is written into the record stays English). The gateway decides what may be
+written; the shapes here only make it easy to ask for the right thing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date, format_interval
+
+from locales import ENGLISH, N_, gettext_in
+
 from .concepts import codes, concept_text
-from .dates import WEEKDAYS, long_date, short_date, time_of_day
+from .dates import WEEKDAYS, _day_and_time, _english, long_date, relative_day, short_date, time_of_day
 from .instants import parse_instant
 from .references import parse_reference, reference_display
 from .validation import is_fhir_id
@@ -24,12 +31,13 @@ BOOKING_IDENTIFIER_SYSTEM = "urn:portal:booking"
 REASON_MAX_CHARS = 200
 NEAREST = 3
 # Why a person cancels: code of HL7's appointment-cancellation-reason -> (their words, the code's display).
+# The words are kept in the record in English; the page shows them in the reader's language.
 CANCELLATION_REASONS = {
-    "pat": ("I can't come", "Patient"),
-    "pat-fb": ("I feel better", "Patient: Feeling Better"),
-    "pat-lt": ("I have no way to get there", "Patient: Lack of Transportation"),
-    "pat-mv": ("I'm moving away", "Patient: Moved/Relocated"),
-    "other": ("Another reason", "Other"),
+    "pat": (N_("I can't come"), "Patient"),
+    "pat-fb": (N_("I feel better"), "Patient: Feeling Better"),
+    "pat-lt": (N_("I have no way to get there"), "Patient: Lack of Transportation"),
+    "pat-mv": (N_("I'm moving away"), "Patient: Moved/Relocated"),
+    "other": (N_("Another reason"), "Other"),
 }
 CANCELLATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
 
@@ -129,27 +137,34 @@ def all_visit_types(slots: Iterable[Any], schedules: Iterable[Any] = ()) -> list
     return sorted(found.values(), key=lambda v: v.words.lower())
 
 
-def free_time(slot: Mapping[str, Any], names: Mapping[str, str], today: date, tz: tzinfo | None) -> FreeTime | None:
+def cancellation_choices(locale: str = ENGLISH) -> dict[str, str]:
+    """Why a person may cancel: {code: their words}."""
+    return {code: gettext_in(locale, words) for code, (words, _display) in CANCELLATION_REASONS.items()}
+
+
+def free_time(slot: Mapping[str, Any], names: Mapping[str, str], today: date, tz: tzinfo | None,
+              locale: str = ENGLISH) -> FreeTime | None:
     start = parse_instant(slot.get("start"))
     if start is None or not isinstance(slot.get("id"), str):
         return None
     local = start.astimezone(tz) if tz else start
     schedule_id = _schedule_id(slot)
-    relative = {0: "today", 1: "tomorrow"}.get((local.date() - today).days)
+    near = (local.date() - today).days in (0, 1)  # "today" and "tomorrow"; any other day by its date
+    day = (relative_day(local.date(), today, locale) if near else None) or long_date(local.date(), locale)
     return FreeTime(
         slot_id=slot["id"], start=start, end=parse_instant(slot.get("end")), day=local.date(),
-        time_text=time_of_day(start, tz),
-        when_text=f"{relative or long_date(local.date())} at {time_of_day(start, tz)}",
+        time_text=time_of_day(start, tz, locale),
+        when_text=_day_and_time(day, time_of_day(start, tz, locale), locale),
         clinician=names.get(schedule_id or ""), schedule_id=schedule_id, visit_types=visit_types_of(slot),
         is_free=slot.get("status") == "free")
 
 
 def free_times(slots: Iterable[Any], clinician_list: Iterable[Clinician], now: datetime, today: date,
-               tz: tzinfo | None = None) -> list[FreeTime]:
+               tz: tzinfo | None = None, locale: str = ENGLISH) -> list[FreeTime]:
     """Free, future slots soonest first (a slot the search still called free but that has started is not)."""
     names = {c.schedule_id: c.name for c in clinician_list}
     found = [t for s in slots if isinstance(s, Mapping) and s.get("status") == "free"
-             and (t := free_time(s, names, today, tz)) is not None and t.start > now]
+             and (t := free_time(s, names, today, tz, locale)) is not None and t.start > now]
     return sorted(found, key=lambda t: (t.start, t.clinician or ""))
 
 
@@ -168,7 +183,20 @@ def monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def week_days(times: Iterable[FreeTime], week: date) -> list[Day]:
+def _babel(locale: str) -> str:
+    return locale.replace("-", "_")
+
+
+def day_title(day: date, locale: str = ENGLISH) -> str:
+    """`Tuesday 8 December` (`martes, 8 de diciembre`): the language's month-and-weekday pattern, with the
+    weekday written out in full (CLDR's pattern abbreviates it)."""
+    if not _english(locale):
+        pattern = Locale.parse(_babel(locale)).datetime_skeletons["MMMMEd"].pattern
+        return format_date(day, re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", pattern), locale=_babel(locale))
+    return f"{WEEKDAYS[day.weekday()]} {short_date(day).rsplit(' ', 1)[0]}"
+
+
+def week_days(times: Iterable[FreeTime], week: date, locale: str = ENGLISH) -> list[Day]:
     """The week from Monday as a list of days, each with its free times; weekend days only when they have some."""
     by_day: dict[date, list[FreeTime]] = {}
     for t in times:
@@ -178,14 +206,15 @@ def week_days(times: Iterable[FreeTime], week: date) -> list[Day]:
         day = week + timedelta(days=offset)
         if day.weekday() >= 5 and not by_day.get(day):
             continue
-        title = f"{WEEKDAYS[day.weekday()]} {short_date(day).rsplit(' ', 1)[0]}"
-        days.append(Day(day, title, tuple(by_day.get(day, []))))
+        days.append(Day(day, day_title(day, locale), tuple(by_day.get(day, []))))
     return days
 
 
-def week_words(week: date) -> str:
-    """`7 to 13 December 2026`, `28 December 2026 to 3 January 2027`."""
+def week_words(week: date, locale: str = ENGLISH) -> str:
+    """`7 to 13 December 2026`, `28 December 2026 to 3 January 2027` (`7-13 de diciembre de 2026`, with an en dash)."""
     end = week + timedelta(days=6)
+    if not _english(locale):
+        return format_interval(week, end, "yMMMMd", locale=_babel(locale))
     if (week.year, week.month) == (end.year, end.month):
         first = str(week.day)
     elif week.year == end.year:
@@ -203,17 +232,17 @@ def nearest(times: Iterable[FreeTime], moment: datetime, n: int = NEAREST, *, sk
 
 
 def filters_from(params: Mapping[str, str], today: date, known_clinicians: Iterable[Clinician],
-                 known_types: Iterable[VisitType]) -> tuple[Filters, dict[str, list[str]]]:
+                 known_types: Iterable[VisitType], locale: str = ENGLISH) -> tuple[Filters, dict[str, list[str]]]:
     """The booking page's filters from its address, with a plain-words problem per field that is wrong
     (a wrong field is ignored, never guessed at)."""
     errors: dict[str, list[str]] = {}
     clinician = params.get("clinician", "").strip()
     if clinician and clinician not in {c.schedule_id for c in known_clinicians}:
-        errors["clinician"] = ["Choose a clinician from the list."]
+        errors["clinician"] = [gettext_in(locale, "Choose a clinician from the list.")]
         clinician = ""
     visit_type = params.get("type", "").strip()
     if visit_type and visit_type not in {v.code for v in known_types}:
-        errors["type"] = ["Choose a kind of visit from the list."]
+        errors["type"] = [gettext_in(locale, "Choose a kind of visit from the list.")]
         visit_type = ""
     week = monday_of(today)
     raw = params.get("date", "").strip()
@@ -221,12 +250,12 @@ def filters_from(params: Mapping[str, str], today: date, known_clinicians: Itera
         try:
             asked = date.fromisoformat(raw)
         except ValueError:
-            errors["date"] = ["Enter a date like 2026-12-07, or use the date picker."]
+            errors["date"] = [gettext_in(locale, "Enter a date like 2026-12-07, or use the date picker.")]
         else:
             if asked < today:
-                errors["date"] = ["Choose today or a later date."]
+                errors["date"] = [gettext_in(locale, "Choose today or a later date.")]
             elif asked > today + timedelta(days=365):
-                errors["date"] = ["Choose a date within the next year."]
+                errors["date"] = [gettext_in(locale, "Choose a date within the next year.")]
             else:
                 week = monday_of(asked)
     return Filters(clinician, visit_type, week), errors
@@ -248,19 +277,21 @@ def in_week(times: Iterable[FreeTime], week: date) -> list[FreeTime]:
     return [t for t in times if week <= t.day < week + timedelta(days=7)]
 
 
-def booking_errors(fields: Mapping[str, str], offered: Iterable[VisitType]) -> dict[str, list[str]]:
+def booking_errors(fields: Mapping[str, str], offered: Iterable[VisitType],
+                   locale: str = ENGLISH) -> dict[str, list[str]]:
     """Field-level problems with a booking form ({} when it can be sent)."""
     errors: dict[str, list[str]] = {}
     offered_codes = [v.code for v in offered]
     chosen = fields.get("type", "")
     if not chosen:
-        errors["type"] = ["Choose what kind of visit this is."]
+        errors["type"] = [gettext_in(locale, "Choose what kind of visit this is.")]
     elif chosen not in offered_codes:
-        errors["type"] = ["This time is not offered for that kind of visit. Choose one from the list."]
+        errors["type"] = [gettext_in(locale, "This time is not offered for that kind of visit. Choose one from the "
+                                             "list.")]
     reason = fields.get("reason", "").strip()
     if len(reason) > REASON_MAX_CHARS:
-        errors["reason"] = [f"Keep the reason short: {REASON_MAX_CHARS} characters at most "
-                            f"(you wrote {len(reason)})."]
+        errors["reason"] = [gettext_in(locale, "Keep the reason short: %(max)s characters at most (you wrote "
+                                               "%(count)s).") % {"max": REASON_MAX_CHARS, "count": len(reason)}]
     return errors
 
 

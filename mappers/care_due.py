@@ -2,7 +2,8 @@
 (`data/care_due.toml`, each rule naming its guideline: CDC schedules, USPSTF, ADA, AHA).
 
 "Due" means the record shows no dose or test that still counts; the patient may have had it elsewhere, so
-the words say "no record" rather than "you missed". Pure: `today` is passed in, the rules too.
+the words say "no record" rather than "you missed". Pure: `today` is passed in, the rules too; so is the
+`locale` the words are in (a rule's title and why are in the catalogue, marked through `babel.cfg`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
+
+from locales import ENGLISH, gettext_in
 
 from .concepts import codes, loinc_code
 from .dates import date_words, month_year
@@ -247,20 +250,24 @@ def _latest_bmi(record: Iterable[Mapping[str, Any]]) -> float | None:
     return max(readings)[1] if readings else None
 
 
-def _item(rule: CareRule, status: Status, text: str, due: date | None, last: date | None) -> DueItem:
-    return DueItem(rule.id, rule.title, rule.kind, status, text, due, last,
-                   date_words(last) if last else None, rule.why, rule.source_title, rule.source_url)
+def _item(rule: CareRule, status: Status, text: str, due: date | None, last: date | None,
+          locale: str = ENGLISH) -> DueItem:
+    return DueItem(rule.id, gettext_in(locale, rule.title), rule.kind, status, text, due, last,
+                   date_words(last, locale=locale) if last else None, gettext_in(locale, rule.why),
+                   rule.source_title, rule.source_url)
 
 
-def _by_date(rule: CareRule, due: date, last: date | None, today: date) -> DueItem | None:
+def _by_date(rule: CareRule, due: date, last: date | None, today: date, locale: str = ENGLISH) -> DueItem | None:
     days = (due - today).days
     if days > DUE_SOON_DAYS:
         return None
     if days < -OVERDUE_AFTER_DAYS:
-        return _item(rule, "overdue", f"Overdue since {month_year(due)}", due, last)
+        text = gettext_in(locale, "Overdue since %(month)s") % {"month": month_year(due, locale)}
+        return _item(rule, "overdue", text, due, last, locale)
     if days <= 0:
-        return _item(rule, "due", "Due now", due, last)
-    return _item(rule, "due-soon", f"Due by {date_words(due)}", due, last)
+        return _item(rule, "due", gettext_in(locale, "Due now"), due, last, locale)
+    text = gettext_in(locale, "Due by %(day)s") % {"day": date_words(due, locale=locale)}
+    return _item(rule, "due-soon", text, due, last, locale)
 
 
 def _in_season(rule: CareRule, today: date) -> date | None:
@@ -274,7 +281,7 @@ def _in_season(rule: CareRule, today: date) -> date | None:
 
 
 def evaluate_rule(rule: CareRule, record: list[Mapping[str, Any]] | RecordIndex, today: date, age: float,
-                  sex: str | None, bmi: float | None) -> DueItem | None:
+                  sex: str | None, bmi: float | None, locale: str = ENGLISH) -> DueItem | None:
     # `age` is in months/12, so 6 months is 0.5; "40 to 74" includes every day until the 75th birthday.
     if age < rule.min_age or (rule.max_age is not None and int(age) > rule.max_age):
         return None
@@ -291,34 +298,36 @@ def evaluate_rule(rule: CareRule, record: list[Mapping[str, Any]] | RecordIndex,
         season = _in_season(rule, today)
         if season is None or (last is not None and last >= season):
             return None
-        return _item(rule, "due", "Due this season", None, last)
+        return _item(rule, "due", gettext_in(locale, "Due this season"), None, last, locale)
+    never = gettext_in(locale, "Due now: no record of it")
     if rule.once:
-        return None if done else _item(rule, "due", "Due now: no record of it", None, None)
+        return None if done else _item(rule, "due", never, None, None, locale)
     if rule.doses:
         days = sorted({d for d, _ in done})
         if len(days) >= rule.doses:
             return None
         if not days:
-            return _item(rule, "due", "Due now: no record of it", None, None)
+            return _item(rule, "due", never, None, None, locale)
         due = add_months(days[-1], rule.min_months_between)
-        item = _by_date(rule, due, last, today)
+        item = _by_date(rule, due, last, today, locale)
         if item is None:
             return None
-        dose = len(days) + 1
-        return _item(rule, item.status, f"Dose {dose} of {rule.doses}: {item.status_text[0].lower()}"
-                     f"{item.status_text[1:]}", due, last)
+        text = gettext_in(locale, "Dose %(dose)s of %(doses)s: %(status)s") % {
+            "dose": len(days) + 1, "doses": rule.doses,
+            "status": item.status_text[0].lower() + item.status_text[1:]}
+        return _item(rule, item.status, text, due, last, locale)
     if not done:
-        return _item(rule, "due", "Due now: no record of it", None, None)
+        return _item(rule, "due", never, None, None, locale)
     # Each kind of evidence lasts its own time (a colonoscopy 10 years, a stool test 1): the latest expiry wins.
     due = max(add_months(d, e.valid_months or rule.every_months or 0) for d, e in done)
-    return _by_date(rule, due, last, today)
+    return _by_date(rule, due, last, today, locale)
 
 
 _ORDER = {"overdue": 0, "due": 1, "due-soon": 2}
 
 
 def care_due(patient: Mapping[str, Any], record: Iterable[Any], today: date,
-             rules: Iterable[CareRule] | None = None) -> list[DueItem]:
+             rules: Iterable[CareRule] | None = None, locale: str = ENGLISH) -> list[DueItem]:
     """Vaccines and screenings due for this patient: overdue first, then due now, then due soon.
 
     `record` is the patient's Immunizations, Observations, DiagnosticReports, Procedures and Conditions (any
@@ -332,7 +341,7 @@ def care_due(patient: Mapping[str, Any], record: Iterable[Any], today: date,
     bmi = _latest_bmi(resources_)
     index = RecordIndex.of(resources_)
     found = [item for rule in (load_rules() if rules is None else rules)
-             if (item := evaluate_rule(rule, index, today, age, sex, bmi)) is not None]
+             if (item := evaluate_rule(rule, index, today, age, sex, bmi, locale)) is not None]
     found.sort(key=lambda i: (_ORDER[i.status], i.due_date or today, i.title))
     return found
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from locales import N_
+
 SNOMED = "http://snomed.info/sct"
 NUCC = "http://nucc.org/provider-taxonomy"
 PHARMACY_CODE = "3336C0003X"  # Community/Retail Pharmacy
@@ -22,7 +24,7 @@ PHARMACY_TEXT = "pharmacy"
 class Specialty:
     code: str  # SNOMED CT
     display: str  # the name the clinic's records use
-    words: str  # what a patient calls it
+    words: str  # what a patient calls it (English; `gettext_in` gives it in another language)
 
     @property
     def concept(self) -> dict[str, Any]:
@@ -30,15 +32,15 @@ class Specialty:
 
 
 SPECIALTIES: dict[str, Specialty] = {s.code: s for s in (
-    Specialty("394579002", "Cardiology", "Heart (cardiology)"),
-    Specialty("394582007", "Dermatology", "Skin (dermatology)"),
-    Specialty("394583002", "Endocrinology", "Hormones and diabetes (endocrinology)"),
-    Specialty("394584008", "Gastroenterology", "Stomach and bowel (gastroenterology)"),
-    Specialty("394589003", "Nephrology", "Kidneys (nephrology)"),
-    Specialty("394591006", "Neurology", "Brain and nerves (neurology)"),
-    Specialty("394801008", "Surgery-Trauma and orthopedics", "Bones and joints (orthopedics)"),
-    Specialty("394587001", "Psychiatry", "Mental health (psychiatry)"),
-    Specialty("394585009", "Obstetrics and gynecology", "Women's health (obstetrics and gynecology)"),
+    Specialty("394579002", "Cardiology", N_("Heart (cardiology)")),
+    Specialty("394582007", "Dermatology", N_("Skin (dermatology)")),
+    Specialty("394583002", "Endocrinology", N_("Hormones and diabetes (endocrinology)")),
+    Specialty("394584008", "Gastroenterology", N_("Stomach and bowel (gastroenterology)")),
+    Specialty("394589003", "Nephrology", N_("Kidneys (nephrology)")),
+    Specialty("394591006", "Neurology", N_("Brain and nerves (neurology)")),
+    Specialty("394801008", "Surgery-Trauma and orthopedics", N_("Bones and joints (orthopedics)")),
+    Specialty("394587001", "Psychiatry", N_("Mental health (psychiatry)")),
+    Specialty("394585009", "Obstetrics and gynecology", N_("Women's health (obstetrics and gynecology)")),
 )}
 _BY_DISPLAY = {s.display.casefold(): s for s in SPECIALTIES.values()}
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .concepts import concept_text
 from .dates import date_words
 from .instants import FhirTime, parse_fhir_time
@@ -14,10 +16,13 @@ from .references import reference_display, reference_to
 
 CURRENT = frozenset({"active", "recurrence", "relapse"})
 HIDDEN_VERIFICATION = frozenset({"entered-in-error", "refuted"})
-CLINICAL_WORDS = {"active": "Current", "recurrence": "Back again", "relapse": "Back again",
-                  "inactive": "Past", "remission": "In remission (not active now)", "resolved": "Resolved"}
-CATEGORY_WORDS = {"problem-list-item": "Health problem", "encounter-diagnosis": "Found at a visit",
-                  "health-concern": "Health concern"}
+CLINICAL_WORDS = {"active": N_("Current"), "recurrence": N_("Back again"), "relapse": N_("Back again"),
+                  "inactive": N_("Past"), "remission": N_("In remission (not active now)"),
+                  "resolved": N_("Resolved")}
+CATEGORY_WORDS = {"problem-list-item": N_("Health problem"), "encounter-diagnosis": N_("Found at a visit"),
+                  "health-concern": N_("Health concern")}
+CURRENT_WORD, PAST_WORD = N_("Current"), N_("Past")
+A_PROBLEM = N_("A health problem")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,36 +47,38 @@ def _code(concept: Any) -> str | None:
     return None
 
 
-def _when(item: Mapping[str, Any], prefix: str, tz: tzinfo | None) -> tuple[FhirTime | None, str | None]:
+def _when(item: Mapping[str, Any], prefix: str, tz: tzinfo | None,
+          locale: str = ENGLISH) -> tuple[FhirTime | None, str | None]:
     found = parse_fhir_time(item.get(f"{prefix}DateTime"))
     period = item.get(f"{prefix}Period")
     if found is None and isinstance(period, Mapping):
         found = parse_fhir_time(period.get("start"))
     if found is not None:
-        return found, date_words(found, tz)
+        return found, date_words(found, tz, locale)
     age = item.get(f"{prefix}Age")
     if isinstance(age, Mapping) and isinstance(age.get("value"), (int, float)):
-        return None, f"age {age['value']:g}"
+        return None, gettext_in(locale, "age %(years)s") % {"years": f"{age['value']:g}"}
     text = item.get(f"{prefix}String")
     return None, text.strip() if isinstance(text, str) and text.strip() else None
 
 
-def problem(resource: Any, tz: tzinfo | None = None) -> Problem:
+def problem(resource: Any, tz: tzinfo | None = None, locale: str = ENGLISH) -> Problem:
+    """One Condition in words, in `locale`."""
     item: Mapping[str, Any] = resource if isinstance(resource, Mapping) else {}
     clinical = _code(item.get("clinicalStatus"))
     abated = any(k.startswith("abatement") for k in item)
     current = clinical in CURRENT if clinical else not abated
-    since, since_text = _when(item, "onset", tz)
-    _, ended_text = _when(item, "abatement", tz)
+    since, since_text = _when(item, "onset", tz, locale)
+    _, ended_text = _when(item, "abatement", tz, locale)
     categories = [c for c in (_code(x) for x in item.get("category") or []) if c]
     notes = tuple(n["text"].strip() for n in item.get("note") or []
                   if isinstance(n, Mapping) and isinstance(n.get("text"), str) and n["text"].strip())
     return Problem(
         reference=reference_to(item),
-        name=concept_text(item.get("code"), "A health problem") or "A health problem",
+        name=concept_text(item.get("code")) or gettext_in(locale, A_PROBLEM),
         is_current=current,
-        status_text=CLINICAL_WORDS.get(clinical or "", "Current" if current else "Past"),
-        category=next((CATEGORY_WORDS[c] for c in categories if c in CATEGORY_WORDS), None),
+        status_text=gettext_in(locale, CLINICAL_WORDS.get(clinical or "", CURRENT_WORD if current else PAST_WORD)),
+        category=next((gettext_in(locale, CATEGORY_WORDS[c]) for c in categories if c in CATEGORY_WORDS), None),
         since=since,
         since_text=since_text,
         ended_text=ended_text,
@@ -81,9 +88,10 @@ def problem(resource: Any, tz: tzinfo | None = None) -> Problem:
     )
 
 
-def problem_list(resources: Iterable[Any], tz: tzinfo | None = None) -> tuple[list[Problem], list[Problem]]:
+def problem_list(resources: Iterable[Any], tz: tzinfo | None = None,
+                 locale: str = ENGLISH) -> tuple[list[Problem], list[Problem]]:
     """(current, past) problems, each newest first; refuted ones and entries in error are left out."""
-    shown = [problem(r, tz) for r in resources if isinstance(r, Mapping)
+    shown = [problem(r, tz, locale) for r in resources if isinstance(r, Mapping)
              and _code(r.get("verificationStatus")) not in HIDDEN_VERIFICATION]
     shown.sort(key=lambda p: p.since.sort_key().timestamp() if p.since else 0.0, reverse=True)
     return [p for p in shown if p.is_current], [p for p in shown if not p.is_current]

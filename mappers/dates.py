@@ -16,7 +16,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time, format_timedelta
 
-from locales import N_, gettext_in
+from locales import N_, gettext_in, ngettext_in
 
 from .instants import FhirTime, parse_date, parse_fhir_time, parse_instant
 
@@ -187,19 +187,22 @@ def age_in_years(birth_date: Any, today: date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def age_words(birth_date: Any, today: date) -> str | None:
-    """`37 years old`; for babies `8 months old` or `2 weeks old`."""
+def age_words(birth_date: Any, today: date, locale: str = ENGLISH) -> str | None:
+    """`37 years old`; for babies `8 months old` or `2 weeks old` (in `locale`: `37 años`)."""
     born = parse_date(birth_date)
     years = age_in_years(born, today) if born else None
     if born is None or years is None:
         return None
     if years >= 2:
-        return f"{years} years old"
+        return ngettext_in(locale, "%(num)s year old", "%(num)s years old", years) % {"num": years}
     months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
     if months >= 1:
-        return f"{_plural(months, 'month')} old"
+        return ngettext_in(locale, "%(num)s month old", "%(num)s months old", months) % {"num": months}
     weeks = (today - born).days // 7
-    return f"{_plural(weeks, 'week')} old" if weeks >= 1 else f"{_plural((today - born).days, 'day')} old"
+    if weeks >= 1:
+        return ngettext_in(locale, "%(num)s week old", "%(num)s weeks old", weeks) % {"num": weeks}
+    days = (today - born).days
+    return ngettext_in(locale, "%(num)s day old", "%(num)s days old", days) % {"num": days}
 
 
 def access_log_when(recorded: Any) -> str:

@@ -1,7 +1,9 @@
 """Plain-language explanations of tests, keyed by LOINC code, kept as data (`data/lab_explanations.toml`).
 
 `load_explanations` reads and validates a table once (every field present and non-empty, an https source);
-the shaping functions stay pure: callers pass the loaded table in.
+the shaping functions stay pure: callers pass the loaded table in. The table is written in English; its words
+are messages of the catalogue (`babel.cfg` extracts them), so `explanation_in`/`plain_names` give them in the
+reader's language. The source's title stays as written: it names an English page.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from locales import ENGLISH, gettext_in
 
 KINDS = ("measurement", "panel", "imaging")
 REQUIRED = ("name", "kind", "measures", "ask", "source_title", "source_url")
@@ -97,15 +101,26 @@ def explanation_for(loinc: str | None, table: Mapping[str, Explanation]) -> Expl
     return table.get(loinc) if loinc else None
 
 
-def plain_names(table: Mapping[str, Explanation]) -> dict[str, str]:
-    """`{loinc: plain name}` for the results functions' `names` argument."""
-    return {code: item.name for code, item in table.items()}
+def explanation_in(item: Explanation, locale: str = ENGLISH) -> Explanation:
+    """An entry with its words in `locale`."""
+    if locale.replace("-", "_").split("_")[0].lower() == ENGLISH:
+        return item
+    return replace(item, name=gettext_in(locale, item.name), measures=gettext_in(locale, item.measures),
+                   ask=gettext_in(locale, item.ask), high=gettext_in(locale, item.high) if item.high else None,
+                   low=gettext_in(locale, item.low) if item.low else None)
 
 
-def explanations_for(codes: Iterable[str], table: Mapping[str, Explanation]) -> list[Explanation]:
-    """The entries for these LOINC codes, in the order given, each once; codes without an entry are skipped."""
+def plain_names(table: Mapping[str, Explanation], locale: str = ENGLISH) -> dict[str, str]:
+    """`{loinc: plain name}` for the results functions' `names` argument, in `locale`."""
+    return {code: gettext_in(locale, item.name) for code, item in table.items()}
+
+
+def explanations_for(codes: Iterable[str], table: Mapping[str, Explanation],
+                     locale: str = ENGLISH) -> list[Explanation]:
+    """The entries for these LOINC codes, in the order given, each once, in `locale`; codes without an entry are
+    skipped."""
     found: dict[str, Explanation] = {}
     for code in codes:
         if code in table and code not in found:
-            found[code] = table[code]
+            found[code] = explanation_in(table[code], locale)
     return list(found.values())

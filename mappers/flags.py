@@ -2,16 +2,16 @@
 
 The lab's own interpretation (v3 ObservationInterpretation codes, or its text) wins; when it gave none,
 a numeric value is compared with the reference range (high / low / normal only: "critical" is the lab's
-call, never ours). A flag's words are marked for the catalogue: `words_in(locale)` gives them in a language.
+call, never ours).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from locales import N_, gettext_in
+from locales import ENGLISH, N_, gettext_in
 
 from .concepts import codes, concept_text
 from .quantities import quantity_value, same_unit
@@ -23,13 +23,9 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 @dataclass(frozen=True, slots=True)
 class Flag:
     key: str  # normal | high | low | critical-high | critical-low | abnormal
-    words: str  # what the page says (in English; `words_in` for another language)
+    words: str  # what the page says
     symbol: str  # shown next to the words, so colour is never the only signal
     css_class: str  # for the stylesheet's colours
-
-    def words_in(self, locale: str) -> str:
-        """The flag's words in `locale`."""
-        return gettext_in(locale, self.words)
 
     @property
     def is_normal(self) -> bool:
@@ -44,6 +40,7 @@ def _flag(key: str, words: str, symbol: str) -> Flag:
     return Flag(key, words, symbol, f"flag-{key}")
 
 
+# The words are marked for the catalogue; whoever shows a flag words it in the reader's language.
 NORMAL = _flag("normal", N_("Normal"), "✓")
 HIGH = _flag("high", N_("High"), "↑")
 LOW = _flag("low", N_("Low"), "↓")
@@ -70,6 +67,11 @@ _BY_TEXT = {
 }
 # When several codes are given, the most serious one is shown.
 _SEVERITY = {"critical-high": 4, "critical-low": 4, "abnormal": 3, "high": 2, "low": 2, "normal": 1}
+
+
+def flag_in(flag: Flag | None, locale: str = ENGLISH) -> Flag | None:
+    """The same flag with its words in `locale`."""
+    return replace(flag, words=gettext_in(locale, flag.words)) if flag is not None else None
 
 
 def interpretation_flag(interpretation: Any) -> Flag | None:

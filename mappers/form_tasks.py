@@ -4,7 +4,7 @@ The clinic assigns a form with a Task (code `complete-questionnaire`, the form's
 check-in's visit as `focus`, the due date as `restriction.period.end`). The Task's own status may lag
 behind (patients do not change Tasks), so where a form stands comes from the patient's answers: none yet,
 a draft saved, or sent. Answers the patient gave without a Task (a check-in opened from a visit) are listed
-too.
+too. Words are in the `locale` passed in (English by default).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .dates import date_words
 from .inbound import APPOINTMENT_EXTENSION
 from .instants import parse_date
@@ -22,7 +24,7 @@ from .references import parse_reference
 
 TASK_CODE = "complete-questionnaire"
 OPEN_TASK = frozenset({"requested", "received", "accepted", "ready", "in-progress"})
-STATE_WORDS = {"todo": "To do", "draft": "Draft saved", "sent": "Sent"}
+STATE_WORDS = {"todo": N_("To do"), "draft": N_("Draft saved"), "sent": N_("Sent")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,7 @@ def _latest(responses: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 
 def assigned_forms(tasks: Iterable[Any], responses: Iterable[Any], forms: Iterable[Any], today: date,
-                   tz: tzinfo | None = None) -> list[AssignedForm]:
+                   tz: tzinfo | None = None, locale: str = ENGLISH) -> list[AssignedForm]:
     """Every form asked of this patient (open ones first, soonest due first), then answers given without a
     Task. `forms` are the clinic's published Questionnaires; a Task for a form that is not among them is
     left out (nothing to open)."""
@@ -128,32 +130,32 @@ def assigned_forms(tasks: Iterable[Any], responses: Iterable[Any], forms: Iterab
         used.update(_str(r.get("id")) for r in mine)
         period = (task.get("restriction") or {}).get("period") if isinstance(task.get("restriction"), Mapping) else None
         due = parse_date((period or {}).get("end")) if isinstance(period, Mapping) else None
-        out.append(_line(form, response, appointment_id, visit, due, today, tz))
+        out.append(_line(form, response, appointment_id, visit, due, today, tz, locale))
     for response in answers:
         if _str(response.get("id")) in used:
             continue
         form = next((f for f in published if cites(response.get("questionnaire"), f)), None)
         if form is not None:
-            out.append(_line(form, response, response_appointment_id(response), None, None, today, tz))
+            out.append(_line(form, response, response_appointment_id(response), None, None, today, tz, locale))
     order = {"todo": 0, "draft": 0, "sent": 1}
     out.sort(key=lambda f: (order[f.state], f.due or date.max, f.title))
     return out
 
 
 def _line(form: Mapping[str, Any], response: Mapping[str, Any] | None, appointment_id: str | None,
-          visit: str | None, due: date | None, today: date, tz: tzinfo | None) -> AssignedForm:
+          visit: str | None, due: date | None, today: date, tz: tzinfo | None, locale: str = ENGLISH) -> AssignedForm:
     state = "todo" if response is None else "sent" if response.get("status") == "completed" else "draft"
     authored = response.get("authored") if response else None
     return AssignedForm(
-        title=_str(form.get("title")) or _str(form.get("name")) or "Form",
+        title=_str(form.get("title")) or _str(form.get("name")) or gettext_in(locale, "Form"),
         questionnaire_id=_str(form.get("id")),
         appointment_id=appointment_id,
         state=state,
-        state_text=STATE_WORDS[state],
+        state_text=gettext_in(locale, STATE_WORDS[state]),
         due=due if state != "sent" else None,
-        due_text=date_words(due, tz) if due and state != "sent" else None,
+        due_text=date_words(due, tz, locale) if due and state != "sent" else None,
         is_overdue=state != "sent" and due is not None and due < today,
         visit_text=visit,
         response_id=_str(response.get("id")) or None if response else None,
-        updated_text=date_words(authored, tz) if authored else None,
+        updated_text=date_words(authored, tz, locale) if authored else None,
     )

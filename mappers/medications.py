@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+from babel.lists import format_list
+
+from locales import ENGLISH, N_, gettext_in, ngettext_in
+
 from .concepts import concept_text
 from .dates import date_words
 from .instants import FhirTime, parse_date, parse_fhir_time
@@ -16,28 +21,51 @@ from .references import parse_reference, reference_display, reference_to, resolv
 CURRENT_STATUSES = frozenset({"active", "on-hold"})
 HIDDEN_STATUSES = frozenset({"entered-in-error", "draft"})
 STATUS_WORDS = {
-    "active": "Current",
-    "on-hold": "On hold",
-    "completed": "Finished",
-    "stopped": "Stopped",
-    "cancelled": "Cancelled",
-    "unknown": "Status not known",
+    "active": N_("Current"),
+    "on-hold": N_("On hold"),
+    "completed": N_("Finished"),
+    "stopped": N_("Stopped"),
+    "cancelled": N_("Cancelled"),
+    "unknown": N_("Status not known"),
 }
-# Dose units counted in whole things get a plural; measures (mg, mL) do not.
-_COUNTABLE = {"tablet", "capsule", "puff", "drop", "spray", "patch", "application", "unit", "lozenge",
-              "suppository", "injection", "packet", "scoop", "vial", "pen", "inhaler", "tube", "pill", "dose",
-              "teaspoon", "tablespoon"}
+STATUS_NOT_KNOWN = N_("Status not known")
+A_MEDICINE = N_("A medicine")
+# Dose units counted in whole things: (one, more than one), each translated; measures (mg, mL) stay as written.
+_COUNTABLE = {
+    "tablet": (N_("tablet"), N_("tablets")), "capsule": (N_("capsule"), N_("capsules")),
+    "puff": (N_("puff"), N_("puffs")), "drop": (N_("drop"), N_("drops")), "spray": (N_("spray"), N_("sprays")),
+    "patch": (N_("patch"), N_("patches")), "application": (N_("application"), N_("applications")),
+    "unit": (N_("unit"), N_("units")), "lozenge": (N_("lozenge"), N_("lozenges")),
+    "suppository": (N_("suppository"), N_("suppositories")), "injection": (N_("injection"), N_("injections")),
+    "packet": (N_("packet"), N_("packets")), "scoop": (N_("scoop"), N_("scoops")), "vial": (N_("vial"), N_("vials")),
+    "pen": (N_("pen"), N_("pens")), "inhaler": (N_("inhaler"), N_("inhalers")), "tube": (N_("tube"), N_("tubes")),
+    "pill": (N_("pill"), N_("pills")), "dose": (N_("dose"), N_("doses")),
+    "teaspoon": (N_("teaspoon"), N_("teaspoons")), "tablespoon": (N_("tablespoon"), N_("tablespoons")),
+}
+# A Timing's period unit: its name (one, more than one) and "a day" as in "twice a day".
 _PERIOD_UNITS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month",
                  "a": "year"}
-_TIMES = {1: "once", 2: "twice"}
-_WHEN = {"MORN": "in the morning", "AFT": "in the afternoon", "EVE": "in the evening", "NIGHT": "at night",
-         "HS": "at bedtime", "WAKE": "after waking up", "C": "with a meal", "CM": "with breakfast",
-         "CD": "with lunch", "CV": "with dinner", "AC": "before meals", "ACM": "before breakfast",
-         "ACD": "before lunch", "ACV": "before dinner", "PC": "after meals", "PCM": "after breakfast",
-         "PCD": "after lunch", "PCV": "after dinner"}
-_TIMING_CODES = {"QD": "once a day", "BID": "twice a day", "TID": "3 times a day", "QID": "4 times a day",
-                 "QOD": "every other day", "AM": "every morning", "PM": "every evening", "Q4H": "every 4 hours",
-                 "Q6H": "every 6 hours", "Q8H": "every 8 hours", "QWK": "once a week"}
+_UNIT_NAMES = {"second": (N_("second"), N_("seconds")), "minute": (N_("minute"), N_("minutes")),
+               "hour": (N_("hour"), N_("hours")), "day": (N_("day"), N_("days")), "week": (N_("week"), N_("weeks")),
+               "month": (N_("month"), N_("months")), "year": (N_("year"), N_("years"))}
+_PER_UNIT = {"second": N_("a second"), "minute": N_("a minute"), "hour": N_("an hour"), "day": N_("a day"),
+             "week": N_("a week"), "month": N_("a month"), "year": N_("a year")}
+_TIMES = {1: N_("once"), 2: N_("twice")}
+_WHEN = {"MORN": N_("in the morning"), "AFT": N_("in the afternoon"), "EVE": N_("in the evening"),
+         "NIGHT": N_("at night"), "HS": N_("at bedtime"), "WAKE": N_("after waking up"), "C": N_("with a meal"),
+         "CM": N_("with breakfast"), "CD": N_("with lunch"), "CV": N_("with dinner"), "AC": N_("before meals"),
+         "ACM": N_("before breakfast"), "ACD": N_("before lunch"), "ACV": N_("before dinner"),
+         "PC": N_("after meals"), "PCM": N_("after breakfast"), "PCD": N_("after lunch"),
+         "PCV": N_("after dinner")}
+_TIMING_CODES = {"QD": N_("once a day"), "BID": N_("twice a day"), "TID": N_("3 times a day"),
+                 "QID": N_("4 times a day"), "QOD": N_("every other day"), "AM": N_("every morning"),
+                 "PM": N_("every evening"), "Q4H": N_("every 4 hours"), "Q6H": N_("every 6 hours"),
+                 "Q8H": N_("every 8 hours"), "QWK": N_("once a week")}
+
+
+def _number_form(pair: tuple[str, str], amount: float | int | None, locale: str) -> str:
+    """The one or the more-than-one form, in `locale` (English and Spanish both use the first form for 1)."""
+    return gettext_in(locale, pair[0] if amount == 1 else pair[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,47 +98,80 @@ def refill_due(med: Medication, today: date, within_days: int = 14) -> bool:
     return med.is_current and med.runs_out is not None and (med.runs_out - today).days <= within_days
 
 
-def _plural(unit: str, amount: float | int | None) -> str:
-    if amount is not None and amount != 1 and unit.casefold() in _COUNTABLE:
-        return unit + ("es" if unit.endswith(("ch", "sh", "s", "x")) else "s")
-    return unit
+def _unit(unit: str, amount: float | int | None, locale: str) -> str:
+    """A dose unit as written, counted in `locale` when it is one of ours (`2 tablets`, `2 tabletas`)."""
+    pair = _COUNTABLE.get(unit.casefold())
+    if pair is None:
+        return unit
+    if _english(locale):  # English keeps the record's own spelling, with a plural added
+        if amount is not None and amount != 1:
+            return unit + ("es" if unit.endswith(("ch", "sh", "s", "x")) else "s")
+        return unit
+    return _number_form(pair, amount, locale)
 
 
-def _amount(quantity: Any) -> str | None:
+def _english(locale: str) -> bool:
+    return locale.replace("-", "_").split("_")[0].lower() == ENGLISH
+
+
+def _amount(quantity: Any, locale: str = ENGLISH) -> str | None:
     if not isinstance(quantity, Mapping):
         return None
-    number = number_text(quantity.get("value"))
+    number = number_text(quantity.get("value"), locale)
     if number is None:
         return None
     unit = quantity.get("unit") if isinstance(quantity.get("unit"), str) else quantity_unit(quantity)
-    return f"{number} {_plural(unit, quantity.get('value'))}" if unit else number
+    return f"{number} {_unit(unit, quantity.get('value'), locale)}" if unit else number
 
 
-def dose_text(dose_and_rate: Any) -> str | None:
+def dose_text(dose_and_rate: Any, locale: str = ENGLISH) -> str | None:
     """`1 tablet`, `2 puffs`, `1 to 2 tablets` from Dosage.doseAndRate."""
     for item in dose_and_rate if isinstance(dose_and_rate, list) else []:
         if not isinstance(item, Mapping):
             continue
-        if (amount := _amount(item.get("doseQuantity"))) is not None:
+        if (amount := _amount(item.get("doseQuantity"), locale)) is not None:
             return amount
         dose_range = item.get("doseRange")
         if isinstance(dose_range, Mapping):
             low, high = dose_range.get("low") or {}, dose_range.get("high") or {}
-            low_n, high = number_text(low.get("value")), _amount(high)
+            low_n, high = number_text(low.get("value"), locale), _amount(high, locale)
             if low_n and high:
-                return f"{low_n} to {high}"
+                return gettext_in(locale, "%(low)s to %(high)s") % {"low": low_n, "high": high}
     return None
 
 
-def _every(period: Any, unit: str, period_max: Any = None) -> str:
-    span = number_text(period) or "1"
-    top = number_text(period_max)
+def _every(period: Any, unit: str, period_max: Any, locale: str) -> str:
+    span = number_text(period, locale) or "1"
+    top = number_text(period_max, locale)
+    names = _UNIT_NAMES[unit]
     if top:
-        return f"every {span} to {top} {unit}s"
-    return f"every {unit}" if span == "1" else f"every {span} {unit}s"
+        return gettext_in(locale, "every %(low)s to %(high)s %(units)s") % {
+            "low": span, "high": top, "units": gettext_in(locale, names[1])}
+    if span == "1":
+        return gettext_in(locale, "every %(unit)s") % {"unit": gettext_in(locale, names[0])}
+    return gettext_in(locale, "every %(n)s %(units)s") % {"n": span, "units": gettext_in(locale, names[1])}
 
 
-def timing_text(timing: Any) -> str | None:
+def _times(frequency: int, locale: str) -> str:
+    if frequency in _TIMES:
+        return gettext_in(locale, _TIMES[frequency])
+    return gettext_in(locale, "%(n)s times") % {"n": number_text(frequency, locale)}
+
+
+def _clock_times(times: list[str], locale: str) -> str:
+    if _english(locale):
+        return "at " + " and ".join(times)
+    return gettext_in(locale, "at %(times)s") % {"times": format_list(times, locale=_cldr(locale))}
+
+
+def _cldr(locale: str) -> str:
+    try:
+        return str(Locale.parse(locale.replace("-", "_")))
+    except (ValueError, UnknownLocaleError):
+        return ENGLISH
+
+
+def timing_text(timing: Any, locale: str = ENGLISH) -> str | None:
     """`twice a day`, `every 4 to 6 hours`, `once a week`, `at bedtime`, `for 10 days` from a Timing."""
     if not isinstance(timing, Mapping):
         return None
@@ -120,48 +181,56 @@ def timing_text(timing: Any) -> str | None:
     unit = _PERIOD_UNITS.get(str(repeat.get("periodUnit") or ""))
     if unit and isinstance(period, (int, float)):
         if isinstance(frequency, int) and frequency >= 1 and (period == 1 or frequency > 1):
-            times = _TIMES.get(frequency, f"{frequency} times")
-            parts.append(f"{times} a {unit}" if period == 1 else f"{times} {_every(period, unit)}")
+            times = _times(frequency, locale)
+            parts.append(f"{times} {gettext_in(locale, _PER_UNIT[unit])}" if period == 1 else
+                         f"{times} {_every(period, unit, None, locale)}")
         else:
-            parts.append(_every(period, unit, repeat.get("periodMax")))
-    whens = [_WHEN[w] for w in repeat.get("when") or [] if w in _WHEN]
+            parts.append(_every(period, unit, repeat.get("periodMax"), locale))
+    whens = [gettext_in(locale, _WHEN[w]) for w in repeat.get("when") or [] if w in _WHEN]
     parts.extend(whens[:2])
     times_of_day = [t[:5] for t in repeat.get("timeOfDay") or [] if isinstance(t, str)]
     if times_of_day:
-        parts.append("at " + " and ".join(times_of_day))
+        parts.append(_clock_times(times_of_day, locale))
     bounds = repeat.get("boundsDuration")
     if isinstance(bounds, Mapping) and number_text(bounds.get("value")):
-        bound_unit = _PERIOD_UNITS.get(str(bounds.get("code") or bounds.get("unit") or "").rstrip("s"), None) or \
-            str(bounds.get("unit") or "days").rstrip("s")
         value = bounds["value"]
-        parts.append(f"for {number_text(value)} {bound_unit}{'' if value == 1 else 's'}")
+        known = _PERIOD_UNITS.get(str(bounds.get("code") or bounds.get("unit") or "").rstrip("s"), None)
+        if known is None and str(bounds.get("unit") or "days").rstrip("s") in _UNIT_NAMES:
+            known = str(bounds.get("unit") or "days").rstrip("s")
+        if known is not None:
+            units = _number_form(_UNIT_NAMES[known], value, locale)
+        else:  # a unit of the record's own: as written
+            units = str(bounds.get("unit")).rstrip("s") + ("" if value == 1 else "s")
+        parts.append(gettext_in(locale, "for %(n)s %(units)s") % {"n": number_text(value, locale), "units": units})
     if not parts:
         code = timing.get("code")
         code_value = next((c.get("code") for c in (code or {}).get("coding") or [] if isinstance(c, Mapping)),
                           None) if isinstance(code, Mapping) else None
         if code_value in _TIMING_CODES:
-            return _TIMING_CODES[code_value]
+            return gettext_in(locale, _TIMING_CODES[code_value])
         return concept_text(code)
     return " ".join(parts)
 
 
-def _as_needed(dosage: Mapping[str, Any]) -> str | None:
+def _as_needed(dosage: Mapping[str, Any], locale: str) -> str | None:
     if "asNeededCodeableConcept" in dosage:
         reason = concept_text(dosage["asNeededCodeableConcept"])
-        return f"when needed for {reason.lower()}" if reason else "when needed"
+        if reason:
+            return gettext_in(locale, "when needed for %(reason)s") % {"reason": reason.lower()}
+        return gettext_in(locale, "when needed")
     if dosage.get("asNeededBoolean") is True:
-        return "when needed"
+        return gettext_in(locale, "when needed")
     return None
 
 
-def dosage_text(dosage: Any) -> str | None:
+def dosage_text(dosage: Any, locale: str = ENGLISH) -> str | None:
     """One Dosage in words from its structure (`1 tablet twice a day`), else its `patientInstruction` or
     `text`."""
     if not isinstance(dosage, Mapping):
         return None
-    parts = [p for p in (dose_text(dosage.get("doseAndRate")), timing_text(dosage.get("timing")),
-                         _as_needed(dosage)) if p]
-    if parts and (dose_text(dosage.get("doseAndRate")) or timing_text(dosage.get("timing"))):
+    dose, timing = dose_text(dosage.get("doseAndRate"), locale), timing_text(dosage.get("timing"), locale)
+    parts = [p for p in (dose, timing, _as_needed(dosage, locale)) if p]
+    if parts and (dose or timing):
         return " ".join(parts)
     for key in ("patientInstruction", "text"):
         if isinstance(dosage.get(key), str) and dosage[key].strip():
@@ -169,7 +238,7 @@ def dosage_text(dosage: Any) -> str | None:
     return " ".join(parts) or None
 
 
-def _name(request: Mapping[str, Any], resources: Mapping[str, Any] | None) -> str:
+def _name(request: Mapping[str, Any], resources: Mapping[str, Any] | None, locale: str = ENGLISH) -> str:
     if "medicationCodeableConcept" in request:
         found = concept_text(request["medicationCodeableConcept"])
         if found:
@@ -181,7 +250,7 @@ def _name(request: Mapping[str, Any], resources: Mapping[str, Any] | None) -> st
         found = concept_text((resolve(medication, resources) or {}).get("code"))
         if found:
             return found
-    return "A medicine"
+    return gettext_in(locale, A_MEDICINE)
 
 
 def dispensed_for(request: Any, dispenses: Iterable[Any]) -> list[dict[str, Any]]:
@@ -209,24 +278,26 @@ def _refills(request: Mapping[str, Any], dispenses: Iterable[Any] | None) -> tup
     return allowed, max(0, allowed - used), True
 
 
-def _refills_text(allowed: int | None, left: int | None, known: bool, current: bool) -> str | None:
+def _refills_text(allowed: int | None, left: int | None, known: bool, current: bool,
+                  locale: str = ENGLISH) -> str | None:
     if allowed is None or left is None or not current:
         return None
     if left == 0:
-        return "No refills left" if known else "No refills"
-    noun = "refill" if left == 1 else "refills"
-    return f"{left} {noun} left" if known else f"{left} {noun}"
+        return gettext_in(locale, "No refills left") if known else gettext_in(locale, "No refills")
+    if known:
+        return ngettext_in(locale, "%(num)s refill left", "%(num)s refills left", left) % {"num": left}
+    return ngettext_in(locale, "%(num)s refill", "%(num)s refills", left) % {"num": left}
 
 
-def _supply(dispense_request: Any) -> str | None:
+def _supply(dispense_request: Any, locale: str = ENGLISH) -> str | None:
     if not isinstance(dispense_request, Mapping):
         return None
-    amount = _amount(dispense_request.get("quantity"))
+    amount = _amount(dispense_request.get("quantity"), locale)
     duration = dispense_request.get("expectedSupplyDuration")
-    days = number_text((duration or {}).get("value")) if isinstance(duration, Mapping) else None
+    days = number_text((duration or {}).get("value"), locale) if isinstance(duration, Mapping) else None
     if amount and days:
-        return f"{amount}, about {days} days"
-    return amount or (f"about {days} days" if days else None)
+        return gettext_in(locale, "%(amount)s, about %(days)s days") % {"amount": amount, "days": days}
+    return amount or (gettext_in(locale, "about %(days)s days") % {"days": days} if days else None)
 
 
 def _runs_out(request: Mapping[str, Any], dispenses: list[dict[str, Any]] | None) -> date | None:
@@ -246,14 +317,24 @@ def _runs_out(request: Mapping[str, Any], dispenses: list[dict[str, Any]] | None
     return start + timedelta(days=int(days) * (1 + repeats)) if start else None
 
 
+def _one_after_another(steps: list[str], locale: str) -> str | None:
+    """Dosages in sequence: `1 tablet a day; then 2 tablets a day`."""
+    if not steps:
+        return None
+    text = steps[0]
+    for step in steps[1:]:
+        text = gettext_in(locale, "%(before)s; then %(after)s") % {"before": text, "after": step}
+    return text
+
+
 def medication(request: Any, *, dispenses: Iterable[Any] | None = None, resources: Mapping[str, Any] | None = None,
-               tz: tzinfo | None = None) -> Medication:
-    """One MedicationRequest in words. `dispenses` (MedicationDispense resources), when given, turn the
-    refills allowed into refills left; `resources` resolves a medicationReference without a display."""
+               tz: tzinfo | None = None, locale: str = ENGLISH) -> Medication:
+    """One MedicationRequest in words, in `locale`. `dispenses` (MedicationDispense resources), when given,
+    turn the refills allowed into refills left; `resources` resolves a medicationReference without a display."""
     resource: Mapping[str, Any] = request if isinstance(request, Mapping) else {}
     dosages = [d for d in resource.get("dosageInstruction") or [] if isinstance(d, Mapping)]
     dosages.sort(key=lambda d: d.get("sequence") if isinstance(d.get("sequence"), int) else 0)
-    words = [w for w in (dosage_text(d) for d in dosages) if w]
+    words = [w for w in (dosage_text(d, locale) for d in dosages) if w]
     instructions = [d["text"].strip() for d in dosages if isinstance(d.get("text"), str) and d["text"].strip()]
     status = resource.get("status") if isinstance(resource.get("status"), str) else None
     current = status in CURRENT_STATUSES
@@ -264,35 +345,36 @@ def medication(request: Any, *, dispenses: Iterable[Any] | None = None, resource
     reasons += [concept_text(c) for c in resource.get("reasonCode") or []]
     return Medication(
         reference=reference_to(resource),
-        name=_name(resource, resources),
-        dose_text="; then ".join(words) or None,
+        name=_name(resource, resources, locale),
+        dose_text=_one_after_another(words, locale),
         instructions=" ".join(instructions) or None,
         route=next((r for d in dosages if (r := concept_text(d.get("route")))), None),
         prescriber=reference_display(resource.get("requester"), resources),
         reason=", ".join(r for r in reasons if r) or None,
         written=written,
-        written_text=date_words(written, tz) if written else None,
+        written_text=date_words(written, tz, locale) if written else None,
         status=status,
-        status_text=STATUS_WORDS.get(status or "", "Status not known"),
+        status_text=gettext_in(locale, STATUS_WORDS.get(status or "", STATUS_NOT_KNOWN)),
         status_reason=concept_text(resource.get("statusReason")),
         is_current=current,
         refills_allowed=allowed,
         refills_left=left,
         refills_known=known,
-        refills_text=_refills_text(allowed, left, known, current),
-        supply_text=_supply(resource.get("dispenseRequest")),
+        refills_text=_refills_text(allowed, left, known, current, locale),
+        supply_text=_supply(resource.get("dispenseRequest"), locale),
         runs_out=_runs_out(resource, dispensed),
     )
 
 
 def medication_list(requests: Iterable[Any], *, dispenses: Iterable[Any] | None = None,
                     resources: Mapping[str, Any] | None = None,
-                    tz: tzinfo | None = None) -> tuple[list[Medication], list[Medication]]:
-    """(current, past) medicines, each newest first; plans, proposals and entries in error are left out.
+                    tz: tzinfo | None = None, locale: str = ENGLISH) -> tuple[list[Medication], list[Medication]]:
+    """(current, past) medicines, each newest first, in `locale`; plans, proposals and entries in error are left
+    out.
 
     An older prescription of a medicine that is current again is not repeated among the past ones."""
     dispensed = list(dispenses) if dispenses is not None else None
-    shown = [medication(r, dispenses=dispensed, resources=resources, tz=tz) for r in requests
+    shown = [medication(r, dispenses=dispensed, resources=resources, tz=tz, locale=locale) for r in requests
              if isinstance(r, Mapping) and r.get("status") not in HIDDEN_STATUSES
              and r.get("intent", "order") in ("order", "original-order", "reflex-order", "filler-order",
                                               "instance-order")]

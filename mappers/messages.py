@@ -3,6 +3,9 @@
 Threads: a message that starts a conversation has no `partOf`; every later one names the first in
 `partOf` and the one it answers in `inResponseTo`. The patient picks a topic (the coded `category`)
 and writes a subject line (`topic.text`). A message to the patient is unread until it has `received`.
+
+Words for the reader are in the `locale` passed in (English by default); what is written into the record
+(a topic's display) stays English, the EHR's language.
 """
 
 from __future__ import annotations
@@ -12,19 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .attachments import kind_words, size_words
 from .dates import date_time_words
 from .instants import parse_instant
+from .quantities import number_text
 from .references import local_reference, reference_display
 
 TOPIC_SYSTEM = "http://hospital.example.org/fhir/CodeSystem/message-topic"
 IDENTIFIER_SYSTEM = "urn:portal:message"
 # code -> (what the patient reads, the team that answers it)
 TOPICS: dict[str, tuple[str, str]] = {
-    "care": ("Question about my care", "Organization/org-team-care"),
-    "medication": ("Medication question", "Organization/org-team-care"),
-    "billing": ("Billing question", "Organization/org-team-billing"),
-    "referral": ("Referral", "Organization/org-team-referrals"),
+    "care": (N_("Question about my care"), "Organization/org-team-care"),
+    "medication": (N_("Medication question"), "Organization/org-team-care"),
+    "billing": (N_("Billing question"), "Organization/org-team-billing"),
+    "referral": (N_("Referral"), "Organization/org-team-referrals"),
 }
 # Staff roles on the CareTeam a patient may write to by name.
 NAMED_ROLES = frozenset({"clinician", "nurse"})
@@ -32,6 +38,7 @@ STAFF_ROLE_SYSTEM = "http://hospital.example.org/fhir/CodeSystem/staff-role"
 SUBJECT_MAX = 120
 TEXT_MAX = 10_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CARE_TEAM = N_("Your care team")
 
 
 @dataclass(frozen=True)
@@ -108,23 +115,28 @@ def unread_count(messages: Iterable[Mapping[str, Any]], me: Iterable[str]) -> in
     return sum(1 for m in messages if is_unread(m, mine))
 
 
-def topic_words(message: Mapping[str, Any]) -> str:
+def topic_choices(locale: str = ENGLISH) -> dict[str, str]:
+    """The topics a patient picks from: {code: words}."""
+    return {code: gettext_in(locale, words) for code, (words, _team) in TOPICS.items()}
+
+
+def topic_words(message: Mapping[str, Any], locale: str = ENGLISH) -> str:
     for category in message.get("category") or []:
         for coding in (category or {}).get("coding") or []:
             if coding.get("system") == TOPIC_SYSTEM and coding.get("code") in TOPICS:
-                return TOPICS[coding["code"]][0]
+                return gettext_in(locale, TOPICS[coding["code"]][0])
         if isinstance(category, Mapping) and isinstance(category.get("text"), str):
             return category["text"]
-    return "Message"
+    return gettext_in(locale, "Message")
 
 
-def subject_words(message: Mapping[str, Any]) -> str:
+def subject_words(message: Mapping[str, Any], locale: str = ENGLISH) -> str:
     topic = message.get("topic")
     text = topic.get("text") if isinstance(topic, Mapping) else None
-    return text.strip() if isinstance(text, str) and text.strip() else topic_words(message)
+    return text.strip() if isinstance(text, str) and text.strip() else topic_words(message, locale)
 
 
-def _attachments(message: Mapping[str, Any]) -> list[AttachmentView]:
+def _attachments(message: Mapping[str, Any], locale: str = ENGLISH) -> list[AttachmentView]:
     out = []
     for part in message.get("payload") or []:
         att = part.get("contentAttachment") if isinstance(part, Mapping) else None
@@ -133,26 +145,27 @@ def _attachments(message: Mapping[str, Any]) -> list[AttachmentView]:
         url = att.get("url")
         binary = local_reference(url) if isinstance(url, str) else ""
         binary_id = binary.split("/", 1)[1] if binary.startswith("Binary/") else None
-        out.append(AttachmentView(str(att.get("title") or "attachment"), kind_words(att.get("contentType")),
-                                  size_words(att.get("size")), binary_id))
+        out.append(AttachmentView(str(att.get("title") or "attachment"), kind_words(att.get("contentType"), locale),
+                                  size_words(att.get("size"), locale), binary_id))
     return out
 
 
 def message_view(message: Mapping[str, Any], me: Iterable[str], today: date, tz: tzinfo | None,
-                 names: Mapping[str, str] | None = None) -> MessageView:
+                 names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> MessageView:
     mine = list(me)
     sender = _ref(message.get("sender"))
     from_me = sender in mine
-    who = "You" if from_me else (names or {}).get(sender or "") or reference_display(message.get("sender")) \
-        or "Your care team"
+    who = gettext_in(locale, "You") if from_me else (names or {}).get(sender or "") \
+        or reference_display(message.get("sender")) or gettext_in(locale, CARE_TEAM)
     texts = [p["contentString"] for p in message.get("payload") or []
              if isinstance(p, Mapping) and isinstance(p.get("contentString"), str)]
-    return MessageView(str(message.get("id")), who, from_me, date_time_words(message.get("sent"), today, tz),
-                       parse_instant(message.get("sent")), texts, _attachments(message), is_unread(message, mine))
+    return MessageView(str(message.get("id")), who, from_me, date_time_words(message.get("sent"), today, tz, locale),
+                       parse_instant(message.get("sent")), texts, _attachments(message, locale),
+                       is_unread(message, mine))
 
 
 def threads(messages: Iterable[Mapping[str, Any]], me: Iterable[str], today: date, tz: tzinfo | None = None,
-            names: Mapping[str, str] | None = None) -> list[Thread]:
+            names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> list[Thread]:
     """Conversations, the one with the newest message first; messages within one oldest first."""
     mine = list(me)
     grouped: dict[str, list[Mapping[str, Any]]] = {}
@@ -165,9 +178,9 @@ def threads(messages: Iterable[Mapping[str, Any]], me: Iterable[str], today: dat
         first = next((m for m in items if str(m.get("id")) == tid), items[0])
         latest = items[-1]
         other = _other_party(items, mine)
-        thread = Thread(tid, subject_words(first), topic_words(first),
-                        (names or {}).get(other or "") or _display_of(items, other) or "Your care team")
-        thread.messages = [message_view(m, mine, today, tz, names) for m in items]
+        thread = Thread(tid, subject_words(first, locale), topic_words(first, locale),
+                        (names or {}).get(other or "") or _display_of(items, other) or gettext_in(locale, CARE_TEAM))
+        thread.messages = [message_view(m, mine, today, tz, names, locale) for m in items]
         thread.reply_to = str(latest.get("id"))
         thread.reply_recipient = other
         out.append(thread)
@@ -219,25 +232,27 @@ def care_team_recipients(care_teams: Iterable[Mapping[str, Any]]) -> list[Recipi
     return [*teams.values(), *people.values()]
 
 
-def compose_errors(form: Mapping[str, str], recipients: Iterable[Recipient], *, reply: bool = False
-                   ) -> dict[str, list[str]]:
+def compose_errors(form: Mapping[str, str], recipients: Iterable[Recipient], *, reply: bool = False,
+                   locale: str = ENGLISH) -> dict[str, list[str]]:
     """Field-level problems with a message form, in plain words ({} when it can be sent)."""
     errors: dict[str, list[str]] = {}
     if not reply:
         if form.get("to", "") not in {r.reference for r in recipients}:
-            errors["to"] = ["Choose who should get your message."]
+            errors["to"] = [gettext_in(locale, "Choose who should get your message.")]
         if form.get("topic", "") not in TOPICS:
-            errors["topic"] = ["Choose what your message is about."]
+            errors["topic"] = [gettext_in(locale, "Choose what your message is about.")]
         subject = form.get("subject", "").strip()
         if not subject:
-            errors["subject"] = ["Write a few words about what this is about."]
+            errors["subject"] = [gettext_in(locale, "Write a few words about what this is about.")]
         elif len(subject) > SUBJECT_MAX:
-            errors["subject"] = [f"Keep the subject to {SUBJECT_MAX} characters or fewer."]
+            errors["subject"] = [gettext_in(locale, "Keep the subject to %(max)s characters or fewer.")
+                                 % {"max": number_text(SUBJECT_MAX, locale)}]
     text = form.get("text", "").strip()
     if not text:
-        errors["text"] = ["Write your message."]
+        errors["text"] = [gettext_in(locale, "Write your message.")]
     elif len(text) > TEXT_MAX:
-        errors["text"] = [f"Your message is too long. Keep it to {TEXT_MAX:,} characters or fewer."]
+        errors["text"] = [gettext_in(locale, "Your message is too long. Keep it to %(max)s characters or fewer.")
+                          % {"max": number_text(TEXT_MAX, locale)}]
     return errors
 
 

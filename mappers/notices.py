@@ -13,43 +13,46 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from locales import N_, gettext_in
+from locales import ENGLISH, N_, gettext_in
 
 from .instants import parse_instant
 
 
 @dataclass(frozen=True)
 class Kind:
+    """Subject, line and label are English message ids: `compose` writes them in the reader's language."""
+
     name: str
     subject: str
     line: str
-    label: str  # on the profile page, where people switch kinds on and off (marked: shown with gettext)
+    label: str  # on the profile page, where people switch kinds on and off
     choosable: bool = True  # security notices are always sent: they are how a person learns of a break-in
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("message", "You have a new message", "You have a new message in your patient portal.",
+    Kind("message", N_("You have a new message"), N_("You have a new message in your patient portal."),
          N_("New messages and replies from your care team")),
-    Kind("result", "A new result is ready", "A new test result is ready to view in your patient portal.",
+    Kind("result", N_("A new result is ready"), N_("A new test result is ready to view in your patient portal."),
          N_("Test results ready to view")),
-    Kind("request", "News about your request", "There is news about a request you made in your patient portal.",
+    Kind("request", N_("News about your request"),
+         N_("There is news about a request you made in your patient portal."),
          N_("Decisions on your refill, referral and other requests")),
-    Kind("appointment", "Your appointments changed",
-         "One of your appointments was booked, changed or cancelled. See the details in your patient portal.",
+    Kind("appointment", N_("Your appointments changed"),
+         N_("One of your appointments was booked, changed or cancelled. See the details in your patient portal."),
          N_("Appointments booked, changed or cancelled")),
-    Kind("reminder", "A reminder from your clinic", "You have a reminder in your patient portal.",
+    Kind("reminder", N_("A reminder from your clinic"), N_("You have a reminder in your patient portal."),
          N_("Reminders (an upcoming visit, something to do)")),
-    Kind("new-device", "A new sign-in to your account",
-         "Someone signed in to your patient portal on a phone or computer we have not seen before. If this "
-         "was not you, change your password and call the clinic right away.",
+    Kind("new-device", N_("A new sign-in to your account"),
+         N_("Someone signed in to your patient portal on a phone or computer we have not seen before. If this "
+            "was not you, change your password and call the clinic right away."),
          N_("Sign-ins from a new device"), choosable=False),
-    Kind("sign-in-settings", "Your sign-in settings changed",
-         "Your sign-in settings for the patient portal changed (your password, app or recovery codes). If this "
-         "was not you, call the clinic right away.",
+    Kind("sign-in-settings", N_("Your sign-in settings changed"),
+         N_("Your sign-in settings for the patient portal changed (your password, app or recovery codes). If this "
+            "was not you, call the clinic right away."),
          N_("Changes to your password or second step"), choosable=False),
-    Kind("invitation", "Your patient portal invitation",
-         "Your clinic invites you to use the patient portal. Open the link to set up your account; it works "
-         "once and expires.",
+    Kind("invitation", N_("Your patient portal invitation"),
+         N_("Your clinic invites you to use the patient portal. Open the link to set up your account; it works "
+            "once and expires."),
          N_("Invitations"), choosable=False),
 )}
 
@@ -60,7 +63,8 @@ CHOOSABLE = tuple(k for k in KINDS.values() if k.choosable)
 class Message:
     key: str  # the notice's key digest: the Message-ID, so a receiving system can drop a repeat
     subject: str
-    text: str
+    text: str  # the e-mail
+    short: str  # the text message: the notice's line and the link
 
 
 def link_problem(link: str) -> str | None:
@@ -73,27 +77,33 @@ def link_problem(link: str) -> str | None:
     return None
 
 
-def compose(kind: str, link: str, key: str, *, public_url: str, portal_name: str = "patient portal") -> Message:
-    """The e-mail (or text message) for one notice."""
+PORTAL_NAME = N_("patient portal")  # the default name; a clinic's own name is used as it is, in every language
+SIGN_IN_TO_SEE = N_("Sign in to see it: %(url)s")
+FOOTER = N_("This message was sent by your %(portal)s. For your privacy it holds no health information. To choose "
+            "which notices you get, see Your profile in the portal.")
+
+
+def compose(kind: str, link: str, key: str, *, public_url: str, portal_name: str = PORTAL_NAME,
+            locale: str = ENGLISH) -> Message:
+    """The e-mail (or text message) for one notice, in `locale` (the reader's language)."""
     what = KINDS[kind]
     url = public_url.rstrip("/") + link
-    text = (f"{what.line}\n\nSign in to see it: {url}\n\n"
-            f"This message was sent by your {portal_name}. For your privacy it holds no health information. "
-            "To choose which notices you get, see Your profile in the portal.\n")
-    return Message(key, what.subject, text)
+    line = gettext_in(locale, what.line)
+    name = gettext_in(locale, portal_name) if portal_name else portal_name  # "" would be the catalogue's header
+    text = (f"{line}\n\n{gettext_in(locale, SIGN_IN_TO_SEE) % {'url': url}}\n\n"
+            f"{gettext_in(locale, FOOTER) % {'portal': name}}\n")
+    return Message(key, gettext_in(locale, what.subject), text, f"{line} {url}")
 
 
 def short_text(message: Message) -> str:
     """The text-message form: one line and the link."""
-    first, _, rest = message.text.partition("\n\n")
-    url = rest.split("Sign in to see it: ", 1)[-1].split("\n", 1)[0]
-    return f"{first} {url}"
+    return message.short
 
 
 _EMAIL = re.compile(r"[^\s@<>,;\"]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}")
 
 
-def notice_email_problem(value: str, locale: str = "en") -> str | None:
+def notice_email_problem(value: str, locale: str = ENGLISH) -> str | None:
     """Why `value` cannot be the address notices go to (in `locale`), or None (empty is allowed: no e-mail
     notices)."""
     if value and not _EMAIL.fullmatch(value):

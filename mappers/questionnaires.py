@@ -6,6 +6,9 @@ back through `read_form` as FHIR answers plus, per question, what is wrong with 
 to the gateway): unknown questions, answers of the wrong kind, choices not offered, numbers out of
 range, answers to questions that do not apply (enableWhen), and, when the form is being sent, required
 questions left empty. `response_items` builds the QuestionnaireResponse's items from the answers.
+
+Our words (problems, hints, "Yes") are in the `locale` passed in, English by default (the gateway's
+checks answer in English); the form's own words (questions, choices) are the clinic's, shown as written.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from locales import ENGLISH, N_, gettext_in
 
 from .concepts import coding_display
 from .dates import long_date
@@ -30,7 +35,7 @@ ANSWERABLE = frozenset({"boolean", "decimal", "integer", "date", "string", "text
 # The answer element each kind of question takes (a choice takes whatever its options are).
 VALUE_KEY = {"boolean": "valueBoolean", "decimal": "valueDecimal", "integer": "valueInteger",
              "date": "valueDate", "string": "valueString", "text": "valueString"}
-REQUIRED = "Please answer this question."
+REQUIRED = N_("Please answer this question.")
 Answers = dict[str, list[dict[str, Any]]]
 Problems = dict[str, list[str]]
 
@@ -114,7 +119,7 @@ def _conditions(item: Mapping[str, Any]) -> tuple[Condition, ...]:
     return tuple(found)
 
 
-def _choice_label(answer: Mapping[str, Any]) -> str:
+def _choice_label(answer: Mapping[str, Any], locale: str = ENGLISH) -> str:
     pair = _answer_value(answer)
     if pair is None:
         return ""
@@ -122,16 +127,16 @@ def _choice_label(answer: Mapping[str, Any]) -> str:
     if key == "valueCoding":
         return coding_display(value) or _str((value or {}).get("code"))
     if key == "valueReference":
-        return _str((value or {}).get("display")) or "Another choice"
+        return _str((value or {}).get("display")) or gettext_in(locale, "Another choice")
     if key == "valueDate":
         day = parse_date(value)
-        return long_date(day) if day else str(value)
+        return long_date(day, locale) if day else str(value)
     return str(value)
 
 
-def _question(item: Mapping[str, Any], field_id: str) -> Question:
+def _question(item: Mapping[str, Any], field_id: str, locale: str = ENGLISH) -> Question:
     options = [o for o in item.get("answerOption") or [] if isinstance(o, Mapping) and _answer_value(o)]
-    choices = tuple(Choice(str(n), _choice_label(o), dict([_answer_value(o)]))  # type: ignore[list-item]
+    choices = tuple(Choice(str(n), _choice_label(o, locale), dict([_answer_value(o)]))  # type: ignore[list-item]
                     for n, o in enumerate(options))
     children = [c for c in item.get("item") or [] if isinstance(c, Mapping)]
     return Question(
@@ -146,14 +151,14 @@ def _question(item: Mapping[str, Any], field_id: str) -> Question:
         max_value=_bound(item, MAX_VALUE),
         conditions=_conditions(item),
         enable_any=item.get("enableBehavior") == "any",
-        items=tuple(_question(c, f"{field_id}-{n}") for n, c in enumerate(children, 1)),
+        items=tuple(_question(c, f"{field_id}-{n}", locale) for n, c in enumerate(children, 1)),
     )
 
 
-def questions(questionnaire: Mapping[str, Any]) -> list[Question]:
-    """The form's items as questions (and groups of questions), in order."""
+def questions(questionnaire: Mapping[str, Any], locale: str = ENGLISH) -> list[Question]:
+    """The form's items as questions (and groups of questions), in order (a date choice worded in `locale`)."""
     items = [i for i in questionnaire.get("item") or [] if isinstance(i, Mapping)]
-    return [_question(i, f"q-{n}") for n, i in enumerate(items, 1)]
+    return [_question(i, f"q-{n}", locale) for n, i in enumerate(items, 1)]
 
 
 def every_question(qs: Iterable[Question]) -> Iterable[Question]:
@@ -221,31 +226,34 @@ def enabled(question: Question, answers: Answers) -> bool:
 
 # -- checking answers ------------------------------------------------------------------------------------
 
-def _kind_problem(question: Question, answer: Mapping[str, Any]) -> str | None:
+def _kind_problem(question: Question, answer: Mapping[str, Any], locale: str = ENGLISH) -> str | None:
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
     pair = _answer_value(answer)
     if pair is None:
-        return "This answer is empty."
+        return _("This answer is empty.")
     key, value = pair
     if question.kind == "choice":
-        return None if _offered(question, key, value) else "Please pick one of the choices shown."
+        return None if _offered(question, key, value) else _("Please pick one of the choices shown.")
     expected = VALUE_KEY.get(question.kind)
     if key != expected:
-        return "This answer is not the right kind for the question."
+        return _("This answer is not the right kind for the question.")
     if question.kind == "boolean" and not isinstance(value, bool):
-        return "Please answer yes or no."
+        return _("Please answer yes or no.")
     if question.kind in ("integer", "decimal"):
         if isinstance(value, bool) or not isinstance(value, int | float) or (
                 question.kind == "integer" and not isinstance(value, int)) or not math.isfinite(value):
-            return "Please enter a whole number." if question.kind == "integer" else "Please enter a number."
-        return _range_problem(question, value)
+            return _("Please enter a whole number.") if question.kind == "integer" else _("Please enter a number.")
+        return _range_problem(question, value, locale)
     if question.kind == "date" and (not isinstance(value, str) or parse_date(value) is None):
-        return "Please enter a date."
+        return _("Please enter a date.")
     if question.kind in ("string", "text"):
         limit = STRING_MAX_CHARS if question.kind == "string" else TEXT_MAX_CHARS
         if not isinstance(value, str) or not value.strip():
-            return "This answer is empty."
+            return _("This answer is empty.")
         if len(value) > limit:
-            return f"Please keep this to {limit} characters or fewer."
+            return _("Please keep this to %(max)s characters or fewer.") % {"max": limit}
     return None
 
 
@@ -268,18 +276,20 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _range_problem(question: Question, value: float) -> str | None:
+def _range_problem(question: Question, value: float, locale: str = ENGLISH) -> str | None:
     low, high = question.min_value, question.max_value
     if (low is not None and value < low) or (high is not None and value > high):
         if low is not None and high is not None:
-            return f"Please enter a number from {_number(low)} to {_number(high)}."
+            return gettext_in(locale, "Please enter a number from %(low)s to %(high)s.") % {
+                "low": _number(low), "high": _number(high)}
         if low is not None:
-            return f"Please enter a number of at least {_number(low)}."
-        return f"Please enter a number no bigger than {_number(high or 0)}."
+            return gettext_in(locale, "Please enter a number of at least %(low)s.") % {"low": _number(low)}
+        return gettext_in(locale, "Please enter a number no bigger than %(high)s.") % {"high": _number(high or 0)}
     return None
 
 
-def check_answers(qs: Sequence[Question], answers: Answers, *, completing: bool) -> Problems:
+def check_answers(qs: Sequence[Question], answers: Answers, *, completing: bool,
+                  locale: str = ENGLISH) -> Problems:
     """What is wrong with these answers for this form, by linkId ("" for problems not tied to a
     question). Required questions count only when the form is being sent (`completing`), never for a
     draft; a question that does not apply must have no answer."""
@@ -287,7 +297,8 @@ def check_answers(qs: Sequence[Question], answers: Answers, *, completing: bool)
     known = {q.link_id: q for q in every_question(qs)}
     for link_id in answers:
         if link_id not in known or not known[link_id].answerable:
-            problems.setdefault("", []).append(f"The form has no question {link_id!r} to answer.")
+            problems.setdefault("", []).append(gettext_in(locale, "The form has no question %(question)s to "
+                                                                  "answer.") % {"question": repr(link_id)})
 
     def walk(items: Sequence[Question], applies: bool) -> None:
         for q in items:
@@ -299,16 +310,17 @@ def check_answers(qs: Sequence[Question], answers: Answers, *, completing: bool)
             if not q.answerable or q.link_id not in known:
                 continue
             if given and not on:
-                problems.setdefault(q.link_id, []).append("This question does not apply to you; leave it empty.")
+                problems.setdefault(q.link_id, []).append(
+                    gettext_in(locale, "This question does not apply to you; leave it empty."))
                 continue
             if len(given) > 1 and not q.repeats:
-                problems.setdefault(q.link_id, []).append("Please give one answer.")
+                problems.setdefault(q.link_id, []).append(gettext_in(locale, "Please give one answer."))
             for answer in given:
-                if (problem := _kind_problem(q, answer)) is not None:
+                if (problem := _kind_problem(q, answer, locale)) is not None:
                     problems.setdefault(q.link_id, []).append(problem)
                     break
             if on and completing and q.required and not given:
-                problems.setdefault(q.link_id, []).append(REQUIRED)
+                problems.setdefault(q.link_id, []).append(gettext_in(locale, REQUIRED))
 
     walk(qs, True)
     return problems
@@ -335,38 +347,42 @@ def _typed_date(text: str) -> str | None:
         return None
 
 
-def _parse(question: Question, text: str) -> tuple[dict[str, Any] | None, str | None]:
-    """One typed value as an answer, or the problem with it."""
+def _parse(question: Question, text: str, locale: str = ENGLISH) -> tuple[dict[str, Any] | None, str | None]:
+    """One typed value as an answer, or the problem with it (in `locale`)."""
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
     kind = question.kind
     if kind in ("string", "text"):
         return {"valueString": text}, None
     if kind == "boolean":
         if text in ("yes", "no"):
             return {"valueBoolean": text == "yes"}, None
-        return None, "Please answer yes or no."
+        return None, _("Please answer yes or no.")
     if kind == "integer":
         cleaned = text.replace(",", "")
         if re.fullmatch(r"[+-]?\d{1,9}", cleaned):
             return {"valueInteger": int(cleaned)}, None
-        return None, "Please enter a whole number, like 3."
+        return None, _("Please enter a whole number, like 3.")
     if kind == "decimal":
         try:
             number = Decimal(text.replace(",", ""))
         except InvalidOperation:
             number = None
         if number is None or not number.is_finite() or abs(number) >= Decimal(10) ** 9:
-            return None, "Please enter a number, like 150 or 150.5."
+            return None, _("Please enter a number, like 150 or 150.5.")
         return {"valueDecimal": float(number)}, None
     if kind == "date":
         day = _typed_date(text)
-        return ({"valueDate": day}, None) if day else (None, "Please enter a date, like 2024-03-15.")
+        return ({"valueDate": day}, None) if day else (None, _("Please enter a date, like 2024-03-15."))
     if kind == "choice":
         chosen = next((c for c in question.choices if c.key == text), None)
-        return (dict(chosen.answer), None) if chosen else (None, "Please pick one of the choices shown.")
+        return (dict(chosen.answer), None) if chosen else (None, _("Please pick one of the choices shown."))
     return None, None
 
 
-def read_form(qs: Sequence[Question], form: Mapping[str, Sequence[str]], *, completing: bool) -> FormReading:
+def read_form(qs: Sequence[Question], form: Mapping[str, Sequence[str]], *, completing: bool,
+              locale: str = ENGLISH) -> FormReading:
     """The answers a browser sent (each question's field named by its `field_id`), checked: what cannot
     be read says so in plain words, then `check_answers` judges the rest. Answers to questions that do not
     apply are dropped (the person may have typed them before changing their mind)."""
@@ -378,13 +394,13 @@ def read_form(qs: Sequence[Question], form: Mapping[str, Sequence[str]], *, comp
         if typed:
             reading.typed[q.link_id] = typed
         for text in typed if q.repeats else typed[:1]:
-            answer, problem = _parse(q, text)
+            answer, problem = _parse(q, text, locale)
             if problem:
                 reading.problems.setdefault(q.link_id, []).append(problem)
             elif answer is not None:
                 reading.answers.setdefault(q.link_id, []).append(answer)
     _drop_disabled(qs, reading.answers, True)
-    for link_id, found in check_answers(qs, reading.answers, completing=completing).items():
+    for link_id, found in check_answers(qs, reading.answers, completing=completing, locale=locale).items():
         if link_id not in reading.problems:
             reading.problems[link_id] = found
     return reading
@@ -464,34 +480,35 @@ class AnsweredLine:
     depth: int = 0
 
 
-def answer_text(answer: Mapping[str, Any]) -> str:
+def answer_text(answer: Mapping[str, Any], locale: str = ENGLISH) -> str:
     """One answer in words: `Yes`, a choice's label, a date in words."""
     pair = _answer_value(answer)
     if pair is None:
         return ""
     key, value = pair
     if key == "valueBoolean":
-        return "Yes" if value else "No"
+        return gettext_in(locale, "Yes") if value else gettext_in(locale, "No")
     if key == "valueDecimal" and isinstance(value, float):
         return _number(value)
-    return _choice_label(answer)
+    return _choice_label(answer, locale)
 
 
-def answered(qs: Sequence[Question], answers: Answers, depth: int = 0) -> list[AnsweredLine]:
+def answered(qs: Sequence[Question], answers: Answers, depth: int = 0, locale: str = ENGLISH) -> list[AnsweredLine]:
     """A sent form, to read back: each question with its answers in words, groups as headings."""
     lines: list[AnsweredLine] = []
     for q in qs:
         if q.kind == "group":
-            inner = answered(q.items, answers, depth + 1)
+            inner = answered(q.items, answers, depth + 1, locale)
             if inner:
                 lines.append(AnsweredLine(q.text, (), True, depth))
                 lines.extend(inner)
         elif q.answerable and answers.get(q.link_id):
-            lines.append(AnsweredLine(q.text, tuple(answer_text(a) for a in answers[q.link_id]), False, depth))
+            lines.append(AnsweredLine(q.text, tuple(answer_text(a, locale) for a in answers[q.link_id]), False,
+                                      depth))
     return lines
 
 
-def condition_hints(qs: Sequence[Question]) -> dict[str, str]:
+def condition_hints(qs: Sequence[Question], locale: str = ENGLISH) -> dict[str, str]:
     """For each question that applies only after some answer, that in words (shown as the question's hint:
     without JavaScript every question is on the page, and the person needs to know which to skip)."""
     texts = {q.link_id: q.text for q in every_question(qs)}
@@ -501,13 +518,16 @@ def condition_hints(qs: Sequence[Question]) -> dict[str, str]:
         for c in q.conditions:
             asked = texts.get(c.question, c.question)
             value = {"value" + c.answer_key[len("answer"):]: c.answer}
+            words = {"question": asked, "answer": answer_text(value, locale)}
             if c.operator == "exists":
-                parts.append(f"you answered “{asked}”" if c.answer is True else f"you left “{asked}” empty")
+                parts.append(gettext_in(locale, "you answered “%(question)s”") % words if c.answer is True
+                             else gettext_in(locale, "you left “%(question)s” empty") % words)
             elif c.operator == "=":
-                parts.append(f"your answer to “{asked}” was “{answer_text(value)}”")
+                parts.append(gettext_in(locale, "your answer to “%(question)s” was “%(answer)s”") % words)
             elif c.operator == "!=":
-                parts.append(f"your answer to “{asked}” was not “{answer_text(value)}”")
+                parts.append(gettext_in(locale, "your answer to “%(question)s” was not “%(answer)s”") % words)
         if parts:
-            joiner = " or " if q.enable_any else " and "
-            hints[q.link_id] = f"Answer this only if {joiner.join(parts)}."
+            joiner = " %s " % (gettext_in(locale, "or") if q.enable_any else gettext_in(locale, "and"))
+            hints[q.link_id] = gettext_in(locale, "Answer this only if %(conditions)s.") % {
+                "conditions": joiner.join(parts)}
     return hints

@@ -11,6 +11,7 @@ A patient's request is a ServiceRequest with `intent=proposal`; the care team mo
 | revoked | - | Declined, with the care team's reason (their last note) |
 
 A clinician's referral (`intent=order`) reads "Referral made" while active and "Done" once completed.
+The words are in the `locale` passed in (English by default).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
+
+from locales import ENGLISH, gettext_in
 
 from .catalogue import specialty_in
 from .concepts import concept_text
@@ -72,42 +75,47 @@ def _staff_note(resource: Mapping[str, Any], patient_refs: set[str]) -> str | No
     return staff[-1]["text"].strip() if staff else None
 
 
-def _status(resource: Mapping[str, Any], orders: list[Mapping[str, Any]], patient_refs: set[str]
-            ) -> tuple[str, str, str | None]:
+def _status(resource: Mapping[str, Any], orders: list[Mapping[str, Any]], patient_refs: set[str],
+            locale: str = ENGLISH) -> tuple[str, str, str | None]:
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
     status = resource.get("status")
     if resource.get("intent") in ORDER_INTENTS:
         if status == "completed":
-            return "done", "Done", "You have seen the specialist."
+            return "done", _("Done"), _("You have seen the specialist.")
         if status in ("active", "on-hold", "draft"):
             practice = _practice(resource)
-            return "referred", "Referral made", (f"{practice} will contact you to book a visit." if practice
-                                                 else "The specialist's office will contact you to book a visit.")
+            return "referred", _("Referral made"), (
+                _("%(practice)s will contact you to book a visit.") % {"practice": practice} if practice
+                else _("The specialist's office will contact you to book a visit."))
         if status == "revoked":
-            return "declined", "Cancelled", _staff_note(resource, patient_refs)
-        return "unknown", "Status not known", None
+            return "declined", _("Cancelled"), _staff_note(resource, patient_refs)
+        return "unknown", _("Status not known"), None
     ref = reference_to(resource)
     order = next((o for o in orders if ref and any((r := parse_reference(b)) and r.text == ref
                                                    for b in o.get("basedOn") or [])
                   and o.get("status") not in ("entered-in-error", "revoked")), None)
     if order is not None:
         practice = _practice(order) or _practice(resource)
-        return "referred", "Referral made", (f"Your care team referred you to {practice}. They will contact you "
-                                             "to book a visit." if practice else
-                                             "Your care team made the referral. The specialist's office will "
-                                             "contact you to book a visit.")
+        return "referred", _("Referral made"), (
+            _("Your care team referred you to %(practice)s. They will contact you to book a visit.")
+            % {"practice": practice} if practice else
+            _("Your care team made the referral. The specialist's office will contact you to book a visit."))
     if status in ("draft", "active"):
-        return "sent", "Sent", "Your care team has your request. They usually answer within 2 working days."
+        return "sent", _("Sent"), _("Your care team has your request. They usually answer within 2 working days.")
     if status == "on-hold":
-        return "reviewing", "Being looked at", "Someone on your care team is looking at your request."
+        return "reviewing", _("Being looked at"), _("Someone on your care team is looking at your request.")
     if status == "completed":
-        return "approved", "Approved", "Your care team approved the referral and is arranging it."
+        return "approved", _("Approved"), _("Your care team approved the referral and is arranging it.")
     if status == "revoked":
-        return "declined", "Declined", _staff_note(resource, patient_refs) or (
+        return "declined", _("Declined"), _staff_note(resource, patient_refs) or _(
             "Your care team did not make this referral. Please send them a message if you have questions.")
-    return "unknown", "Status not known", None
+    return "unknown", _("Status not known"), None
 
 
-def referrals(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo | None = None) -> list[Referral]:
+def referrals(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo | None = None,
+              locale: str = ENGLISH) -> list[Referral]:
     """Every referral among these ServiceRequests, newest first. Requests the patient made that became a
     referral show once, as the request (with its outcome); entries in error are left out."""
     every = [r for r in resources if is_referral(r) and r.get("status") != "entered-in-error"]
@@ -122,12 +130,13 @@ def referrals(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo | Non
     for r in shown:
         specialty = specialty_in(r.get("performerType"))
         asked = parse_fhir_time(r.get("authoredOn"))
-        key, words, detail = _status(r, orders, patient_refs)
+        key, words, detail = _status(r, orders, patient_refs, locale)
         out.append(Referral(
             reference=reference_to(r),
-            specialty=specialty.words if specialty else (concept_text(r.get("performerType"))
-                                                         or concept_text(r.get("code")) or "A specialist"),
+            specialty=gettext_in(locale, specialty.words) if specialty else (
+                concept_text(r.get("performerType")) or concept_text(r.get("code"))
+                or gettext_in(locale, "A specialist")),
             practice=_practice(r), reason=", ".join(t for c in r.get("reasonCode") or [] if (t := concept_text(c)))
-            or None, asked=date_words(asked, tz) if asked else None, by_you=r.get("intent") == "proposal",
+            or None, asked=date_words(asked, tz, locale) if asked else None, by_you=r.get("intent") == "proposal",
             status_key=key, status=words, detail=detail, specialty_code=specialty.code if specialty else None))
     return out

@@ -10,6 +10,9 @@ portal's refill identifier. The care team moves it along, and each step reads as
 | completed | no | Approved |
 | completed (or any) | yes | Sent to the pharmacy |
 | cancelled, stopped | - | Declined, with the reason (statusReason, else the care team's last note) |
+
+The words are in the `locale` passed in (English by default). The medicine's own words (dose, refills
+left) come from `medications`, in English for now.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
+
+from locales import ENGLISH, gettext_in
 
 from .concepts import concept_text
 from .dates import date_words
@@ -105,9 +110,12 @@ def _patient_note(resource: Mapping[str, Any], patient_refs: set[str]) -> str | 
     return " ".join(notes) or None
 
 
-def refill_status(request: Mapping[str, Any], orders: Iterable[Mapping[str, Any]], patient_refs: set[str]
-                  ) -> RefillStatus:
+def refill_status(request: Mapping[str, Any], orders: Iterable[Mapping[str, Any]], patient_refs: set[str],
+                  locale: str = ENGLISH) -> RefillStatus:
     """Where the care team is with one refill request, in words (see the module's table)."""
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
     status = request.get("status")
     ref = reference_to(request)
     order = next((o for o in orders if ref in _based_on(o) and o.get("intent") in ORDER_INTENTS
@@ -116,26 +124,28 @@ def refill_status(request: Mapping[str, Any], orders: Iterable[Mapping[str, Any]
         dispense = order.get("dispenseRequest") if isinstance(order.get("dispenseRequest"), Mapping) else {}
         pharmacy = _display(dispense.get("performer")) or _display(
             (request.get("dispenseRequest") or {}).get("performer"))
-        return RefillStatus("pharmacy", "Sent to the pharmacy",
-                            f"Your new prescription went to {pharmacy}." if pharmacy
-                            else "Your new prescription went to your pharmacy.")
+        return RefillStatus("pharmacy", _("Sent to the pharmacy"),
+                            _("Your new prescription went to %(pharmacy)s.") % {"pharmacy": pharmacy} if pharmacy
+                            else _("Your new prescription went to your pharmacy."))
     if status == "draft":
-        return RefillStatus("sent", "Sent", "Your care team has your request. They usually answer within 2 working "
-                                            "days.")
+        return RefillStatus("sent", _("Sent"), _("Your care team has your request. They usually answer within 2 "
+                                                 "working days."))
     if status in ("active", "on-hold"):
-        return RefillStatus("reviewing", "Being looked at", "Someone on your care team is looking at your request.")
+        return RefillStatus("reviewing", _("Being looked at"),
+                            _("Someone on your care team is looking at your request."))
     if status == "completed":
-        return RefillStatus("approved", "Approved", "Your care team approved your refill. It will be sent to your "
-                                                    "pharmacy soon.")
+        return RefillStatus("approved", _("Approved"), _("Your care team approved your refill. It will be sent to "
+                                                         "your pharmacy soon."))
     if status in ("cancelled", "stopped"):
         reason = concept_text(request.get("statusReason")) or _staff_note(request, patient_refs)
-        return RefillStatus("declined", "Declined", reason or "Your care team could not approve this refill. "
-                                                              "Please send them a message if you have questions.")
-    return RefillStatus("unknown", "Status not known", None)
+        return RefillStatus("declined", _("Declined"), reason or _("Your care team could not approve this refill. "
+                                                                   "Please send them a message if you have "
+                                                                   "questions."))
+    return RefillStatus("unknown", _("Status not known"), None)
 
 
-def refill_requests(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo | None = None
-                    ) -> list[RefillRequest]:
+def refill_requests(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo | None = None,
+                    locale: str = ENGLISH) -> list[RefillRequest]:
     """Every refill request among these MedicationRequests, newest first (entries in error left out)."""
     every = [r for r in resources if isinstance(r, Mapping)]
     orders = [r for r in every if r.get("intent") in ORDER_INTENTS]
@@ -148,21 +158,21 @@ def refill_requests(resources: Iterable[Any], patient_refs: set[str], tz: tzinfo
         based = [b for b in _based_on(r) if b.startswith("MedicationRequest/")]
         out.append(RefillRequest(
             reference=reference_to(r), prescription=based[0] if based else None,
-            asked=date_words(asked, tz) if asked else None,
+            asked=date_words(asked, tz, locale) if asked else None,
             pharmacy=_display((r.get("dispenseRequest") or {}).get("performer")),
-            note=_patient_note(r, patient_refs), status=refill_status(r, orders, patient_refs)))
+            note=_patient_note(r, patient_refs), status=refill_status(r, orders, patient_refs, locale)))
     return out
 
 
 def prescriptions(requests: Iterable[Any], dispenses: Iterable[Any] | None, patient_refs: set[str],
-                  tz: tzinfo | None = None) -> list[Prescription]:
+                  tz: tzinfo | None = None, locale: str = ENGLISH) -> list[Prescription]:
     """The patient's current prescriptions (newest first), each with its last fill and its refill requests.
     Without `dispenses` (None: not known) refills left are what each prescription allows."""
     every = [r for r in requests if isinstance(r, Mapping)]
     filled = [d for d in dispenses or [] if isinstance(d, Mapping)]
     current, _ = medication_list(every, dispenses=filled if dispenses is not None else None, tz=tz)
     by_ref = {reference_to(r): r for r in every}
-    asked = refill_requests(every, patient_refs, tz)
+    asked = refill_requests(every, patient_refs, tz, locale)
     # An approved refill renews the prescription (the new one names the old as `priorPrescription`): the
     # requests made on the old one stay with the medicine.
     prior = {ref: p.text for ref, r in by_ref.items() if ref
@@ -178,7 +188,7 @@ def prescriptions(requests: Iterable[Any], dispenses: Iterable[Any] | None, pati
         actor = next((p.get("actor") for p in (last or {}).get("performer") or [] if isinstance(p, Mapping)), None)
         actor_ref = parse_reference(actor)
         out.append(Prescription(
-            id=med.reference.split("/", 1)[1], medicine=med, last_filled=date_words(when, tz) if when else None,
+            id=med.reference.split("/", 1)[1], medicine=med, last_filled=date_words(when, tz, locale) if when else None,
             last_pharmacy=_display(actor), last_pharmacy_ref=actor_ref.text if actor_ref else None,
             requests=[a for a in asked if a.prescription in _lineage(med.reference, prior)]))
     return out

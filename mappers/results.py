@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .concepts import concept_text, concept_texts, has_code, loinc_code
-from .dates import date_words
+from .dates import date_words, unknown_date
 from .documents import document_text
-from .flags import Flag, observation_flag
+from .flags import Flag, flag_in, observation_flag
 from .instants import FhirTime, first_time, parse_fhir_time
 from .quantities import number_text, quantity_text, quantity_unit, quantity_value, same_unit, with_unit
 from .ranges import observation_range
@@ -21,15 +23,16 @@ from .references import parse_reference, reference_display, reference_to
 
 HIDDEN_STATUSES = frozenset({"entered-in-error", "cancelled"})
 STATUS_WORDS = {
-    "registered": "Waiting for results",
-    "partial": "Some results are not ready yet",
-    "preliminary": "Preliminary result",
-    "amended": "Changed after it was first reported",
-    "corrected": "Corrected",
-    "appended": "More was added after it was first reported",
+    "registered": N_("Waiting for results"),
+    "partial": N_("Some results are not ready yet"),
+    "preliminary": N_("Preliminary result"),
+    "amended": N_("Changed after it was first reported"),
+    "corrected": N_("Corrected"),
+    "appended": N_("More was added after it was first reported"),
     "unknown": None,
     "final": None,
 }
+TEST_RESULT, TEST_REPORT, OTHER_RESULTS = N_("Test result"), N_("Test report"), N_("Other results")
 DIAGNOSTIC_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
 IMAGING_CATEGORIES = ("RAD", "CT", "MR", "US", "NMR", "NMS", "XRC", "CUS", "RX", "VUS", "OUS", "IMG")
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
@@ -124,7 +127,12 @@ def _visible(resource: Any) -> bool:
     return isinstance(resource, Mapping) and resource.get("status") not in HIDDEN_STATUSES
 
 
-def _notes(resource: Mapping[str, Any], tz: tzinfo | None) -> tuple[Note, ...]:
+def _status(status: Any, locale: str) -> str | None:
+    words = STATUS_WORDS.get(status) if isinstance(status, str) else None
+    return gettext_in(locale, words) if words else None
+
+
+def _notes(resource: Mapping[str, Any], tz: tzinfo | None, locale: str = ENGLISH) -> tuple[Note, ...]:
     found = []
     for note in resource.get("note") or []:
         if not isinstance(note, Mapping) or not isinstance(note.get("text"), str) or not note["text"].strip():
@@ -132,45 +140,47 @@ def _notes(resource: Mapping[str, Any], tz: tzinfo | None) -> tuple[Note, ...]:
         author = note.get("authorString") if isinstance(note.get("authorString"), str) else \
             reference_display(note.get("authorReference"))
         when = parse_fhir_time(note.get("time"))
-        found.append(Note(note["text"].strip(), author, date_words(when, tz) if when else None))
+        found.append(Note(note["text"].strip(), author, date_words(when, tz, locale) if when else None))
     return tuple(found)
 
 
-def value_text(resource: Any) -> str | None:
-    """The value of an Observation or component in words (any value[x] type); None when there is none."""
+def value_text(resource: Any, locale: str = ENGLISH) -> str | None:
+    """The value of an Observation or component in words (any value[x] type), in `locale`; None when there is
+    none."""
     if not isinstance(resource, Mapping):
         return None
     if "valueQuantity" in resource:
-        return quantity_text(resource["valueQuantity"])
+        return quantity_text(resource["valueQuantity"], locale)
     for key in ("valueString", "valueTime", "valueDateTime"):
         if isinstance(resource.get(key), str) and resource[key].strip():
-            return date_words(resource[key]) if key == "valueDateTime" else resource[key].strip()
+            return date_words(resource[key], None, locale) if key == "valueDateTime" else resource[key].strip()
     if "valueCodeableConcept" in resource:
         return concept_text(resource["valueCodeableConcept"])
     if isinstance(resource.get("valueBoolean"), bool):
-        return "Yes" if resource["valueBoolean"] else "No"
+        return gettext_in(locale, "Yes") if resource["valueBoolean"] else gettext_in(locale, "No")
     if "valueInteger" in resource:
-        return number_text(resource["valueInteger"])
+        return number_text(resource["valueInteger"], locale)
     if isinstance(resource.get("valueRange"), Mapping):
-        low, high = quantity_text(resource["valueRange"].get("low")), quantity_text(resource["valueRange"].get("high"))
-        return f"{low} to {high}" if low and high else low or high
+        low = quantity_text(resource["valueRange"].get("low"), locale)
+        high = quantity_text(resource["valueRange"].get("high"), locale)
+        return gettext_in(locale, "%(low)s to %(high)s") % {"low": low, "high": high} if low and high else low or high
     if isinstance(resource.get("valueRatio"), Mapping):
-        top = number_text((resource["valueRatio"].get("numerator") or {}).get("value"))
-        bottom = number_text((resource["valueRatio"].get("denominator") or {}).get("value"))
+        top = number_text((resource["valueRatio"].get("numerator") or {}).get("value"), locale)
+        bottom = number_text((resource["valueRatio"].get("denominator") or {}).get("value"), locale)
         return f"{top}:{bottom}" if top and bottom else None
     if isinstance(resource.get("valuePeriod"), Mapping):
         start = parse_fhir_time(resource["valuePeriod"].get("start"))
-        return f"from {date_words(start)}" if start else None
+        return gettext_in(locale, "from %(day)s") % {"day": date_words(start, None, locale)} if start else None
     return None
 
 
-def _blood_pressure(components: tuple[ResultRow, ...]) -> str | None:
+def _blood_pressure(components: tuple[ResultRow, ...], locale: str = ENGLISH) -> str | None:
     by_code = {c.loinc: c for c in components}
     top, bottom = by_code.get(SYSTOLIC), by_code.get(DIASTOLIC)
     if top is None or bottom is None or top.value is None or bottom.value is None:
         return None
     unit = top.unit or bottom.unit
-    return with_unit(f"{number_text(_whole(top.value))}/{number_text(_whole(bottom.value))}", unit)
+    return with_unit(f"{number_text(_whole(top.value), locale)}/{number_text(_whole(bottom.value), locale)}", unit)
 
 
 def _whole(value: float) -> float | int:
@@ -185,40 +195,41 @@ def _name(code: Any, names: Mapping[str, str] | None, fallback: str) -> str:
 
 
 def result_row(observation: Any, tz: tzinfo | None = None, names: Mapping[str, str] | None = None, *,
-               _parent: Mapping[str, Any] | None = None) -> ResultRow:
-    """One Observation (or component) as a row: name, value, unit, flag, range, date, notes.
+               locale: str = ENGLISH, _parent: Mapping[str, Any] | None = None) -> ResultRow:
+    """One Observation (or component) as a row: name, value, unit, flag, range, date, notes, in `locale`.
 
     `names` (`{loinc: plain name}`, e.g. `explanations.plain_names(...)`) replaces the lab's own wording.
     """
     resource: Mapping[str, Any] = observation if isinstance(observation, Mapping) else {}
     timed = _parent if _parent is not None else resource
     effective = first_time(timed, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
-    components = tuple(result_row(c, tz, names, _parent=timed) for c in resource.get("component") or []
-                       if isinstance(c, Mapping)) if _parent is None else ()
-    reference_range = observation_range(resource)
+    components = tuple(result_row(c, tz, names, locale=locale, _parent=timed) for c in resource.get("component")
+                       or [] if isinstance(c, Mapping)) if _parent is None else ()
+    reference_range = observation_range(resource, locale)
     absent = concept_text(resource.get("dataAbsentReason"))
-    text = value_text(resource) or _blood_pressure(components)
+    text = value_text(resource, locale) or _blood_pressure(components, locale)
     if text is None:
-        text = f"No result: {absent.lower()}" if absent else "No result"
+        text = gettext_in(locale, "No result: %(why)s") % {"why": absent.lower()} if absent else \
+            gettext_in(locale, "No result")
     status = resource.get("status") if _parent is None else None
     return ResultRow(
         reference=reference_to(resource) if _parent is None else None,
-        name=_name(resource.get("code"), names, "Test result"),
+        name=_name(resource.get("code"), names, gettext_in(locale, TEST_RESULT)),
         loinc=loinc_code(resource.get("code")),
         value_text=text,
         value=quantity_value(resource.get("valueQuantity")),
-        number_text=number_text((resource.get("valueQuantity") or {}).get("value"))
+        number_text=number_text((resource.get("valueQuantity") or {}).get("value"), locale)
         if isinstance(resource.get("valueQuantity"), Mapping) else None,
-        unit=quantity_unit(resource.get("valueQuantity")),
-        flag=observation_flag(resource),
+        unit=quantity_unit(resource.get("valueQuantity"), locale),
+        flag=flag_in(observation_flag(resource), locale),
         range_text=reference_range.words if reference_range else None,
         range_low=reference_range.low if reference_range else None,
         range_high=reference_range.high if reference_range else None,
         effective=effective,
-        date_text=date_words(effective, tz) if effective else "an unknown date",
-        status_text=STATUS_WORDS.get(status) if isinstance(status, str) else None,
+        date_text=date_words(effective, tz, locale) if effective else unknown_date(locale),
+        status_text=_status(status, locale),
         category=concept_text(resource.get("category")) if _parent is None else None,
-        notes=_notes(resource, tz),
+        notes=_notes(resource, tz, locale),
         components=components,
     )
 
@@ -229,7 +240,7 @@ def _is_imaging(report: Mapping[str, Any]) -> bool:
 
 
 def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz: tzinfo | None = None,
-                 names: Mapping[str, str] | None = None) -> Panel:
+                 names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> Panel:
     """A DiagnosticReport with its result Observations (looked up by `Type/id` in `observations`), in the
     report's order; results that are missing or entered in error are left out."""
     resource: Mapping[str, Any] = report if isinstance(report, Mapping) else {}
@@ -238,7 +249,7 @@ def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz:
         ref = parse_reference(item)
         found = (observations or {}).get(ref.text) if ref else None
         if _visible(found):
-            rows.append(result_row(found, tz, names))
+            rows.append(result_row(found, tz, names, locale=locale))
     effective = first_time(resource, "effectiveDateTime", "effectivePeriod", "issued")
     issued = parse_fhir_time(resource.get("issued"))
     conclusion = resource.get("conclusion") if isinstance(resource.get("conclusion"), str) else None
@@ -247,13 +258,13 @@ def report_panel(report: Any, observations: Mapping[str, Any] | None = None, tz:
     performers = [d for d in (reference_display(r) for r in resource.get("performer") or []) if d]
     return Panel(
         reference=reference_to(resource),
-        name=_name(resource.get("code"), names, "Test report"),
+        name=_name(resource.get("code"), names, gettext_in(locale, TEST_REPORT)),
         loinc=loinc_code(resource.get("code")),
         is_imaging=_is_imaging(resource),
         effective=effective,
-        date_text=date_words(effective, tz) if effective else "an unknown date",
-        issued_text=date_words(issued, tz) if issued else None,
-        status_text=STATUS_WORDS.get(status) if isinstance(status, str) else None,
+        date_text=date_words(effective, tz, locale) if effective else unknown_date(locale),
+        issued_text=date_words(issued, tz, locale) if issued else None,
+        status_text=_status(status, locale),
         conclusion=(conclusion or "").strip() or concept_text(resource.get("conclusionCode")),
         interpreter=", ".join(interpreters) or None,
         performer=", ".join(performers) or None,
@@ -274,12 +285,12 @@ class ResultsPage:
 
 
 def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo | None = None,
-                 names: Mapping[str, str] | None = None) -> ResultsPage:
+                 names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> ResultsPage:
     """Reports as panels (newest first) and the Observations no report lists, grouped by category and day
     (newest first)."""
     reports, observations = list(reports), list(observations)
     by_ref = {ref: o for o in observations if _visible(o) and (ref := reference_to(o))}
-    panels = [report_panel(r, by_ref, tz, names) for r in reports if _visible(r)]
+    panels = [report_panel(r, by_ref, tz, names, locale) for r in reports if _visible(r)]
     panels.sort(key=lambda p: _newest_first(p.effective))
     listed = {ref.text for r in reports if isinstance(r, Mapping) for item in r.get("result") or []
               if (ref := parse_reference(item))}
@@ -287,10 +298,10 @@ def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo
     for ref, observation in by_ref.items():
         if ref in listed:
             continue
-        row = result_row(observation, tz, names)
+        row = result_row(observation, tz, names, locale=locale)
         day = row.effective.local_day(tz) if row.effective else None
-        buckets[(row.category or "Other results", day)].append(row)
-    groups = [ResultGroup(category, day, date_words(day) if day else "an unknown date",
+        buckets[(row.category or gettext_in(locale, OTHER_RESULTS), day)].append(row)
+    groups = [ResultGroup(category, day, date_words(day, None, locale) if day else unknown_date(locale),
                           tuple(sorted(rows, key=lambda r: r.name)))
               for (category, day), rows in buckets.items()]
     groups.sort(key=lambda g: (g.day is None, -(g.day.toordinal() if g.day else 0), g.category))
@@ -298,14 +309,14 @@ def results_page(reports: Iterable[Any], observations: Iterable[Any], tz: tzinfo
 
 
 def numeric_series(observations: Iterable[Any], min_points: int = 1,
-                   names: Mapping[str, str] | None = None) -> list[Series]:
+                   names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> list[Series]:
     """Numeric values per LOINC code (components such as systolic/diastolic pressure as their own series),
     oldest first, in the unit of the newest value; values in another unit are counted as skipped."""
     collected: dict[str, list[tuple[ResultRow, Mapping[str, Any], str | None]]] = defaultdict(list)
     for observation in observations:
         if not _visible(observation):
             continue
-        row = result_row(observation, None, names)
+        row = result_row(observation, None, names, locale=locale)
         sources = [c for c in observation.get("component") or [] if isinstance(c, Mapping)]
         for item, source in [(row, observation), *zip(row.components, sources, strict=False)]:
             if item.loinc and item.value is not None and item.effective is not None:
@@ -332,9 +343,10 @@ def numeric_series(observations: Iterable[Any], min_points: int = 1,
     return found
 
 
-def trends(observations: Iterable[Any], names: Mapping[str, str] | None = None) -> list[Series]:
+def trends(observations: Iterable[Any], names: Mapping[str, str] | None = None,
+           locale: str = ENGLISH) -> list[Series]:
     """The series worth a chart: every numeric analyte with two or more values."""
-    return numeric_series(observations, min_points=2, names=names)
+    return numeric_series(observations, min_points=2, names=names, locale=locale)
 
 
 def result_codes(page: ResultsPage) -> list[str]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .allergies import Allergy, allergy_list
 from .conditions import Problem, problem_list
 from .dates import age_words, date_words
@@ -23,6 +25,7 @@ from .results import HIDDEN_STATUSES, ResultRow, result_row
 from .visits import Visit, visit_list
 
 RECENT_VISITS = 5
+NO_NAME = N_("Name not recorded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +47,13 @@ class HealthSummary:
 
 
 def latest_results(observations: Iterable[Any], tz: tzinfo | None = None,
-                   names: Mapping[str, str] | None = None) -> list[ResultRow]:
+                   names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> list[ResultRow]:
     """The newest result of each test (by LOINC code, else by name), sorted by name."""
     newest: dict[str, ResultRow] = {}
     for observation in observations:
         if not isinstance(observation, Mapping) or observation.get("status") in HIDDEN_STATUSES:
             continue
-        row = result_row(observation, tz, names)
+        row = result_row(observation, tz, names, locale=locale)
         key = row.loinc or row.name.casefold()
         kept = newest.get(key)
         if row.effective is None:
@@ -61,8 +64,8 @@ def latest_results(observations: Iterable[Any], tz: tzinfo | None = None,
 
 
 def health_summary(patient: Mapping[str, Any], resources: Iterable[Any], today: date, tz: tzinfo | None = None,
-                   names: Mapping[str, str] | None = None) -> HealthSummary:
-    """The summary of one person's record. `resources` may hold any of their resources; each part takes the
+                   names: Mapping[str, str] | None = None, locale: str = ENGLISH) -> HealthSummary:
+    """The summary of one person's record, in `locale`. `resources` may hold any of their resources; each part takes the
     types it knows (Condition, MedicationRequest, AllergyIntolerance, Immunization, Procedure, Observation,
     Encounter, DocumentReference)."""
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -70,19 +73,19 @@ def health_summary(patient: Mapping[str, Any], resources: Iterable[Any], today: 
         if isinstance(resource, dict):
             by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
     born = parse_date(patient.get("birthDate")) if isinstance(patient, Mapping) else None
-    age = age_words(born, today) if born else None
-    current_problems, _ = problem_list(by_type.get("Condition", []), tz)
-    current_medicines, _ = medication_list(by_type.get("MedicationRequest", []), tz=tz)
-    visits = visit_list(by_type.get("Encounter", []), by_type.get("DocumentReference", []), tz=tz)
+    age = age_words(born, today, locale) if born else None
+    current_problems, _ = problem_list(by_type.get("Condition", []), tz, locale)
+    current_medicines, _ = medication_list(by_type.get("MedicationRequest", []), tz=tz, locale=locale)
+    visits = visit_list(by_type.get("Encounter", []), by_type.get("DocumentReference", []), tz=tz, locale=locale)
     return HealthSummary(
-        name=human_name(patient) or "Name not recorded",
-        born_text=f"{date_words(born)}" + (f" ({age})" if age else "") if born else None,
-        made_text=date_words(today),
+        name=human_name(patient) or gettext_in(locale, NO_NAME),
+        born_text=date_words(born, None, locale) + (f" ({age})" if age else "") if born else None,
+        made_text=date_words(today, None, locale),
         problems=tuple(current_problems),
         medicines=tuple(current_medicines),
-        allergies=tuple(allergy_list(by_type.get("AllergyIntolerance", []), tz)),
-        vaccines=tuple(v for v in vaccine_list(by_type.get("Immunization", []), tz) if v.was_given),
-        procedures=tuple(procedure_list(by_type.get("Procedure", []), tz)),
-        latest_results=tuple(latest_results(by_type.get("Observation", []), tz, names)),
+        allergies=tuple(allergy_list(by_type.get("AllergyIntolerance", []), tz, locale)),
+        vaccines=tuple(v for v in vaccine_list(by_type.get("Immunization", []), tz, locale) if v.was_given),
+        procedures=tuple(procedure_list(by_type.get("Procedure", []), tz, locale)),
+        latest_results=tuple(latest_results(by_type.get("Observation", []), tz, names, locale)),
         visits=tuple(visits[:RECENT_VISITS]),
     )

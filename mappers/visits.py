@@ -8,18 +8,24 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
+from locales import ENGLISH, N_, gettext_in
+
 from .concepts import concept_text, concept_texts
-from .dates import date_words, time_of_day
+from .dates import date_words, time_of_day, unknown_date
 from .documents import document_text
 from .instants import FhirTime, first_time, parse_fhir_time
 from .references import parse_reference, reference_display, reference_to
 
-CLASS_WORDS = {"AMB": "Office visit", "VR": "Video visit", "EMER": "Emergency visit", "IMP": "Hospital stay",
-               "ACUTE": "Hospital stay", "NONAC": "Hospital stay", "SS": "Day procedure", "HH": "Home visit",
-               "OBSENC": "Observation stay", "PRENC": "Pre-admission visit", "FLD": "Visit outside the clinic"}
-STATUS_WORDS = {"planned": "Upcoming", "arrived": "Checked in", "triaged": "Checked in",
-                "in-progress": "Happening now", "onleave": "On leave", "finished": "Done",
-                "cancelled": "Cancelled", "unknown": "Status not known"}
+CLASS_WORDS = {"AMB": N_("Office visit"), "VR": N_("Video visit"), "EMER": N_("Emergency visit"),
+               "IMP": N_("Hospital stay"), "ACUTE": N_("Hospital stay"), "NONAC": N_("Hospital stay"),
+               "SS": N_("Day procedure"), "HH": N_("Home visit"), "OBSENC": N_("Observation stay"),
+               "PRENC": N_("Pre-admission visit"), "FLD": N_("Visit outside the clinic")}
+STATUS_WORDS = {"planned": N_("Upcoming"), "arrived": N_("Checked in"), "triaged": N_("Checked in"),
+                "in-progress": N_("Happening now"), "onleave": N_("On leave"), "finished": N_("Done"),
+                "cancelled": N_("Cancelled"), "unknown": N_("Status not known")}
+STATUS_NOT_KNOWN = N_("Status not known")
+A_VISIT = N_("Visit")
+A_NOTE = N_("Visit note")
 HIDDEN_STATUSES = frozenset({"entered-in-error"})
 
 
@@ -40,6 +46,7 @@ class Visit:
     start: FhirTime | None
     date_text: str
     time_text: str | None
+    status_key: str  # the Encounter's status code ("finished")
     status_text: str
     clinicians: tuple[str, ...]
     place: str | None
@@ -59,11 +66,11 @@ def _encounters_of(resource: Mapping[str, Any]) -> list[str]:
     return [r.text for c in candidates if (r := parse_reference(c, "Encounter"))]
 
 
-def visit_note(document: Any, tz: tzinfo | None = None) -> VisitNote:
+def visit_note(document: Any, tz: tzinfo | None = None, locale: str = ENGLISH) -> VisitNote:
     item: Mapping[str, Any] = document if isinstance(document, Mapping) else {}
     title = item.get("title") or item.get("description")
     if not isinstance(title, str) or not title.strip():
-        title = concept_text(item.get("type"), "Visit note")
+        title = concept_text(item.get("type")) or gettext_in(locale, A_NOTE)
     when = first_time(item, "date") or parse_fhir_time(
         next((c.get("attachment", {}).get("creation") for c in item.get("content") or []
               if isinstance(c, Mapping) and isinstance(c.get("attachment"), Mapping)), None))
@@ -72,24 +79,26 @@ def visit_note(document: Any, tz: tzinfo | None = None) -> VisitNote:
         reference=reference_to(item),
         title=str(title).strip(),
         author=", ".join(authors) or None,
-        date_text=date_words(when, tz) if when else None,
+        date_text=date_words(when, tz, locale) if when else None,
         text=document_text(item),
     )
 
 
-def notes_by_visit(documents: Iterable[Any], tz: tzinfo | None = None) -> dict[str, list[VisitNote]]:
+def notes_by_visit(documents: Iterable[Any], tz: tzinfo | None = None,
+                   locale: str = ENGLISH) -> dict[str, list[VisitNote]]:
     """Readable notes keyed by the `Encounter/id` they belong to (superseded and erroneous ones left out)."""
     found: dict[str, list[VisitNote]] = defaultdict(list)
     for document in documents:
         if not isinstance(document, Mapping) or document.get("status") in ("entered-in-error", "superseded"):
             continue
         for encounter in _encounters_of(document):
-            found[encounter].append(visit_note(document, tz))
+            found[encounter].append(visit_note(document, tz, locale))
     return found
 
 
 def visit(encounter: Any, notes: Iterable[VisitNote] = (), resources: Mapping[str, Any] | None = None,
-          tz: tzinfo | None = None) -> Visit:
+          tz: tzinfo | None = None, locale: str = ENGLISH) -> Visit:
+    """One Encounter in words, in `locale`."""
     item: Mapping[str, Any] = encounter if isinstance(encounter, Mapping) else {}
     class_code = (item.get("class") or {}).get("code") if isinstance(item.get("class"), Mapping) else None
     start = first_time(item, "period")
@@ -102,12 +111,13 @@ def visit(encounter: Any, notes: Iterable[VisitNote] = (), resources: Mapping[st
                  if isinstance(d, Mapping)]
     return Visit(
         reference=reference_to(item),
-        kind=concept_text(item.get("type")) or CLASS_WORDS.get(str(class_code), "Visit"),
+        kind=concept_text(item.get("type")) or gettext_in(locale, CLASS_WORDS.get(str(class_code), A_VISIT)),
         is_video=class_code == "VR",
         start=start,
-        date_text=date_words(start, tz) if start else "an unknown date",
-        time_text=time_of_day(start.moment, tz) if start and start.moment else None,
-        status_text=STATUS_WORDS.get(str(item.get("status") or ""), "Status not known"),
+        date_text=date_words(start, tz, locale) if start else unknown_date(locale),
+        time_text=time_of_day(start.moment, tz, locale) if start and start.moment else None,
+        status_key=str(item.get("status") or "unknown"),
+        status_text=gettext_in(locale, STATUS_WORDS.get(str(item.get("status") or ""), STATUS_NOT_KNOWN)),
         clinicians=tuple(dict.fromkeys(c for c in clinicians if c)),
         place=place,
         reasons=tuple(concept_texts(item.get("reasonCode"))),
@@ -117,10 +127,10 @@ def visit(encounter: Any, notes: Iterable[VisitNote] = (), resources: Mapping[st
 
 
 def visit_list(encounters: Iterable[Any], documents: Iterable[Any] = (), resources: Mapping[str, Any] | None = None,
-               tz: tzinfo | None = None) -> list[Visit]:
+               tz: tzinfo | None = None, locale: str = ENGLISH) -> list[Visit]:
     """Visits newest first, each with its notes (DocumentReferences and Compositions that name it)."""
-    notes = notes_by_visit(documents, tz)
-    shown = [visit(e, notes.get(reference_to(e) or "", ()), resources, tz) for e in encounters
+    notes = notes_by_visit(documents, tz, locale)
+    shown = [visit(e, notes.get(reference_to(e) or "", ()), resources, tz, locale) for e in encounters
              if isinstance(e, Mapping) and e.get("status") not in HIDDEN_STATUSES]
     shown.sort(key=lambda v: v.start.sort_key().timestamp() if v.start else 0.0, reverse=True)
     return shown

@@ -86,7 +86,7 @@ class NoticeDelivery(StreamConsumer):
                 settled += 1
                 continue
             message = compose(notice.kind, notice.link, notice.key, public_url=self.public_url,
-                              portal_name=self.portal_name)
+                              portal_name=self.portal_name, locale=recipient.lang if recipient else "en")
             try:
                 await notifier.send(where.address, message)
             except PermanentFailure as exc:

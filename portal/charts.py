@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from html import escape
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
+
+from locales import ENGLISH, gettext_in, supported
 from mappers.dates import MONTHS, date_words
 from mappers.results import Point, Series
 
@@ -64,45 +68,69 @@ def _subject(name: str) -> str:
     return name
 
 
-def _month(day: date, with_year: bool) -> str:
+def _english(locale: str) -> bool:
+    return supported(locale) in (None, ENGLISH)
+
+
+def _month(day: date, with_year: bool, locale: str = ENGLISH) -> str:
+    if not _english(locale):
+        return format_skeleton("yMMMM" if with_year else "MMMM", day, locale=_cldr(locale))
     return f"{MONTHS[day.month - 1]} {day.year}" if with_year else MONTHS[day.month - 1]
 
 
-def trend_summary(series: Series, tz: tzinfo | None = None) -> str:
+def _day_month(day: date, with_year: bool, locale: str) -> str:
+    """`4 March`, `20 March 2026` (`4 de marzo`, `20 de marzo de 2026`)."""
+    if not _english(locale):
+        return format_skeleton("yMMMMd" if with_year else "MMMMd", day, locale=_cldr(locale))
+    return f"{day.day} {_month(day, with_year)}"
+
+
+def _cldr(locale: str) -> str:
+    try:
+        return str(Locale.parse(locale.replace("-", "_")))
+    except (ValueError, UnknownLocaleError):
+        return ENGLISH
+
+
+def trend_summary(series: Series, tz: tzinfo | None = None, locale: str = ENGLISH) -> str:
     """"Your potassium went from 4.1 in March to 5.4 in June 2026; the usual range is 3.5 to 5.1 mmol/L.\""""
     subject = _subject(series.name)
     points = series.points
     if not points:
-        return f"There are no results for your {subject} yet."
+        return gettext_in(locale, "There are no results for your %(subject)s yet.") % {"subject": subject}
     unit = f" {series.unit}" if series.unit and series.unit != "%" else (series.unit or "")
     first, last = points[0], points[-1]
     first_day, last_day = first.effective.local_day(tz), last.effective.local_day(tz)
+    values = {"subject": subject, "first": first.number_text, "last": last.number_text, "count": len(points)}
     if len(points) == 1:
-        text = f"Your {subject} was {first.number_text}{unit} on {date_words(first_day)}"
+        text = gettext_in(locale, "Your %(subject)s was %(value)s on %(day)s") % {
+            "subject": subject, "value": f"{first.number_text}{unit}", "day": date_words(first_day, None, locale)}
     else:
         if (first_day.year, first_day.month) == (last_day.year, last_day.month):
-            start, end = f"on {first_day.day} {_month(first_day, False)}", f"on {last_day.day} " \
-                f"{_month(last_day, True)}"
+            start, end = _day_month(first_day, False, locale), _day_month(last_day, True, locale)
+            on_start, on_end = (gettext_in(locale, "on %(day)s") % {"day": d} for d in (start, end))
         else:
-            start = f"in {_month(first_day, first_day.year != last_day.year)}"
-            end = f"in {_month(last_day, True)}"
-        values = {p.number_text for p in points}
-        if len(values) == 1:
-            text = f"Your {subject} stayed at {first.number_text} from {start.split(' ', 1)[1]} to " \
-                f"{end.split(' ', 1)[1]} ({len(points)} results)"
+            start = _month(first_day, first_day.year != last_day.year, locale)
+            end = _month(last_day, True, locale)
+            on_start, on_end = (gettext_in(locale, "in %(month)s") % {"month": m} for m in (start, end))
+        if len({p.number_text for p in points}) == 1:
+            text = gettext_in(locale, "Your %(subject)s stayed at %(first)s from %(start)s to %(end)s "
+                                      "(%(count)s results)") % {**values, "start": start, "end": end}
         elif first.number_text == last.number_text:
             # Back where it started: say that it moved in between, never that it "stayed".
             low, high = min(points, key=lambda p: p.value), max(points, key=lambda p: p.value)
-            text = f"Your {subject} was {first.number_text} {start} and {last.number_text} again {end}, " \
-                f"between {low.number_text} and {high.number_text} in the meantime ({len(points)} results)"
+            text = gettext_in(locale, "Your %(subject)s was %(first)s %(start)s and %(last)s again %(end)s, "
+                                      "between %(low)s and %(high)s in the meantime (%(count)s results)") % {
+                **values, "start": on_start, "end": on_end, "low": low.number_text, "high": high.number_text}
         else:
-            text = f"Your {subject} went from {first.number_text} {start} to {last.number_text} {end} " \
-                f"({len(points)} results)"
+            text = gettext_in(locale, "Your %(subject)s went from %(first)s %(start)s to %(last)s %(end)s "
+                                      "(%(count)s results)") % {**values, "start": on_start, "end": on_end}
     if series.range_text:
-        text += f"; the usual range is {series.range_text}"
+        text = gettext_in(locale, "%(summary)s; the usual range is %(range)s") % {"summary": text,
+                                                                                    "range": series.range_text}
     text += "."
     if last.flag is not None and not last.flag.is_normal:
-        text += f" The latest result is {last.flag.words.lower()}."
+        text += " " + gettext_in(locale, "The latest result is %(flag)s.") % {"flag": last.flag.words.lower()}
     return text
 
 
@@ -125,7 +153,9 @@ def _tick_text(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.10g}"
 
 
-def _date_label(day: date, spans_years: bool) -> str:
+def _date_label(day: date, spans_years: bool, locale: str = ENGLISH) -> str:
+    if not _english(locale):
+        return format_skeleton("yMMM" if spans_years else "MMMd", day, locale=_cldr(locale))
     month = MONTHS[day.month - 1][:3]
     return f"{month} {day.year}" if spans_years else f"{day.day} {month}"
 
@@ -139,13 +169,14 @@ def _spaced(order: list[int], xs: list[float], room: float) -> set[int]:
     return set(chosen)
 
 
-def _date_labels(days: list[date], xs: list[float], spans_years: bool) -> list[tuple[int, str, str]]:
+def _date_labels(days: list[date], xs: list[float], spans_years: bool,
+                 locale: str = ENGLISH) -> list[tuple[int, str, str]]:
     """(index, text-anchor, text) of the date labels that fit without touching: last, first, then the rest."""
     n = len(days)
     taken: list[tuple[float, float]] = []
     found = []
     for i in [n - 1, 0, *range(1, n - 1)] if n > 1 else list(range(n)):
-        label = _date_label(days[i], spans_years)
+        label = _date_label(days[i], spans_years, locale)
         width = len(label) * AXIS_FONT * 0.6
         anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
         left = xs[i] if anchor == "start" else xs[i] - width if anchor == "end" else xs[i] - width / 2
@@ -169,18 +200,19 @@ def _safe_id(chart_id: str) -> str:
     return cleaned if cleaned and cleaned[0].isalpha() else f"chart-{cleaned or 'trend'}"
 
 
-def trend_chart(series: Series, chart_id: str, tz: tzinfo | None = None) -> TrendChart:
-    """The chart (SVG markup), its one-sentence summary and the rows for the accessible table."""
+def trend_chart(series: Series, chart_id: str, tz: tzinfo | None = None, locale: str = ENGLISH) -> TrendChart:
+    """The chart (SVG markup), its one-sentence summary and the rows for the accessible table, in `locale` (the
+    series' own words, names and values, come in it from `mappers.results`)."""
     cid = _safe_id(chart_id)
-    title = f"{series.name} over time"
-    summary = trend_summary(series, tz)
-    rows = tuple(TrendRow(date_words(p.effective.local_day(tz)), p.value_text,
+    title = gettext_in(locale, "%(name)s over time") % {"name": series.name}
+    summary = trend_summary(series, tz, locale)
+    rows = tuple(TrendRow(date_words(p.effective.local_day(tz), None, locale), p.value_text,
                           p.flag.words if p.flag else None, p.flag.symbol if p.flag else None,
                           p.flag.key if p.flag else None) for p in series.points)
-    return TrendChart(cid, title, summary, _svg(series, cid, title, summary, tz), rows)
+    return TrendChart(cid, title, summary, _svg(series, cid, title, summary, tz, locale), rows)
 
 
-def _svg(series: Series, cid: str, title: str, summary: str, tz: tzinfo | None) -> str:
+def _svg(series: Series, cid: str, title: str, summary: str, tz: tzinfo | None, locale: str = ENGLISH) -> str:
     points = list(series.points)
     values = [p.value for p in points]
     bounds = [b for b in (series.range_low, series.range_high) if b is not None]
@@ -208,16 +240,18 @@ def _svg(series: Series, cid: str, title: str, summary: str, tz: tzinfo | None) 
         f'<desc id="{_attr(cid)}-desc">{escape(summary)}</desc>',
     ]
     if bounds:
+        usual_range = gettext_in(locale, "Usual range: %(range)s") % {"range": series.range_text or ""}
+        legend = gettext_in(locale, "Usual range")
         band_top = y_of(series.range_high) if series.range_high is not None else TOP
         band_bottom = y_of(series.range_low) if series.range_low is not None else TOP + plot_h
         out.append(f'<rect class="trend-band" x="{LEFT}" y="{_fmt(band_top)}" width="{plot_w}" '
                    f'height="{_fmt(max(band_bottom - band_top, 1))}" fill="{BAND}" fill-opacity="0.14">'
-                   f'<title>{escape("Usual range: " + (series.range_text or ""))}</title></rect>')
+                   f'<title>{escape(usual_range)}</title></rect>')
         # A legend above the plot, where no point or label can cover it.
         legend_x = WIDTH - RIGHT - 78
         out.append(f'<g class="trend-legend"><rect x="{legend_x}" y="{TOP - 20}" width="12" height="12" '
                    f'fill="{BAND}" fill-opacity="0.3"/><text x="{legend_x + 16}" y="{TOP - 10}" '
-                   f'font-size="{AXIS_FONT}" fill="{INK}">Usual range</text></g>')
+                   f'font-size="{AXIS_FONT}" fill="{INK}">{escape(legend)}</text></g>')
     # Axes and value ticks.
     out.append(f'<g class="trend-axes" stroke="{MUTED}" stroke-width="1">'
                f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}"/>'
@@ -230,27 +264,28 @@ def _svg(series: Series, cid: str, title: str, summary: str, tz: tzinfo | None) 
         out.append(f'<text class="trend-unit" x="{LEFT}" y="{TOP - 10}" font-size="{AXIS_FONT}" '
                    f'fill="{MUTED}">{escape(series.unit)}</text>')
     days = [p.effective.local_day(tz) for p in points]
+    axis_title = gettext_in(locale, "Date of test")
     spans_years = bool(days) and days[0].year != days[-1].year
     xs = [x_of(t) for t in times]
-    for i, anchor, label in _date_labels(days, xs, spans_years):
+    for i, anchor, label in _date_labels(days, xs, spans_years, locale):
         out.append(f'<text class="trend-date" x="{_fmt(xs[i])}" y="{TOP + plot_h + 20}" '
                    f'text-anchor="{anchor}" font-size="{AXIS_FONT}" fill="{MUTED}">{escape(label)}</text>')
     out.append(f'<text class="trend-axis-title" x="{LEFT + plot_w / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle" '
-               f'font-size="{AXIS_FONT}" fill="{MUTED}">Date of test</text>')
+               f'font-size="{AXIS_FONT}" fill="{MUTED}">{escape(axis_title)}</text>')
     if len(points) > 1:
         line = " ".join(f"{_fmt(x_of(t))},{_fmt(y_of(v))}" for t, v in zip(times, values, strict=True))
         out.append(f'<polyline class="trend-line" points="{line}" fill="none" stroke="{LINE}" stroke-width="2"/>')
     labelled = _spaced(_value_label_order(points), xs, VALUE_LABEL_ROOM) if points else set()
     for i, point in enumerate(points):
-        out.append(_point(point, xs[i], y_of(point.value), show_label=i in labelled, tz=tz))
+        out.append(_point(point, xs[i], y_of(point.value), show_label=i in labelled, tz=tz, locale=locale))
     out.append("</svg>")
     return "".join(out)
 
 
-def _point(point: Point, x: float, y: float, *, show_label: bool, tz: tzinfo | None) -> str:
+def _point(point: Point, x: float, y: float, *, show_label: bool, tz: tzinfo | None, locale: str = ENGLISH) -> str:
     flagged = point.flag is not None and not point.flag.is_normal
     label = point.number_text + (f" {point.flag.symbol}" if flagged and point.flag else "")
-    words = f"{date_words(point.effective.local_day(tz))}: {point.value_text}"
+    words = f"{date_words(point.effective.local_day(tz), None, locale)}: {point.value_text}"
     if point.flag is not None:
         words += f", {point.flag.words.lower()}"
     css = f"trend-point {point.flag.css_class}" if point.flag else "trend-point"

@@ -14,6 +14,7 @@ from pathlib import Path
 from fpdf import FPDF, FontFace
 from fpdf.enums import XPos, YPos
 
+from locales import ENGLISH, gettext_in
 from mappers.summary import HealthSummary
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -26,9 +27,10 @@ _PLAIN = str.maketrans({"\u2013": "-", "\u2014": "-", "\u201c": '"', "\u201d": '
 
 
 class PortalPdf(FPDF):
-    def __init__(self, footer_text: str) -> None:
+    def __init__(self, footer_text: str, locale: str = ENGLISH) -> None:
         super().__init__(format="Letter")
         self.footer_text = footer_text
+        self.locale = locale
         self.unicode = False
         for folder in FONT_DIRS:
             regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
@@ -41,6 +43,10 @@ class PortalPdf(FPDF):
         self.set_auto_page_break(True, margin=18)
         self.set_margins(16, 16, 16)
 
+    def words(self, message: str) -> str:
+        """One of our messages in the summary's language."""
+        return gettext_in(self.locale, message)
+
     def text_of(self, value: str) -> str:
         if self.unicode:
             return value
@@ -51,7 +57,9 @@ class PortalPdf(FPDF):
         self.set_y(-12)
         self.set_font(self.family, "", 8)
         self.set_text_color(*MUTED)
-        self.cell(0, 5, self.text_of(f"{self.footer_text} - page {self.page_no()} of {{nb}}"), align="C")
+        page = gettext_in(self.locale, "%(text)s - page %(page)s of %(pages)s") % {
+            "text": self.footer_text, "page": self.page_no(), "pages": "{nb}"}
+        self.cell(0, 5, self.text_of(page), align="C")
 
 
 def heading(pdf: PortalPdf, text: str) -> None:
@@ -84,12 +92,13 @@ def _none(pdf: PortalPdf, text: str) -> None:
 
 
 def _results_table(pdf: PortalPdf, summary: HealthSummary) -> None:
+    _ = pdf.words
     pdf.set_font(pdf.family, "", 9)
     with pdf.table(col_widths=(34, 20, 24, 14, 26), line_height=4.6, text_align="LEFT", first_row_as_headings=True,
                    headings_style=FontFace(emphasis="BOLD", fill_color=(244, 247, 249)),
                    borders_layout="HORIZONTAL_LINES") as table:
         header = table.row()
-        for text in ("Test", "Latest result", "Normal range", "Meaning", "Date"):
+        for text in (_("Test"), _("Latest result"), _("Normal range"), _("Meaning"), _("Date")):
             header.cell(pdf.text_of(text))
         for r in summary.latest_results:
             row = table.row()
@@ -97,68 +106,79 @@ def _results_table(pdf: PortalPdf, summary: HealthSummary) -> None:
                 row.cell(pdf.text_of(text))
 
 
-def summary_pdf(summary: HealthSummary, product: str = "Patient portal") -> bytes:
-    pdf = PortalPdf(f"Health summary for {summary.name}, made {summary.made_text}")
-    pdf.set_title("Health summary")
+def summary_pdf(summary: HealthSummary, product: str = "Patient portal", locale: str = ENGLISH) -> bytes:
+    """The summary as a PDF, its own words in `locale` (the summary's came in it from `mappers.summary`)."""
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
+    pdf = PortalPdf(_("Health summary for %(name)s, made %(day)s") % {"name": summary.name,
+                                                                        "day": summary.made_text}, locale)
+    pdf.set_title(_("Health summary"))
     pdf.set_creator(product)
+    pdf.set_lang(locale.split("_")[0])
     pdf.add_page()
     pdf.set_font(pdf.family, "B", 18)
-    pdf.cell(0, 10, pdf.text_of("Health summary"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 10, pdf.text_of(_("Health summary")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(pdf.family, "", 11)
-    pdf.multi_cell(0, 6, pdf.text_of(f"{summary.name}" + (f", born {summary.born_text}" if summary.born_text else "")),
-                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    who = _("%(name)s, born %(day)s") % {"name": summary.name, "day": summary.born_text} if summary.born_text \
+        else summary.name
+    pdf.multi_cell(0, 6, pdf.text_of(who), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*MUTED)
-    made = f"Made on {summary.made_text} from the clinic's health record. It holds private health information: " \
-        "keep it safe."
+    made = _("Made on %(day)s from the clinic's health record. It holds private health information: keep it safe.") \
+        % {"day": summary.made_text}
     pdf.multi_cell(0, 5, pdf.text_of(made), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_text_color(0, 0, 0)
 
-    heading(pdf, "Health problems")
+    heading(pdf, _("Health problems"))
     for p in summary.problems:
-        _item(pdf, p.name, [p.status_text + (f", since {p.since_text}" if p.since_text else "")])
+        _item(pdf, p.name, [_("%(status)s, since %(day)s") % {"status": p.status_text, "day": p.since_text}
+                            if p.since_text else p.status_text])
     if not summary.problems:
-        _none(pdf, "No current health problems on record.")
+        _none(pdf, _("No current health problems on record."))
 
-    heading(pdf, "Medicines")
+    heading(pdf, _("Medicines"))
     for m in summary.medicines:
-        _item(pdf, m.name, [m.dose_text, f"For: {m.reason}" if m.reason else None,
-                            f"Prescribed by {m.prescriber}" if m.prescriber else None, m.refills_text])
+        _item(pdf, m.name, [m.dose_text, _("For: %(reason)s") % {"reason": m.reason} if m.reason else None,
+                            _("Prescribed by %(who)s") % {"who": m.prescriber} if m.prescriber else None,
+                            m.refills_text])
     if not summary.medicines:
-        _none(pdf, "No current medicines on record.")
+        _none(pdf, _("No current medicines on record."))
 
-    heading(pdf, "Allergies")
+    heading(pdf, _("Allergies"))
     if summary.has_no_known_allergies:
-        _none(pdf, "No known allergies.")
+        _none(pdf, _("No known allergies."))
     for a in () if summary.has_no_known_allergies else summary.allergies:
-        _item(pdf, a.substance, [a.criticality, *(f"Reaction: {r.what}" + (f" ({r.severity.lower()})" if r.severity
-                                                                          else "") for r in a.reactions)])
+        _item(pdf, a.substance, [a.criticality, *(
+            _("Reaction: %(what)s (%(how)s)") % {"what": r.what, "how": r.severity.lower()} if r.severity
+            else _("Reaction: %(what)s") % {"what": r.what} for r in a.reactions)])
     if not summary.allergies:
-        _none(pdf, "No allergies on record.")
+        _none(pdf, _("No allergies on record."))
 
-    heading(pdf, "Vaccinations")
+    heading(pdf, _("Vaccinations"))
     for v in summary.vaccines:
-        _item(pdf, v.name, [f"Given {v.date_text}" + (f" - {v.dose_text}" if v.dose_text else "")])
+        given = _("Given %(when)s") % {"when": v.date_text}
+        _item(pdf, v.name, [given + (f" - {v.dose_text}" if v.dose_text else "")])
     if not summary.vaccines:
-        _none(pdf, "No vaccinations on record.")
+        _none(pdf, _("No vaccinations on record."))
 
     if summary.procedures:
-        heading(pdf, "Procedures")
+        heading(pdf, _("Procedures"))
         for proc in summary.procedures:
             _item(pdf, proc.name, [f"{proc.status_text}, {proc.date_text}"])
 
-    heading(pdf, "Latest test results")
+    heading(pdf, _("Latest test results"))
     if summary.latest_results:
         _results_table(pdf, summary)
     else:
-        _none(pdf, "No test results on record.")
+        _none(pdf, _("No test results on record."))
 
-    heading(pdf, "Recent visits")
+    heading(pdf, _("Recent visits"))
     for visit in summary.visits:
         _item(pdf, f"{visit.kind} - {visit.date_text}",
-              [f"With {', '.join(visit.clinicians)}" if visit.clinicians else None,
-               f"Reason: {', '.join(visit.reasons)}" if visit.reasons else None])
+              [_("With %(who)s") % {"who": ", ".join(visit.clinicians)} if visit.clinicians else None,
+               _("Reason: %(why)s") % {"why": ", ".join(visit.reasons)} if visit.reasons else None])
     if not summary.visits:
-        _none(pdf, "No visits on record.")
+        _none(pdf, _("No visits on record."))
     return bytes(pdf.output())
 
 

@@ -17,8 +17,11 @@ from authlib.oauth2.rfc7636.challenge import CODE_CHALLENGE_PATTERN
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from locales import ENGLISH, N_
 from mappers.names import human_name
 from web import csrf_input
+from web.i18n import browser_locale, current_locale, reset_locale, set_locale
+from web.i18n import gettext as _
 from web.security import csp_allowing_form_to
 
 from .clients import Client
@@ -57,9 +60,13 @@ AUTHORIZE_PARAMS = (
 
 
 class _PageError(Exception):
-    def __init__(self, title: str, text: str, status: int = 400) -> None:
+    """A refusal shown to the person as a page: English message ids, translated when shown (the audit keeps the
+    English title). `detail`: the OAuth error description behind it, for the app's developer (English, as RFC
+    6749 errors are)."""
+
+    def __init__(self, title: str, text: str, status: int = 400, detail: str | None = None) -> None:
         super().__init__(text)
-        self.title, self.text, self.status = title, text, status
+        self.title, self.text, self.status, self.detail = title, text, status, detail
 
 
 def _redirect_error(redirect_uri: str, exc: OAuth2Error, state: str | None) -> RedirectResponse:
@@ -86,17 +93,18 @@ class AuthorizeFlow:
         return self.s.pages.page(f"oauth/{template}", status, headers=headers, request=request, **context)
 
     def error_page(self, request: Request, err: _PageError) -> HTMLResponse:
-        return self.page(request, "error.html", err.status, title=err.title, text=err.text)
+        return self.page(request, "error.html", err.status, title=_(err.title), text=_(err.text), detail=err.detail)
 
     # ---------- step 1: the request itself ----------
     async def start(self, request: Request, params: dict[str, str]) -> Response:
         client = await self.s.clients.get(params.get("client_id"))
         if client is None:
-            raise _PageError("Unknown app", "The app that sent you here is not registered with this portal.")
+            raise _PageError(N_("Unknown app"), N_("The app that sent you here is not registered with this portal."))
         redirect_uri = params.get("redirect_uri")
         if not redirect_uri or redirect_uri not in client.redirect_uris:
-            raise _PageError("App address mismatch",
-                             "The app asked to send you to an address it has not registered, so we stopped here.")
+            raise _PageError(N_("App address mismatch"),
+                             N_("The app asked to send you to an address it has not registered, so we stopped "
+                               "here."))
         state = params.get("state")
         try:
             pending = await self._validate(request, client, redirect_uri, params)
@@ -227,21 +235,21 @@ class AuthorizeFlow:
         except Exception:  # an unreachable EHR must not block the picker; show the record id instead
             log.warning("EHR name lookup failed for a picker entry")
             resource = None
-        return human_name(resource) or f"Patient record {link.patient_id}"
+        return human_name(resource) or _("Patient record %(id)s") % {"id": link.patient_id}
 
     async def _continue(self, request: Request, pending_id: str, form: dict[str, str]) -> tuple[Pending, Any, Client]:
         """A picker or consent form posted back: its request, signed-in session (CSRF-checked) and app."""
         pending = await self.s.pending.get(pending_id)
         session = await self.s.sessions.current(request)
         if pending is None or session is None or session.account.id != pending.account_id:
-            raise _PageError("This request has expired", "Please start again from the app.")
+            raise _PageError(N_("This request has expired"), N_("Please start again from the app."))
         try:
             await require_csrf(request, session.csrf_token)
         except FormExpired:
-            raise _PageError("Form expired", "Please go back to the app and start again.", 403) from None
+            raise _PageError(N_("Form expired"), N_("Please go back to the app and start again."), 403) from None
         client = await self.s.clients.get(pending.client_id)
         if client is None:
-            raise _PageError("Unknown app", "The app is no longer registered.")
+            raise _PageError(N_("Unknown app"), N_("The app is no longer registered."))
         return pending, session, client
 
     async def choose(self, request: Request, form: dict[str, str]) -> Response:
@@ -249,7 +257,7 @@ class AuthorizeFlow:
         pending, _session, client = await self._continue(request, pending_id, form)
         picked = next((c for c in pending.candidates if c["patient_id"] == form.get("patient")), None)
         if picked is None:
-            raise _PageError("Choose a patient", "Please choose one of the listed people.")
+            raise _PageError(N_("Choose a patient"), N_("Please choose one of the listed people."))
         await self.s.pending.drop(pending_id)
         pending.patient = picked["patient_id"]
         related_person_id = picked.get("related_person_id")
@@ -280,9 +288,12 @@ class AuthorizeFlow:
             return await self._issue_code(request, pending, client, session, remembered)
         pending_id = await self.s.pending.create(pending)
         lines: dict[str, list[str]] = {}  # one line per thing the person is asked (openid + fhirUser: one)
+        person = account.kind in PERSON_KINDS
         for scope in offered:
-            lines.setdefault(describe_scope(scope, patient_facing=account.kind in PERSON_KINDS), []).append(scope)
-        items = [{"scope": " ".join(scopes), "text": text} for text, scopes in lines.items()]
+            lines.setdefault(describe_scope(scope, patient_facing=person), []).append(scope)
+        # Staff lines are in English (as the staff area is): marked so on a page in another language.
+        lang = None if person or current_locale() == ENGLISH else ENGLISH
+        items = [{"scope": " ".join(scopes), "text": text, "lang": lang} for text, scopes in lines.items()]
         return self.page(request, "consent.html", form_target=pending.redirect_uri, app_name=client.client_name,
                          items=items,
                          pending_id=pending_id, csrf_field=csrf_input(session.csrf_token),
@@ -360,6 +371,9 @@ def add_authorize_routes(router: APIRouter, server: AuthServer) -> None:
     flow = AuthorizeFlow(server)
 
     async def _guard(request: Request, coro: Any) -> Response:
+        # The person's pages (picker, consent, refusals) in this browser's language, as the sign-in pages are;
+        # what goes back to the app (RFC 6749 error codes and descriptions) stays as the standard has it.
+        language = set_locale(browser_locale(request.cookies, request.headers.get("accept-language")))
         try:
             return await coro
         except _PageError as err:
@@ -367,14 +381,17 @@ def add_authorize_routes(router: APIRouter, server: AuthServer) -> None:
                 await server.audit("authorize", "failure", source_ip=source_ip(request),
                                    request_id=request_id(request), detail=err.title)
             except TemporarilyUnavailableError:
-                return flow.error_page(request, _PageError("Try again later",
-                                                           "The portal cannot record this step right now.", 503))
+                return flow.error_page(request, _PageError(N_("Try again later"),
+                                                           N_("The portal cannot record this step right now."), 503))
             return flow.error_page(request, err)
         except TemporarilyUnavailableError:
-            return flow.error_page(request, _PageError("Try again later",
-                                                       "The portal cannot record this step right now.", 503))
+            return flow.error_page(request, _PageError(N_("Try again later"),
+                                                       N_("The portal cannot record this step right now."), 503))
         except OAuth2Error as exc:  # malformed request before the redirect target is known
-            return flow.error_page(request, _PageError("Bad request", exc.description or exc.error))
+            return flow.error_page(request, _PageError(N_("Bad request"), N_("The app sent a request we cannot use."),
+                                                       detail=exc.description or exc.error))
+        finally:
+            reset_locale(language)
 
     @router.get("/auth/authorize", tags=["oauth"])
     async def authorize_get(request: Request) -> Response:

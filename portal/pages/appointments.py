@@ -5,7 +5,8 @@ add-to-calendar file per visit and the check-in questions a kind of visit asks f
 Every change is a write through the gateway, whose rules decide: booking takes the Slot in one
 transaction that only one of many racing requests can win, and the loser is told so and offered the
 nearest free times. The page reads the Slot first only to explain; the gateway checks again. Each form
-carries a one-off submission id that becomes the write's Idempotency-Key.
+carries a one-off submission id that becomes the write's Idempotency-Key. Words are in the reader's
+language (the mappers' too); what is written into the record stays English.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
+from locales import N_, gettext_in, ngettext_in
 from mappers.appointments import AppointmentView, appointment, appointment_event
 from mappers.booking import (
     CANCELLATION_REASONS,
@@ -26,6 +28,7 @@ from mappers.booking import (
     booking_errors,
     booking_request,
     cancel_request,
+    cancellation_choices,
     clinicians,
     filters_from,
     free_time,
@@ -42,7 +45,9 @@ from mappers.booking import (
 )
 from mappers.calendar_file import calendar_file
 from mappers.inbound import change_refusal
+from mappers.instants import parse_instant
 from mappers.validation import is_fhir_id
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, WriteRefused
@@ -52,7 +57,9 @@ from .messages import new_submission, submission_of
 BASE = f"{PREFIX}/appointments"
 HISTORY_SIZE = 100
 PAST_SHOWN = 12
-TAKEN = "That time was just taken by someone else."
+TAKEN = N_("That time was just taken by someone else.")
+NO_SUCH_TIME = N_("We could not find that time. It may have been removed.")
+CANNOT_MOVE = _l("This visit cannot be moved")
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -74,18 +81,29 @@ async def _slot(visit: Visit, slot_id: str) -> dict[str, Any] | None:
         return None
 
 
+def _words(visit: Visit) -> str:
+    """The language (and region) the mappers word dates and times in for this reader."""
+    return visit.portal.clock.formats(visit.locale)
+
+
 def _view(visit: Visit, resource: dict[str, Any]) -> AppointmentView:
     clock = visit.portal.clock
-    return appointment(resource, clock.today(), clock.now(), tz=clock.tz)
+    return appointment(resource, clock.today(), clock.now(), tz=clock.tz, locale=_words(visit))
 
 
 def _refusal(visit: Visit, resource: dict[str, Any], view: AppointmentView) -> str | None:
-    """Why this visit cannot be moved or cancelled online (None: it can)."""
-    if not view.is_upcoming:
-        return "This visit can no longer be changed."
-    reason = change_refusal(resource.get("start"), visit.portal.clock.now(),
-                            visit.portal.settings.appointment_change_notice_hours)
-    return reason + "." if reason else None
+    """Why this visit cannot be moved or cancelled online (None: it can). The gateway applies the same rule
+    (`change_refusal`) and words it in English; the page says it in the reader's language."""
+    now, hours = visit.portal.clock.now(), visit.portal.settings.appointment_change_notice_hours
+    start = parse_instant(resource.get("start"))
+    if not view.is_upcoming or (start is not None and start <= now):
+        return gettext_in(visit.locale, "This visit can no longer be changed.")
+    if change_refusal(resource.get("start"), now, hours) is None:
+        return None
+    return ngettext_in(visit.locale, "Visits cannot be moved or cancelled online in the last hour before they "
+                                     "start. Please call the clinic instead.",
+                       "Visits cannot be moved or cancelled online in the last %(num)s hours before they start. "
+                       "Please call the clinic instead.", hours) % {"num": hours}
 
 
 async def _schedules(visit: Visit) -> list[dict[str, Any]]:
@@ -102,7 +120,7 @@ async def _nearby(visit: Visit, moment: datetime, visit_type: str, skip: str) ->
     if visit_type:
         params.append(("service-type", f"{VISIT_TYPE_SYSTEM}|{visit_type}"))
     slots, schedules = await visit.fhir.search("Slot", params, all_pages=False), await _schedules(visit)
-    times = free_times(slots, clinicians(schedules), clock.now(), clock.today(), clock.tz)
+    times = free_times(slots, clinicians(schedules), clock.now(), clock.today(), clock.tz, _words(visit))
     # Each time once (the same time with another clinician is one choice), then the closest either side.
     return nearest(one_per_time(t for t in times if t.slot_id != skip), moment)
 
@@ -116,7 +134,7 @@ async def list_page(visit: Visit) -> Response:
                       key=lambda pair: pair[1].start.sort_key() if pair[1].start else datetime.max)
     past = sorted((pair for pair in shown if not pair[1].is_upcoming),
                   key=lambda pair: pair[1].start.sort_key().timestamp() if pair[1].start else 0.0, reverse=True)
-    return visit.render("portal/appointments.html", title="Appointments",
+    return visit.render("portal/appointments.html", title=_l("Appointments"),
                         upcoming=[(r["id"], v) for r, v in upcoming],
                         past=[(r["id"], v) for r, v in past[:PAST_SHOWN]], more_past=len(past) > PAST_SHOWN)
 
@@ -128,7 +146,8 @@ async def _checkin_forms(visit: Visit, resource: dict[str, Any]) -> list[dict[st
         return []
     found = await visit.fhir.search("Questionnaire", [("context", ",".join(k.token for k in kinds)),
                                                       ("status", "active")], all_pages=False)
-    return [{"id": q["id"], "title": str(q.get("title") or "Questions before your visit")}
+    untitled = gettext_in(visit.locale, "Questions before your visit")
+    return [{"id": q["id"], "title": str(q.get("title") or untitled)}
             for q in found if q.get("resourceType") == "Questionnaire" and is_fhir_id(str(q.get("id", "")))]
 
 
@@ -139,7 +158,7 @@ def _detail_page(visit: Visit, resource: dict[str, Any], forms: list[dict[str, s
     flash = next((k for k in ("booked", "moved", "cancelled") if query.get(k) == "1"), None)
     return visit.render("portal/appointment.html", status, title=view.what, appointment_id=resource["id"],
                         a=view, refusal=_refusal(visit, resource, view), forms=forms, errors=errors,
-                        submission=submission, reasons=CANCELLATION_REASONS, flash=flash)
+                        submission=submission, reasons=cancellation_choices(visit.locale), flash=flash)
 
 
 async def detail(visit: Visit) -> Response:
@@ -157,7 +176,7 @@ async def calendar(visit: Visit) -> Response:
     resource = await _appointment(visit, visit.request.path_params["appointment_id"])
     view = _view(visit, resource)
     domain = urlsplit(visit.portal.settings.public_url).hostname or "portal"
-    event = appointment_event(resource, view, domain)
+    event = appointment_event(resource, view, domain, visit.locale)
     if event is None:
         raise NotFound("Appointment")
     day = event.start.astimezone(visit.portal.clock.tz).date() if isinstance(event.start, datetime) else event.start
@@ -174,7 +193,7 @@ async def cancel(visit: Visit) -> Response:
         return RedirectResponse(f"{BASE}/{resource['id']}?cancelled=1", status_code=303)
     errors: dict[str, list[str]] = {}
     if fields.get("reason", "") not in CANCELLATION_REASONS:
-        errors["reason"] = ["Choose why you are cancelling."]
+        errors["reason"] = [gettext_in(visit.locale, "Choose why you are cancelling.")]
     else:
         version = (resource.get("meta") or {}).get("versionId")
         try:
@@ -182,16 +201,17 @@ async def cancel(visit: Visit) -> Response:
                                    idempotency_key=f"cancel-{submission}",
                                    if_match=f'W/"{version}"' if version else None)
         except WriteRefused as exc:
-            errors["reason"] = [_plain_refusal(exc)]
+            errors["reason"] = [_plain_refusal(exc, visit.locale)]
         else:
             await visit.notify("appointment", f"{BASE}/{resource['id']}", key=f"appointment-cancel:{submission}")
             return RedirectResponse(f"{BASE}/{resource['id']}?cancelled=1", status_code=303)
     return _detail_page(visit, resource, [], errors, submission, 422)
 
 
-def _plain_refusal(exc: WriteRefused) -> str:
+def _plain_refusal(exc: WriteRefused, locale: str) -> str:
+    """Why the record refused a change, in words (the record's own reason is English only)."""
     if exc.status in (409, 412):
-        return "This visit or that time changed meanwhile. Please look again and try once more."
+        return gettext_in(locale, "This visit or that time changed meanwhile. Please look again and try once more.")
     return exc.reason if exc.reason.endswith(".") else exc.reason + "."
 
 
@@ -206,7 +226,7 @@ async def book(visit: Visit) -> Response:
         resource = await _appointment(visit, query["move"])
         view = _view(visit, resource)
         if refusal := _refusal(visit, resource, view):
-            return visit.render("portal/message.html", 409, title="This visit cannot be moved", text=refusal)
+            return visit.render("portal/message.html", 409, title=CANNOT_MOVE, text=refusal)
         moving = {"id": resource["id"], "view": view, "types": [v.code for v in visit_types_of(resource)]}
     schedules = await _schedules(visit)
     people = clinicians(schedules)
@@ -214,12 +234,12 @@ async def book(visit: Visit) -> Response:
     params = dict(query)
     if moving and not params.get("type") and moving["types"]:
         params["type"] = moving["types"][0]
-    filters, errors = filters_from(params, clock.today(), people, kinds)
+    filters, errors = filters_from(params, clock.today(), people, kinds, visit.locale)
     slots = await visit.fhir.search("Slot", slot_search(filters, clock.today()), all_pages=False)
-    times = in_week(free_times(slots, people, clock.now(), clock.today(), clock.tz), filters.week)
+    times = in_week(free_times(slots, people, clock.now(), clock.today(), clock.tz, _words(visit)), filters.week)
     if not filters.clinician:
         times = one_per_time(times)  # "anyone": each time once, with whoever is free then
-    days = week_days(times, filters.week)
+    days = week_days(times, filters.week, _words(visit))
     this_week = filters.week <= clock.today()
 
     def link(t: FreeTime) -> str:
@@ -233,10 +253,10 @@ async def book(visit: Visit) -> Response:
         return "?" + urlencode(filters.query(date=(filters.week + timedelta(days=7 * offset)).isoformat(), **extra))
 
     return visit.render("portal/appointment_book.html", 200 if not errors else 422,
-                        title="Move a visit" if moving else "Book a visit", filters=filters, errors=errors,
+                        title=_l("Move a visit") if moving else _l("Book a visit"), filters=filters, errors=errors,
                         clinicians=people, kinds=kinds, days=days, free_count=len(times), link=link,
-                        week_text=week_words(filters.week), previous=None if this_week else week_link(-1),
-                        following=week_link(1), moving=moving)
+                        week_text=week_words(filters.week, _words(visit)),
+                        previous=None if this_week else week_link(-1), following=week_link(1), moving=moving)
 
 
 async def _confirm_page(visit: Visit, slot: dict[str, Any] | None, *, action: str, chosen_type: str,
@@ -247,10 +267,11 @@ async def _confirm_page(visit: Visit, slot: dict[str, Any] | None, *, action: st
     clock = visit.portal.clock
     schedules = await _schedules(visit)
     names = {c.schedule_id: c.name for c in clinicians(schedules)}
-    time = free_time(slot, names, clock.today(), clock.tz) if slot else None
-    taken = refused or (None if time is not None and time.is_free and time.start > clock.now() else TAKEN)
+    time = free_time(slot, names, clock.today(), clock.tz, _words(visit)) if slot else None
+    gone = refused or (None if time is not None and time.is_free and time.start > clock.now() else TAKEN)
     if slot is None:
-        taken = "We could not find that time. It may have been removed."
+        gone = NO_SUCH_TIME
+    taken = gettext_in(visit.locale, gone) if gone else None
     offers: list[FreeTime] = []
     if taken and time is not None:
         offers = await _nearby(visit, time.start, chosen_type, time.slot_id)
@@ -266,7 +287,8 @@ async def _confirm_page(visit: Visit, slot: dict[str, Any] | None, *, action: st
     offered = list(time.visit_types) if time else []
     if not chosen_type and len(offered) == 1:
         chosen_type = offered[0].code
-    return visit.render("portal/appointment_confirm.html", status, title="Confirm your visit", time=time,
+    title = _l("Choose another time") if taken else _l("Confirm your visit")
+    return visit.render("portal/appointment_confirm.html", status, title=title, time=time,
                         taken=taken, offers=offers, offer_link=offer_link, offered=offered, action=action,
                         form={"type": chosen_type, **fields}, errors=errors, submission=submission, moving=moving,
                         book_again=f"{BASE}/book" + (f"?move={moving['id']}" if moving else ""))
@@ -294,7 +316,7 @@ async def book_post(visit: Visit) -> Response:
         return await _confirm_page(visit, slot, action=BASE, chosen_type=fields.get("type", ""), fields=fields,
                                    errors={}, submission=new_submission())
     offered = visit_types_of(slot)
-    errors = booking_errors(fields, offered)
+    errors = booking_errors(fields, offered, visit.locale)
     if not errors:
         kind = next(v for v in offered if v.code == fields["type"])
         body = booking_request(patient_ref=f"Patient/{visit.patient_id}", slot_id=slot["id"], visit_type=kind,
@@ -305,7 +327,7 @@ async def book_post(visit: Visit) -> Response:
             if await _gone(visit, slot, exc):
                 return await _confirm_page(visit, slot, action=BASE, chosen_type=fields["type"], fields=fields,
                                            errors={}, submission=new_submission(), refused=TAKEN)
-            errors["slot"] = [_plain_refusal(exc)]
+            errors["slot"] = [_plain_refusal(exc, visit.locale)]
         else:
             await visit.notify("appointment", f"{BASE}/{written.get('id')}", key=f"appointment-book:{submission}")
             return RedirectResponse(f"{BASE}/{written.get('id')}?booked=1", status_code=303)
@@ -332,7 +354,7 @@ async def _moving(visit: Visit) -> dict[str, Any]:
 async def confirm_move(visit: Visit) -> Response:
     moving = await _moving(visit)
     if moving["refusal"]:
-        return visit.render("portal/message.html", 409, title="This visit cannot be moved", text=moving["refusal"])
+        return visit.render("portal/message.html", 409, title=CANNOT_MOVE, text=moving["refusal"])
     slot = await _slot(visit, visit.request.path_params["slot_id"])
     return await _confirm_page(visit, slot, action=f"{BASE}/{moving['id']}/move",
                                chosen_type=(moving["types"] or [""])[0],
@@ -349,7 +371,7 @@ async def move_post(visit: Visit) -> Response:
     if f"Slot/{fields.get('slot', '')}" in [s.get("reference") for s in moving["resource"].get("slot") or []]:
         return RedirectResponse(f"{BASE}/{moving['id']}?moved=1", status_code=303)  # the form sent again
     if moving["refusal"]:
-        return visit.render("portal/message.html", 409, title="This visit cannot be moved", text=moving["refusal"])
+        return visit.render("portal/message.html", 409, title=CANNOT_MOVE, text=moving["refusal"])
     slot = await _slot(visit, fields.get("slot", ""))
     if slot is None:
         return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields, errors={},
@@ -364,7 +386,8 @@ async def move_post(visit: Visit) -> Response:
             return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields, errors={},
                                        submission=new_submission(), moving=moving, refused=TAKEN)
         return await _confirm_page(visit, slot, action=action, chosen_type=chosen, fields=fields,
-                                   errors={"slot": [_plain_refusal(exc)]}, submission=submission, moving=moving,
+                                   errors={"slot": [_plain_refusal(exc, visit.locale)]}, submission=submission,
+                                   moving=moving,
                                    status=422)
     await visit.notify("appointment", f"{BASE}/{resource['id']}", key=f"appointment-move:{submission}")
     return RedirectResponse(f"{BASE}/{resource['id']}?moved=1", status_code=303)

@@ -60,8 +60,9 @@ NOTES_SINCE_DAYS = 30
 
 
 async def show_dashboard(visit: Visit) -> Response:
-    names, rules = plain_names(load_explanations()), load_rules()  # both validated once (cached)
     fhir, pid, clock = visit.fhir, visit.patient_id, visit.portal.clock
+    locale = clock.formats(visit.locale)
+    names, rules = plain_names(load_explanations(), locale), load_rules()  # both validated once (cached)
     since = visit.session.previous_sign_in
     now, today, tz = clock.now(), clock.today(), clock.tz
     parts = await load_sections(
@@ -73,14 +74,16 @@ async def show_dashboard(visit: Visit) -> Response:
         **todo_loads(visit, rules),  # next visits, medicines and what is due come from the same searches
     )
     todo = build_to_dos(visit, parts, rules)
-    upcoming = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz)[:UPCOMING]
+    upcoming = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz,
+                                     locale=clock.formats(visit.locale))[:UPCOMING]
     reports = parts["reports"].value or []  # newest first, as asked for
-    results = [NewResult(report_panel(r, None, tz, names).name, clock.day(_reported(r), visit.locale),
+    results = [NewResult(report_panel(r, None, tz, names, locale).name, clock.day(_reported(r), visit.locale),
                          _after(_reported(r), since)) for r in reports[:NEW_RESULTS_SHOWN]]
     next_ref = upcoming[0].reference if upcoming else None
     notes = for_next_visit(entries_of(visit, parts["notebook"].value), (next_ref or "").split("/")[-1] or None,
                            today - timedelta(days=NOTES_SINCE_DAYS)) if next_ref else None
-    current, _past = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz)
+    current, _past = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value, tz=tz,
+                                     locale=locale)
     medicines = sorted((MedicineLine(m, refill_due(m, today, REFILL_WITHIN_DAYS)) for m in current),
                        key=lambda line: not line.refill_due)
     return visit.render(

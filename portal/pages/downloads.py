@@ -17,6 +17,8 @@ from fastapi.responses import Response, StreamingResponse
 from mappers.explanations import load_explanations, plain_names
 from mappers.notebook import without_notebook
 from mappers.summary import HealthSummary, health_summary
+from web.i18n import lazy_gettext as _l
+from web.templates import PRODUCT_NAME
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import FhirProblem, NotFound, NotSupported, RecordUnavailable, resources_of
@@ -24,6 +26,7 @@ from ..sections import load_sections
 from ..summary_pdf import chunks, summary_pdf
 
 log = logging.getLogger("portal.downloads")
+DOWNLOAD_TITLE = _l("Download your record")
 DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 SUMMARY_TYPES = ("Condition", "MedicationRequest", "AllergyIntolerance", "Immunization", "Procedure", "Observation",
                  "Encounter")
@@ -78,17 +81,18 @@ async def load_summary(visit: Visit) -> tuple[HealthSummary, dict[str, Any]]:
         raise RecordUnavailable("summary")
     # The health notebook's entries are the patient's own notes: they have their own printout.
     resources = without_notebook(r for t in SUMMARY_TYPES for r in parts[t].value or [])
+    locale = clock.formats(visit.locale)  # the reader's language, written the clinic's way
     summary = health_summary(parts["patient"].value or {}, resources, clock.today(), clock.tz,
-                             plain_names(load_explanations()))
+                             plain_names(load_explanations(), locale), locale)
     return summary, parts
 
 
 def _problem_page(visit: Visit, problem: str, status: int) -> Response:
-    return visit.render("portal/download.html", status, title="Download your record", problem=problem)
+    return visit.render("portal/download.html", status, title=DOWNLOAD_TITLE, problem=problem)
 
 
 async def show_downloads(visit: Visit) -> Response:
-    return visit.render("portal/download.html", title="Download your record",
+    return visit.render("portal/download.html", title=DOWNLOAD_TITLE,
                         problem=visit.request.query_params.get("problem"))
 
 
@@ -120,7 +124,7 @@ async def printable_summary(visit: Visit) -> Response:
         summary, _ = await load_summary(visit)
     except RecordUnavailable:
         return _problem_page(visit, "unavailable", 503)
-    return visit.render("portal/summary.html", title="Health summary", summary=summary)
+    return visit.render("portal/summary.html", title=_l("Health summary"), summary=summary)
 
 
 async def summary_as_pdf(visit: Visit) -> Response:
@@ -129,7 +133,7 @@ async def summary_as_pdf(visit: Visit) -> Response:
     except RecordUnavailable:
         return _problem_page(visit, "unavailable", 503)
     # Setting type and fitting fonts is CPU work: off the event loop, so other pages keep answering.
-    data = await asyncio.to_thread(summary_pdf, summary)
+    data = await asyncio.to_thread(summary_pdf, summary, str(PRODUCT_NAME), visit.locale)
     return StreamingResponse(_iterate(data), media_type="application/pdf", headers={
         **DOWNLOAD_HEADERS, "Content-Disposition": 'attachment; filename="health-summary.pdf"',
         "Content-Length": str(len(data))})
@@ -143,7 +147,7 @@ async def _iterate(data: bytes) -> AsyncIterator[bytes]:
 async def pdf_progress(visit: Visit) -> Response:
     """Shown while the PDF is made: the page asks for the file by itself (a meta refresh, no script), and
     says what is happening; the browser keeps it on screen while the download starts."""
-    return visit.render("portal/making_pdf.html", title="Making your PDF")
+    return visit.render("portal/making_pdf.html", title=_l("Making your PDF"))
 
 
 def add_download_routes(router: APIRouter, portal: Portal) -> None:

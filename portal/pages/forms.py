@@ -4,7 +4,8 @@ draft (changed in place as often as they like) and send (after that it can be re
 A pre-visit check-in is opened for one visit (`?appointment=<id>`); the gateway checks that visit is the
 person's own. Every save is a write through the gateway, whose rules decide what is allowed; the page
 checks the answers first (mappers.questionnaires) so each problem is shown next to its question. Each form
-carries a one-off submission id: the request's Idempotency-Key, so a form sent twice writes once.
+carries a one-off submission id: the request's Idempotency-Key, so a form sent twice writes once. Our
+words are in the reader's language; the form's own (questions, choices) are the clinic's, as written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
+from locales import gettext_in
 from mappers.appointments import appointment as appointment_view
 from mappers.form_tasks import TASK_CODE, assigned_forms, response_appointment_id, task_outputs
 from mappers.inbound import APPOINTMENT_EXTENSION
@@ -34,6 +36,7 @@ from mappers.questionnaires import (
     typed_values,
 )
 from mappers.validation import is_fhir_id
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, WriteRefused
@@ -42,6 +45,11 @@ from .messages import new_submission, submission_of
 
 RESPONSE_IDENTIFIER_SYSTEM = "urn:portal:form-response"
 TASK_SYSTEM = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
+
+
+def _words(visit: Visit) -> str:
+    """The language (and region) dates are worded in for this reader."""
+    return visit.portal.clock.formats(visit.locale)
 
 
 async def _published(visit: Visit) -> list[dict[str, Any]]:
@@ -63,8 +71,8 @@ async def list_forms(visit: Visit) -> Response:
     )
     ok = all(p.ok for p in parts.values())
     found = assigned_forms(parts["tasks"].value or [], parts["responses"].value or [], parts["forms"].value or [],
-                           clock.today(), clock.tz) if ok else []
-    return visit.render("portal/forms.html", title="Forms", ok=ok,
+                           clock.today(), clock.tz, clock.formats(visit.locale)) if ok else []
+    return visit.render("portal/forms.html", title=_l("Forms"), ok=ok,
                         open_forms=[f for f in found if f.state != "sent"],
                         sent_forms=[f for f in found if f.state == "sent"])
 
@@ -84,7 +92,7 @@ async def _form_and_visit(visit: Visit) -> tuple[dict[str, Any], str | None, Any
             raise NotFound("Appointment")
         clock = visit.portal.clock
         booked = await visit.fhir.read("Appointment", appointment_id)  # someone else's: 404, as not there
-        shown = appointment_view(booked, clock.today(), clock.now(), tz=clock.tz)
+        shown = appointment_view(booked, clock.today(), clock.now(), tz=clock.tz, locale=clock.formats(visit.locale))
     return form, appointment_id, shown
 
 
@@ -124,10 +132,10 @@ def _page(visit: Visit, form: Mapping[str, Any], qs: list[Question], appointment
     sent = response is not None and response.get("status") == "completed"
     query = {"appointment": appointment_id} if appointment_id else {}
     return visit.render(
-        "portal/form.html", status, title=str(form.get("title") or "Form"), form=form, questions=qs,
-        hints=condition_hints(qs), typed=typed, errors=field_errors, summary=summary, submission=submission,
-        appointment=appointment, sent=sent, response=response,
-        lines=answered(qs, answers_of(response)) if sent and response else [],
+        "portal/form.html", status, title=str(form.get("title") or gettext_in(visit.locale, "Form")), form=form,
+        questions=qs, hints=condition_hints(qs, visit.locale), typed=typed, errors=field_errors, summary=summary,
+        submission=submission, appointment=appointment, sent=sent, response=response,
+        lines=answered(qs, answers_of(response), locale=_words(visit)) if sent and response else [],
         action=f"{PREFIX}/forms/{form['id']}" + (f"?{urlencode(query)}" if query else ""),
         saved=visit.request.query_params.get("saved") == "1",
         just_sent=visit.request.query_params.get("sent") == "1")
@@ -135,7 +143,7 @@ def _page(visit: Visit, form: Mapping[str, Any], qs: list[Question], appointment
 
 async def fill_form(visit: Visit) -> Response:
     form, appointment_id, appointment = await _form_and_visit(visit)
-    qs = questions(form)
+    qs = questions(form, _words(visit))
     response = await _current(visit, form, appointment_id)
     typed = typed_values(qs, answers_of(response)) if response else {}
     return _page(visit, form, qs, appointment, appointment_id, response, typed, {}, new_submission())
@@ -146,13 +154,13 @@ async def save_form(visit: Visit) -> Response:
     raw = await visit.request.form()
     submission = submission_of({k: v for k, v in raw.items() if isinstance(v, str)})
     form, appointment_id, appointment = await _form_and_visit(visit)
-    qs = questions(form)
+    qs = questions(form, _words(visit))
     response = await _current(visit, form, appointment_id)
     if response is not None and response.get("status") == "completed":
         return _page(visit, form, qs, appointment, appointment_id, response, {}, {}, submission, 409)
     sending = raw.get("action") == "send"
     reading = read_form(qs, {k: [v for v in raw.getlist(k) if isinstance(v, str)] for k in raw.keys()},
-                        completing=sending)
+                        completing=sending, locale=visit.locale)
     status = "completed" if sending else "in-progress"
     query = {"appointment": appointment_id} if appointment_id else {}
     query["sent" if sending else "saved"] = "1"
@@ -185,16 +193,18 @@ async def save_form(visit: Visit) -> Response:
                                        idempotency_key=f"form-{submission}-{response['id']}-{version}",
                                        if_match=f'W/"{version}"' if version else None)
         except WriteRefused as exc:
-            reading.problems[""] = [_plain_refusal(exc)]
+            reading.problems[""] = [_plain_refusal(exc, visit.locale)]
         else:
             return done
     return _page(visit, form, qs, appointment, appointment_id, response, reading.typed, reading.problems,
                  submission, 422)
 
 
-def _plain_refusal(exc: WriteRefused) -> str:
+def _plain_refusal(exc: WriteRefused, locale: str) -> str:
+    """Why the record refused the answers, in words (the record's own reason is English only)."""
     if exc.status in (409, 412):
-        return "This form was changed somewhere else meanwhile. Please reload the page and try again."
+        return gettext_in(locale, "This form was changed somewhere else meanwhile. Please reload the page and "
+                                  "try again.")
     return exc.reason if exc.reason.endswith(".") else exc.reason + "."
 
 

@@ -4,7 +4,8 @@ their choice, with a note) and seeing where each request is; a prescription with
 
 A refill request is a write through the gateway's refill rule (it checks the prescription is the
 patient's own, active and has a refill left, and that the pharmacy is one). Each form carries a one-off
-submission id that becomes the request's Idempotency-Key, so a form sent twice asks once.
+submission id that becomes the request's Idempotency-Key, so a form sent twice asks once. The page is in
+the reader's language; a renewal message is written to the care team in English, the record's language.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
+from locales import gettext_in
 from mappers.catalogue import Place, pharmacies
 from mappers.inbound import NOTE_MAX_CHARS
 from mappers.messages import TOPICS, outgoing, thread_id
+from mappers.quantities import number_text
 from mappers.refills import Prescription, prescriptions, usual_pharmacy
 from mappers.validation import is_fhir_id
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, RecordUnavailable, WriteRefused
@@ -39,7 +43,9 @@ async def _prescriptions(visit: Visit) -> list[Prescription]:
     if not parts["requests"].ok:
         raise RecordUnavailable("MedicationRequest")  # without the prescriptions there is no page
     fills = parts["dispenses"].value if parts["dispenses"].ok else None
-    return prescriptions(parts["requests"].value or [], fills, set(me_refs(visit)), visit.portal.clock.tz)
+    clock = visit.portal.clock
+    return prescriptions(parts["requests"].value or [], fills, set(me_refs(visit)), clock.tz,
+                         clock.formats(visit.locale))
 
 
 async def _pharmacies(visit: Visit) -> list[Place]:
@@ -60,17 +66,22 @@ async def _one(visit: Visit, rx_id: str) -> Prescription:
 async def medicines(visit: Visit) -> Response:
     shown = await _prescriptions(visit)
     asked = visit.request.query_params.get("asked", "")
-    return visit.render("portal/medications.html", title="Your medicines", prescriptions=shown,
+    return visit.render("portal/medications.html", title=_l("Your medicines"), prescriptions=shown,
                         asked=asked if is_fhir_id(asked) else "")
 
 
 # -- refills -----------------------------------------------------------------------------------------
-def _refill_errors(fields: dict[str, str], choices: list[Place]) -> dict[str, list[str]]:
+def _note_too_long(locale: str) -> str:
+    return gettext_in(locale, "Keep your note to %(max)s characters or fewer.") % {
+        "max": number_text(NOTE_MAX_CHARS, locale)}
+
+
+def _refill_errors(fields: dict[str, str], choices: list[Place], locale: str) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if fields.get("pharmacy", "") not in {p.reference for p in choices}:
-        errors["pharmacy"] = ["Choose the pharmacy that should fill your refill."]
+        errors["pharmacy"] = [gettext_in(locale, "Choose the pharmacy that should fill your refill.")]
     if len(fields.get("note", "").strip()) > NOTE_MAX_CHARS:
-        errors["note"] = [f"Keep your note to {NOTE_MAX_CHARS:,} characters or fewer."]
+        errors["note"] = [_note_too_long(locale)]
     return errors
 
 
@@ -92,7 +103,7 @@ def refill_body(patient_id: str, rx_id: str, pharmacy: str, note: str) -> dict[s
 async def _refill_page(visit: Visit, rx: Prescription, form: dict[str, str], errors: dict[str, list[str]],
                        submission: str, status: int = 200, choices: list[Place] | None = None) -> Response:
     choices = choices if choices is not None else await _pharmacies(visit)
-    return visit.render("portal/medication_refill.html", status, title="Ask for a refill", rx=rx, form=form,
+    return visit.render("portal/medication_refill.html", status, title=_l("Ask for a refill"), rx=rx, form=form,
                         errors=errors, submission=submission, pharmacies=choices, note_max=NOTE_MAX_CHARS)
 
 
@@ -112,7 +123,7 @@ async def refill_send(visit: Visit) -> Response:
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     submission = submission_of(fields)
     choices = await _pharmacies(visit)
-    errors = _refill_errors(fields, choices)
+    errors = _refill_errors(fields, choices, visit.portal.clock.formats(visit.locale))
     if not errors:
         # The gateway decides whether this prescription may be refilled (its owner, status, refills left):
         # a prescription that is not this patient's is "not found" there, and nothing is written.
@@ -122,13 +133,15 @@ async def refill_send(visit: Visit) -> Response:
                                    idempotency_key=f"refill-{submission}")
             return RedirectResponse(f"{PAGE}?asked={rx_id}#rx-{rx_id}", status_code=303)
         except WriteRefused as exc:
-            errors["pharmacy" if "pharmacy" in exc.reason.lower() else "note"] = [_plain(exc)]
+            errors["pharmacy" if "pharmacy" in exc.reason.lower() else "note"] = [_plain(exc, visit.locale)]
     return await _refill_page(visit, await _one(visit, rx_id), fields, errors, submission, 422, choices)
 
 
-def _plain(exc: WriteRefused) -> str:
+def _plain(exc: WriteRefused, locale: str) -> str:
+    """Why the record refused a request, in words (the record's own reason is English only)."""
     if exc.status == 409:
-        return "Your request is still being sent. Please wait a moment, then look at your medicines."
+        return gettext_in(locale, "Your request is still being sent. Please wait a moment, then look at your "
+                                  "medicines.")
     return exc.reason if exc.reason.endswith(".") else exc.reason + "."
 
 
@@ -145,7 +158,7 @@ def renewal_text(rx: Prescription, note: str) -> str:
 
 async def _renewal_page(visit: Visit, rx: Prescription, form: dict[str, str], errors: dict[str, list[str]],
                         submission: str, status: int = 200) -> Response:
-    return visit.render("portal/medication_renewal.html", status, title="Ask for a renewal", rx=rx, form=form,
+    return visit.render("portal/medication_renewal.html", status, title=_l("Ask for a renewal"), rx=rx, form=form,
                         errors=errors, submission=submission, note_max=NOTE_MAX_CHARS)
 
 
@@ -163,7 +176,7 @@ async def renewal_send(visit: Visit) -> Response:
     errors: dict[str, list[str]] = {}
     note = fields.get("note", "")
     if len(note.strip()) > NOTE_MAX_CHARS:
-        errors["note"] = [f"Keep your note to {NOTE_MAX_CHARS:,} characters or fewer."]
+        errors["note"] = [_note_too_long(visit.portal.clock.formats(visit.locale))]
     if not errors:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=TOPICS["medication"][1],
                         text=renewal_text(rx, note), submission=submission, topic="medication",

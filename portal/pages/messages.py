@@ -4,7 +4,8 @@ writing a new message to the care team or a named clinician, replying, and files
 Every change is a write through the gateway, whose rules decide what is allowed; the page only makes it
 easy to do right. Each form carries a one-off submission id: it becomes the message's identifier and
 the request's Idempotency-Key, so a form sent twice (a double click, a retry after a lost answer) writes
-one message.
+one message. The page's words, and the mappers', are in the reader's language; what is written into the
+record (a topic's name) stays English.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from mappers.attachments import MAX_ATTACHMENT_BYTES, AttachmentError, checked_file, decoded, safe_title, sniff
+from locales import ENGLISH, gettext_in
+from mappers.attachments import (
+    MAX_ATTACHMENT_BYTES,
+    TOO_BIG,
+    AttachmentError,
+    checked_file,
+    decoded,
+    safe_title,
+    sniff,
+)
 from mappers.messages import (
     TOPICS,
     Recipient,
@@ -30,8 +40,10 @@ from mappers.messages import (
     outgoing,
     thread_id,
     threads,
+    topic_choices,
 )
 from mappers.validation import is_fhir_id
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import NotFound, RecordUnavailable, WriteRefused
@@ -78,16 +90,17 @@ async def read_form(visit: Visit) -> tuple[dict[str, str], UploadFile | None]:
     return fields, None
 
 
-async def read_attachment(upload: UploadFile | None, errors: dict[str, list[str]]) -> dict[str, Any] | None:
+async def read_attachment(upload: UploadFile | None, errors: dict[str, list[str]],
+                          locale: str = ENGLISH) -> dict[str, Any] | None:
     """The chosen file as an inline Attachment (the gateway stores it in the record), checked here too so
-    the person hears at once what is wrong with it."""
+    the person hears at once what is wrong with it (in `locale`)."""
     if upload is None:
         return None
     data = await upload.read(MAX_ATTACHMENT_BYTES + 1)
     try:
         kind = checked_file(data)
     except AttachmentError as exc:
-        errors["file"] = [str(exc)]
+        errors["file"] = [gettext_in(locale, str(exc))]
         return None
     return {"contentType": kind, "data": base64.b64encode(data).decode(), "title": safe_title(upload.filename, kind)}
 
@@ -104,15 +117,17 @@ async def send_message(visit: Visit, body: dict[str, Any], submission: str, erro
     try:
         return await visit.fhir.write("POST", "Communication", body, idempotency_key=f"message-{submission}")
     except WriteRefused as exc:
-        errors["text" if "file" not in exc.reason.lower() else "file"] = [plain_refusal(exc)]
+        errors["text" if "file" not in exc.reason.lower() else "file"] = [plain_refusal(exc, visit.locale)]
         return None
 
 
-def plain_refusal(exc: WriteRefused) -> str:
+def plain_refusal(exc: WriteRefused, locale: str = ENGLISH) -> str:
+    """Why the record refused a write, in words (the record's own reason is English only)."""
     if exc.status == 413:
-        return "The file is too big. Files can be up to 10 MB."
+        return gettext_in(locale, TOO_BIG)
     if exc.status == 409:
-        return "Your message is still being sent. Please wait a moment, then look in your messages."
+        return gettext_in(locale, "Your message is still being sent. Please wait a moment, then look in your "
+                                  "messages.")
     return exc.reason if exc.reason.endswith(".") else exc.reason + "."
 
 
@@ -139,8 +154,8 @@ async def inbox(visit: Visit) -> Response:
     clock = visit.portal.clock
     found = await visit.fhir.search("Communication", [("subject", visit.patient_id), ("_sort", "-sent"),
                                                       ("_count", str(INBOX_SIZE))], all_pages=False)
-    conversations = threads(found, me_refs(visit), clock.today(), clock.tz)
-    return visit.render("portal/messages.html", title="Messages", conversations=conversations,
+    conversations = threads(found, me_refs(visit), clock.today(), clock.tz, locale=clock.formats(visit.locale))
+    return visit.render("portal/messages.html", title=_l("Messages"), conversations=conversations,
                         unread=sum(t.unread for t in conversations),
                         sent=visit.request.query_params.get("sent") == "1")
 
@@ -154,16 +169,16 @@ async def compose(visit: Visit) -> Response:
 
 def _compose_page(visit: Visit, recipients: list[Recipient], form: dict[str, str],
                   errors: dict[str, list[str]], submission: str, status: int = 200) -> Response:
-    return visit.render("portal/message_new.html", status, title="Write a message", recipients=recipients,
-                        topics=TOPICS, form=form, errors=errors, submission=submission)
+    return visit.render("portal/message_new.html", status, title=_l("Write a message"), recipients=recipients,
+                        topics=topic_choices(visit.locale), form=form, errors=errors, submission=submission)
 
 async def send_new(visit: Visit) -> Response:
     await visit.check_csrf()
     fields, upload = await read_form(visit)
     submission = submission_of(fields)
     recipients = await _recipients(visit)
-    errors = compose_errors(fields, recipients)
-    attachment = await read_attachment(upload, errors)
+    errors = compose_errors(fields, recipients, locale=visit.portal.clock.formats(visit.locale))
+    attachment = await read_attachment(upload, errors, visit.locale)
     if not errors:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=fields["to"], text=fields["text"],
                         submission=submission, topic=fields["topic"], subject=fields["subject"],
@@ -178,14 +193,14 @@ async def conversation(visit: Visit) -> Response:
     _, raw = await _conversation(visit, tid)
     me = me_refs(visit)
     clock = visit.portal.clock
-    shown = threads(raw, me, clock.today(), clock.tz)[0]  # as it was before opening: new ones marked
+    shown = threads(raw, me, clock.today(), clock.tz, locale=clock.formats(visit.locale))[0]  # new ones marked
     await _mark_read(visit, raw, me)
     return _thread_page(visit, shown, {}, {}, new_submission(),
                         sent=visit.request.query_params.get("sent") == "1")
 
 def _thread_page(visit: Visit, shown: Thread, form: dict[str, str], errors: dict[str, list[str]],
                  submission: str, status: int = 200, sent: bool = False) -> Response:
-    return visit.render("portal/message_thread.html", status, title="Message", thread=shown, form=form,
+    return visit.render("portal/message_thread.html", status, title=_l("Message"), thread=shown, form=form,
                         errors=errors, submission=submission, sent=sent)
 
 async def reply(visit: Visit) -> Response:
@@ -195,9 +210,9 @@ async def reply(visit: Visit) -> Response:
     submission = submission_of(fields)
     root, raw = await _conversation(visit, tid)
     clock = visit.portal.clock
-    shown = threads(raw, me_refs(visit), clock.today(), clock.tz)[0]
-    errors = compose_errors(fields, [], reply=True)
-    attachment = await read_attachment(upload, errors)
+    shown = threads(raw, me_refs(visit), clock.today(), clock.tz, locale=clock.formats(visit.locale))[0]
+    errors = compose_errors(fields, [], reply=True, locale=clock.formats(visit.locale))
+    attachment = await read_attachment(upload, errors, visit.locale)
     if not errors:
         recipient = shown.reply_recipient or TOPICS["care"][1]
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=recipient, text=fields["text"],

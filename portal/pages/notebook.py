@@ -85,9 +85,10 @@ async def _choices(visit: Visit) -> tuple[dict[str, str], dict[str, str]]:
         visits=visits_search(visit))
     if not parts["medicines"].ok or not parts["visits"].ok:
         raise RecordUnavailable("notebook")
-    current, past = medication_list(parts["medicines"].value or [], tz=clock.tz)
-    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz)
     formats = clock.formats(visit.locale)
+    current, past = medication_list(parts["medicines"].value or [], tz=clock.tz, locale=formats)
+    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz,
+                                  locale=formats)
     return medicine_choices([*current, *past], formats), visit_choices(views, clock.tz, formats)
 
 
@@ -230,9 +231,10 @@ async def print_notebook(visit: Visit) -> Response:
     if not parts["entries"].ok:
         raise RecordUnavailable("notebook")
     entries = entries_of(visit, parts["entries"].value)
-    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz)
-    name = display_name(parts["patient"].value) if parts["patient"].ok else None
     formats = clock.formats(visit.locale)
+    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz,
+                                  locale=formats)
+    name = display_name(parts["patient"].value) if parts["patient"].ok else None
     return visit.render("portal/notebook_print.html", title=_("Your health notebook to print"),
                         heading=print_heading(name, clock.today(), formats), entries=entries,
                         visits=visit_choices(views, clock.tz, formats), next_visit=views[0] if views else None)

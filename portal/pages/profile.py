@@ -75,7 +75,7 @@ async def overview(visit: Visit) -> Response:
         if verification & {"entered-in-error", "refuted"}:
             continue
         reported = (resource.get("recorder") or {}).get("reference") in mine
-        allergies.append((allergy(resource, clock.tz), reported))
+        allergies.append((allergy(resource, clock.tz, formats), reported))
     query = visit.request.query_params
     thread = query.get("thread", "")
     try:

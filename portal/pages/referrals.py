@@ -3,7 +3,8 @@
 A request is a ServiceRequest with `intent=proposal` written through the gateway's referral rule (the
 patient's own record, `status=active`, a practice from the referral catalogue); the care team turns it
 into a referral (an order based on it) or declines it with a reason. The form's one-off submission id
-is both the request's identifier and its Idempotency-Key, so a form sent twice asks once.
+is both the request's identifier and its Idempotency-Key, so a form sent twice asks once. The page is in
+the reader's language; what is written into the record (the specialty's name) stays English.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
+from locales import gettext_in
 from mappers.catalogue import Place, specialists
 from mappers.inbound import NOTE_MAX_CHARS, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_REASON_MAX
+from mappers.quantities import number_text
 from mappers.referrals import referrals
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import WriteRefused
@@ -31,22 +35,26 @@ async def _practices(visit: Visit) -> list[Place]:
 
 async def overview(visit: Visit) -> Response:
     found = await visit.fhir.search("ServiceRequest", [("patient", visit.patient_id), ("_count", "100")])
-    shown = referrals(found, set(me_refs(visit)), visit.portal.clock.tz)
-    return visit.render("portal/referrals.html", title="Referrals", referrals=shown,
+    clock = visit.portal.clock
+    shown = referrals(found, set(me_refs(visit)), clock.tz, clock.formats(visit.locale))
+    return visit.render("portal/referrals.html", title=_l("Referrals"), referrals=shown,
                         asked=visit.request.query_params.get("asked") == "1")
 
 
-def referral_errors(fields: dict[str, str], choices: list[Place]) -> dict[str, list[str]]:
+def referral_errors(fields: dict[str, str], choices: list[Place], locale: str) -> dict[str, list[str]]:
+    """Field-level problems with the form, in `locale` (its numbers written that locale's way)."""
     errors: dict[str, list[str]] = {}
     if fields.get("practice", "") not in {p.reference for p in choices}:
-        errors["practice"] = ["Choose the kind of specialist you would like to see."]
+        errors["practice"] = [gettext_in(locale, "Choose the kind of specialist you would like to see.")]
     reason = fields.get("reason", "").strip()
     if not reason:
-        errors["reason"] = ["Tell us in a few words why you would like to see a specialist."]
+        errors["reason"] = [gettext_in(locale, "Tell us in a few words why you would like to see a specialist.")]
     elif len(reason) > REFERRAL_REASON_MAX:
-        errors["reason"] = [f"Keep this to {REFERRAL_REASON_MAX} characters or fewer."]
+        errors["reason"] = [gettext_in(locale, "Keep this to %(max)s characters or fewer.")
+                            % {"max": number_text(REFERRAL_REASON_MAX, locale)}]
     if len(fields.get("note", "").strip()) > NOTE_MAX_CHARS:
-        errors["note"] = [f"Keep your note to {NOTE_MAX_CHARS:,} characters or fewer."]
+        errors["note"] = [gettext_in(locale, "Keep your note to %(max)s characters or fewer.")
+                          % {"max": number_text(NOTE_MAX_CHARS, locale)}]
     return errors
 
 
@@ -67,8 +75,11 @@ def referral_body(patient_id: str, practice: Place, reason: str, note: str, subm
 
 def _form_page(visit: Visit, choices: list[Place], form: dict[str, str], errors: dict[str, list[str]],
                submission: str, status: int = 200) -> Response:
-    return visit.render("portal/referral_new.html", status, title="Ask for a referral", practices=choices, form=form,
-                        errors=errors, submission=submission, reason_max=REFERRAL_REASON_MAX, note_max=NOTE_MAX_CHARS)
+    # Each practice's specialty in the reader's words (the Place keeps the English the record is written in).
+    words = {p.reference: gettext_in(visit.locale, p.specialty.words) if p.specialty else p.name for p in choices}
+    return visit.render("portal/referral_new.html", status, title=_l("Ask for a referral"), practices=choices,
+                        specialty_words=words, form=form, errors=errors, submission=submission,
+                        reason_max=REFERRAL_REASON_MAX, note_max=NOTE_MAX_CHARS)
 
 
 async def new_form(visit: Visit) -> Response:
@@ -81,7 +92,7 @@ async def send(visit: Visit) -> Response:
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     submission = submission_of(fields)
     choices = await _practices(visit)
-    errors = referral_errors(fields, choices)
+    errors = referral_errors(fields, choices, visit.portal.clock.formats(visit.locale))
     if not errors:
         practice = next(p for p in choices if p.reference == fields["practice"])
         body = referral_body(visit.patient_id, practice, fields["reason"], fields.get("note", ""), submission)

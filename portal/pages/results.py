@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from mappers.explanations import Explanation, explanations_for, load_explanations, plain_names
+from mappers.explanations import Explanation, explanation_in, explanations_for, load_explanations, plain_names
 from mappers.notebook import without_notebook
 from mappers.results import Series, result_codes, results_page, trends
+from web.i18n import lazy_gettext as _l
 
 from ..charts import TrendChart, trend_chart
 from ..core import PREFIX, Portal, Visit
@@ -30,8 +31,9 @@ class Trend:
 
 
 async def show_results(visit: Visit) -> Response:
+    locale = visit.portal.clock.formats(visit.locale)  # the reader's language, written the clinic's way
     table = load_explanations()  # validated once (cached)
-    names = plain_names(table)
+    names = plain_names(table, locale)
     fhir, pid, tz = visit.fhir, visit.patient_id, visit.portal.clock.tz
     parts = await load_sections(
         reports=fhir.search("DiagnosticReport", [("patient", pid), ("_sort", "-date"), ("_count", "200")]),
@@ -39,17 +41,18 @@ async def show_results(visit: Visit) -> Response:
     )
     # The health notebook's entries are the patient's own notes, not test results.
     reports, observations = parts["reports"].value or [], without_notebook(parts["observations"].value or [])
-    page = results_page(reports, observations, tz, names)
-    charted = [Trend(s, trend_chart(s, f"trend-{s.loinc}", tz), table.get(s.loinc))
-               for s in trends(observations, names)]
+    page = results_page(reports, observations, tz, names, locale)
+    charted = [Trend(s, trend_chart(s, f"trend-{s.loinc}", tz, locale),
+                     explanation_in(table[s.loinc], locale) if s.loinc in table else None)
+               for s in trends(observations, names, locale)]
     with_chart = {t.series.loinc for t in charted}
-    explained = {e.loinc: e for e in explanations_for(result_codes(page), table)}
+    explained = {e.loinc: e for e in explanations_for(result_codes(page), table, locale)}
     # Tests explained once at the foot of the page: those without a chart of their own.
     more = [e for code, e in explained.items() if code not in with_chart and e.kind == "measurement"]
     # A result row links to its test's explanation: in its chart, or at the foot.
     anchors = {t.series.loinc for t in charted if t.explanation} | {e.loinc for e in more}
     return visit.render(
-        "portal/results.html", title="Test results", parts=parts,
+        "portal/results.html", title=_l("Test results"), parts=parts,
         labs=[p for p in page.panels if not p.is_imaging], imaging=[p for p in page.panels if p.is_imaging],
         groups=page.groups, trends=charted, explained=explained, anchors=anchors, more_explained=more,
         open_panels=OPEN_PANELS)

@@ -1,7 +1,7 @@
 """To do: medicines that may run out soon, visits coming up, forms to fill in, vaccines and check-ups due;
 the full list (/portal/todo), a calendar file for each to-do with a date still to come, and the searches
 and shaping the dashboard's short panel shares. The rules for what is due are data (mappers/data/
-care_due.toml, each naming its guideline); the wording is mappers'."""
+care_due.toml, each naming its guideline); the wording is mappers', in the reader's language."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from locales import N_, gettext_in
 from mappers.appointments import upcoming_appointments
 from mappers.calendar_file import calendar_file
 from mappers.care_due import CareRule, DueItem, care_due, evidence_codes, load_rules
 from mappers.form_tasks import TASK_CODE, assigned_forms
 from mappers.medications import medication_list
 from mappers.todo import ToDo, to_dos
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound
@@ -31,8 +33,8 @@ CODES_PER_SEARCH = 20  # the gateway's limit on the values of one search paramet
 DUE_PARTS = ("patient", "immunizations", "conditions", "tests", "test_reports", "procedures")
 SOURCES = {"medicines": ("medicines", "dispenses"), "visits": ("appointments",),
            "forms": ("tasks", "responses", "forms"), "due": DUE_PARTS}
-SOURCE_WORDS = {"medicines": "your medicines", "visits": "your visits", "forms": "your forms",
-                "due": "vaccines and check-ups due"}
+SOURCE_WORDS = {"medicines": N_("your medicines"), "visits": N_("your visits"), "forms": N_("your forms"),
+                "due": N_("vaccines and check-ups due")}
 
 
 async def _evidence_search(visit: Visit, rtype: str, codes: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -83,9 +85,10 @@ class ToDoList:
     items: list[ToDo]
     due: list[DueItem]
     unavailable: list[str]  # what could not be read, in words
+    missing: frozenset[str] = frozenset()  # the same, as SOURCES' names
 
     def ok(self, source: str) -> bool:
-        return SOURCE_WORDS[source] not in self.unavailable
+        return source not in self.missing
 
 
 def _ok(parts: dict[str, Section[Any]], source: str) -> bool:
@@ -94,16 +97,17 @@ def _ok(parts: dict[str, Section[Any]], source: str) -> bool:
 
 def build_to_dos(visit: Visit, parts: dict[str, Section[Any]], rules: list[CareRule]) -> ToDoList:
     clock = visit.portal.clock
-    today, now, tz = clock.today(), clock.now(), clock.tz
+    today, now, tz, words = clock.today(), clock.now(), clock.tz, clock.formats(visit.locale)
     current, _ = medication_list(parts["medicines"].value or [], dispenses=parts["dispenses"].value or [], tz=tz) \
         if _ok(parts, "medicines") else ([], [])
-    visits = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz)
+    visits = upcoming_appointments(parts["appointments"].value or [], today, now, tz=tz, locale=words)
     forms = assigned_forms(parts["tasks"].value or [], parts["responses"].value or [], parts["forms"].value or [],
-                           today, tz) if _ok(parts, "forms") else []
+                           today, tz, words) if _ok(parts, "forms") else []
     due = care_due(parts["patient"].value or {}, [r for name in DUE_PARTS[1:] for r in parts[name].value or []],
-                   today, rules) if _ok(parts, "due") else []
-    items = to_dos(medicines=current, visits=visits, forms=forms, due=due, today=today, now=now, tz=tz)
-    return ToDoList(items, due, [SOURCE_WORDS[s] for s in SOURCES if not _ok(parts, s)])
+                   today, rules, words) if _ok(parts, "due") else []
+    items = to_dos(medicines=current, visits=visits, forms=forms, due=due, today=today, now=now, tz=tz, locale=words)
+    missing = [s for s in SOURCES if not _ok(parts, s)]
+    return ToDoList(items, due, [gettext_in(words, SOURCE_WORDS[s]) for s in missing], frozenset(missing))
 
 
 async def _to_do_list(visit: Visit) -> ToDoList:
@@ -113,7 +117,7 @@ async def _to_do_list(visit: Visit) -> ToDoList:
 
 async def show_todo(visit: Visit) -> Response:
     found = await _to_do_list(visit)
-    return visit.render("portal/todo.html", title="To do", todo=found)
+    return visit.render("portal/todo.html", title=_l("To do"), todo=found)
 
 
 async def todo_calendar(visit: Visit) -> Response:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from locales import N_
 from web import PageRenderer
 
 from ..auditing import Auditor
@@ -26,7 +27,7 @@ from .store import AccountStore
 
 log = logging.getLogger("smart_auth.accounts")
 
-FORM_EXPIRED = "This form has expired. Please go back, reload the page and try again."
+FORM_EXPIRED = N_("This form has expired. Please go back, reload the page and try again.")
 
 
 class GrantRevoker(Protocol):

@@ -13,6 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from locales import N_
+from web.i18n import gettext as _
+
 from .context import PostedForm, posted_form
 from .factors import send_code, valid_contact
 from .flow import AccountsFlow
@@ -25,22 +28,25 @@ from .sessions import PreSession
 from .store import UsernameTaken
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")
-GENERIC_MISMATCH = "The details you entered do not match our records. Please check them and try again."
-INVALID_LINK = (
+# English message ids, translated where a page shows them.
+GENERIC_MISMATCH = N_("The details you entered do not match our records. Please check them and try again.")
+INVALID_LINK = N_(
     "This enrolment link cannot be used. It may have expired, already been used, or been locked after too many "
     "attempts. Please ask the clinic (or the person who invited you) for a new invitation."
 )
-LOCKED_INVITATION = ("Too many attempts. For your security this invitation is now locked. "
-                     "Please contact the clinic for a new one.")
-LETTER_CODE_WRONG = ("That code does not work. Check it against your letter (letters and digits; dashes and "
-                     "spaces do not matter). If it still does not work, the letter may have expired: please "
-                     "ask the clinic for a new one.")
-TAKEN = ["That username was just taken. Please choose another."]
+LOCKED_INVITATION = N_("Too many attempts. For your security this invitation is now locked. "
+                       "Please contact the clinic for a new one.")
+LETTER_CODE_WRONG = N_("That code does not work. Check it against your letter (letters and digits; dashes and "
+                       "spaces do not matter). If it still does not work, the letter may have expired: please "
+                       "ask the clinic for a new one.")
+TAKEN = N_("That username was just taken. Please choose another.")
 
 
 def username_problems(username: str) -> list[str]:
+    """What is wrong with a chosen username, in the words of the request's language."""
     if not USERNAME_RE.match(username):
-        return ["Use 3 to 64 letters, numbers, dots, dashes, underscores (_) or @. Start with a letter or a number."]
+        return [_("Use 3 to 64 letters, numbers, dots, dashes, underscores (_) or @. Start with a letter or a "
+                  "number.")]
     return []
 
 
@@ -56,7 +62,7 @@ class EnrolmentSteps(AccountsFlow):
         return pre, state, invitation
 
     def invalid(self, request: Request) -> Response:
-        return self.ctx.message(request, "Enrolment link not valid", INVALID_LINK, 400)
+        return self.ctx.message(request, _("Enrolment link not valid"), _(INVALID_LINK), 400)
 
 
 class EnrolmentFlow(EnrolmentSteps):
@@ -108,7 +114,7 @@ class EnrolmentFlow(EnrolmentSteps):
         invitation = await ctx.store.invitation_by_code(code[:128])
         if invitation is None or not ctx.store.invitation_usable(invitation):
             if len(clean_code(code)) <= 20:  # typed from a letter (link codes are longer): let them try again
-                return ctx.render(request, "enroll_code.html", 400, session=pre, error=LETTER_CODE_WRONG)
+                return ctx.render(request, "enroll_code.html", 400, session=pre, error=_(LETTER_CODE_WRONG))
             return self.invalid(request)
         await ENROLMENT.save(ctx.sessions, pre, EnrolmentState(invitation.id))
         return self._identity_page(request, pre, invitation)
@@ -126,8 +132,8 @@ class EnrolmentFlow(EnrolmentSteps):
                 await ctx.audit(request, "enrolment.locked", "failure", patient_id=invitation.patient_id,
                                 detail=f"invitation={invitation.id}")
                 await ENROLMENT.clear(ctx.sessions, pre)
-                return ctx.message(request, "Invitation locked", LOCKED_INVITATION, 403)
-            return self._identity_page(request, pre, invitation, GENERIC_MISMATCH, 400)
+                return ctx.message(request, _("Invitation locked"), _(LOCKED_INVITATION), 403)
+            return self._identity_page(request, pre, invitation, _(GENERIC_MISMATCH), 400)
         state.identity_checked, state.display_name = True, display
         await ENROLMENT.save(ctx.sessions, pre, state)
         if invitation.kind == "caregiver" and await ctx.sessions.current(request) is not None:
@@ -159,14 +165,14 @@ class EnrolmentFlow(EnrolmentSteps):
         errors: dict[str, list[str]] = {}
         user_problems = username_problems(username)
         if not user_problems and not await ctx.store.username_available(username):
-            user_problems = ["That username is taken. Please choose another."]
+            user_problems = [_("That username is taken. Please choose another.")]
         if user_problems:
             errors["username"] = user_problems
         pw_problems = [p.message for p in password_problems(password, username)]
         if pw_problems:
             errors["password"] = pw_problems
         elif password != form.raw("password_confirm"):
-            errors["password_confirm"] = ["The two passwords do not match."]
+            errors["password_confirm"] = [_("The two passwords do not match.")]
         if errors:
             return self._account_page(request, pre, 400, username=username, errors=errors)
         state.username, state.password_hash = username, ctx.hashing.hash(password)
@@ -195,8 +201,9 @@ class EnrolmentFlow(EnrolmentSteps):
             return self.invalid(request)
         secret = self.ctx.store.box.unseal(state.totp_sealed)
         if totp_step(secret, form.text("code"), self.ctx.now()) is None:
-            return self._totp_page(request, pre, state, 400, "That code did not work. Enter the 6-digit code your "
-                                   "app shows now (check the phone's clock if it keeps failing).")
+            return self._totp_page(request, pre, state, 400, _("That code did not work. Enter the 6-digit code your "
+                                                                 "app shows now (check the phone's clock if it keeps "
+                                                                 "failing)."))
         return await self._finish(request, pre, state, invitation, method="totp", contact=None)
 
     async def send_otp(self, request: Request) -> Response:
@@ -207,7 +214,7 @@ class EnrolmentFlow(EnrolmentSteps):
         channel, address = form.text("channel"), form.text("address")
         if not valid_contact(channel, address):
             return self._factor_page(request, pre, invitation, 400,
-                                     {"address": ["Enter a valid e-mail address or mobile number."]})
+                                     {"address": [_("Enter a valid e-mail address or mobile number.")]})
         state.otp_channel, state.otp_address = channel, address
         await ENROLMENT.save(ctx.sessions, pre, state)
         await send_code(ctx, f"enroll:{pre.id}", channel, address, "enrolment")
@@ -220,7 +227,8 @@ class EnrolmentFlow(EnrolmentSteps):
             return self.invalid(request)
         if not await ctx.store.check_otp(f"enroll:{pre.id}", form.text("code"), ctx.settings.otp_max_attempts):
             return ctx.render(request, "enroll_otp.html", 400, session=pre, channel=state.otp_channel,
-                              error="That code is not right or has expired. Check it, or go back and send a new one.")
+                              error=_("That code is not right or has expired. Check it, or go back and send a new "
+                                      "one."))
         return await self._finish(request, pre, state, invitation, method=state.otp_channel,
                                   contact=state.otp_address)
 
@@ -234,7 +242,7 @@ class EnrolmentFlow(EnrolmentSteps):
         if not await ctx.store.username_available(record.username):
             state.password_hash = None
             await ENROLMENT.save(ctx.sessions, pre, state)
-            return self._account_page(request, pre, 409, username=record.username, errors={"username": TAKEN})
+            return self._account_page(request, pre, 409, username=record.username, errors={"username": [_(TAKEN)]})
         # Audit first: an enrolment that cannot be recorded does not happen.
         await ctx.audit(request, "enrolment", "success", fhir_user=record.fhir_user,
                         patient_id=invitation.patient_id, detail=f"kind={record.kind}")
@@ -244,7 +252,7 @@ class EnrolmentFlow(EnrolmentSteps):
         try:
             record = await ctx.store.create(record)
         except UsernameTaken:
-            return self._account_page(request, pre, 409, username=record.username, errors={"username": TAKEN})
+            return self._account_page(request, pre, 409, username=record.username, errors={"username": [_(TAKEN)]})
         if link is not None:
             link.caregiver_account_id, link.status = record.id, "active"
             await ctx.store.save_proxy(link)
@@ -318,5 +326,5 @@ class CaregiverAcceptance(EnrolmentSteps):
         link.caregiver_account_id, link.status = session.account.id, "active"
         await ctx.store.save_proxy(link)
         await ENROLMENT.clear(ctx.sessions, pre)
-        return ctx.message(request, "Access added", "You can now see this person's record from your account.", 200,
-                           link_href="/portal/", link_text="Go to the portal")
+        return ctx.message(request, _("Access added"), _("You can now see this person's record from your account."),
+                           200, link_href="/portal/", link_text=_("Go to the portal"))

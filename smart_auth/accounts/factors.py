@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from web.i18n import gettext as _
+from web.i18n import ngettext
+
 from .context import Ctx, log
 from .mfa import clean_code, looks_like_recovery_code, new_otp, totp_step
 from .models import AccountRecord
@@ -21,11 +24,16 @@ def valid_contact(channel: str, address: str) -> bool:
 
 
 async def send_code(ctx: Ctx, slot: str, channel: str, address: str, purpose: str) -> None:
+    """A new one-time code to `address`, in the language of the page that asked for it (the person is reading
+    that page, waiting for the code)."""
     code = new_otp()
     await ctx.store.put_otp(slot, code, ctx.settings.otp_ttl_seconds)
     minutes = max(ctx.settings.otp_ttl_seconds // 60, 1)
-    body = f"Your {ctx.settings.totp_issuer} code is {code}. It expires in {minutes} minutes. Never share it."
-    await ctx.sender.send(channel, address, "Your one-time code", body, purpose=purpose)  # type: ignore[arg-type]
+    body = ngettext("Your %(portal)s code is %(code)s. It expires in %(num)s minute. Never share it.",
+                    "Your %(portal)s code is %(code)s. It expires in %(num)s minutes. Never share it.",
+                    minutes) % {"portal": ctx.settings.totp_issuer, "code": code, "num": minutes}
+    await ctx.sender.send(channel, address, _("Your one-time code"), body,  # type: ignore[arg-type]
+                          purpose=purpose)
     log.info("one-time code sent purpose=%s channel=%s", purpose, channel)
 
 

@@ -14,6 +14,8 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from web.i18n import gettext as _
+
 MIN_LENGTH = 12
 MAX_LENGTH = 256  # argon2 copes, but an unbounded form field is a denial-of-service lever
 PASSPHRASE_LENGTH = 20  # long passphrases may be mostly letters
@@ -83,12 +85,13 @@ class PasswordProblem:
 
 
 def password_problems(password: str, username: str | None = None) -> list[PasswordProblem]:
-    """Every rule the password breaks, in the words shown next to the field. Empty list = acceptable."""
+    """Every rule the password breaks, in the words shown next to the field (the request's language; English
+    outside a request, e.g. the command line). Empty list = acceptable."""
     problems: list[PasswordProblem] = []
     if len(password) < MIN_LENGTH:
-        problems.append(PasswordProblem("too_short", f"Use at least {MIN_LENGTH} characters."))
+        problems.append(PasswordProblem("too_short", _("Use at least %(num)s characters.") % {"num": MIN_LENGTH}))
     if len(password) > MAX_LENGTH:
-        problems.append(PasswordProblem("too_long", f"Use at most {MAX_LENGTH} characters."))
+        problems.append(PasswordProblem("too_long", _("Use at most %(num)s characters.") % {"num": MAX_LENGTH}))
     counts = _classes(password)
     used = [c for c in counts.values() if c]
     if password and len(password) <= MAX_LENGTH:
@@ -97,17 +100,17 @@ def password_problems(password: str, username: str | None = None) -> list[Passwo
             problems.append(
                 PasswordProblem(
                     "one_class",
-                    "Use a mix of capital and small letters, numbers and symbols. Or use a longer password "
-                    "made of a few words.",
+                    _("Use a mix of capital and small letters, numbers and symbols. Or use a longer password "
+                      "made of a few words."),
                 )
             )
         if len(set(password)) < 6 or re.search(r"(.)\1{3,}", password):
-            problems.append(PasswordProblem("repetitive", "Do not use the same letter or number over and over."))
+            problems.append(PasswordProblem("repetitive", _("Do not use the same letter or number over and over.")))
     if username and len(username) >= 3 and username.lower() in password.lower():
-        problems.append(PasswordProblem("contains_username", "Do not include your username in your password."))
+        problems.append(PasswordProblem("contains_username", _("Do not include your username in your password.")))
     if password and _is_common(password):
         problems.append(
-            PasswordProblem("common", "This password is too common, or it is on a list of stolen passwords.")
+            PasswordProblem("common", _("This password is too common, or it is on a list of stolen passwords."))
         )
     return problems
 

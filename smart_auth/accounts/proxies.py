@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from web.i18n import gettext as _
+
 from ..request_bodies import read_json_object, require_csrf
 from .context import posted_form
 from .flow import AccountsFlow
@@ -61,16 +63,17 @@ class CaregiverPages(CaregiverAccess):
         links = await self.ctx.store.proxies_of_patient(session.account.patient_id or "")
         extra.setdefault("errors", {})
         extra.setdefault("values", {})
+        relationships = {code: _(name) for code, name in RELATIONSHIPS.items()}
         return self.ctx.render(request, "proxies.html", status, session=session, links=links,
-                               relationships=RELATIONSHIPS, notice=request.query_params.get("notice"), **extra)
+                               relationships=relationships, notice=request.query_params.get("notice"), **extra)
 
     async def overview(self, request: Request) -> Response:
         session = await self.ctx.sessions.current(request)
         if session is None:
             return RedirectResponse("/auth/login?next=/auth/proxies", status_code=303)
         if session.account.kind != "patient":
-            return self.ctx.message(request, "Not available", "Only patients can share access to their own record.",
-                                    403)
+            return self.ctx.message(request, _("Not available"),
+                                    _("Only patients can share access to their own record."), 403)
         return await self._page(request, session)
 
     async def invite_form(self, request: Request) -> Response:
@@ -82,7 +85,7 @@ class CaregiverPages(CaregiverAccess):
         try:
             await self.invite(request, session, values)
         except ProxyError as exc:
-            return await self._page(request, session, 400, errors={exc.field: [exc.message]}, values=values)
+            return await self._page(request, session, 400, errors={exc.field: [_(exc.message)]}, values=values)
         return RedirectResponse("/auth/proxies?notice=invited", status_code=303)
 
     async def withdraw(self, request: Request, link_id: str) -> Response:
@@ -91,7 +94,7 @@ class CaregiverPages(CaregiverAccess):
             return RedirectResponse("/auth/login?next=/auth/proxies", status_code=303)
         link = await self.open_link(session, link_id)
         if link is None:
-            return self.ctx.message(request, "Not found", "That caregiver access does not exist.", 404)
+            return self.ctx.message(request, _("Not found"), _("That caregiver access does not exist."), 404)
         await withdraw(self.ctx, request, session.account, link)
         return RedirectResponse("/auth/proxies?notice=withdrawn", status_code=303)
 

@@ -11,7 +11,10 @@ from typing import Any
 
 from fastapi import Request
 
+from locales import N_
 from mappers.references import parse_reference
+from web.i18n import gettext as _
+from web.i18n import ngettext
 
 from .context import Ctx, EhrUnavailable, log
 from .factors import EMAIL_RE
@@ -19,22 +22,24 @@ from .models import Account, ProxyLink
 
 PROXY_ID_SYSTEM = "http://hospital.example.org/portal-proxy"
 ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+# The English names (also the RelatedPerson's coding display in the EHR); pages translate them when shown.
 RELATIONSHIPS: dict[str, str] = {
-    "PRN": "Parent",
-    "CHILD": "Child",
-    "SPS": "Spouse",
-    "DOMPART": "Domestic partner",
-    "SIB": "Sibling",
-    "GRPRN": "Grandparent",
-    "GUARD": "Guardian",
-    "FAMMEMB": "Other family member",
-    "FRND": "Friend",
-    "O": "Other",
+    "PRN": N_("Parent"),
+    "CHILD": N_("Child"),
+    "SPS": N_("Spouse"),
+    "DOMPART": N_("Domestic partner"),
+    "SIB": N_("Sibling"),
+    "GRPRN": N_("Grandparent"),
+    "GUARD": N_("Guardian"),
+    "FAMMEMB": N_("Other family member"),
+    "FRND": N_("Friend"),
+    "O": N_("Other"),
 }
 
 
 class ProxyError(ValueError):
-    """A request a person can fix (shown next to the field)."""
+    """A request a person can fix (shown next to the field). `message` is the English message id: a page shows
+    it translated, the JSON API as it is."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -114,13 +119,13 @@ async def invite_caregiver(
     name = " ".join(name.split())
     email = email.strip()
     if not name or len(name) > 200:
-        raise ProxyError("name", "Enter the caregiver's name.")
+        raise ProxyError("name", N_("Enter the caregiver's name."))
     if not EMAIL_RE.match(email) or len(email) > 254:
-        raise ProxyError("email", "Enter a valid e-mail address.")
+        raise ProxyError("email", N_("Enter a valid e-mail address."))
     if relationship not in RELATIONSHIPS:
-        raise ProxyError("relationship", "Choose how this person is related to you.")
+        raise ProxyError("relationship", N_("Choose how this person is related to you."))
     if patient.kind != "patient" or not patient.patient_id:
-        raise ProxyError("account", "Only patients can share their own record.")
+        raise ProxyError("account", N_("Only patients can share their own record."))
     link_id = uuid.uuid4().hex
     await ctx.audit(request, "proxy.grant", "success", account_id=patient.id, fhir_user=patient.fhir_user,
                     patient_id=patient.patient_id, detail=f"invited link={link_id}")
@@ -134,10 +139,14 @@ async def invite_caregiver(
                      invitation_id=invitation.id, patient_display=display_name)
     await ctx.store.save_proxy(link)
     url = f"{ctx.deps.public_url.rstrip('/')}/auth/enroll?code={code}"
+    # In the language of the page the patient invited from: the caregiver has no account (nor language) yet.
+    days = ctx.settings.invitation_ttl_seconds // 86400
     await ctx.sender.send(
-        "email", email, "You have been invited to help with a patient's health record",
-        f"You have been invited as a caregiver in the {ctx.settings.totp_issuer}. To accept, open {url} "
-        f"(valid for {ctx.settings.invitation_ttl_seconds // 86400} days).",
+        "email", email, _("You have been invited to help with a patient's health record"),
+        ngettext("You have been invited as a caregiver in the %(portal)s. To accept, open %(url)s (valid for "
+                 "%(num)s day).",
+                 "You have been invited as a caregiver in the %(portal)s. To accept, open %(url)s (valid for "
+                 "%(num)s days).", days) % {"portal": ctx.settings.totp_issuer, "url": url, "num": days},
         purpose="caregiver-invitation",
     )
     return link

@@ -6,6 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from web.i18n import gettext as _
+
 from .context import posted_form
 from .factors import check_second_factor, send_account_code
 from .flow import AccountsFlow
@@ -37,7 +39,7 @@ class PasswordResetFlow(AccountsFlow):
         pre = await ctx.sessions.presession(request)
         username = form.text("username")[:128]
         if not username:
-            return ctx.render(request, "reset_start.html", 400, session=pre, error="Enter your username.")
+            return ctx.render(request, "reset_start.html", 400, session=pre, error=_("Enter your username."))
         record = await ctx.store.record_by_username(username)
         # Unknown usernames go through the same steps and never succeed: no existence leak.
         await RESET.save(ctx.sessions, pre, ResetState(username, record.id if record else None))
@@ -57,7 +59,7 @@ class PasswordResetFlow(AccountsFlow):
         if state is None:
             return RedirectResponse("/auth/reset", status_code=303)
         if await ctx.lockout.locked(state.username):
-            return ctx.render(request, "reset_verify.html", 429, session=pre, error=LOCKED)
+            return ctx.render(request, "reset_verify.html", 429, session=pre, error=_(LOCKED))
         record = await ctx.store.get_record(state.account_id) if state.account_id else None
         factor = await check_second_factor(ctx, record, form.text("code"), f"reset:{pre.id}") if record else None
         if factor is None:
@@ -65,8 +67,8 @@ class PasswordResetFlow(AccountsFlow):
             await ctx.audit(request, "password_reset", "failure", account_id=account_id, detail="second-factor")
             if await ctx.lockout.record_failure(state.username):
                 await ctx.audit(request, "lockout", "failure", account_id=account_id)
-                return ctx.render(request, "reset_verify.html", 429, session=pre, error=LOCKED)
-            return ctx.render(request, "reset_verify.html", 401, session=pre, error=BAD_CODE)
+                return ctx.render(request, "reset_verify.html", 429, session=pre, error=_(LOCKED))
+            return ctx.render(request, "reset_verify.html", 401, session=pre, error=_(BAD_CODE))
         state.factor = factor
         await RESET.save(ctx.sessions, pre, state)
         return RedirectResponse("/auth/reset/password", status_code=303)
@@ -86,12 +88,12 @@ class PasswordResetFlow(AccountsFlow):
         password = form.raw("password")
         problems = [p.message for p in password_problems(password, record.username)]
         if not problems and ctx.hashing.verify(record.password_hash, password):
-            problems = ["Choose a password you have not used for this account before."]
+            problems = [_("Choose a password you have not used for this account before.")]
         errors: dict[str, list[str]] = {}
         if problems:
             errors["password"] = problems
         elif password != form.raw("password_confirm"):
-            errors["password_confirm"] = ["The two passwords do not match."]
+            errors["password_confirm"] = [_("The two passwords do not match.")]
         if errors:
             return ctx.render(request, "reset_password.html", 400, session=pre, errors=errors)
         await ctx.audit(request, "password_reset", "success", account_id=record.id, fhir_user=record.fhir_user,

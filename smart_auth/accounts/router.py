@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from locales import N_
 from web import PageRenderer
 from web.i18n import browser_locale, reset_locale, set_locale
+from web.i18n import gettext as _
 
 from ..auditing import Auditor
 from ..bearer import BearerTokens
@@ -47,24 +49,26 @@ FLOWS = (SignInFlow, SignOut, PasswordResetFlow, EnrolmentFlow, CaregiverAccepta
 
 @dataclass(frozen=True)
 class _Failure:
+    """What went wrong, in English message ids: a page translates them, the JSON API answers them as they are."""
+
     status: int
     error: str
     text: str
-    title: str = "Sorry, that did not work"
+    title: str = N_("Sorry, that did not work")
 
 
 def _failure_for(exc: Exception) -> _Failure:
     if isinstance(exc, MalformedBody):
-        return _Failure(400, "invalid_request", "What was sent could not be read. Please go back and try again.")
+        return _Failure(400, "invalid_request", N_("What was sent could not be read. Please go back and try again."))
     if isinstance(exc, FormExpired):
-        return _Failure(400, "invalid_csrf", FORM_EXPIRED, "Form expired")
+        return _Failure(400, "invalid_csrf", FORM_EXPIRED, N_("Form expired"))
     if isinstance(exc, TemporarilyUnavailableError):
         return _Failure(503, "temporarily_unavailable",
-                        "Security logging is unavailable, so nothing was changed. Please try again later.")
+                        N_("Security logging is unavailable, so nothing was changed. Please try again later."))
     if isinstance(exc, EhrUnavailable):
         return _Failure(503, "temporarily_unavailable",
-                        "The health record system is not reachable right now. Please try again later.")
-    return _Failure(500, "server_error", "Something went wrong. Please try again later.")
+                        N_("The health record system is not reachable right now. Please try again later."))
+    return _Failure(500, "server_error", N_("Something went wrong. Please try again later."))
 
 
 def _route_class(ctx: Ctx) -> type[APIRoute]:
@@ -73,7 +77,7 @@ def _route_class(ctx: Ctx) -> type[APIRoute]:
             status = 403 if failure.error == "invalid_csrf" else failure.status
             return JSONResponse({"error": failure.error, "error_description": failure.text}, status_code=status,
                                 headers={"Cache-Control": "no-store"})
-        return ctx.message(request, failure.title, failure.text, failure.status)
+        return ctx.message(request, _(failure.title), _(failure.text), failure.status)
 
     class AccountsRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

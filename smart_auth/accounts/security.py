@@ -8,12 +8,17 @@ recovery code), under the same lockout as sign-in. A change is audited before it
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+
+from locales import N_
+from mappers.dates import short_date
+from web.i18n import current_locale
+from web.i18n import gettext as _
 
 from .context import Ctx, PostedForm, log, posted_form
 from .factors import check_second_factor, send_account_code, valid_contact
@@ -28,14 +33,20 @@ from .signin import BAD_CODE, LOCKED
 HOME = "/auth/account/security"
 PAGES = {"password": "/auth/account/password", "authenticator": "/auth/account/authenticator",
          "recovery-codes": "/auth/account/recovery-codes"}
-WRONG_CURRENT = "That is not your current password."
-NEW_CODE_WRONG = ("That code did not work. Enter the 6-digit code your new app shows now (check the phone's "
-                  "clock if it keeps failing).")
+# English message ids, translated where a page shows them.
+WRONG_CURRENT = N_("That is not your current password.")
+NEW_CODE_WRONG = N_("That code did not work. Enter the 6-digit code your new app shows now (check the phone's "
+                    "clock if it keeps failing).")
 DONE = {
-    "password": "Your password is changed. You are still signed in here; everywhere else you were signed out.",
-    "authenticator": "Your new authenticator app is set up. Use it from now on; the old one no longer works.",
+    "password": N_("Your password is changed. You are still signed in here; everywhere else you were signed out."),
+    "authenticator": N_("Your new authenticator app is set up. Use it from now on; the old one no longer works."),
 }
-METHODS = {"totp": "an authenticator app", "email": "a code we send by e-mail", "sms": "a code we send by text message"}
+# What changed, for the "your sign-in settings changed" message (the fallback sender's, without a notice queue).
+CHANGES = {
+    "password": N_("your password was changed"),
+    "authenticator": N_("a new authenticator app was set up"),
+    "recovery-codes": N_("you got new recovery codes"),
+}
 
 
 @dataclass
@@ -62,9 +73,10 @@ def to_sign_in(path: str) -> Response:
     return RedirectResponse(f"/auth/login?next={path}", status_code=303)
 
 
-def day(at: float) -> str | None:
-    """A date in words ("1 December 2026"); the day is enough to spot a change the person did not make."""
-    return time.strftime("%-d %B %Y", time.gmtime(at)) if at else None
+def day(at: float, locale: str = "en") -> str | None:
+    """A date in words ("1 December 2026", "1 de diciembre de 2026"); the day is enough to spot a change the
+    person did not make."""
+    return short_date(datetime.fromtimestamp(at, UTC).date(), locale) if at else None
 
 
 def code_slot(session: Session) -> str:
@@ -77,28 +89,29 @@ async def confirm_it_is_you(ctx: Ctx, request: Request, who: SignedIn, form: Pos
     record = who.record
     if await ctx.lockout.locked(record.username):
         await ctx.audit(request, kind, "failure", account_id=record.id, fhir_user=record.fhir_user, detail="locked")
-        return Refusal(429, {"current_password": [LOCKED]})
+        return Refusal(429, {"current_password": [_(LOCKED)]})
     errors: dict[str, list[str]] = {}
     if not ctx.hashing.verify(record.password_hash, form.raw("current_password")[:1024]):
         # The code is not looked at: a wrong password must not use up a recovery code.
-        errors["current_password"] = [WRONG_CURRENT]
+        errors["current_password"] = [_(WRONG_CURRENT)]
         detail = "password"
     elif await check_second_factor(ctx, record, form.text("current_code"), code_slot(who.session)) is None:
-        errors["current_code"] = [BAD_CODE]
+        errors["current_code"] = [_(BAD_CODE)]
         detail = "second-factor"
     else:
         return None
     await ctx.audit(request, kind, "failure", account_id=record.id, fhir_user=record.fhir_user, detail=detail)
     if await ctx.lockout.record_failure(record.username):
         await ctx.audit(request, "lockout", "failure", account_id=record.id, fhir_user=record.fhir_user)
-        return Refusal(429, {"current_password": [LOCKED]})
+        return Refusal(429, {"current_password": [_(LOCKED)]})
     return Refusal(401, errors)
 
 
 async def notify_change(ctx: Ctx, record: AccountRecord, what: str) -> None:
     """Tell the person by e-mail or text message, when we have an address for them (a notice lost is logged,
     never a reason to undo the change). With the app's notice queue, the notice is queued there (retried until
-    sent); without it, it goes to the accounts' message sender."""
+    sent, in the person's language); without it, it goes to the accounts' message sender in the language of
+    the page they made the change on. `what`: a key of CHANGES."""
     if ctx.notices is not None:
         try:
             await ctx.notices.notify(f"account:{record.id}", "sign-in-settings", HOME,
@@ -110,10 +123,10 @@ async def notify_change(ctx: Ctx, record: AccountRecord, what: str) -> None:
     channel = next((c for c in ("email", "sms") if valid_contact(c, address)), None)
     if channel is None:
         return
-    body = (f"Your sign-in settings for the {ctx.settings.totp_issuer} changed: {what}. If this was not you, "
-            "call the clinic right away.")
+    body = _("Your sign-in settings for the %(portal)s changed: %(what)s. If this was not you, call the clinic "
+             "right away.") % {"portal": ctx.settings.totp_issuer, "what": _(CHANGES[what])}
     try:
-        await ctx.sender.send(channel, address, "Your sign-in settings changed", body,  # type: ignore[arg-type]
+        await ctx.sender.send(channel, address, _("Your sign-in settings changed"), body,  # type: ignore[arg-type]
                               purpose="security-notice")
     except Exception as exc:
         log.warning("sign-in change notice not sent: %s", type(exc).__name__)
@@ -144,9 +157,9 @@ class SecurityOverview(AccountsFlow):
         record = who.record
         return self.ctx.render(
             request, "security.html", session=who.session, username=record.username,
-            password_changed=day(record.password_changed_at), method=METHODS.get(record.mfa_method, ""),
+            password_changed=day(record.password_changed_at, current_locale()), method=record.mfa_method,
             codes_left=await self.ctx.store.recovery_codes_left(record.id),
-            done=DONE.get(request.query_params.get("done", "")))
+            done=_(DONE[done]) if (done := request.query_params.get("done", "")) in DONE else None)
 
     async def send_code(self, request: Request) -> Response:
         """People who get their codes by message ask for one before a change (none is sent unasked)."""
@@ -181,11 +194,11 @@ class PasswordChangeFlow(SecurityPages):
         errors: dict[str, list[str]] = {}
         problems = [p.message for p in password_problems(password, record.username)]
         if not problems and password == form.raw("current_password"):
-            problems = ["Choose a password you have not used for this account before."]
+            problems = [_("Choose a password you have not used for this account before.")]
         if problems:
             errors["password"] = problems
         elif password != form.raw("password_confirm"):
-            errors["password_confirm"] = ["The two passwords do not match."]
+            errors["password_confirm"] = [_("The two passwords do not match.")]
         if errors:
             return self.show(request, who, 400, errors)
         refusal = await confirm_it_is_you(ctx, request, who, form, "password_change")
@@ -199,7 +212,7 @@ class PasswordChangeFlow(SecurityPages):
         await ctx.sessions.end_others_for(record.id, keep=who.session.id)
         await ctx.grants.revoke_for(record.id, keep_session=who.session.id)
         await ctx.lockout.clear(record.username)
-        await notify_change(ctx, record, "your password was changed")
+        await notify_change(ctx, record, "password")
         return RedirectResponse(f"{HOME}?done=password", status_code=303)
 
 
@@ -239,7 +252,7 @@ class AuthenticatorChangeFlow(SecurityPages):
         secret = await self._offered(request, who)
         step = totp_step(secret, form.text("new_code"), ctx.now())
         if step is None:
-            return self._page(request, who, secret, 400, {"new_code": [NEW_CODE_WRONG]})
+            return self._page(request, who, secret, 400, {"new_code": [_(NEW_CODE_WRONG)]})
         refusal = await confirm_it_is_you(ctx, request, who, form, "mfa.setup")
         if refusal is not None:
             return self._page(request, who, secret, refusal.status, refusal.errors)
@@ -250,7 +263,7 @@ class AuthenticatorChangeFlow(SecurityPages):
         await ctx.store.save(record)
         await ctx.store.restart_totp_steps(record.id, step)
         await NEW_AUTHENTICATOR.clear(ctx.sessions, await ctx.sessions.presession(request))
-        await notify_change(ctx, record, "a new authenticator app was set up")
+        await notify_change(ctx, record, "authenticator")
         return RedirectResponse(f"{HOME}?done=authenticator", status_code=303)
 
 
@@ -281,7 +294,7 @@ class RecoveryCodesFlow(SecurityPages):
         await ctx.audit(request, "recovery_codes", "success", account_id=record.id, fhir_user=record.fhir_user)
         codes = new_recovery_codes(ctx.settings.recovery_code_count)
         await ctx.store.set_recovery_codes(record.id, codes)  # replaces the old set: those stop working now
-        await notify_change(ctx, record, "you got new recovery codes")
+        await notify_change(ctx, record, "recovery-codes")
         # Shown once, never stored in clear: the answer must not be kept by the browser or a proxy.
         response = ctx.render(request, "security_recovery_codes.html", session=who.session, codes=codes)
         response.headers["Cache-Control"] = "no-store"

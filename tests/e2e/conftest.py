@@ -162,20 +162,45 @@ def patients() -> PatientPool:
     return PatientPool(demo_patients(), reserved=(SHARED_PATIENT_ID, *spanish_speakers()))
 
 
-@pytest.fixture(scope="session")
-async def shared_patient(browser: Browser, app: PortalApp, patients: PatientPool) -> Account:
-    """One patient account enrolled once per session, for tests that sign in and look around. A test that
-    changes the account's password, locks it or withdraws its caregivers enrols its own with `enrolled()`."""
+async def _enrol_once(browser: Browser, app: PortalApp, patients: PatientPool, patient_id: str) -> Account:
     context = await browser.new_context(**context_options(app.url))
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     watch = ResponseWatch(app.url).attach(context)
     try:
-        account = await enrol_patient(await context.new_page(), app, patients.take(patient_id=SHARED_PATIENT_ID))
+        account = await enrol_patient(await context.new_page(), app, patients.take(patient_id=patient_id))
         problems = await watch.problems()
     finally:
         await context.close()
     assert not problems, "security header / CSP problems:\n" + "\n".join(problems)
     return account
+
+
+async def _signed_in_state(browser: Browser, app: PortalApp, account: Account) -> dict[str, Any]:
+    context = await browser.new_context(**context_options(app.url))
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    try:
+        page = await context.new_page()
+        await sign_in(page, account)
+        state: dict[str, Any] = dict(await context.storage_state())
+    finally:
+        await context.close()
+    return state
+
+
+@pytest.fixture(scope="session")
+async def shared_patient(browser: Browser, app: PortalApp, patients: PatientPool) -> Account:
+    """One patient account enrolled once per session, for tests that sign in and look around. A test that
+    changes the account's password, locks it or withdraws its caregivers enrols its own with `enrolled()`."""
+    return await _enrol_once(browser, app, patients, SHARED_PATIENT_ID)
+
+
+@pytest.fixture(scope="session")
+async def spanish_state(browser: Browser, app: PortalApp, patients: PatientPool) -> dict[str, Any]:
+    """The cookies of one portal sign-in as a patient whose record prefers Spanish (the last of them; the
+    first two are the language-switch and the enrolment tests' own), made once per session, for tests that
+    read the Spanish pages without changing the account."""
+    account = await _enrol_once(browser, app, patients, spanish_speakers()[-1])
+    return await _signed_in_state(browser, app, account)
 
 
 @pytest.fixture
@@ -197,15 +222,7 @@ async def enrolled(new_context: ContextFactory, app: PortalApp, patients: Patien
 @pytest.fixture(scope="session")
 async def portal_state(browser: Browser, app: PortalApp, shared_patient: Account) -> dict[str, Any]:
     """The cookies of one portal sign-in as the shared patient, made once per session."""
-    context = await browser.new_context(**context_options(app.url))
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    try:
-        page = await context.new_page()
-        await sign_in(page, shared_patient)
-        state: dict[str, Any] = dict(await context.storage_state())
-    finally:
-        await context.close()
-    return state
+    return await _signed_in_state(browser, app, shared_patient)
 
 
 @pytest.fixture
@@ -216,5 +233,16 @@ async def portal_signed_in(new_context: ContextFactory, portal_state: dict[str, 
 
     async def make(*, javascript: bool = True) -> Page:
         return await (await new_context(javascript=javascript, storage_state=portal_state)).new_page()
+
+    return make
+
+
+@pytest.fixture
+async def spanish_signed_in(new_context: ContextFactory, spanish_state: dict[str, Any]
+                            ) -> Callable[[], Awaitable[Page]]:
+    """``await spanish_signed_in()``: a page in a fresh context holding the Spanish-speaking patient's session."""
+
+    async def make() -> Page:
+        return await (await new_context(storage_state=spanish_state)).new_page()
 
     return make

@@ -5,6 +5,8 @@ pages stay in the person's language, and the sign-in page has its own switch."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
@@ -53,13 +55,13 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     assert path_of(page) == "/portal/menu"
     await _in(page, "es", "Todas las páginas")
     await check_page(page, "portal-menu-es")
-    for path, name in (("/portal/", "portal-home-es-chosen"), ("/portal/results", "portal-results-es")):
+    for path, name in (("/portal/", "portal-home-es-chosen"), ("/portal/billing", "portal-billing-es")):
         await page.goto(path)
         await expect(page.locator("html")).to_have_attribute("lang", "es")
         await check_page(page, name)
-    # A page not translated yet says so in Spanish, and is marked English for screen readers.
-    await expect(page.locator("main")).to_have_attribute("lang", "en")
-    await expect(page.locator('main [lang="es"]')).to_have_text("Por ahora, esta página solo está en inglés.")
+    # The bills page (the last portal page translated) is Spanish too: nothing says it is only in English.
+    await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Facturas y pagos")
 
     # Signing out: the goodbye page and the sign-in page stay in Spanish (this browser remembers it).
     await press_by_keyboard(page, page.get_by_role("navigation", name="Portal").get_by_role(
@@ -80,12 +82,162 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
     await _in(page, "en", "Welcome back")
 
 
-async def test_self_service_pages_in_spanish(context: BrowserContext, app: PortalApp, patients: PatientPool) -> None:
+async def test_the_health_record_slice_in_spanish(spanish_signed_in: Callable[[], Awaitable[Page]]) -> None:
+    """The health record, test results (charts and explanations), downloads and the printable summary, read by
+    a patient whose record prefers Spanish: each page wholly Spanish, and every bar cleared."""
+    page = await spanish_signed_in()
+    for path, heading, name in (("/portal/record", "Historial médico", "portal-record-es"),
+                                ("/portal/results", "Resultados", "portal-results-es"),
+                                ("/portal/download", "Descargar su historial", "portal-download-es"),
+                                ("/portal/download/summary", "Resumen de salud", "portal-summary-es")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        # Nothing of the page is marked as still English, but for the English sources of test explanations.
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        assert await page.locator('main [lang="en"]:not(a [lang="en"])').count() == 0, path
+        await check_page(page, name)
+    await page.goto("/portal/results")
+    await expect(page.locator(".trend__summary").first).to_contain_text("Su ")
+    await expect(page.locator("svg.trend-chart").first).to_contain_text("Fecha del análisis")
+
+
+async def test_slice_accounts_enrolment_security_caregivers_consent_in_spanish(
+        new_context, app: PortalApp, patients: PatientPool) -> None:  # new_context: conftest's context factory
+    """The sign-in side in Spanish, for a Spanish-speaking patient whose browser asks for Spanish: enrolment from
+    the invitation link to the recovery codes, the sign-in settings, caregiver access, an app's consent page and
+    its refusal page, and the password reset. Each page is in Spanish and clears every bar of `check_page`."""
+    from .harness import Authenticator, DemoPatient, follow_link, new_password, new_username, submit
+    from .test_accounts_pages import register_app, start_app_authorization
+
+    def free_spanish_speaker() -> DemoPatient:
+        for patient_id in spanish_speakers()[1:-1]:  # the first is the switch test's, the last the shared one
+            try:
+                return patients.take(patient_id=patient_id)
+            except RuntimeError:
+                continue
+        raise AssertionError("no Spanish-speaking demo patient is left for this test")
+
+    patient = free_spanish_speaker()
+    page = await (await new_context(locale="es-US")).new_page()
+    await page.goto((await app.invite(patient.patient_id)).url)
+    await _in(page, "es", "Confirme quién es usted")
+    await check_page(page, "es-enrol-identity")
+    await submit(page, {"Fecha de nacimiento": patient.birth_date,
+                        "Número de historial médico (MRN)": patient.mrn}, "Continuar")
+    await _in(page, "es", "Elija su nombre de usuario y su contraseña")
+    await check_page(page, "es-enrol-account")
+    username, password = new_username("es"), new_password()
+    await submit(page, {"Nombre de usuario": username, "Contraseña": password,
+                        "Escriba la contraseña otra vez": password}, "Continuar")
+    await _in(page, "es", "Ponga un segundo paso para entrar")
+    await check_page(page, "es-enrol-second-step")
+    await follow_link(page, "Poner una aplicación de autenticación")
+    await _in(page, "es", "Prepare su aplicación de autenticación")
+    await check_page(page, "es-enrol-authenticator")
+    authenticator = Authenticator("".join((await page.locator("#totp-secret").inner_text()).split()))
+    await submit(page, {"Escriba el código de 6 números que le muestra la aplicación": await authenticator.code()},
+                 "Confirmar")
+    await _in(page, "es", "Su cuenta está lista")
+    await check_page(page, "es-enrol-done")
+
+    # Signed in, the sign-in settings: the date the password was set is written the Spanish way.
+    await page.goto("/auth/login?next=/auth/account/security")
+    await submit(page, {"Nombre de usuario": username, "Contraseña": password}, "Continuar")
+    await submit(page, {"Código": await authenticator.code()}, "Iniciar sesión")
+    await _in(page, "es", "Contraseña e inicio de sesión")
+    await expect(page.locator("main")).to_contain_text("Puso su contraseña por última vez el ")
+    await expect(page.locator("main")).to_contain_text(" de 20")
+    await check_page(page, "es-security")
+    await page.goto("/auth/account/password")
+    await _in(page, "es", "Cambiar su contraseña")
+    await submit(page, {}, "Cambiar la contraseña")
+    await expect(page.get_by_role("alert").first).to_contain_text("Corrija esto:")
+    await check_page(page, "es-security-password-errors")
+    for path, heading, name in (("/auth/account/authenticator", "Poner una aplicación de autenticación nueva",
+                                 "es-security-authenticator"),
+                                ("/auth/account/recovery-codes", "Obtener códigos de recuperación nuevos",
+                                 "es-security-recovery")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        await check_page(page, name)
+
+    # Caregiver access: nobody yet, then an invitation sent.
+    await page.goto("/auth/proxies")
+    await _in(page, "es", "Acceso de cuidadores")
+    await expect(page.locator("main")).to_contain_text("Nadie más puede ver su historial.")
+    await check_page(page, "es-caregivers")
+    await submit(page, {"Nombre del cuidador": "Rosa Díaz", "Correo del cuidador": f"rosa-{username}@example.org",
+                        "¿Qué relación tiene con usted?": "Hermano o hermana"}, "Mandar la invitación")
+    await expect(page.get_by_role("status")).to_have_text("Mandamos la invitación.")
+    await expect(page.get_by_role("row", name="Rosa Díaz")).to_contain_text("Invitado, aún no entra")
+    await check_page(page, "es-caregivers-invited")
+
+    # An app asks for access: the consent page, and the page for an app the portal does not know.
+    client_id = await register_app(app, "Diario de Salud", "http://127.0.0.1:9/callback")
+    await start_app_authorization(page, app, client_id, "http://127.0.0.1:9/callback",
+                                  "openid fhirUser patient/Observation.rs patient/MedicationRequest.rs")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("¿Permite que Diario de Salud use su información?")
+    await expect(page.locator("main")).to_contain_text("Ver sus resultados y medidas")
+    await check_page(page, "es-app-consent")
+    await page.goto("/auth/authorize?client_id=no-such-app")
+    await _in(page, "es", "Aplicación desconocida")
+    await check_page(page, "es-app-error")
+
+    # Signed out, in another browser asking for Spanish: the letter's code page and the password reset.
+    page = await (await new_context(locale="es-US")).new_page()
+    await page.goto("/auth/enroll")
+    await _in(page, "es", "Escriba su código de invitación")
+    await check_page(page, "es-enrol-code")
+    await page.goto("/auth/reset")
+    await _in(page, "es", "Ponga una contraseña nueva")
+    await check_page(page, "es-reset-start")
+    await submit(page, {"Nombre de usuario": username}, "Continuar")
+    await _in(page, "es", "Confirme que es usted")
+    await check_page(page, "es-reset-verify")
+    await submit(page, {"Código": await authenticator.code()}, "Continuar")
+    await _in(page, "es", "Elija una contraseña nueva")
+    await check_page(page, "es-reset-password")
+
+
+async def test_the_messages_visits_medicines_referrals_forms_and_to_do_in_spanish(
+        spanish_signed_in: Callable[[], Awaitable[Page]]) -> None:
+    """A Spanish speaker's messages, visits (and booking one), medicines, referrals, forms and to-do list:
+    each page in Spanish clears every bar at 375 and 1280 px."""
+    page = await spanish_signed_in()
+    await page.goto("/portal/")
+    await _in(page, "es", "Le damos la bienvenida")
+    for path, heading, name in (
+            ("/portal/todo", "Pendientes", "portal-todo-es"),
+            ("/portal/messages", "Mensajes", "portal-messages-es"),
+            ("/portal/messages/new", "Escribir un mensaje", "portal-message-new-es"),
+            ("/portal/appointments", "Citas", "portal-appointments-es"),
+            ("/portal/appointments/book", "Pedir una cita", "portal-appointment-book-es"),
+            ("/portal/medications", "Sus medicamentos", "portal-medications-es"),
+            ("/portal/referrals", "Referidos", "portal-referrals-es"),
+            ("/portal/referrals/new", "Pedir un referido", "portal-referral-new-es"),
+            ("/portal/forms", "Formularios", "portal-forms-es")):
+        await page.goto(path)
+        await _in(page, "es", heading)
+        # Translated: no "only in English" line, and <main> is not marked English.
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        await check_page(page, name)
+    # One visit and one form, opened from their lists.
+    await page.goto("/portal/appointments")
+    await page.locator("main a[href^='/portal/appointments/']:not([href*='book'])").first.click()
+    await expect(page.get_by_role("term").first).to_have_text("Cuándo")
+    await check_page(page, "portal-appointment-es")
+    await page.goto("/portal/forms")
+    forms = page.locator("main a[href^='/portal/forms/']")
+    if await forms.count():
+        await forms.first.click()
+        await expect(page.get_by_role("link", name="Volver a sus formularios")).to_be_visible()
+        await check_page(page, "portal-form-es")
+
+
+async def test_self_service_pages_in_spanish(spanish_signed_in: Callable[[], Awaitable[Page]]) -> None:
     """Bills, profile, caregivers, the guide, help and self-check, the health notebook, display settings and
     who looked, as a Spanish-speaking patient reads them: all in Spanish, and each clears every bar."""
-    page = await context.new_page()
-    account = await enrol_patient(page, app, patients.take(patient_id=spanish_speakers()[1]))
-    await sign_in(page, account)
+    page = await spanish_signed_in()
     pages = (("/portal/guide", "Le damos la bienvenida a su portal del paciente"), ("/portal/help", "Ayuda"),
              ("/portal/help/notebook", "Ayuda: Cuaderno de salud"),
              ("/portal/self-check", "Autoevaluación: ¿cómo uso mi portal?"),

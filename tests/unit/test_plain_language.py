@@ -16,7 +16,7 @@ from smart_auth.accounts.enrolment import GENERIC_MISMATCH, LETTER_CODE_WRONG
 from smart_auth.accounts.models import ProxyLink
 from smart_auth.accounts.passwords import password_problems
 from smart_auth.accounts.proxy_links import RELATIONSHIPS
-from smart_auth.accounts.security import DONE, METHODS, NEW_CODE_WRONG, WRONG_CURRENT
+from smart_auth.accounts.security import DONE, NEW_CODE_WRONG, WRONG_CURRENT
 from smart_auth.accounts.signin import BAD_CODE, LOCKED
 from smart_auth.consent import describe_scope
 from smart_auth.pages import TEMPLATES_DIR, make_auth_templates
@@ -74,9 +74,9 @@ def account_pages() -> list[tuple[str, dict[str, Any]]]:
         ("login_mfa.html", {"method": "totp"}), ("login_mfa.html", {"method": "email", "error": BAD_CODE}),
         ("logout.html", {}),
         ("reset_start.html", {}), ("reset_verify.html", {"error": BAD_CODE}), ("reset_password.html", {"errors": weak}),
-        ("security.html", {"username": "pat-demo", "password_changed": "1 December 2025", "method": METHODS["totp"],
+        ("security.html", {"username": "pat-demo", "password_changed": "1 December 2025", "method": "totp",
                            "codes_left": 1, "done": DONE["password"]}),
-        ("security.html", {"username": "pat-demo", "method": METHODS["email"], "codes_left": 0}),
+        ("security.html", {"username": "pat-demo", "method": "email", "codes_left": 0}),
         ("security_password.html", {"errors": {"current_password": [WRONG_CURRENT], **weak}, "method": "email",
                                     "sent": True, "back": "/auth/account/password"}),
         ("security_authenticator.html", {"errors": {"new_code": [NEW_CODE_WRONG]}, "method": "totp",
@@ -97,7 +97,7 @@ def oauth_pages() -> list[tuple[str, dict[str, Any]]]:
             ("picker.html", {"app_name": "Health Diary",
                              "patients": [{"patient_id": "pt-1", "name": "Ana Lopez", "related_person_id": None},
                                           {"patient_id": "pt-2", "name": "Sam Lee", "related_person_id": "rp-1"}]}),
-            ("error.html", {"title": "This app is not registered",
+            ("error.html", {"title": "Unknown app",
                             "text": "Please go back to the app and start again."})]
 
 

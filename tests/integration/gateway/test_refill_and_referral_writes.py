@@ -117,7 +117,7 @@ async def test_referral_request_is_stored_once(gateway: GatewayServer, ehr_base_
     async with httpx.AsyncClient(base_url=gateway.fhir, headers=auth(token), timeout=60) as c:
         first = await c.post("/ServiceRequest", json=referral(OWNER, submission))
         again = await c.post("/ServiceRequest", json=referral(OWNER, submission))
-        listed = await c.get("/ServiceRequest", params={"intent": "proposal"})
+        listed = await c.get("/ServiceRequest", params={"intent": "proposal", "_sort": "-_lastUpdated"})
     assert first.status_code == 201, first.text
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     stored = ehr_search(ehr_base_url, "ServiceRequest", {"identifier": f"urn:portal:referral-request|{submission}"})

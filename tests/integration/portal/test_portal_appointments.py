@@ -80,6 +80,7 @@ def test_book_move_and_cancel_through_the_pages(gateway: GatewayServer, ehr_base
     with portal_browser(gateway) as b:
         profile = portal_sign_in(b, patient, "/portal/profile")
         assert profile.status_code == 200
+        choose_language(b, profile, "en")  # the record prefers Spanish; this test reads the English words
         # Where the appointment notices go (each form sent twice below still gives one notice).
         b.post("/portal/profile/notices", data={"csrf_token": csrf_of(profile.text), "notice_email": address,
                                                 "on": ["appointment"]})

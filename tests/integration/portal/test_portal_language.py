@@ -44,13 +44,16 @@ def test_spanish_from_the_record_then_the_switch_wins_and_follows_the_account(ga
         # The switch offers English, named in English and marked so.
         assert re.search(r'<button type="submit" class="link" name="lang" value="en">.*?<span lang="en">English</span>',
                          home.text)
-        # A page not translated yet: its own words in English, marked as such, in the Spanish layout.
+        # A translated page from the record: Spanish throughout.
         results = b.get("/portal/results")
-        assert '<html lang="es"' in results.text and re.search(r'<main id="main"[^>]* lang="en"', results.text)
-        assert "Por ahora, esta página solo está en inglés." in text_of(results.text)
-        assert "Lab results" in text_of(results.text) and "Cerrar sesión" in text_of(results.text)
+        assert '<html lang="es"' in results.text and not re.search(r'<main id="main"[^>]* lang="en"', results.text)
+        assert "Análisis de laboratorio" in text_of(results.text) and "Lab results" not in text_of(results.text)
+        # The bills (the last portal page translated): Spanish too, amounts in dollars.
+        bills = b.get("/portal/billing")
+        assert '<html lang="es"' in bills.text and not re.search(r'<main id="main"[^>]* lang="en"', bills.text)
+        assert "Facturas y pagos" in text_of(bills.text) and "solo está en inglés" not in text_of(bills.text)
         # The switch: English at once, on the same page.
-        english = _switch(b, results, "en", "/portal/results")
+        english = _switch(b, bills, "en", "/portal/billing")
         assert '<html lang="en"' in english.text and "Sign out" in text_of(english.text)
         assert 'lang="en"' not in english.text.split("<main", 1)[1].split(">", 1)[0]
         signed_out = b.post("/portal/signout", data={"csrf_token": csrf_of(english.text)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,26 @@ async def test_unavailable_when_redis_and_spool_both_fail(tmp_path: Path) -> Non
     recorder = AuditRecorder(DeadRedis(), blocker / "audit-spool.jsonl")
     with pytest.raises(AuditUnavailable):
         await recorder.record(make_event(1))
+
+
+async def test_a_failed_spool_write_is_reported_once_not_again_as_never_retrieved(tmp_path: Path) -> None:
+    """Every caller of a failed group write is refused; none of their futures is left for the event loop to
+    report later as an exception nobody looked at (noise in the logs that hides real errors)."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    recorder = AuditRecorder(DeadRedis(), blocker / "audit-spool.jsonl")
+    unseen: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: unseen.append(context))
+    try:
+        results = await asyncio.gather(*(recorder.record(make_event(i)) for i in range(20)), return_exceptions=True)
+        assert all(isinstance(r, AuditUnavailable) for r in results)
+        await asyncio.sleep(0)  # the done-callbacks run
+        gc.collect()  # a future whose exception was never retrieved is reported when collected
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert [c.get("message") for c in unseen] == []
 
 
 async def test_event_without_id_is_a_programming_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ and add-to-calendar files, as a person would notice them."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,23 @@ def test_a_week_lists_weekdays_with_their_free_times_in_the_clinics_time() -> No
                                        "Thursday 3 December", "Friday 4 December", "Saturday 5 December"]
     assert [len(d.times) for d in days] == [0, 0, 1, 1, 0, 1]  # an empty Sunday is left out
     assert week_words(date(2026, 11, 30)) == "30 November to 6 December 2026"
+
+
+def test_a_week_in_spanish_is_written_the_way_spanish_writes_days_times_and_weeks() -> None:
+    def spaced(text: str) -> str:  # CLDR puts thin and no-break spaces in times and ranges
+        return re.sub(r"\s", " ", text)
+
+    slots = [slot("wed", "2026-12-02T09:00:00-06:00"), slot("late", "2026-12-03T22:30:00-06:00")]
+    times = free_times(slots, PEOPLE, NOW, TODAY, TZ, "es_US")
+    assert spaced(times[0].when_text) == "mañana, 9:00 a.m." and spaced(times[1].time_text) == "10:30 p.m."
+    assert spaced(times[1].when_text) == "jueves, 3 de diciembre de 2026, 10:30 p.m."
+    days = week_days(times, date(2026, 11, 30), "es_US")
+    assert [d.title for d in days][:3] == ["lunes, 30 de noviembre", "martes, 1 de diciembre",
+                                           "miércoles, 2 de diciembre"]
+    assert week_words(date(2026, 12, 7), "es_US") == "7\N{EN DASH}13 de diciembre de 2026"
+    assert spaced(week_words(date(2026, 12, 28), "es_US")) == "28 de diciembre de 2026 \N{EN DASH} 3 de enero de 2027"
+    _, errors = filters_from({"date": "2025-01-01", "clinician": "nobody"}, TODAY, PEOPLE, [], "es_US")
+    assert errors == {"clinician": ["Elija a alguien de la lista."], "date": ["Elija hoy o una fecha después de hoy."]}
 
 
 def test_anyone_shows_each_time_once_and_the_nearest_are_either_side() -> None:

@@ -77,6 +77,20 @@ def test_shingles_series_and_age() -> None:
     assert "shingles" not in due(older, [shot("187", "2025-10-01"), shot("187", "2025-12-15")])
 
 
+def test_what_is_due_in_spanish() -> None:
+    older = person("1970-01-01")
+    items = {i.rule_id: i for i in care_due(older, [shot("187", "2026-01-20"), shot("09", "2015-01-01")], TODAY,
+                                            locale="es_US")}
+    assert items["shingles"].title == "Vacuna contra la culebrilla (2 dosis)"
+    assert items["shingles"].status_text == "Dosis 2 de 2: le toca antes del viernes, 20 de marzo de 2026"
+    assert items["tdap"].status_text == "Pendiente desde enero de 2025"
+    assert items["tdap"].last_done_text == "jueves, 1 de enero de 2015"
+    assert items["tdap"].why.startswith("Los adultos necesitan un refuerzo contra el tétanos")
+    assert items["pneumococcal"].status_text == "Le toca ahora: no está en su historial"
+    # The guideline's title stays the guideline's own (English), as its link does.
+    assert items["tdap"].source_title == "CDC: Adult Immunization Schedule by Age"
+
+
 def test_screenings_by_sex_age_and_evidence() -> None:
     woman = person("1975-01-01")
     man = person("1975-01-01", "male")

@@ -5,17 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mappers.concepts import LOINC, concept_text, concept_texts, has_code, loinc_code
-from mappers.flags import (
-    ABNORMAL,
-    CRITICAL_HIGH,
-    CRITICAL_LOW,
-    HIGH,
-    LOW,
-    NORMAL,
-    interpretation_flag,
-    observation_flag,
-    range_flag,
-)
+from mappers.flags import interpretation_flag, observation_flag, range_flag
 from mappers.quantities import number_text, quantity_text, unit_text
 from mappers.ranges import observation_range, range_words
 
@@ -130,9 +120,3 @@ def test_flag_from_range_when_the_lab_gave_none() -> None:
     lab_says_normal = {"valueQuantity": value, "referenceRange": RANGE, "interpretation": [_concept("N")]}
     assert observation_flag(lab_says_normal).key == "normal"  # type: ignore[union-attr]
     assert observation_flag(None) is None
-
-
-def test_a_flag_says_its_words_in_the_readers_language() -> None:
-    assert [f.words_in("es") for f in (NORMAL, HIGH, LOW, CRITICAL_HIGH, CRITICAL_LOW, ABNORMAL)] == [
-        "Normal", "Alto", "Bajo", "Muy alto", "Muy bajo", "Fuera del rango de siempre"]
-    assert HIGH.words_in("en") == HIGH.words == "High"

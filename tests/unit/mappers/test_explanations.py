@@ -8,9 +8,9 @@ import pytest
 import textstat
 
 from fixtures.catalog import IMAGING, LABS, PANELS, VITALS
-from mappers.explanations import ExplanationError, load_explanations, plain_names
+from mappers.explanations import ExplanationError, explanation_in, load_explanations, plain_names
 from mappers.results import result_row
-from tests.plain_language import MAX_GRADE  # each entry on its own is held to the pages' bar
+from tests.plain_language import MAX_GRADE, grade_units  # each entry on its own is held to the pages' bar
 
 from .conftest import all_of_type
 
@@ -99,3 +99,26 @@ def test_plain_names_replace_the_labs_wording(records: dict) -> None:
     assert row.name == "Blood pressure"
     assert [c.name for c in row.components] == ["Top blood pressure number (systolic)",
                                                 "Bottom blood pressure number (diastolic)"]
+
+
+ADVICE_ES = re.compile(r"\b(usted debe|tiene que|no tome|deje de tomar|empiece a tomar|nunca tome|siempre tome)\b",
+                       re.I)
+
+
+def test_every_explanation_reads_in_plain_spanish_and_never_as_advice() -> None:
+    """The table in Spanish (from the catalogue): every entry translated, each read on its own at the pages' bar
+    by Crawford's formula for Spanish."""
+    grades = []
+    for item in load_explanations().values():
+        spanish = explanation_in(item, "es")
+        assert spanish.name != item.name and all(es != en for es, en in zip(spanish.texts, item.texts, strict=True)), \
+            f"{item.loinc} is not translated"
+        assert not ADVICE_ES.search(" ".join(spanish.texts[:-1])), f"{item.loinc} reads as advice in Spanish"
+        assert spanish.ask.rstrip().endswith("?") and spanish.ask.lstrip().startswith("¿"), item.loinc
+        grades.append((grade_units(item.loinc, [spanish.name, *spanish.texts], lang="es"), item.loinc))
+    grades.sort(key=lambda pair: pair[0].grade, reverse=True)
+    print("\nHardest explanations to read in Spanish (Crawford):")
+    for grade, code in grades[:5]:
+        print(f"  {grade.grade:4.1f}  {code:8}  {grade.units[0]}")
+    too_hard = [(g.grade, c) for g, c in grades if g.grade > MAX_GRADE]
+    assert not too_hard, f"above grade {MAX_GRADE}: {too_hard}"

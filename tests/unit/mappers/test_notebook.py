@@ -86,15 +86,15 @@ def test_in_spanish_the_words_and_dates_are_spanish_and_the_record_is_the_same()
                           medicines={}, visits={}, locale="es_US")
     assert errors == {"text": ["Puede tener 500 letras como máximo. Usted tiene 501."],
                       "day": ["Esa fecha todavía no llega. Escriba el día en que pasó."],
-                      "severity": ["Elija qué tan fuerte es: leve, mediano o fuerte."]}
+                      "severity": ["Elija qué tan fuerte es: leve, moderada o grave."]}
     side = resource("side-effect", "nb-2", medicine="rx-1", day="2026-11-20", severity="severe")
     # What is written to the record does not depend on the language the patient reads.
     assert side == resource("side-effect", "nb-2", medicine="rx-1", day="2026-11-20", severity="severe")
     (entry,) = notebook_entries([shared(side)], TODAY, mine=[ME], locale="es_US")
     assert (entry.kind_text, entry.severity_text, entry.status_text) == (
-        "Efecto de un medicamento", "Fuerte", "Compartida con su equipo médico")
+        "Efecto de un medicamento", "Grave", "Compartida con su equipo médico")
     assert (entry.day_text, entry.date_text) == ("viernes, 20 de noviembre de 2026", "20 de noviembre de 2026")
     assert print_heading("Ana López", TODAY, "es_US") == "Cuaderno de salud de Ana López, impreso el lunes, " \
                                                          "30 de noviembre de 2026"
     assert print_heading(None, TODAY) == "Your health notebook, printed Monday 30 November 2026"
-    assert in_words(SEVERITY_WORDS, "es")["mild"] == "Leve: me molesta un poco"
+    assert in_words(SEVERITY_WORDS, "es")["severe"] == "Grave: no puedo hacer mis cosas de siempre"

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from mappers.allergy_report import allergy_errors, reported_allergy
+from mappers.allergy_report import allergy_errors, kinds_in, reported_allergy
 from mappers.coverage import coverage_cards, insurance_errors, insurance_request_text
 from mappers.inbound import patient_update
 from mappers.inbound import reported_allergy as shaped_allergy
@@ -180,5 +180,10 @@ def test_in_spanish_the_profile_insurance_and_allergy_words_are_spanish_and_the_
         "Elija lo que quiere hacer."]
     fields = {"change": "add", "insurer": "Acme", "member_id": "AB 12345", "holder": "self", "start": ""}
     assert "Request: Add a new insurance card" in insurance_request_text(fields)  # for the front desk: English
-    assert allergy_errors({"substance": "", "category": "food"}, TODAY, locale="es")["substance"] == [
-        "Escriba a qué es alérgico, por ejemplo “maní” o “penicilina”."]
+
+
+def test_an_allergy_report_form_speaks_the_readers_language() -> None:
+    errors = allergy_errors({"substance": "", "category": "x", "onset": "2030-01-01"}, TODAY, locale="es")
+    assert errors["substance"] == ["Escriba a qué tiene alergia, por ejemplo “maní” o “penicilina”."]
+    assert errors["onset"] == ["Esta fecha todavía no llegó. Escriba cuándo pasó por primera vez."]
+    assert kinds_in("es")["food"] == "Una comida" and kinds_in()["food"] == "A food"

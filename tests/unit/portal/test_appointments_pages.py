@@ -4,6 +4,7 @@ form sends (and how often), the clinic's notice rule, and what a refused or lost
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -206,3 +207,53 @@ async def test_the_calendar_file_names_the_visit(tmp_path: Path, gw: respx.MockR
     assert page.media_type.startswith("text/calendar") and "attachment" in page.headers["content-disposition"]
     assert "SUMMARY:Follow-up visit with Dr. Samuel Okafor" in body
     assert f"DTSTART:{start.astimezone(UTC):%Y%m%dT%H%M%S}Z" in body and "UID:appointment-a-1@" in body
+
+
+SPANISH_DAY = re.compile(r"\b(lunes|martes|miércoles|jueves|viernes|sábado|domingo), \d{1,2} de [a-z]+\b")
+ENGLISH_WORDS = re.compile(r"\b(with|Book|Coming up|Details|Free times|week|Cancel|Move|Done|Cancelled|minutes|"
+                           r"When|Where|Status|Monday|Tuesday|Wednesday|Thursday|Friday|today|tomorrow|at)\b")
+
+
+async def test_the_appointments_pages_in_spanish(tmp_path: Path, gw: respx.MockRouter) -> None:
+    cancelled = {**appt("a-off", at(5), "cancelled"), "cancelationReason": {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason", "code": "pat-fb"}],
+        "text": "I feel better"}}
+    gw.get("/Appointment").respond(json=bundle(appt("a-next", at(3)), appt("a-old", at(-30), "fulfilled"), cancelled))
+    page = await appointments.list_page(visit(tmp_path, path="/portal/appointments", lang="es"))
+    words = text(page)
+    assert '<html lang="es">' in page.body.decode()
+    coming, past = words.split("Citas pasadas y canceladas")
+    for spanish in ("Pedir una cita", "Próximas", "Follow-up visit con Dr. Samuel Okafor", "(30 minutos)",
+                    "Detalles, agregar al calendario, cambiar o cancelar"):
+        assert spanish in coming, spanish
+    assert "Ya se hizo" in past and "Se canceló \N{EN DASH} Me siento mejor" in past
+    assert SPANISH_DAY.search(past) and re.search(r"\d:\d\d [ap]\.m\.", past)  # "viernes, 30 de octubre, 9:00 a.m."
+    assert not ENGLISH_WORDS.search(words.split("Citas", 1)[1].replace("Follow-up visit", "")), \
+        ENGLISH_WORDS.findall(words.split("Citas", 1)[1].replace("Follow-up visit", ""))
+
+    gw.get("/Schedule").respond(json=bundle(SCHEDULE))
+    start = at(8).replace(hour=15, minute=30)
+    gw.get("/Slot").respond(json=bundle(slot("s-1", start)))
+    week = text(await appointments.book(visit(tmp_path, path="/portal/appointments/book", lang="es",
+                                              query=f"date={start.date().isoformat()}")))
+    for spanish in ("Con quién", "Cualquier persona", "Tipo de cita", "Ver horarios libres", "Semana siguiente",
+                    "Horarios libres, "):
+        assert spanish in week, spanish
+    # "7-13 de diciembre de 2026" (an en dash), or across months "30 de noviembre - 6 de diciembre de 2026"
+    assert re.search(r"Horarios libres, \d{1,2}( de \w+( de \d{4})?)?\s?\N{EN DASH}\s?\d{1,2} de \w+ de \d{4}", week)
+    assert SPANISH_DAY.search(week) and not re.search(r"\b(Monday|Free times|Anyone)\b", week)
+
+    gw.get("/Appointment/a-soon").respond(json=appt("a-soon", at(0.5)))
+    gw.get("/Questionnaire").respond(json=bundle())
+    detail = text(await appointments.detail(visit(tmp_path, path_params={"appointment_id": "a-soon"}, lang="es")))
+    for spanish in ("Volver a sus citas", "Cuándo", "Con", "Estado", "Confirmada", "Agregar a su calendario",
+                    "Las citas no se pueden cambiar ni cancelar en línea en las últimas 24 horas antes de empezar."):
+        assert spanish in detail, spanish
+
+    gw.get("/Slot/s-1").respond(json=slot("s-1", start))
+    gw.post("/Appointment").respond(409, json={"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "conflict", "diagnostics": "That time has just been taken"}]})
+    taken = text(await appointments.book_post(visit(tmp_path, "POST", "/portal/appointments", lang="es",
+                                                    data=form(slot="s-1", type="sick"))))
+    assert "Otra persona acaba de tomar ese horario." in taken and "No se pidió ninguna cita." in taken
+    assert "taken" not in taken and "Nothing was booked" not in taken

@@ -102,3 +102,27 @@ async def test_patient_summary_document_downloads_as_fhir_json(tmp_path: Path, r
     odd = await patient_summary_document(demo_visit(tmp_path, records[PID], PID, NOON,
                                                     summary={"resourceType": "OperationOutcome"}))
     assert "does not make patient summaries yet" in text_of(odd.body.decode())
+
+
+async def test_the_summary_in_spanish_on_the_page_and_in_the_pdf(tmp_path: Path, records: dict,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    html = (await printable_summary(demo_visit(tmp_path, records[PID], PID, NOON, lang="es"))).body.decode()
+    text = text_of(html.split("<main", 1)[1])
+    assert "<title>Resumen de salud \u2013 Portal del paciente</title>" in html
+    for part in ("Resumen de salud", "Problemas de salud", "Últimos resultados", "Consultas recientes",
+                 "A1C (promedio del azúcar en la sangre)", "Imprimir este resumen", "nació el"):
+        assert part in text, part
+    assert re.search(r"Hecho el \w+, \d{1,2} de \w+ de \d{4} con el historial", text)
+    assert re.search(r"\(\d+ años\)", text)  # the age, in Spanish
+    for english in ("Health summary", "Latest test results", "Recent visits", "born", "Made on", "years old"):
+        assert english not in text, english
+    # The PDF says the same in Spanish (the built-in font reads back as written, accents left off).
+    monkeypatch.setattr(summary_pdf_module, "FONT_DIRS", ())
+    summary = health_summary(_patient(records), records[PID], TODAY, None, plain_names(load_explanations(), "es"),
+                             "es_US")
+    data = summary_pdf(summary, "Portal del paciente", "es_US")
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S)
+    pdf_text = b"".join(zlib.decompress(s) for s in streams if s[:1] == b"x").decode("latin-1")
+    for part in ("Resumen de salud", "Ultimos resultados", "Consultas recientes", "Medicamentos", "pagina 1 de"):
+        assert part in pdf_text, part
+    assert "Latest test results" not in pdf_text and "/Lang (es)" in data.decode("latin-1")

@@ -60,9 +60,9 @@ def gw() -> respx.MockRouter:
 
 
 def form_visit(tmp_path: Path, form: dict, method: str = "GET", *, data: dict | None = None,
-               query: str = "") -> Any:
+               query: str = "", lang: str | None = None) -> Any:
     return visit(tmp_path, method, f"/portal/forms/{form['id']}", path_params={"questionnaire_id": form["id"]},
-                 data=data, query=query)
+                 data=data, query=query, lang=lang)
 
 
 async def test_the_list_shows_forms_to_fill_in_with_their_state_and_due_date(tmp_path: Path,
@@ -196,3 +196,36 @@ async def test_a_visits_check_in_the_clinic_recorded_through_its_task_shows_as_s
     # The same form with no visit named is a new one: that visit's answers are not it.
     blank = await forms.fill_form(form_visit(tmp_path, CHECKIN))
     assert "Send to my care team" in text(blank) and "Annual check" not in text(blank)
+
+
+async def test_the_forms_pages_in_spanish(tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get("/Task").respond(json=bundle(task(INTAKE), task(CHECKIN, focus="ap-1")))
+    gw.get("/QuestionnaireResponse").respond(json=bundle(response(CHECKIN, "in-progress", appointment="ap-1")))
+    gw.get("/Questionnaire").respond(json=bundle(INTAKE, CHECKIN))
+    listed = text(await forms.list_forms(visit(tmp_path, path="/portal/forms", lang="es")))
+    for spanish in ("Formularios que su clínica le pidió llenar.", "Para llenar", "New patient intake Pendientes",
+                    "Pre-visit check-in Borrador guardado", "Para su cita: Annual physical",
+                    "Llénelo antes del domingo, 20 de diciembre de 2026", "Todavía no ha enviado formularios."):
+        assert spanish in listed, spanish
+    assert not re.search(r"\b(To fill in|Draft saved|For your visit|Please fill in|December|Sent)\b", listed)
+
+    gw.get(f"/Questionnaire/{CHECKIN['id']}").respond(json=CHECKIN)
+    gw.get("/QuestionnaireResponse").respond(json=bundle())
+    data = {**FILLED, "q-3": "eleven", "csrf_token": "csrf-1", "submission": "s" * 20, "action": "send"}
+    del data["q-1"]
+    page = await forms.save_form(form_visit(tmp_path, CHECKIN, "POST", data=data, lang="es"))
+    html, words = page.body.decode(), text(page)
+    assert page.status_code == 422
+    assert re.search(r'id="q-3-error"><p>Escriba un número entero, como 3.</p>', html)
+    assert 'id="q-1-error"><p>Conteste esta pregunta.</p>' in html
+    for spanish in ("Volver a sus formularios", "(obligatoria)", "Las preguntas marcadas (obligatoria) se deben",
+                    "Enviar a mi equipo médico", "Guardar un borrador", "Sí", "No"):
+        assert spanish in words, spanish
+    for english in ("(required)", "Back to your forms", "Save a draft", "Send to my care team", "Please answer"):
+        assert english not in words, english
+
+    gw.get("/QuestionnaireResponse").respond(json=bundle(response(CHECKIN, "completed", item=[
+        {"linkId": "er-visit", "answer": [{"valueBoolean": False}]}])))
+    sent = text(await forms.fill_form(form_visit(tmp_path, CHECKIN, lang="es")))
+    assert "Usted envió este formulario el viernes, 20 de noviembre de 2026. Ya no se puede cambiar." in sent
+    assert "Sus respuestas" in sent and "since your last visit? No" in sent and "It can no longer" not in sent

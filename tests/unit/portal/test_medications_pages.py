@@ -4,6 +4,7 @@ refill request is, what the refill and renewal forms send (once), and what a ref
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,32 @@ async def test_without_the_pharmacy_fills_the_page_still_stands(tmp_path: Path, 
     assert "Amlodipine 5 mg tablet" in words and "3 refills" in words
     assert "refills left" not in words and "Not filled yet" not in words  # what it allows, not a count
     assert "We cannot tell right now" in words
+
+
+async def test_the_medicines_pages_in_spanish(tmp_path: Path, gw: respx.MockRouter) -> None:
+    record(gw, asked("r1", "m1", "draft", "2026-11-20"),
+           asked("r2", "m1", "cancelled", "2026-09-01", statusReason={"text": "Please book a check first"}))
+    page = await medications.medicines(visit(tmp_path, path="/portal/medications", lang="es"))
+    html, words = page.body.decode(), text(page)
+    for spanish in ("Sus medicamentos", "Estos son los medicamentos que su equipo médico le recetó ahora.",
+                    "Cómo tomarlo", "Resurtidos", "Última vez que se surtió", "Recetado por",
+                    "viernes, 2 de octubre de 2026 en Walgreens on Wabash Ave", "Sus pedidos de resurtido",
+                    "Dr. Margaret Ellison el lunes, 1 de junio de 2026",
+                    "Enviado lo pidió el viernes, 20 de noviembre de 2026, para CVS on S MacArthur Blvd.",
+                    "Su equipo médico tiene su pedido.", "No aprobado", "A esta receta no le quedan resurtidos.",
+                    "Pedir una renovación", "Pedir un resurtido", "Envíe un mensaje"):
+        assert spanish in words, spanish
+    # The medicine's own words are still English, and marked so; nothing else of ours is.
+    assert '<span lang="en">1 tablet once a day</span>' in html
+    ours = re.sub(r"<[^>]+>", " ", re.sub(r'<span lang="en">.*?</span>', " ", html))
+    for english in ("Your medicines", "How to take it", "Refills", "Last filled", "asked", "Sent", "Declined",
+                    "Request a refill", "no refills left", "Send a message"):
+        assert english not in ours, english
+
+    form = text(await medications.refill_send(visit(
+        tmp_path, "POST", "/portal/medications/m3/refill", path_params={"rx_id": "m3"}, lang="es",
+        data={"csrf_token": "csrf-1", "submission": "sub-abcdefghijklmnop", "pharmacy": "x", "note": "x" * 1001})))
+    for spanish in ("Pedir un resurtido de Metformin 500 mg tablet", "¿Qué farmacia debe surtirlo?",
+                    "Elija la farmacia que debe surtir su resurtido.",
+                    "Su nota puede tener hasta 1,000 letras y signos.", "Enviar pedido de resurtido"):
+        assert spanish in form, spanish

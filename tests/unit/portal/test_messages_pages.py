@@ -57,14 +57,15 @@ CARE_TEAM = {"resourceType": "CareTeam", "id": "ct", "status": "active", "subjec
 
 def visit(tmp_path: Path, method: str = "GET", path: str = "/portal/messages", *, path_params: dict | None = None,
           data: dict | None = None, files: dict | None = None, query: str = "",
-          accounts: AccountChoices | None = None) -> Visit:
+          accounts: AccountChoices | None = None, lang: str | None = None) -> Visit:
     settings = PortalUiSettings(state_dir=tmp_path)
     now = time.time()
     deps = PortalDeps(settings=settings, redis=Redis(port=1), clients=None, signins=None,  # type: ignore[arg-type]
                       accounts=accounts or AccountChoices(), app=object())  # type: ignore[arg-type]
     portal = portal_for(deps)
     session = PortalSession(id="s", account_id="a", fhir_user=f"Patient/{PT}", patient_id=PT, patient_name="Ana",
-                            tokens=Tokens("t", now + 3600), csrf_token="csrf-1", created=now, last_seen=now)
+                            tokens=Tokens("t", now + 3600), csrf_token="csrf-1", created=now, last_seen=now,
+                            extra={"lang": lang} if lang else {})
     body, headers = b"", []
     if method == "POST":
         built = httpx.Request("POST", "http://portal.test" + path, data=data, files=files or {"none": ("", b"")})
@@ -209,3 +210,47 @@ async def test_files_download_as_what_their_bytes_are(tmp_path: Path, gw: respx.
         await messages.attachment(visit(tmp_path, path_params={"message_id": "f1", "index": 1}))
     with pytest.raises(NotFound):
         await messages.attachment(visit(tmp_path, path_params={"message_id": "f1", "index": 5}))
+
+
+async def test_the_messages_pages_in_spanish(tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get("/Communication").respond(json=bundle(
+        note("old", mine=True, sent="2026-10-01T10:00:00Z", received="2026-10-01T12:00:00Z",
+             category=[{"coding": [{"system": "http://hospital.example.org/fhir/CodeSystem/message-topic",
+                                    "code": "billing"}]}]),
+        note("new", mine=False, sent="2026-11-25T10:00:00Z")))
+    inbox = await messages.inbox(visit(tmp_path, lang="es"))
+    words = text(inbox)
+    assert '<html lang="es">' in inbox.body.decode() and ' lang="en"' not in inbox.body.decode().split("<main")[1]
+    for spanish in ("Los mensajes no son para emergencias.", "llame al 911", "Escribir un mensaje nuevo",
+                    "Tiene 1 mensaje sin leer.", "Sin leer", "Pregunta sobre una factura · con Dr. Margaret Ellison",
+                    "último mensaje: jueves, 1 de octubre de 2026, 5:00 a.m."):
+        assert spanish in words, spanish
+    for english in ("not for emergencies", "unread message", "with Dr.", "last message", "Billing question",
+                    "Message "):
+        assert english not in words, english
+
+    stored = note("t1", mine=False, payload=[{"contentString": "Vea el archivo"}, {"contentAttachment": {
+        "contentType": "application/pdf", "url": "Binary/b1", "title": "resultados.pdf", "size": 1_572_864}}],
+                  category=[{"coding": [{"system": "http://hospital.example.org/fhir/CodeSystem/message-topic",
+                                         "code": "care"}]}])
+    gw.get("/Communication/t1").respond(json=stored)
+    gw.get("/Communication").respond(json=bundle())  # no replies
+    gw.put("/Communication/t1").respond(200, json=stored)
+    thread = text(await messages.conversation(visit(tmp_path, path_params={"thread_id": "t1"}, lang="es")))
+    for spanish in ("Volver a sus mensajes", "Pregunta sobre mi atención · con Dr. Margaret Ellison", "Nuevo",
+                    "Archivo: resultados.pdf (PDF, 1.5 MB)", "Responder", "Su mensaje", "Enviar respuesta",
+                    "Agregar un archivo (si quiere)"):
+        assert spanish in thread, spanish
+    assert not re.search(r"\b(Reply|Your message|Add a file|Back to your messages|with)\b", thread)
+
+    gw.get("/CareTeam").respond(json=bundle(CARE_TEAM))
+    refused = await messages.send_new(visit(tmp_path, "POST", data=_form(topic="", text=""), lang="es",
+                                            files={"file": ("x.png", b"GIF89a...", "image/png")}))
+    words = text(refused)
+    assert refused.status_code == 422
+    for spanish in ("¿Quién debe recibirlo?", "¿De qué se trata?", "Pregunta sobre un medicamento", "Asunto",
+                    "Elija de qué se trata su mensaje.", "Escriba su mensaje.", "Este archivo no es PDF, JPEG ni PNG.",
+                    "Enviar mensaje"):
+        assert spanish in words, spanish
+    for english in ("Choose what", "Write your message", "not a PDF", "Medication question", "Send message"):
+        assert english not in words, english

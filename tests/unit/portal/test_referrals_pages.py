@@ -90,3 +90,36 @@ async def test_referral_form_problems_come_back_by_field(tmp_path: Path, gw: res
     assert page.status_code == 422
     assert "Choose the kind of specialist" in words and "why you would like to see a specialist" in words
     assert not post.called
+
+
+async def test_the_referrals_pages_in_spanish(tmp_path: Path, gw: respx.MockRouter) -> None:
+    gw.get("/ServiceRequest").respond(json=bundle(
+        request("a", "394579002", "active", "2026-11-25"),
+        request("c", "394801008", "completed", "2026-09-01"),
+        request("d", "394801008", "active", "2026-09-03", intent="order", basedOn=[{"reference": "ServiceRequest/c"}],
+                performer=[{"reference": "Organization/org-spec-orthopedics", "display": "Springfield Orthopaedic"}])))
+    page = await referrals.overview(visit(tmp_path, path="/portal/referrals", lang="es"))
+    words = text(page)
+    for spanish in ("Un referido le permite ver a un especialista", "Pedir un referido", "Corazón (cardiología)",
+                    "Enviado", "Su equipo médico tiene su pedido.", "Usted lo pidió miércoles, 25 de noviembre de 2026",
+                    "Huesos y articulaciones (ortopedia)", "Referido hecho",
+                    "Su equipo médico le envió a Springfield Orthopaedic."):
+        assert spanish in words, spanish
+    for english in ("Referrals", "Heart", "Sent", "You asked", "November", "Referral made", "care team"):
+        assert english not in words.split("Citas y mensajes")[0].split("Referidos", 1)[-1], english
+
+    gw.get("/Organization").respond(json=bundle(HEART, SKIN, LAB))
+    post = gw.post("/ServiceRequest").respond(201, json={})
+    data = {"csrf_token": "csrf-1", "submission": "sub-abcdefghijklmnop", "practice": "Organization/org-lab",
+            "reason": "", "note": ""}
+    form = text(await referrals.send(visit(tmp_path, "POST", "/portal/referrals", data=data, lang="es")))
+    for spanish in ("¿Qué tipo de especialista?", "Piel (dermatología)", "Capital Heart Associates",
+                    "Elija el tipo de especialista que quiere ver.",
+                    "Díganos en pocas palabras por qué quiere ver a un especialista.", "Enviar pedido de referido"):
+        assert spanish in form, spanish
+    assert not post.called
+    # What goes into the record stays in English: the specialty's name is the record's, not the reader's.
+    data.update(practice="Organization/org-spec-dermatology", reason="Manchas en la piel")
+    post.respond(201, json=request("n", "394582007", "active", "2026-11-30"))
+    await referrals.send(visit(tmp_path, "POST", "/portal/referrals", data=data, lang="es"))
+    assert json.loads(post.calls.last.request.content)["performerType"]["text"] == "Skin (dermatology)"

@@ -174,7 +174,7 @@ async def test_sign_ins_and_caregivers_pages_are_spanish(spanish_site: Site, dat
         assert_spanish(f"caregivers ({name})", html, data)
     assert "Personas que pueden ver su historial" in text_of(pages["own"])
     own = text_of(pages["own"])
-    assert "Quitar el acceso a Sam Lee" in own and "Invitado, todavía no entra" in own
+    assert "Quitar el acceso a Sam Lee" in own and "Invitado, aún no entra" in own
     assert "Usted ve este historial como cuidador." in text_of(pages["theirs"])
 
 
@@ -222,7 +222,7 @@ async def test_the_profile_and_its_forms_are_spanish(spanish_site: Site, data: D
         assert_spanish(path, html, data)
     profile = text_of(pages["/portal/profile"][1])
     for words in ("Su perfil", "Datos de contacto", "Idioma para su atención", "Contactos para emergencias",
-                  "Avisarnos de una alergia", "Mensajes y respuestas nuevas de su equipo médico", "(celular)"):
+                  "Avisarnos de una alergia", "Mensajes y respuestas nuevos de su equipo médico", "(celular)"):
         assert words in profile, words
     assert re.search(r"Desde el \w+, \d{1,2} de \w+ de \d{4}", profile)  # the insurance's start, in Spanish
     assert "Escriba un correo como nombre@example.com, o déjelo en blanco." in text_of(
@@ -232,7 +232,7 @@ async def test_the_profile_and_its_forms_are_spanish(spanish_site: Site, data: D
     insurance = text_of(pages["POST /portal/profile/insurance"][1])
     assert "Elija lo que quiere hacer." in insurance and "Agregar una tarjeta de seguro nueva" in insurance
     allergy = text_of(pages["POST /portal/profile/allergies"][1])
-    assert "Escriba a qué es alérgico" in allergy and "Un alimento" in allergy
+    assert "Escriba a qué tiene alergia" in allergy and "Una comida" in allergy
 
 
 def test_a_device_kept_in_english_is_named_in_the_readers_language() -> None:

@@ -74,3 +74,27 @@ async def test_a_part_of_the_record_that_cannot_be_read_is_named_and_the_rest_st
     text = text_of((await show_todo(visit)).body.decode())
     assert "We can't show your forms right now" in text
     assert "Refill: Lisinopril 10 mg" in text
+
+
+async def test_the_list_in_spanish_says_what_to_do_by_when_in_spanish(tmp_path: Path, records: dict) -> None:
+    visit = demo_visit(tmp_path, [*records[PID], running_out()], PID, NOON, lang="es", down=["Task"])
+    html = (await show_todo(visit)).body.decode()
+    main = html.split("<main", 1)[1].split("</main>", 1)[0]
+    text = text_of(main)
+    assert '<html lang="es">' in html and not re.search(r"<main[^>]*lang=", html)
+    for words in ("Lo que tiene pendiente para su salud", "Resurtido: Lisinopril 10 mg",
+                  "Pida un resurtido unos días antes.", "Vacuna contra la gripe", "Por qué se lo sugerimos",
+                  "Agregar a mi calendario", "Ahora no podemos mostrar sus formularios"):
+        assert words in text, words
+    # Dates are written the Spanish way: "Se le puede acabar para el miércoles, 11 de marzo de 2026."
+    assert re.search(r"para el \w+, \d{1,2} de \w+ de \d{4}\.", text)
+    # Nothing of ours is left in English; only the guidelines' own titles are, marked as English.
+    spanish_only = text_of(re.sub(r'<span lang="en">.*?</span>', " ", main))
+    for english in ("Refill", "May run out", "Due now", "Why this is suggested", "Add to my calendar", "Source:",
+                    "Flu shot", "Ask your care team", "We can't show"):
+        assert english not in spanish_only, english
+    # The calendar file speaks the reader's language too.
+    calendar_visit = _with_path(tmp_path, records, "refill-rx-due")
+    calendar_visit.session.extra["lang"] = "es"
+    [event] = Calendar.from_ical((await todo_calendar(calendar_visit)).body).walk("VEVENT")
+    assert str(event["SUMMARY"]) == "Se le puede acabar un medicamento: Lisinopril 10 mg"
