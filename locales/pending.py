@@ -11,11 +11,7 @@ Take a file off this list in the change that translates it; the list should only
 from __future__ import annotations
 
 # Template names as pages load them (`portal/...` and `accounts/...` and `oauth/...` and the shared ones).
-PORTAL_TEMPLATES = frozenset(f"portal/{name}.html" for name in (
-    "access_log", "account", "billing", "billing_pay", "billing_statement", "caregivers", "guide", "help",
-    "help_topic", "notebook", "notebook_entry", "notebook_print", "profile", "profile_allergy", "profile_contact",
-    "profile_insurance", "self_check", "self_check_result", "settings",
-))
+PORTAL_TEMPLATES: frozenset[str] = frozenset()  # portal/: all translated
 ACCOUNTS_TEMPLATES: frozenset[str] = frozenset()  # accounts/ and oauth/: all translated
 SHARED_TEMPLATES: frozenset[str] = frozenset()  # _forms.html: translated
 
@@ -23,10 +19,8 @@ NOT_YET_TRANSLATED: frozenset[str] = PORTAL_TEMPLATES | ACCOUNTS_TEMPLATES | SHA
 
 # Python modules (paths from the repository root) whose words reach patients and are not marked yet.
 NOT_YET_TRANSLATED_MODULES: frozenset[str] = frozenset({
-    *(f"portal/{name}.py" for name in ("guide", "help_topics", "self_check", "statement_pdf", "devices")),
-    *(f"portal/pages/{name}.py" for name in (
-        "access_log", "billing", "caregivers", "guide", "help", "notebook", "profile", "settings")),
-    *(f"mappers/{name}.py" for name in (
-        "billing", "coverage", "decisions", "names", "notebook", "notebook_rules", "notices", "payments",
-        "portal_access", "profile")),
+    # notebook_rules and payments are the gateway's write rules: it answers in English (it does not know who
+    # reads it); payments' refusals are marked and said in the reader's language by the billing page, its notes
+    # on the record stay English, and notebook_rules speaks to API clients (the portal's own form checks first).
+    *(f"mappers/{name}.py" for name in ("decisions", "notebook_rules", "payments")),
 })

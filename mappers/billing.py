@@ -3,6 +3,8 @@
 A statement's lines carry the clinic's price (`base`, CPT-coded), the insurer's contractual adjustment
 (a `deduction` coded CARC 45), what the insurer paid (a `deduction` coded adjudication `benefit`) or a
 self-pay discount; `totalNet` is what the patient owes. An `issued` statement is open, `balanced` is settled.
+A statement is put in words in the `locale` the caller names (words from the catalogue, dates and amounts
+written that language's way, e.g. `es_US`); the payment request is the same in every language.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .dates import date_words, short_date
+from babel.numbers import format_currency
+
+from locales import N_, gettext_in
+
+from .dates import ENGLISH, date_words, short_date, unknown_date
+from .dates import _cldr as cldr_locale
+from .dates import _english as is_english
 from .instants import parse_fhir_time
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -25,16 +33,18 @@ DUE_DAYS = 30
 
 # Billing codes in everyday words (what the clinic's fee schedule calls them, said simply).
 PLAIN_CPT = {
-    "99212": "Short office visit", "99213": "Office visit", "99214": "Longer office visit",
-    "99392": "Yearly check-up (child, 1 to 4)", "99393": "Yearly check-up (child, 5 to 11)",
-    "99394": "Yearly check-up (age 12 to 17)", "99395": "Yearly check-up (age 18 to 39)",
-    "99396": "Yearly check-up (age 40 to 64)", "99397": "Yearly check-up (age 65 and over)",
-    "36415": "Taking a blood sample", "87880": "Quick strep throat test", "81002": "Urine test",
-    "90471": "Giving a vaccine", "90472": "Giving another vaccine", "90686": "Flu vaccine", "90656": "Flu vaccine",
-    "90662": "Flu vaccine (high dose)", "90715": "Tetanus, diphtheria and whooping cough vaccine (Tdap)",
-    "90750": "Shingles vaccine", "90677": "Pneumonia vaccine", "90700": "DTaP vaccine (child)",
-    "90713": "Polio vaccine", "90707": "Measles, mumps and rubella vaccine (MMR)", "90716": "Chickenpox vaccine",
-    "90734": "Meningitis vaccine", "90651": "HPV vaccine",
+    "99212": N_("Short office visit"), "99213": N_("Office visit"), "99214": N_("Longer office visit"),
+    "99392": N_("Yearly check-up (child, 1 to 4)"), "99393": N_("Yearly check-up (child, 5 to 11)"),
+    "99394": N_("Yearly check-up (age 12 to 17)"), "99395": N_("Yearly check-up (age 18 to 39)"),
+    "99396": N_("Yearly check-up (age 40 to 64)"), "99397": N_("Yearly check-up (age 65 and over)"),
+    "36415": N_("Taking a blood sample"), "87880": N_("Quick strep throat test"), "81002": N_("Urine test"),
+    "90471": N_("Giving a vaccine"), "90472": N_("Giving another vaccine"), "90686": N_("Flu vaccine"),
+    "90656": N_("Flu vaccine"),
+    "90662": N_("Flu vaccine (high dose)"), "90715": N_("Tetanus, diphtheria and whooping cough vaccine (Tdap)"),
+    "90750": N_("Shingles vaccine"), "90677": N_("Pneumonia vaccine"), "90700": N_("DTaP vaccine (child)"),
+    "90713": N_("Polio vaccine"), "90707": N_("Measles, mumps and rubella vaccine (MMR)"),
+    "90716": N_("Chickenpox vaccine"),
+    "90734": N_("Meningitis vaccine"), "90651": N_("HPV vaccine"),
 }
 
 
@@ -49,8 +59,11 @@ def money(value: Any) -> Decimal:
         return ZERO
 
 
-def dollars(amount: Decimal) -> str:
-    """`$1,234.50` (a negative amount reads `-$5.00`)."""
+def dollars(amount: Decimal, locale: str = ENGLISH) -> str:
+    """`$1,234.50` (a negative amount reads `-$5.00`); in another `locale` as it writes dollars (US Spanish
+    `$1,234.50`, Spain's `1.234,50 US$`)."""
+    if not is_english(locale):
+        return format_currency(amount, "USD", locale=cldr_locale(locale))
     sign = "-" if amount < 0 else ""
     return f"{sign}${abs(amount):,.2f}"
 
@@ -110,14 +123,19 @@ class Statement:
     balance: Decimal  # what is still to pay (0 once settled)
     currency: str
     lines: list[Line] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the record's own notes (as the clinic wrote them)
+    locale: str = ENGLISH  # the language its words are in
 
     @property
     def balance_text(self) -> str:
-        return dollars(self.balance)
+        return dollars(self.balance, self.locale)
+
+    def money(self, amount: Decimal) -> str:
+        """An amount of this statement, written the way its language writes dollars."""
+        return dollars(amount, self.locale)
 
 
-def _line(item: dict[str, Any]) -> Line:
+def _line(item: dict[str, Any], locale: str) -> Line:
     parts = Parts()
     code = None
     what = None
@@ -127,20 +145,22 @@ def _line(item: dict[str, Any]) -> Line:
         parts.add(component)
         if component.get("type") == "base":
             code = _code(component.get("code"), CPT)
-            what = PLAIN_CPT.get(code or "") or (component.get("code") or {}).get("text") or \
+            plain = PLAIN_CPT.get(code or "")
+            what = (gettext_in(locale, plain) if plain else None) or (component.get("code") or {}).get("text") or \
                 next((c.get("display") for c in (component.get("code") or {}).get("coding") or []
                       if isinstance(c, dict) and c.get("display")), None)
     if what is None:
-        what = (item.get("chargeItemReference") or {}).get("display") or "Charge"
+        what = (item.get("chargeItemReference") or {}).get("display") or gettext_in(locale, N_("Charge"))
     return Line(what=what, code=code, parts=parts)
 
 
-def statement(invoice: dict[str, Any], tz: tzinfo | None = None) -> Statement:
+def statement(invoice: dict[str, Any], tz: tzinfo | None = None, locale: str = ENGLISH) -> Statement:
+    """One statement in words, in `locale`."""
     totals = Parts()
     for component in invoice.get("totalPriceComponent") or []:
         if isinstance(component, dict):
             totals.add(component)
-    lines = [_line(item) for item in invoice.get("lineItem") or [] if isinstance(item, dict)]
+    lines = [_line(item, locale) for item in invoice.get("lineItem") or [] if isinstance(item, dict)]
     if not invoice.get("totalPriceComponent"):
         for line in lines:
             for name in ("charges", "adjustment", "insurance_paid", "discount"):
@@ -152,15 +172,15 @@ def statement(invoice: dict[str, Any], tz: tzinfo | None = None) -> Statement:
     issued = parse_fhir_time(invoice.get("date"))
     due = None
     if is_open and issued is not None:
-        due = short_date(issued.local_day(tz) + timedelta(days=DUE_DAYS))
+        due = short_date(issued.local_day(tz) + timedelta(days=DUE_DAYS), locale)
     if status == "cancelled" or status == "entered-in-error":
-        status_text = "Cancelled"
+        status_text = N_("Cancelled")
     elif is_open:
-        status_text = "To pay"
+        status_text = N_("To pay")
     elif net > 0:
-        status_text = "Paid"
+        status_text = N_("Paid")
     else:
-        status_text = "Nothing to pay"
+        status_text = N_("Nothing to pay")
     clinician = next((p.get("actor", {}).get("display") for p in invoice.get("participant") or []
                       if isinstance(p, dict) and isinstance(p.get("actor"), dict)), None)
     notes = [n["text"] for n in invoice.get("note") or [] if isinstance(n, dict) and isinstance(n.get("text"), str)]
@@ -168,16 +188,16 @@ def statement(invoice: dict[str, Any], tz: tzinfo | None = None) -> Statement:
         id=str(invoice.get("id")),
         number=next((i.get("value") for i in invoice.get("identifier") or [] if isinstance(i, dict)
                      and i.get("value")), None) or str(invoice.get("id")),
-        date_text=date_words(invoice.get("date"), tz) if invoice.get("date") else "an unknown date",
-        due_text=due, clinician=clinician, open=is_open, status_text=status_text, totals=totals,
+        date_text=date_words(invoice.get("date"), tz, locale) if invoice.get("date") else unknown_date(locale),
+        due_text=due, clinician=clinician, open=is_open, status_text=gettext_in(locale, status_text), totals=totals,
         balance=net if is_open else ZERO, currency=(invoice.get("totalNet") or {}).get("currency") or "USD",
-        lines=lines, notes=notes,
+        lines=lines, notes=notes, locale=locale,
     )
 
 
-def statements(invoices: list[dict[str, Any]], tz: tzinfo | None = None) -> list[Statement]:
-    """Open statements first, then the rest; newest first within each."""
-    shown = [(inv.get("date") or "", statement(inv, tz)) for inv in invoices
+def statements(invoices: list[dict[str, Any]], tz: tzinfo | None = None, locale: str = ENGLISH) -> list[Statement]:
+    """Open statements first, then the rest; newest first within each (in words in `locale`)."""
+    shown = [(inv.get("date") or "", statement(inv, tz, locale)) for inv in invoices
              if isinstance(inv, dict) and inv.get("resourceType") == "Invoice"
              and inv.get("status") not in ("draft", "entered-in-error")]
     shown.sort(key=lambda pair: pair[0], reverse=True)

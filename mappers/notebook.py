@@ -15,7 +15,9 @@ How an entry is recorded (the gateway's notebook rule enforces it; see mappers/n
   is changed. A shared entry is never made private again: the care team may have read it.
 
 Everything here is pure: the form's checks in words, the Observation the portal sends, and entries shaped
-for the notebook page, the dashboard and the printout.
+for the notebook page, the dashboard and the printout. Words for people come in the `locale` the caller
+names (the catalogue's, `locales`), with dates written that language's way; what goes into the record
+(codes and their display texts) is always the same, whatever language the patient reads.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from typing import Any
 
-from .dates import day_words, long_date, short_date, typed_date
+from locales import N_, gettext_in
+
+from .dates import ENGLISH, day_words, long_date, short_date, typed_date
 from .instants import parse_date
 
 NOTEBOOK_SYSTEM = "http://hospital.example.org/fhir/CodeSystem/health-notebook"
@@ -55,20 +59,27 @@ KIND_CODES: dict[str, dict[str, Any]] = {
     QUESTION: {"coding": [{"system": NOTEBOOK_SYSTEM, "code": QUESTION, "display": "Question for a visit"}],
                "text": "Question for my next visit"},
 }
-KIND_WORDS = {SYMPTOM: "How I feel", SIDE_EFFECT: "Side effect of a medicine", QUESTION: "Question for my visit"}
-ADD_WORDS = {SYMPTOM: "Write down how you feel", SIDE_EFFECT: "Write down a side effect of a medicine",
-             QUESTION: "Write down a question for your next visit"}
+KIND_WORDS = {SYMPTOM: N_("How I feel"), SIDE_EFFECT: N_("Side effect of a medicine"),
+              QUESTION: N_("Question for my visit")}
+ADD_WORDS = {SYMPTOM: N_("Write down how you feel"), SIDE_EFFECT: N_("Write down a side effect of a medicine"),
+             QUESTION: N_("Write down a question for your next visit")}
 
 SEVERITY_CODE = {"coding": [{"system": SNOMED, "code": "246112005", "display": "Severity"}]}
 SEVERITIES = {"mild": ("255604002", "Mild"), "moderate": ("6736007", "Moderate"), "severe": ("24484000", "Severe")}
-SEVERITY_WORDS = {"mild": "Mild: it bothers me a little", "moderate": "Moderate: it gets in the way of my day",
-                  "severe": "Severe: I can't do my usual things"}
-SEVERITY_SHORT = {"mild": "Mild", "moderate": "Moderate", "severe": "Severe"}
+SEVERITY_WORDS = {"mild": N_("Mild: it bothers me a little"), "moderate": N_("Moderate: it gets in the way of my day"),
+                  "severe": N_("Severe: I can't do my usual things")}
+SEVERITY_SHORT = {"mild": N_("Mild"), "moderate": N_("Moderate"), "severe": N_("Severe")}
+A_MEDICINE = N_("A medicine")
 
 PRIVATE, SHARED, CHANGED_AFTER_SHARING = "preliminary", "final", "amended"
 STATUSES = (PRIVATE, SHARED, CHANGED_AFTER_SHARING)
 TEXT_MAX = 500
 NEXT_VISIT = ""  # a question for whichever visit comes next (no visit booked, or not chosen)
+
+
+def in_words(words: Mapping[str, str], locale: str = ENGLISH) -> dict[str, str]:
+    """One of the tables above (KIND_WORDS, ADD_WORDS, SEVERITY_WORDS...) in `locale`."""
+    return {key: gettext_in(locale, text) for key, text in words.items()}
 
 
 def _words(fields: Mapping[str, str], name: str) -> str:
@@ -100,36 +111,41 @@ def without_notebook(resources: Iterable[Any]) -> list[Any]:
 
 # -- the form ------------------------------------------------------------------------------------------
 def entry_errors(fields: Mapping[str, str], today: date, *, medicines: Mapping[str, str],
-                 visits: Mapping[str, str]) -> dict[str, list[str]]:
-    """What is wrong with a notebook form, in words for the field it is about. `medicines` and `visits` map
-    the patient's own MedicationRequest and upcoming Appointment ids to their names."""
+                 visits: Mapping[str, str], locale: str = ENGLISH) -> dict[str, list[str]]:
+    """What is wrong with a notebook form, in words (in `locale`) for the field it is about. `medicines` and
+    `visits` map the patient's own MedicationRequest and upcoming Appointment ids to their names."""
+
+    def _(message: str) -> str:
+        return gettext_in(locale, message)
+
     errors: dict[str, list[str]] = {}
     kind = fields.get("kind", "")
     if kind not in KIND_CODES:
-        return {"kind": ["Choose what you want to write down."]}
+        return {"kind": [_("Choose what you want to write down.")]}
     text = _words(fields, "text")
     if not text:
-        errors["text"] = [{SYMPTOM: "Say how you feel, for example “headache after lunch”.",
-                           SIDE_EFFECT: "Say what happened, for example “dry mouth”.",
-                           QUESTION: "Write your question."}[kind]]
+        errors["text"] = [{SYMPTOM: _("Say how you feel, for example “headache after lunch”."),
+                           SIDE_EFFECT: _("Say what happened, for example “dry mouth”."),
+                           QUESTION: _("Write your question.")}[kind]]
     elif len(text) > TEXT_MAX:
-        errors["text"] = [f"This can be at most {TEXT_MAX} characters. You have {len(text)}."]
+        errors["text"] = [_("This can be at most %(most)s characters. You have %(count)s.")
+                          % {"most": TEXT_MAX, "count": len(text)}]
     if kind in (SYMPTOM, SIDE_EFFECT):
         when = _words(fields, "day")
         day = typed_date(when) if when else None
         if not when:
-            errors["day"] = ["Enter the day it happened."]
+            errors["day"] = [_("Enter the day it happened.")]
         elif day is None:
-            errors["day"] = ["Enter a real date, for example 05/30/2026."]
+            errors["day"] = [_("Enter a real date, for example 05/30/2026.")]
         elif day > today:
-            errors["day"] = ["This date is in the future. Enter the day it happened."]
+            errors["day"] = [_("This date is in the future. Enter the day it happened.")]
         if fields.get("severity", "") not in SEVERITIES:
-            errors["severity"] = ["Choose how bad it is: mild, moderate or severe."]
+            errors["severity"] = [_("Choose how bad it is: mild, moderate or severe.")]
     if kind == SIDE_EFFECT and fields.get("medicine", "") not in medicines:
-        errors["medicine"] = ["Choose the medicine from your list." if medicines else
-                              "You have no medicines on record. Write it down as how you feel instead."]
+        errors["medicine"] = [_("Choose the medicine from your list.") if medicines else
+                              _("You have no medicines on record. Write it down as how you feel instead.")]
     if kind == QUESTION and fields.get("visit", NEXT_VISIT) not in (NEXT_VISIT, *visits):
-        errors["visit"] = ["Choose one of your visits, or “My next visit”."]
+        errors["visit"] = [_("Choose one of your visits, or “My next visit”.")]
     return errors
 
 
@@ -186,7 +202,7 @@ class NotebookEntry:
     kind_text: str
     text: str
     day: date | None
-    day_text: str  # "yesterday", "3 days ago", "4 March 2026"
+    day_text: str  # "yesterday", "3 days ago", "4 March 2026" (in the language asked for)
     date_text: str  # always the date itself ("4 March 2026"), for paper
     severity: str | None
     severity_text: str | None
@@ -221,8 +237,9 @@ def _severity(resource: Mapping[str, Any]) -> str | None:
 
 
 def notebook_entry(resource: Mapping[str, Any], today: date, *, mine: Iterable[str] = (),
-                   tz: tzinfo | None = None) -> NotebookEntry | None:
-    """One notebook Observation in words (None for anything else, or an entry marked as a mistake)."""
+                   tz: tzinfo | None = None, locale: str = ENGLISH) -> NotebookEntry | None:
+    """One notebook Observation in words, in `locale` (None for anything else, or an entry marked as a
+    mistake)."""
     kind = entry_kind(resource) if is_notebook_entry(resource) else None
     if kind is None or resource.get("status") not in STATUSES or not isinstance(resource.get("id"), str):
         return None
@@ -235,24 +252,26 @@ def notebook_entry(resource: Mapping[str, Any], today: date, *, mine: Iterable[s
     performers = {str(p.get("reference")) for p in resource.get("performer") or [] if isinstance(p, Mapping)}
     return NotebookEntry(
         id=resource["id"], version=str((resource.get("meta") or {}).get("versionId") or ""), kind=kind,
-        kind_text=KIND_WORDS[kind], text=str(resource.get("valueString") or ""), day=day,
-        day_text=day_words(day.isoformat(), today, tz) if day else "", date_text=short_date(day) if day else "",
-        severity=severity, severity_text=SEVERITY_SHORT.get(severity or ""),
+        kind_text=gettext_in(locale, KIND_WORDS[kind]), text=str(resource.get("valueString") or ""), day=day,
+        day_text=day_words(day.isoformat(), today, tz, locale) if day else "",
+        date_text=short_date(day, locale) if day else "", severity=severity,
+        severity_text=gettext_in(locale, SEVERITY_SHORT[severity]) if severity in SEVERITY_SHORT else None,
         medicine_id=rx.split("/", 1)[1] if rx.startswith("MedicationRequest/") else None,
         medicine=str(medicine.get("display") or "") or None,
         visit_id=visit.split("/", 1)[1] if visit.startswith("Appointment/") else None,
         shared=is_shared,
-        status_text="Shared with your care team" if is_shared else "Private: only you can see it here",
+        status_text=gettext_in(locale, N_("Shared with your care team") if is_shared
+                               else N_("Private: only you can see it here")),
         written_by_me=bool(performers & set(mine)),
     )
 
 
 def notebook_entries(resources: Iterable[Any], today: date, *, mine: Iterable[str] = (),
-                     tz: tzinfo | None = None) -> list[NotebookEntry]:
-    """The notebook, newest first."""
+                     tz: tzinfo | None = None, locale: str = ENGLISH) -> list[NotebookEntry]:
+    """The notebook, newest first, in words in `locale`."""
     mine = list(mine)
     written = [(r, e) for r in resources if isinstance(r, Mapping)
-               and (e := notebook_entry(r, today, mine=mine, tz=tz))]
+               and (e := notebook_entry(r, today, mine=mine, tz=tz, locale=locale))]
     # Newest day first; on one day, the last written first (the time the gateway stamped, `issued`).
     written.sort(key=lambda pair: (pair[1].day or date.min, str(pair[0].get("issued") or "")), reverse=True)
     return [e for _, e in written]
@@ -279,27 +298,33 @@ def for_next_visit(entries: Iterable[NotebookEntry], visit_id: str | None, since
     return VisitNotes(questions, notes)
 
 
-def print_heading(name: str, today: date) -> str:
-    return f"Health notebook of {name}, printed {long_date(today)}"
+def print_heading(name: str | None, today: date, locale: str = ENGLISH) -> str:
+    """The printout's heading; `name` None when the record's name could not be read."""
+    if not name:
+        return gettext_in(locale, N_("Your health notebook, printed %(day)s")) % {"day": long_date(today, locale)}
+    return gettext_in(locale, N_("Health notebook of %(name)s, printed %(day)s")) % {
+        "name": name, "day": long_date(today, locale)}
 
 
-def medicine_choices(medicines: Iterable[Any]) -> dict[str, str]:
+def medicine_choices(medicines: Iterable[Any], locale: str = ENGLISH) -> dict[str, str]:
     """MedicationRequest id -> name, from the `Medication`s of mappers.medications (current first)."""
     choices: dict[str, str] = {}
     for m in medicines:
         ref = str(getattr(m, "reference", "") or "")
         if ref.startswith("MedicationRequest/"):
-            choices.setdefault(ref.split("/", 1)[1], str(getattr(m, "name", "") or "A medicine"))
+            choices.setdefault(ref.split("/", 1)[1], str(getattr(m, "name", "") or gettext_in(locale, A_MEDICINE)))
     return choices
 
 
-def visit_choices(views: Iterable[Any], tz: tzinfo | None = None) -> dict[str, str]:
-    """Appointment id -> "4 March 2026: Check-up", from mappers.appointments views."""
+def visit_choices(views: Iterable[Any], tz: tzinfo | None = None, locale: str = ENGLISH) -> dict[str, str]:
+    """Appointment id -> "4 March 2026: Check-up", from mappers.appointments views (the date in `locale`; the
+    kind of visit as the appointments mapper words it)."""
     choices: dict[str, str] = {}
     for v in views:
         ref = str(getattr(v, "reference", "") or "")
         start = getattr(v, "start", None)
-        when = short_date(start.local_day(tz)) if start is not None else "Date not set"
+        when = short_date(start.local_day(tz), locale) if start is not None else gettext_in(locale, N_("Date not set"))
         if ref.startswith("Appointment/"):
-            choices[ref.split("/", 1)[1]] = f"{when}: {getattr(v, 'what', 'Visit')}"
+            what = getattr(v, "what", None) or gettext_in(locale, N_("Visit"))
+            choices[ref.split("/", 1)[1]] = f"{when}: {what}"
     return choices

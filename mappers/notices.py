@@ -103,10 +103,11 @@ def short_text(message: Message) -> str:
 _EMAIL = re.compile(r"[^\s@<>,;\"]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}")
 
 
-def notice_email_problem(value: str) -> str | None:
-    """Why `value` cannot be the address notices go to, or None (empty is allowed: no e-mail notices)."""
+def notice_email_problem(value: str, locale: str = ENGLISH) -> str | None:
+    """Why `value` cannot be the address notices go to (in `locale`), or None (empty is allowed: no e-mail
+    notices)."""
     if value and not _EMAIL.fullmatch(value):
-        return "Enter an e-mail address like name@example.com, or leave it empty."
+        return gettext_in(locale, N_("Enter an e-mail address like name@example.com, or leave it empty."))
     return None
 
 

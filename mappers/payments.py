@@ -5,6 +5,10 @@ The patient sends a PaymentReconciliation naming one of their statements, the am
 and a card token. What the EHR gets is written by the rule, never taken from the request: a
 PaymentReconciliation with the processor's charge id (the token is gone), a PaymentNotice tying it to the
 statement, and the statement itself marked settled (`balanced`) with a note the patient can read.
+
+The rule answers in English (the gateway does not know who reads it); its refusals are marked for the
+catalogue, so the portal's billing page can say them in the reader's language (`BALANCE_DUE` is the one
+with a value in it). What is written to the record is in the clinic's language, English.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from locales import N_
+
 from .billing import PAYMENT_SUBMISSION_SYSTEM, PAYMENT_TOKEN_SYSTEM, dollars, money
 from .validation import InboundError, plain_reference, validate
 
@@ -23,6 +29,7 @@ PROCESSOR_SYSTEM = "http://hospital.example.org/payment-processor"
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
 PAYMENT_STATUS = "http://terminology.hl7.org/CodeSystem/paymentstatus"
 MAX_TOKEN = 200
+BALANCE_DUE = N_("The amount must be the balance due on this statement, %(amount)s")
 
 
 @dataclass(frozen=True)
@@ -46,21 +53,21 @@ def payment_ask(proposed: Any) -> PaymentAsk:
     body = validate(proposed, "PaymentReconciliation")
     details = [d for d in body.get("detail") or [] if isinstance(d, dict)]
     if len(details) != 1:
-        raise InboundError("A payment pays exactly one statement")
+        raise InboundError(N_("A payment pays exactly one statement"))
     invoice_id = plain_reference((details[0].get("request") or {}).get("reference"), "Invoice")
     if invoice_id is None:
-        raise InboundError("The statement you referred to is not known")
+        raise InboundError(N_("The statement you referred to is not known"))
     token_id = body.get("paymentIdentifier") or {}
     token = token_id.get("value") if token_id.get("system") == PAYMENT_TOKEN_SYSTEM else None
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
-        raise InboundError("The payment has no card token; please enter your card again")
+        raise InboundError(N_("The payment has no card token; please enter your card again"))
     submission = _identifier(body, PAYMENT_SUBMISSION_SYSTEM)
     if not submission or len(submission) > 100:
-        raise InboundError("A payment needs a submission identifier, so that a retry does not pay twice")
+        raise InboundError(N_("A payment needs a submission identifier, so that a retry does not pay twice"))
     amount = money(body.get("paymentAmount"))
     currency = (body.get("paymentAmount") or {}).get("currency") or "USD"
     if amount <= 0:
-        raise InboundError("The amount to pay must be more than $0.00")
+        raise InboundError(N_("The amount to pay must be more than $0.00"))
     return PaymentAsk(invoice_id, amount, currency, token, submission)
 
 
@@ -72,13 +79,13 @@ def payment_key(patient_ref: str, submission: str) -> str:
 def check_payable(invoice: dict[str, Any], ask: PaymentAsk) -> None:
     """Only an open statement, paid in full, in its own currency."""
     if invoice.get("status") != "issued":
-        raise InboundError("This statement has nothing left to pay")
+        raise InboundError(N_("This statement has nothing left to pay"))
     due = money(invoice.get("totalNet"))
     if due <= 0:
-        raise InboundError("This statement has nothing left to pay")
+        raise InboundError(N_("This statement has nothing left to pay"))
     currency = (invoice.get("totalNet") or {}).get("currency") or "USD"
     if ask.amount != due or ask.currency != currency:
-        raise InboundError(f"The amount must be the balance due on this statement, {dollars(due)}")
+        raise InboundError(BALANCE_DUE % {"amount": dollars(due)})
 
 
 def payment_records(invoice: dict[str, Any], ask: PaymentAsk, *, key: str, charge_id: str, brand: str,
@@ -136,4 +143,4 @@ def settled_statement(invoice: dict[str, Any], ask: PaymentAsk, card: str, now: 
     try:
         return validate(settled, "Invoice")
     except InboundError as exc:
-        raise InboundError("This statement cannot be paid here; please call the billing office") from exc
+        raise InboundError(N_("This statement cannot be paid here; please call the billing office")) from exc

@@ -7,6 +7,10 @@ show (a second phone number, a work address, a contact who is not an emergency c
 
 How the patient likes to be reached is kept where FHIR keeps it: `telecom.rank` (1 = use first); a
 preference for text messages is an `sms` entry with the same number.
+
+Words for people come in the `locale` the caller names (the catalogue's, `locales`): the tables below are
+marked for it and put in a language with `in_words`; what goes into the record is the same in every
+language.
 """
 
 from __future__ import annotations
@@ -16,27 +20,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from locales import N_, gettext_in
+
 BCP47 = "urn:ietf:bcp:47"
 CONTACT_ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0131"
 EMERGENCY = "C"
 EMERGENCY_SLOTS = 2
-# code -> what the patient reads (in English, and in the language itself so a reader finds their own).
+# code -> what the patient reads (in the reader's language, and in the language itself so a reader finds their
+# own).
 LANGUAGES: dict[str, str] = {
-    "en-US": "English",
-    "es": "Spanish (Español)",
-    "zh": "Chinese (中文)",
-    "vi": "Vietnamese (Tiếng Việt)",
-    "ko": "Korean (한국어)",
-    "ar": "Arabic (العربية)",
-    "gu": "Gujarati (ગુજરાતી)",
-    "pl": "Polish (Polski)",
-    "ru": "Russian (Русский)",
-    "tl": "Tagalog",
-    "fr": "French (Français)",
-    "ht": "Haitian Creole (Kreyòl ayisyen)",
+    "en-US": N_("English"),
+    "es": N_("Spanish (Español)"),
+    "zh": N_("Chinese (中文)"),
+    "vi": N_("Vietnamese (Tiếng Việt)"),
+    "ko": N_("Korean (한국어)"),
+    "ar": N_("Arabic (العربية)"),
+    "gu": N_("Gujarati (ગુજરાતી)"),
+    "pl": N_("Polish (Polski)"),
+    "ru": N_("Russian (Русский)"),
+    "tl": N_("Tagalog"),
+    "fr": N_("French (Français)"),
+    "ht": N_("Haitian Creole (Kreyòl ayisyen)"),
 }
-CONTACT_WAYS: dict[str, str] = {"phone": "A phone call", "sms": "A text message", "email": "An e-mail"}
-PHONE_KINDS: dict[str, str] = {"mobile": "Mobile", "home": "Home", "work": "Work"}
+CONTACT_WAYS: dict[str, str] = {"phone": N_("A phone call"), "sms": N_("A text message"), "email": N_("An e-mail")}
+# "Home phone", not "Home": one message id is one meaning, and "Home" is the home page.
+PHONE_KINDS: dict[str, str] = {"mobile": N_("Mobile phone"), "home": N_("Home phone"), "work": N_("Work phone")}
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH "
     "OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP".split())
@@ -46,7 +54,13 @@ ZIP = re.compile(r"\d{5}(?:-\d{4})?")
 PHONE_SEPARATORS = re.compile(r"[\s().\-]")
 TEXT_MAX = 80
 
-PHONE_HELP = "Enter a phone number with its area code, for example 217-555-0123."
+PHONE_HELP = N_("Enter a phone number with its area code, for example 217-555-0123.")
+NOT_GIVEN = N_("Not given")
+
+
+def in_words(words: Mapping[str, str], locale: str = "en") -> dict[str, str]:
+    """One of the tables above (LANGUAGES, CONTACT_WAYS, PHONE_KINDS, FORM_LABELS) in `locale`."""
+    return {key: gettext_in(locale, text) for key, text in words.items()}
 
 
 @dataclass(frozen=True)
@@ -154,57 +168,60 @@ def _text(fields: Mapping[str, str], name: str) -> str:
     return " ".join(str(fields.get(name) or "").split())
 
 
-def profile_errors(fields: Mapping[str, str]) -> dict[str, list[str]]:
-    """Field-level problems with what was typed, in words; empty when it can be saved."""
+def profile_errors(fields: Mapping[str, str], locale: str = "en") -> dict[str, list[str]]:
+    """Field-level problems with what was typed, in words (in `locale`); empty when it can be saved."""
     errors: dict[str, list[str]] = {}
 
     def problem(name: str, words: str) -> None:
-        errors.setdefault(name, []).append(words)
+        errors.setdefault(name, []).append(gettext_in(locale, words))
+
+    def too_long() -> str:
+        return gettext_in(locale, N_("This can be at most %(most)s characters.")) % {"most": TEXT_MAX}
 
     phone, email = _text(fields, "phone"), _text(fields, "email")
     if phone and normal_phone(phone) is None:
         problem("phone", PHONE_HELP)
     if fields.get("phone_kind", "mobile") not in PHONE_KINDS:
-        problem("phone_kind", "Choose mobile, home or work.")
+        problem("phone_kind", N_("Choose mobile, home or work."))
     if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
-        problem("email", "Enter an e-mail address like name@example.com.")
+        problem("email", N_("Enter an e-mail address like name@example.com."))
     if not phone and not email:
-        problem("phone", "Give us at least a phone number or an e-mail address, so we can reach you.")
+        problem("phone", N_("Give us at least a phone number or an e-mail address, so we can reach you."))
     address = {k: _text(fields, k) for k in ("line1", "line2", "city", "state", "postal")}
     if any(address.values()):
         if not address["line1"]:
-            problem("line1", "Enter the street address.")
+            problem("line1", N_("Enter the street address."))
         if not address["city"]:
-            problem("city", "Enter the town or city.")
+            problem("city", N_("Enter the town or city."))
         if address["state"].upper() not in US_STATES:
-            problem("state", "Choose the state.")
+            problem("state", N_("Choose the state."))
         if not ZIP.fullmatch(address["postal"]):
-            problem("postal", "Enter a ZIP code of 5 digits, for example 62704 (or 62704-1234).")
+            problem("postal", N_("Enter a ZIP code of 5 digits, for example 62704 (or 62704-1234)."))
     for name in ("line1", "line2", "city"):
         if len(address[name]) > TEXT_MAX:
-            problem(name, f"This can be at most {TEXT_MAX} characters.")
+            errors.setdefault(name, []).append(too_long())
     if fields.get("language", "") not in LANGUAGES:
-        problem("language", "Choose the language you would like us to use.")
+        problem("language", N_("Choose the language you would like us to use."))
     way = fields.get("contact_by", "")
     if way not in CONTACT_WAYS:
-        problem("contact_by", "Choose how you would like us to reach you.")
+        problem("contact_by", N_("Choose how you would like us to reach you."))
     elif way in ("phone", "sms") and not phone:
-        problem("contact_by", "Add a phone number above, or choose e-mail.")
+        problem("contact_by", N_("Add a phone number above, or choose e-mail."))
     elif way == "email" and not email:
-        problem("contact_by", "Add an e-mail address above, or choose a phone call or text.")
+        problem("contact_by", N_("Add an e-mail address above, or choose a phone call or text."))
     for n in range(EMERGENCY_SLOTS):
         name, relation, ec_phone = (_text(fields, f"ec{n}_{k}") for k in ("name", "relation", "phone"))
         if not (name or relation or ec_phone):
             continue
         if not name:
-            problem(f"ec{n}_name", "Enter this person's name.")
+            problem(f"ec{n}_name", N_("Enter this person's name."))
         if not ec_phone:
-            problem(f"ec{n}_phone", "Enter this person's phone number.")
+            problem(f"ec{n}_phone", N_("Enter this person's phone number."))
         elif normal_phone(ec_phone) is None:
             problem(f"ec{n}_phone", PHONE_HELP)
         for key, value in (("name", name), ("relation", relation)):
             if len(value) > TEXT_MAX:
-                problem(f"ec{n}_{key}", f"This can be at most {TEXT_MAX} characters.")
+                errors.setdefault(f"ec{n}_{key}", []).append(too_long())
     return errors
 
 
@@ -296,7 +313,8 @@ class ContactDetails:
     emergency: list[EmergencyContact]
 
 
-def contact_details(patient: Mapping[str, Any]) -> ContactDetails:
+def contact_details(patient: Mapping[str, Any], locale: str = "en") -> ContactDetails:
+    """The contact details in words, in `locale`."""
     form = profile_form(patient)
     address = [x for x in (form["line1"], form["line2"]) if x]
     if form["city"] or form["postal"]:
@@ -304,28 +322,31 @@ def contact_details(patient: Mapping[str, Any]) -> ContactDetails:
     emergency = [EmergencyContact(form[f"ec{n}_name"], form[f"ec{n}_relation"], form[f"ec{n}_phone"])
                  for n in range(EMERGENCY_SLOTS) if form[f"ec{n}_name"]]
     return ContactDetails(
-        phone=form["phone"], phone_kind=PHONE_KINDS.get(form["phone_kind"], ""), email=form["email"],
-        address_lines=address, language=LANGUAGES.get(form["language"], "Not given"),
-        contact_by=CONTACT_WAYS.get(form["contact_by"], "Not given"), emergency=emergency)
+        phone=form["phone"], phone_kind=gettext_in(locale, PHONE_KINDS[form["phone_kind"]])
+        if form["phone_kind"] in PHONE_KINDS else "", email=form["email"], address_lines=address,
+        language=gettext_in(locale, LANGUAGES.get(form["language"], NOT_GIVEN)),
+        contact_by=gettext_in(locale, CONTACT_WAYS.get(form["contact_by"], NOT_GIVEN)), emergency=emergency)
 
 
 FORM_LABELS: dict[str, str] = {
-    "phone": "Phone number", "email": "E-mail address", "line1": "Street address", "line2": "Apartment or unit",
-    "city": "Town or city", "state": "State", "postal": "ZIP code", "language": "Language",
-    "contact_by": "How we reach you", "ec0_name": "First emergency contact's name",
-    "ec0_phone": "First emergency contact's phone", "ec0_relation": "First emergency contact's relation",
-    "ec1_name": "Second emergency contact's name", "ec1_phone": "Second emergency contact's phone",
-    "ec1_relation": "Second emergency contact's relation", "phone_kind": "Kind of phone",
+    "phone": N_("Phone number"), "email": N_("E-mail address"), "line1": N_("Street address"),
+    "line2": N_("Apartment or unit"),
+    "city": N_("Town or city"), "state": N_("State"), "postal": N_("ZIP code"), "language": N_("Language"),
+    "contact_by": N_("How we reach you"), "ec0_name": N_("First emergency contact's name"),
+    "ec0_phone": N_("First emergency contact's phone"), "ec0_relation": N_("First emergency contact's relation"),
+    "ec1_name": N_("Second emergency contact's name"), "ec1_phone": N_("Second emergency contact's phone"),
+    "ec1_relation": N_("Second emergency contact's relation"), "phone_kind": N_("Kind of phone"),
 }
 
 
-def changed_meanwhile(typed: Mapping[str, str], on_file: Mapping[str, str]) -> dict[str, str]:
+def changed_meanwhile(typed: Mapping[str, str], on_file: Mapping[str, str],
+                      locale: str = "en") -> dict[str, str]:
     """For a form saved over a record that changed since it was opened: each field where what is on file
     now differs from what was typed, with the value on file (so the person can see both and choose)."""
     out = {}
     for name in FORM_LABELS:
         now = on_file.get(name, "")
         if _text(typed, name) != " ".join(now.split()):
-            out[name] = LANGUAGES.get(now, CONTACT_WAYS.get(now, now)) if name in ("language", "contact_by") \
-                else now
+            chosen = LANGUAGES.get(now, CONTACT_WAYS.get(now)) if name in ("language", "contact_by") else None
+            out[name] = gettext_in(locale, chosen) if chosen else now
     return out

@@ -27,6 +27,7 @@ from web.i18n import browser_locale, current_locale, set_locale
 from web.i18n import lazy_gettext as _l
 
 from .client_registration import ClientRegistry, client_secret, ensure_registered
+from .devices import device_words
 from .fhir import PortalFhir
 from .help_topics import help_url_for
 from .menu import MENU_PAGE, is_current, top_places
@@ -112,6 +113,7 @@ class Portal(SignedInArea):
         env = self.assemble(deps, secret=self.secret, templates=TEMPLATES, namespace="portal", cookie_path=PREFIX,
                             login_cookie="portal_login", problem_words=PATIENT_WORDS)
         env.globals.update(top_places=top_places(), menu_page=MENU_PAGE, is_current=is_current)
+        env.filters["device"] = lambda described: device_words(described, current_locale())
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def ensure_client(self) -> None:

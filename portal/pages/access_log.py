@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from mappers.dates import month_year
 from mappers.instants import parse_instant
+from web.i18n import gettext
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import RecordUnavailable
@@ -37,17 +38,19 @@ class Entry:
     failed: bool
 
 
-def _months(today: date) -> list[tuple[str, str]]:
+def _months(today: date, locale: str = "en") -> list[tuple[str, str]]:
+    """The months offered, newest first: (`2026-03`, `March 2026` in the language `locale` is written)."""
     out, year, month = [], today.year, today.month
     for _ in range(MONTHS_OFFERED):
-        out.append((f"{year:04d}-{month:02d}", month_year(date(year, month, 1))))
+        out.append((f"{year:04d}-{month:02d}", month_year(date(year, month, 1), locale)))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return out
 
 
 def add_access_log_routes(router: APIRouter, portal: Portal) -> None:
     async def access_log(visit: Visit) -> Response:
-        months = _months(visit.portal.clock.today())
+        formats = visit.portal.clock.formats(visit.locale)
+        months = _months(visit.portal.clock.today(), formats)
         asked = visit.request.query_params.get("month", "")
         month = asked if re.fullmatch(r"\d{4}-\d{2}", asked) and asked in dict(months) else months[0][0]
         start = f"{month}-01"
@@ -66,9 +69,9 @@ def add_access_log_routes(router: APIRouter, portal: Portal) -> None:
                     when = parse_instant(item.get("when"))
                     if when is None or when.astimezone(visit.portal.clock.tz).strftime("%Y-%m") != month:
                         continue
-                    entries.append(Entry(visit.portal.clock.when(item.get("when")), str(item.get("who") or ""),
-                                         str(item.get("what") or ""), item.get("app"), item.get("from"),
-                                         item.get("outcome") == "failure"))
+                    entries.append(Entry(visit.portal.clock.when(item.get("when"), visit.locale),
+                                         str(item.get("who") or ""), str(item.get("what") or ""),
+                                         item.get("app"), item.get("from"), item.get("outcome") == "failure"))
                 following = body.get("next")
                 if not following or not str(following).startswith(API + "?"):
                     break
@@ -78,7 +81,7 @@ def add_access_log_routes(router: APIRouter, portal: Portal) -> None:
                 path, params = str(following), None
         except RecordUnavailable:
             unavailable = True
-        return visit.render("portal/access_log.html", title="Who has looked at your record", entries=entries,
+        return visit.render("portal/access_log.html", title=gettext("Who has looked at your record"), entries=entries,
                             months=months, month=month, month_words=dict(months)[month], unavailable=unavailable,
                             older=older, continued=bool(CURSOR.fullmatch(older_asked)))
 

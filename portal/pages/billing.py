@@ -19,11 +19,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
+from locales import N_
 from mappers.billing import Statement, balance_due, dollars, payment_request, statement, statements
+from mappers.payments import BALANCE_DUE
 from mappers.validation import is_fhir_id
 from payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 from payments.cards import card_from_form
 from payments.test_provider import TEST_CARDS
+from web.i18n import gettext
 
 from ..core import PREFIX, Portal, Visit
 from ..fhir import NotFound, WriteRefused
@@ -35,6 +38,28 @@ log = logging.getLogger("portal.billing")
 STATEMENTS_SHOWN = 100
 BILLING_PHONE = "217-555-0120"
 DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# What payments.cards says about a card typed wrong. That package keeps its words in English (the catalogue
+# does not read it); their translations are marked here and looked up when the form is shown again
+# (tests/unit/portal/test_billing_pages.py checks that every message it can give is in this list).
+CARD_WORDS = (
+    N_("Enter the name on the card."), N_("The name can be up to 100 letters long."), N_("Enter the card number."),
+    N_("This is not a card number. Check the digits on the front of your card."),
+    N_("Enter the expiry date, for example 04/29."), N_("Write the expiry date as month/year, for example 04/29."),
+    N_("This card has expired. Use another card."),
+    N_("Enter the 3 or 4 digit security code from the back of the card."),
+)
+
+
+# The gateway's refusal when the balance changed meanwhile (its words, with the amount it found).
+BALANCE_REFUSAL = re.compile(re.escape(BALANCE_DUE).replace(re.escape("%(amount)s"), "(?P<amount>.+?)") + r"\.?")
+
+
+def refusal_words(reason: str) -> str:
+    """The gateway payment rule's refusal (in English: it does not know who reads it) in the reader's
+    language when it is one of the rule's own (mappers/payments.py), as a sentence."""
+    found = BALANCE_REFUSAL.fullmatch(reason)
+    said = gettext(BALANCE_DUE) % {"amount": found["amount"]} if found else gettext(reason.rstrip("."))
+    return said if said.endswith((".", "?", "!")) else said + "."
 
 
 def _provider(visit: Visit) -> PaymentProvider | None:
@@ -49,7 +74,7 @@ def _test_cards(provider: PaymentProvider | None) -> list[tuple[str, str, str]]:
     for number, (brand, outcome) in TEST_CARDS.items():
         cuts = (4, 10) if len(number) == 15 else (4, 8, 12)  # American Express is printed 4-6-5
         grouped = " ".join(number[a:b] for a, b in zip((0, *cuts), (*cuts, len(number)), strict=True))
-        out.append((grouped, brand, "pays" if outcome == "ok" else "is declined"))
+        out.append((grouped, brand, gettext("pays") if outcome == "ok" else gettext("is declined")))
     return out
 
 
@@ -64,29 +89,36 @@ async def _invoice(visit: Visit) -> dict[str, Any]:
 async def statements_page(visit: Visit) -> Response:
     found = await visit.fhir.search("Invoice", [("patient", visit.patient_id), ("_sort", "-date"),
                                                 ("_count", str(STATEMENTS_SHOWN))], all_pages=False)
-    shown = statements(found, visit.portal.clock.tz)
+    formats = visit.portal.clock.formats(visit.locale)
+    shown = statements(found, visit.portal.clock.tz, formats)
     due = balance_due(shown)
-    return visit.render("portal/billing.html", title="Bills and payments", statements=shown,
-                        due_text=dollars(due), owes=due > 0, phone=BILLING_PHONE)
+    return visit.render("portal/billing.html", title=gettext("Bills and payments"), statements=shown,
+                        due_text=dollars(due, formats), owes=due > 0, phone=BILLING_PHONE)
 
 
 def _question_link(shown: Statement) -> str:
-    return f"{PREFIX}/messages/new?" + urlencode({"topic": "billing", "subject": f"Question about statement "
-                                                                                 f"{shown.number}"})
+    subject = gettext("Question about statement %(number)s") % {"number": shown.number}
+    return f"{PREFIX}/messages/new?" + urlencode({"topic": "billing", "subject": subject})
+
+
+def _statement(visit: Visit, invoice: dict[str, Any]) -> Statement:
+    """The statement in the reader's language (dates and amounts as their region writes them)."""
+    clock = visit.portal.clock
+    return statement(invoice, clock.tz, clock.formats(visit.locale))
 
 
 async def statement_page(visit: Visit) -> Response:
-    shown = statement(await _invoice(visit), visit.portal.clock.tz)
+    shown = _statement(visit, await _invoice(visit))
     query = visit.request.query_params
-    return visit.render("portal/billing_statement.html", title=f"Statement {shown.number}", s=shown,
-                        dollars=dollars, question_link=_question_link(shown), phone=BILLING_PHONE,
-                        paid=query.get("paid") == "1", processing=query.get("processing") == "1")
+    title = gettext("Statement %(number)s") % {"number": shown.number}
+    return visit.render("portal/billing_statement.html", title=title, s=shown, question_link=_question_link(shown),
+                        phone=BILLING_PHONE, paid=query.get("paid") == "1", processing=query.get("processing") == "1")
 
 
 async def statement_as_pdf(visit: Visit) -> Response:
     invoice = await _invoice(visit)
-    shown = statement(invoice, visit.portal.clock.tz)
-    name = visit.session.patient_name or "Patient"
+    shown = _statement(visit, invoice)
+    name = visit.session.patient_name or gettext("Patient")
     data = await asyncio.to_thread(statement_pdf, shown, name, BILLING_PHONE)
     filename = f"statement-{re.sub(r'[^A-Za-z0-9-]', '', shown.number) or 'bill'}.pdf"
     return Response(b"".join(chunks(data)), media_type="application/pdf",
@@ -98,13 +130,14 @@ def _pay_page(visit: Visit, shown: Statement, form: dict[str, str], errors: dict
     provider = _provider(visit)
     # Only the name on the card is ever written back into the page; number, expiry and code never are.
     kept = {"card_name": form.get("card_name", "")}
-    return visit.render("portal/billing_pay.html", status, title=f"Pay statement {shown.number}", s=shown,
+    title = gettext("Pay statement %(number)s") % {"number": shown.number}
+    return visit.render("portal/billing_pay.html", status, title=title, s=shown,
                         form=kept, errors=errors, submission=submission, provider=provider,
                         test_cards=_test_cards(provider), phone=BILLING_PHONE)
 
 
 async def pay_form(visit: Visit) -> Response:
-    shown = statement(await _invoice(visit), visit.portal.clock.tz)
+    shown = _statement(visit, await _invoice(visit))
     if not shown.open:
         return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
     return _pay_page(visit, shown, {}, {}, new_submission())
@@ -120,10 +153,11 @@ def _amount(text: str) -> Decimal | None:
 async def _form_again(visit: Visit, fields: dict[str, str], errors: dict[str, list[str]], submission: str,
                       status: int = 422) -> Response:
     """The payment form again with what was wrong (or the statement, if it has been paid meanwhile)."""
-    shown = statement(await _invoice(visit), visit.portal.clock.tz)
+    shown = _statement(visit, await _invoice(visit))
     if not shown.open:
         return RedirectResponse(f"{PREFIX}/billing/{shown.id}", status_code=303)
-    return _pay_page(visit, shown, fields, errors, submission, status)
+    said = {name: [gettext(message) for message in messages] for name, messages in errors.items()}
+    return _pay_page(visit, shown, fields, said, submission, status)
 
 
 async def pay(visit: Visit) -> Response:
@@ -139,10 +173,11 @@ async def pay(visit: Visit) -> Response:
     card, errors = card_from_form(fields, visit.portal.clock.today())
     amount = _amount(fields.get("amount", ""))
     if amount is None or amount <= 0:
-        errors["amount"] = ["The amount to pay is missing. Please open the bill and pay again."]
+        errors["amount"] = [gettext("The amount to pay is missing. Please open the bill and pay again.")]
     provider = _provider(visit)
     if provider is None:
-        errors["card_number"] = [f"Card payments cannot be taken right now. Please call {BILLING_PHONE}."]
+        errors["card_number"] = [gettext("Card payments cannot be taken right now. Please call %(phone)s.")
+                                 % {"phone": BILLING_PHONE}]
     if errors or card is None or provider is None or amount is None:
         return await _form_again(visit, fields, errors, submission)
     # After the provider or the gateway has said no, the next try is a new payment: a new submission id, so
@@ -152,17 +187,16 @@ async def pay(visit: Visit) -> Response:
     except PaymentDeclined as exc:
         return await _form_again(visit, fields, {"card_number": [exc.reason]}, new_submission())
     except PaymentUnavailable:
-        return await _form_again(visit, fields, {"card_number": ["The payment service is not answering. Nothing "
-                                                                 "was charged. Please try again in a few minutes."]},
-                                 submission, 503)
+        busy = gettext("The payment service is not answering. Nothing was charged. Please try again in a few minutes.")
+        return await _form_again(visit, fields, {"card_number": [busy]}, submission, 503)
     body = payment_request(invoice_id, amount, "USD", token.token, submission, visit.portal.clock.now())
     try:
         await visit.fhir.write("POST", "PaymentReconciliation", body, idempotency_key=f"payment-{submission}")
     except WriteRefused as exc:
         if exc.status == 409 and "Idempotency-Key" in exc.reason:  # the same form's first sending is paying
             return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?processing=1", status_code=303)
-        reason = exc.reason if exc.reason.endswith(".") else exc.reason + "."
-        field = "amount" if "balance due" in reason else "card_number"
+        reason = refusal_words(exc.reason)
+        field = "amount" if BALANCE_REFUSAL.fullmatch(exc.reason) else "card_number"
         return await _form_again(visit, fields, {field: [reason]}, new_submission())
     return RedirectResponse(f"{PREFIX}/billing/{invoice_id}?paid=1", status_code=303)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from smart_auth.accounts.proxies import RELATIONSHIPS
+from web.i18n import gettext as _
 
 from ..core import PREFIX, Portal, Visit, request_id
 
@@ -23,7 +24,7 @@ def add_caregiver_routes(router: APIRouter, portal: Portal) -> None:
         own_record = session.fhir_user == f"Patient/{session.patient_id}"
         proxies = await accounts.proxies_of_patient(session.patient_id) if own_record else []
         signin = await portal.deps.signins.current(visit.request)
-        return visit.render("portal/caregivers.html", title="Caregivers", records=records, proxies=proxies,
+        return visit.render("portal/caregivers.html", title=_("Caregivers"), records=records, proxies=proxies,
                             own_record=own_record, relationships=RELATIONSHIPS,
                             signin_csrf=signin.csrf_token if signin else "")
 

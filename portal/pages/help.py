@@ -7,6 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from web.i18n import gettext as _
+
 from ..core import PREFIX, Portal, Visit
 from ..guide import GUIDE_PAGE
 from ..help_topics import HELP_PAGE, TOPICS, topic
@@ -17,7 +19,7 @@ SELF_CHECK = f"{PREFIX}/self-check"
 
 def add_help_routes(router: APIRouter, portal: Portal) -> None:
     async def help_index(visit: Visit) -> Response:
-        return visit.render("portal/help.html", title="Help", topics=TOPICS, guide_url=GUIDE_PAGE,
+        return visit.render("portal/help.html", title=_("Help"), topics=TOPICS, guide_url=GUIDE_PAGE,
                             self_check_url=SELF_CHECK)
 
     router.get(HELP_PAGE, include_in_schema=False)(portal.page(help_index))
@@ -27,14 +29,14 @@ def add_help_routes(router: APIRouter, portal: Portal) -> None:
         visit = await portal.visit(request)
         found = topic(key)
         if found is None:
-            return portal.message(request, "Page not found", "We have no help page with that name.", 404,
-                                  session=visit.session, action_url=HELP_PAGE, action_text="See all help pages")
-        return visit.render("portal/help_topic.html", title=f"Help: {found.title}", topic=found)
+            return portal.message(request, _("Page not found"), _("We have no help page with that name."), 404,
+                                  session=visit.session, action_url=HELP_PAGE, action_text=_("See all help pages"))
+        return visit.render("portal/help_topic.html", title=_("Help: %(title)s") % {"title": found.title}, topic=found)
 
     def self_check_page(visit: Visit, status: int = 200, **context: object) -> Response:
         context.setdefault("form", {})
         context.setdefault("errors", {})
-        return visit.render("portal/self_check.html", status, title="Self-check: how do I use my portal?",
+        return visit.render("portal/self_check.html", status, title=_("Self-check: how do I use my portal?"),
                             questions=QUESTIONS, answers=ANSWERS, **context)
 
     async def self_check(visit: Visit) -> Response:
@@ -50,5 +52,6 @@ def add_help_routes(router: APIRouter, portal: Portal) -> None:
         outcomes, errors = check_answers(form)
         if errors:
             return self_check_page(visit, 400, form=form, errors=errors)
-        return visit.render("portal/self_check_result.html", title="Your self-check", outcomes=outcomes,
-                            to_work_on=[o for o in outcomes if o.needs_help], self_check_url=SELF_CHECK)
+        return visit.render("portal/self_check_result.html", title=_("Your self-check"), outcomes=outcomes,
+                            answers=ANSWERS, to_work_on=[o for o in outcomes if o.needs_help],
+                            self_check_url=SELF_CHECK)

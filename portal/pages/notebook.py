@@ -20,6 +20,7 @@ from mappers.appointments import upcoming_appointments
 from mappers.medications import medication_list
 from mappers.names import display_name
 from mappers.notebook import (
+    A_MEDICINE,
     ADD_WORDS,
     CATEGORY_SEARCH,
     KIND_CODES,
@@ -32,6 +33,7 @@ from mappers.notebook import (
     NotebookEntry,
     entry_errors,
     entry_resource,
+    in_words,
     medicine_choices,
     notebook_entries,
     notebook_entry,
@@ -40,7 +42,8 @@ from mappers.notebook import (
     visit_choices,
 )
 from mappers.validation import is_fhir_id
-from web.i18n import content_locale
+from web.i18n import gettext as _
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import NotFound, RecordUnavailable, WriteRefused
@@ -49,10 +52,10 @@ from .messages import me_refs, new_submission, plain_refusal, read_form, submiss
 
 PAGE = f"{PREFIX}/notebook"
 VERSION = re.compile(r"[A-Za-z0-9.\-]{1,64}")
-SAVED = {"new": "Saved in your notebook. Only you can see it until you share it.",
-         "new-shared": "Saved and shared with your care team.",
-         "changed": "Your changes are saved.",
-         "shared": "Shared with your care team. They can now see it in your record."}
+SAVED = {"new": _l("Saved in your notebook. Only you can see it until you share it."),
+         "new-shared": _l("Saved and shared with your care team."),
+         "changed": _l("Your changes are saved."),
+         "shared": _l("Shared with your care team. They can now see it in your record.")}
 
 
 def notebook_search(visit: Visit) -> Any:
@@ -68,8 +71,10 @@ def visits_search(visit: Visit) -> Any:
 
 
 def entries_of(visit: Visit, resources: list[dict[str, Any]] | None) -> list[NotebookEntry]:
+    """The notebook in words, in the reader's language (dates the way their region writes them)."""
     clock = visit.portal.clock
-    return notebook_entries(resources or [], clock.today(), mine=me_refs(visit), tz=clock.tz)
+    return notebook_entries(resources or [], clock.today(), mine=me_refs(visit), tz=clock.tz,
+                            locale=clock.formats(visit.locale))
 
 
 async def _choices(visit: Visit) -> tuple[dict[str, str], dict[str, str]]:
@@ -80,18 +85,19 @@ async def _choices(visit: Visit) -> tuple[dict[str, str], dict[str, str]]:
         visits=visits_search(visit))
     if not parts["medicines"].ok or not parts["visits"].ok:
         raise RecordUnavailable("notebook")
-    current, past = medication_list(parts["medicines"].value or [], tz=clock.tz,
-                                    locale=clock.formats(content_locale("portal/notebook_entry.html", visit.locale)))
-    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz)
-    return medicine_choices([*current, *past]), visit_choices(views, clock.tz)
+    formats = clock.formats(visit.locale)
+    current, past = medication_list(parts["medicines"].value or [], tz=clock.tz, locale=formats)
+    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz,
+                                  locale=formats)
+    return medicine_choices([*current, *past], formats), visit_choices(views, clock.tz, formats)
 
 
 async def show_notebook(visit: Visit) -> Response:
     parts = await load_sections(entries=notebook_search(visit))
     entries = entries_of(visit, parts["entries"].value)
     saved = visit.request.query_params.get("saved", "")
-    return visit.render("portal/notebook.html", title="Your health notebook", parts=parts,
-                        entries=entries, add_words=ADD_WORDS, saved=SAVED.get(saved, ""),
+    return visit.render("portal/notebook.html", title=_("Your health notebook"), parts=parts,
+                        entries=entries, add_words=in_words(ADD_WORDS, visit.locale), saved=SAVED.get(saved, ""),
                         conflict=visit.request.query_params.get("conflict") == "1")
 
 
@@ -99,12 +105,12 @@ def _form_page(visit: Visit, *, form: dict[str, str], errors: dict[str, list[str
                medicines: dict[str, str], visits: dict[str, str], entry: NotebookEntry | None = None,
                version: str = "", status: int = 200) -> Response:
     kind = entry.kind if entry else form.get("kind", "")
-    title = f"Change: {KIND_WORDS[kind].lower()}" if entry else ADD_WORDS[kind]
+    title = _("Change: %(kind)s") % {"kind": _(KIND_WORDS[kind]).lower()} if entry else _(ADD_WORDS[kind])
     return visit.render("portal/notebook_entry.html", status, title=title, form=form, errors=errors,
                         submission=submission, kind=kind, entry=entry, version=version, medicines=medicines,
-                        visits=visits, severities=SEVERITY_WORDS, today=visit.portal.clock.today(),
-                        text_max=TEXT_MAX, kinds={"symptom": SYMPTOM, "side_effect": SIDE_EFFECT,
-                                                  "question": QUESTION})
+                        visits=visits, severities=in_words(SEVERITY_WORDS, visit.locale),
+                        today=visit.portal.clock.today(), text_max=TEXT_MAX,
+                        kinds={"symptom": SYMPTOM, "side_effect": SIDE_EFFECT, "question": QUESTION})
 
 
 async def new_entry(visit: Visit) -> Response:
@@ -123,7 +129,8 @@ async def add_entry(visit: Visit) -> Response:
     fields, _ = await read_form(visit)
     submission = submission_of(fields)
     medicines, visits = await _choices(visit)
-    errors = entry_errors(fields, visit.portal.clock.today(), medicines=medicines, visits=visits)
+    errors = entry_errors(fields, visit.portal.clock.today(), medicines=medicines, visits=visits,
+                          locale=visit.locale)
     if "kind" in errors:
         raise FormExpired()
     if not errors:
@@ -149,7 +156,8 @@ async def _own_entry(visit: Visit, entry_id: str) -> tuple[dict[str, Any], Noteb
         raise NotFound("Observation")
     resource = await visit.fhir.read("Observation", entry_id)
     clock = visit.portal.clock
-    entry = notebook_entry(resource, clock.today(), mine=me_refs(visit), tz=clock.tz)
+    entry = notebook_entry(resource, clock.today(), mine=me_refs(visit), tz=clock.tz,
+                           locale=clock.formats(visit.locale))
     if entry is None or not entry.written_by_me:
         raise NotFound("Observation")
     return resource, entry
@@ -159,7 +167,7 @@ async def edit_entry(visit: Visit) -> Response:
     _, entry = await _own_entry(visit, visit.request.path_params["entry_id"])
     medicines, visits = await _choices(visit)
     if entry.medicine_id and entry.medicine_id not in medicines:
-        medicines[entry.medicine_id] = entry.medicine or "A medicine"
+        medicines[entry.medicine_id] = entry.medicine or _(A_MEDICINE)
     return _form_page(visit, form=entry.form(), errors={}, submission=new_submission(), medicines=medicines,
                       visits=visits, entry=entry, version=entry.version)
 
@@ -174,9 +182,10 @@ async def save_entry(visit: Visit) -> Response:
     current, entry = await _own_entry(visit, visit.request.path_params["entry_id"])
     medicines, visits = await _choices(visit)
     if entry.medicine_id and entry.medicine_id not in medicines:
-        medicines[entry.medicine_id] = entry.medicine or "A medicine"
+        medicines[entry.medicine_id] = entry.medicine or _(A_MEDICINE)
     fields = {**fields, "kind": entry.kind}
-    errors = entry_errors(fields, visit.portal.clock.today(), medicines=medicines, visits=visits)
+    errors = entry_errors(fields, visit.portal.clock.today(), medicines=medicines, visits=visits,
+                          locale=visit.locale)
     if not errors:
         body = entry_resource(fields, patient_ref=f"Patient/{visit.patient_id}", author_ref=visit.session.fhir_user,
                               submission=submission, today=visit.portal.clock.today(), medicines=medicines,
@@ -222,11 +231,13 @@ async def print_notebook(visit: Visit) -> Response:
     if not parts["entries"].ok:
         raise RecordUnavailable("notebook")
     entries = entries_of(visit, parts["entries"].value)
-    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz)
+    formats = clock.formats(visit.locale)
+    views = upcoming_appointments(parts["visits"].value or [], clock.today(), clock.now(), tz=clock.tz,
+                                  locale=formats)
     name = display_name(parts["patient"].value) if parts["patient"].ok else None
-    return visit.render("portal/notebook_print.html", title="Your health notebook to print",
-                        heading=print_heading(name or "you", clock.today()), entries=entries,
-                        visits=visit_choices(views, clock.tz), next_visit=views[0] if views else None)
+    return visit.render("portal/notebook_print.html", title=_("Your health notebook to print"),
+                        heading=print_heading(name, clock.today(), formats), entries=entries,
+                        visits=visit_choices(views, clock.tz, formats), next_visit=views[0] if views else None)
 
 
 def add_notebook_routes(router: APIRouter, portal: Portal) -> None:

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from mappers.allergies import allergy
 from mappers.allergy_report import allergy_errors, kinds_in, reported_allergy
 from mappers.coverage import CHANGES, HOLDERS, SUBJECT, coverage_cards, insurance_errors, insurance_request_text
+from mappers.coverage import in_words as coverage_words
 from mappers.messages import TOPICS, outgoing, thread_id
 from mappers.notices import CHOOSABLE, notice_email_problem
 from mappers.profile import (
@@ -31,12 +32,13 @@ from mappers.profile import (
     US_STATES,
     changed_meanwhile,
     contact_details,
+    in_words,
     patient_with_profile,
     profile_errors,
     profile_form,
 )
 from mappers.validation import is_fhir_id
-from web.i18n import content_locale
+from web.i18n import gettext
 
 from ..core import PREFIX, FormExpired, Portal, Visit
 from ..fhir import WriteRefused
@@ -66,14 +68,14 @@ async def overview(visit: Visit) -> Response:
         allergies=visit.fhir.search("AllergyIntolerance", [("patient", visit.patient_id)], all_pages=False),
     )
     clock, mine = visit.portal.clock, _mine(visit)
-    words = clock.formats(content_locale("portal/profile.html", visit.locale))  # the page's own language
+    formats = clock.formats(visit.locale)
     allergies = []
     for resource in parts["allergies"].value or []:
         verification = {c.get("code") for c in (resource.get("verificationStatus") or {}).get("coding") or []}
         if verification & {"entered-in-error", "refuted"}:
             continue
         reported = (resource.get("recorder") or {}).get("reference") in mine
-        allergies.append((allergy(resource, clock.tz, words), reported))
+        allergies.append((allergy(resource, clock.tz, formats), reported))
     query = visit.request.query_params
     thread = query.get("thread", "")
     try:
@@ -82,12 +84,12 @@ async def overview(visit: Visit) -> Response:
     except (RedisError, OSError):  # the rest of the page does not depend on it
         notice_email, notice_kinds = None, None
     return visit.render(
-        "portal/profile.html", title="Your profile", parts=parts,
-        details=contact_details(parts["patient"].value) if parts["patient"].ok else None,
-        cards=coverage_cards(parts["coverage"].value or [], clock.today(), clock.tz),
+        "portal/profile.html", title=gettext("Your profile"), parts=parts,
+        details=contact_details(parts["patient"].value, visit.locale) if parts["patient"].ok else None,
+        cards=coverage_cards(parts["coverage"].value or [], clock.today(), clock.tz, formats),
         allergies=allergies, saved=query.get("saved", ""), thread=thread if is_fhir_id(thread) else "",
         notice_kinds=notice_kinds, notice_email=notice_email or "",
-        notice_error=notice_email_problem("x") if query.get("notices") == "bad-email" else None)
+        notice_error=notice_email_problem("x", visit.locale) if query.get("notices") == "bad-email" else None)
 
 
 # -- notices -------------------------------------------------------------------------------------------
@@ -108,10 +110,12 @@ async def save_notices(visit: Visit) -> Response:
 # -- contact details --------------------------------------------------------------------------------
 def _contact_page(visit: Visit, form: dict[str, str], errors: dict[str, list[str]], submission: str, version: str,
                   status: int = 200, on_file: dict[str, str] | None = None) -> Response:
-    return visit.render("portal/profile_contact.html", status, title="Change your contact details", form=form,
-                        errors=errors, submission=submission, version=version, languages=LANGUAGES,
-                        ways=CONTACT_WAYS, phone_kinds=PHONE_KINDS, states=sorted(US_STATES),
-                        slots=range(EMERGENCY_SLOTS), on_file=on_file, labels=FORM_LABELS)
+    lang = visit.locale
+    return visit.render("portal/profile_contact.html", status, title=gettext("Change your contact details"),
+                        form=form, errors=errors, submission=submission, version=version,
+                        languages=in_words(LANGUAGES, lang), ways=in_words(CONTACT_WAYS, lang),
+                        phone_kinds=in_words(PHONE_KINDS, lang), states=sorted(US_STATES),
+                        slots=range(EMERGENCY_SLOTS), on_file=on_file, labels=in_words(FORM_LABELS, lang))
 
 
 async def contact_form(visit: Visit) -> Response:
@@ -126,7 +130,7 @@ async def save_contact(visit: Visit) -> Response:
     version = fields.get("version", "")
     if not VERSION.fullmatch(version):
         raise FormExpired()
-    errors = profile_errors(fields)
+    errors = profile_errors(fields, visit.locale)
     if errors:
         return _contact_page(visit, fields, errors, submission, version, 422)
     current = await _patient(visit)
@@ -139,7 +143,7 @@ async def save_contact(visit: Visit) -> Response:
             # person save again knowingly (the form now carries the new version).
             fresh = await _patient(visit)
             return _contact_page(visit, fields, {}, new_submission(), _version(fresh), 409,
-                                 on_file=changed_meanwhile(fields, profile_form(fresh)))
+                                 on_file=changed_meanwhile(fields, profile_form(fresh), visit.locale))
         return _contact_page(visit, fields, {"form": [plain_refusal(exc)]}, submission, version, 422)
     return RedirectResponse(f"{PREFIX}/profile?saved=contact", status_code=303)
 
@@ -147,8 +151,9 @@ async def save_contact(visit: Visit) -> Response:
 # -- insurance -----------------------------------------------------------------------------------------
 def _insurance_page(visit: Visit, form: dict[str, str], errors: dict[str, list[str]], submission: str,
                     status: int = 200) -> Response:
-    return visit.render("portal/profile_insurance.html", status, title="Add or change insurance", form=form,
-                        errors=errors, submission=submission, changes=CHANGES, holders=HOLDERS)
+    return visit.render("portal/profile_insurance.html", status, title=gettext("Add or change insurance"), form=form,
+                        errors=errors, submission=submission, changes=coverage_words(CHANGES, visit.locale),
+                        holders=coverage_words(HOLDERS, visit.locale))
 
 
 async def insurance_form(visit: Visit) -> Response:
@@ -161,7 +166,7 @@ async def send_insurance(visit: Visit) -> Response:
     await visit.check_csrf()
     fields, upload = await read_form(visit)
     submission = submission_of(fields)
-    errors = insurance_errors(fields, visit.portal.clock.today())
+    errors = insurance_errors(fields, visit.portal.clock.today(), visit.locale)
     attachment = await read_attachment(upload, errors)
     if not errors:
         body = outgoing(patient_ref=f"Patient/{visit.patient_id}", recipient=BILLING_TEAM,
@@ -181,9 +186,9 @@ async def send_insurance(visit: Visit) -> Response:
 # -- allergies -----------------------------------------------------------------------------------------
 def _allergy_page(visit: Visit, form: dict[str, str], errors: dict[str, list[str]], submission: str,
                   status: int = 200) -> Response:
-    return visit.render("portal/profile_allergy.html", status, title="Tell us about an allergy", form=form,
-                        errors=errors, submission=submission, today=visit.portal.clock.today(),
-                        kinds=kinds_in(content_locale("portal/profile_allergy.html", visit.locale)))
+    return visit.render("portal/profile_allergy.html", status, title=gettext("Tell us about an allergy"), form=form,
+                        errors=errors, submission=submission, kinds=kinds_in(visit.locale),
+                        today=visit.portal.clock.today())
 
 
 async def allergy_form(visit: Visit) -> Response:
@@ -195,8 +200,7 @@ async def report_allergy(visit: Visit) -> Response:
     fields, _ = await read_form(visit)
     submission = submission_of(fields)
     patient = await _patient(visit)
-    errors = allergy_errors(fields, visit.portal.clock.today(), patient.get("birthDate"),
-                            content_locale("portal/profile_allergy.html", visit.locale))
+    errors = allergy_errors(fields, visit.portal.clock.today(), patient.get("birthDate"), visit.locale)
     if not errors:
         body = reported_allergy(fields, patient_ref=f"Patient/{visit.patient_id}",
                                 reporter_ref=visit.session.fhir_user, submission=submission)

@@ -7,16 +7,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from smart_auth.accounts.preferences import CONTRASTS, TEXT_SIZES, DisplayPreferences
+from web.i18n import gettext as _
+from web.i18n import lazy_gettext as _l
 
 from ..core import PREFIX, Portal, Visit
 
 SETTINGS_PAGE = f"{PREFIX}/settings"
-FIELDS = {"text_size": (TEXT_SIZES, "Please pick a text size."),
-          "contrast": (CONTRASTS, "Please pick standard or high contrast.")}
+FIELDS = {"text_size": (TEXT_SIZES, _l("Please pick a text size.")),
+          "contrast": (CONTRASTS, _l("Please pick standard or high contrast."))}
 
 
 def display_errors(form: dict[str, str]) -> dict[str, list[str]]:
-    return {name: [message] for name, (allowed, message) in FIELDS.items() if form.get(name) not in allowed}
+    return {name: [str(message)] for name, (allowed, message) in FIELDS.items() if form.get(name) not in allowed}
 
 
 def add_settings_routes(router: APIRouter, portal: Portal) -> None:
@@ -24,7 +26,7 @@ def add_settings_routes(router: APIRouter, portal: Portal) -> None:
         current = visit.session.extra.get("display") or DisplayPreferences().as_fields()
         context.setdefault("form", current)
         context.setdefault("errors", {})
-        return visit.render("portal/settings.html", status, title="Display settings",
+        return visit.render("portal/settings.html", status, title=_("Display settings"),
                             saved=visit.request.query_params.get("saved") == "1", **context)
 
     async def settings(visit: Visit) -> Response:

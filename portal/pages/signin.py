@@ -125,7 +125,7 @@ def add_signin_routes(router: APIRouter, portal: Portal) -> None:
 
     async def account(visit: Visit) -> Response:
         sessions = await store.of_account(visit.session.account_id, visit.session.id)
-        return visit.render("portal/account.html", title="Your sign-ins", sessions=sessions,
+        return visit.render("portal/account.html", title=_("Your sign-ins"), sessions=sessions,
                             notice=visit.request.query_params.get("notice"))
 
     router.get(f"{PREFIX}/account", include_in_schema=False)(portal.page(account))

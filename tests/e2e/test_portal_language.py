@@ -59,9 +59,9 @@ async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_key
         await page.goto(path)
         await expect(page.locator("html")).to_have_attribute("lang", "es")
         await check_page(page, name)
-    # A page not translated yet says so in Spanish, and is marked English for screen readers.
-    await expect(page.locator("main")).to_have_attribute("lang", "en")
-    await expect(page.locator('main [lang="es"]')).to_have_text("Por ahora, esta página solo está en inglés.")
+    # The bills page (the last portal page translated) is Spanish too: nothing says it is only in English.
+    await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Facturas y pagos")
 
     # Signing out: the goodbye page and the sign-in page stay in Spanish (this browser remembers it).
     await press_by_keyboard(page, page.get_by_role("navigation", name="Portal").get_by_role(
@@ -232,3 +232,40 @@ async def test_the_messages_visits_medicines_referrals_forms_and_to_do_in_spanis
         await forms.first.click()
         await expect(page.get_by_role("link", name="Volver a sus formularios")).to_be_visible()
         await check_page(page, "portal-form-es")
+
+
+async def test_self_service_pages_in_spanish(spanish_signed_in: Callable[[], Awaitable[Page]]) -> None:
+    """Bills, profile, caregivers, the guide, help and self-check, the health notebook, display settings and
+    who looked, as a Spanish-speaking patient reads them: all in Spanish, and each clears every bar."""
+    page = await spanish_signed_in()
+    pages = (("/portal/guide", "Le damos la bienvenida a su portal del paciente"), ("/portal/help", "Ayuda"),
+             ("/portal/help/notebook", "Ayuda: Cuaderno de salud"),
+             ("/portal/self-check", "Autoevaluación: ¿cómo uso mi portal?"),
+             ("/portal/settings", "Opciones de pantalla"), ("/portal/caregivers", "Cuidadores"),
+             ("/portal/account", "Sus sesiones"), ("/portal/access-log", "Quién ha mirado su historial"),
+             ("/portal/notebook", "Su cuaderno de salud"),
+             ("/portal/notebook/new?kind=side-effect", "Anotar un efecto de un medicamento"),
+             ("/portal/notebook/print", None), ("/portal/billing", "Facturas y pagos"),
+             ("/portal/profile", "Su perfil"), ("/portal/profile/contact", "Cambiar sus datos de contacto"),
+             ("/portal/profile/insurance", "Agregar o cambiar el seguro"),
+             ("/portal/profile/allergies/new", "Avisarnos de una alergia"))
+    for path, heading in pages:
+        await page.goto(path)
+        await expect(page.locator("html")).to_have_attribute("lang", "es")
+        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        if heading:
+            await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        await check_page(page, "self-es-" + (path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")))
+    # A bill, in Spanish, with its amounts in dollars.
+    await page.goto("/portal/billing")
+    await page.locator("main table a").first.click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Factura ")
+    await expect(page.locator("main")).to_contain_text("Cómo se calculó su parte")
+    await check_page(page, "self-es-billing-statement")
+    # The self-check answered: where to go, in Spanish.
+    await page.goto("/portal/self-check")
+    await page.locator("#notes-no").check()
+    await page.get_by_role("button", name="Decirme adónde ir").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Su autoevaluación")
+    await expect(page.locator("main")).to_contain_text("Usted dijo: Todavía no")
+    await check_page(page, "self-es-self-check-result")

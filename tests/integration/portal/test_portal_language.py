@@ -48,11 +48,10 @@ def test_spanish_from_the_record_then_the_switch_wins_and_follows_the_account(ga
         results = b.get("/portal/results")
         assert '<html lang="es"' in results.text and not re.search(r'<main id="main"[^>]* lang="en"', results.text)
         assert "Análisis de laboratorio" in text_of(results.text) and "Lab results" not in text_of(results.text)
-        # A page not translated yet: its own words in English, marked as such, in the Spanish layout.
+        # The bills (the last portal page translated): Spanish too, amounts in dollars.
         bills = b.get("/portal/billing")
-        assert '<html lang="es"' in bills.text and re.search(r'<main id="main"[^>]* lang="en"', bills.text)
-        assert "Por ahora, esta página solo está en inglés." in text_of(bills.text)
-        assert "Bills" in text_of(bills.text) and "Cerrar sesión" in text_of(bills.text)
+        assert '<html lang="es"' in bills.text and not re.search(r'<main id="main"[^>]* lang="en"', bills.text)
+        assert "Facturas y pagos" in text_of(bills.text) and "solo está en inglés" not in text_of(bills.text)
         # The switch: English at once, on the same page.
         english = _switch(b, bills, "en", "/portal/billing")
         assert '<html lang="en"' in english.text and "Sign out" in text_of(english.text)

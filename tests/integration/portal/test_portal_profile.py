@@ -36,6 +36,14 @@ def _hidden(html: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
 
 
+def _in_english(b: httpx.Client, html: str) -> None:
+    """Read the portal in English with the language switch: the form below makes Spanish this record's
+    preferred language, and the words checked here are the English ones (the Spanish pages are checked in
+    tests/unit/portal/test_self_service_in_spanish.py)."""
+    switched = b.post("/portal/language", data={"csrf_token": csrf_of(html), "lang": "en", "next": "/portal/"})
+    assert switched.status_code == 303, text_of(switched.text)[:300]
+
+
 def _contact_form(html: str, **changes: str) -> dict[str, str]:
     data = {"csrf_token": csrf_of(html), "submission": _hidden(html, "submission"), "version": _hidden(html, "version"),
             "phone_kind": "mobile", "email": "", "line1": "12 Elm St", "line2": "", "city": "Urbana", "state": "IL",
@@ -51,6 +59,7 @@ def test_contact_details_are_saved_once_and_a_stale_form_saves_nothing(
     with portal_browser(gateway) as b:
         form = portal_sign_in(b, patient, "/portal/profile/contact")
         assert form.status_code == 200, text_of(form.text)[:300]
+        _in_english(b, form.text)
         before = _ehr_patient(ehr_base_url)
         data = _contact_form(form.text, phone=f"({phone[:3]}) {phone[4:]}", ec0_name="Maria Zhang",
                              ec0_relation="Sister", ec0_phone="217-555-0142")
@@ -95,6 +104,7 @@ def test_an_insurance_change_reaches_the_front_desk_and_an_allergy_is_recorded_u
     substance = f"Kiwi {uuid.uuid4().hex[:6]}"
     with portal_browser(gateway) as b:
         form = portal_sign_in(b, patient, "/portal/profile/insurance")
+        _in_english(b, form.text)
         data = {"csrf_token": csrf_of(form.text), "submission": _hidden(form.text, "submission"), "change": "add",
                 "insurer": "Acme Health", "member_id": member, "group": "G-100", "holder": "self",
                 "holder_name": "", "start": "2027-01-01", "note": "New job"}

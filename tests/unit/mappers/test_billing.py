@@ -93,3 +93,15 @@ def test_the_payment_key_is_per_patient_and_submission() -> None:
     a = payments.payment_key("Patient/p1", "s1")
     assert a == payments.payment_key("Patient/p1", "s1")
     assert a != payments.payment_key("Patient/p2", "s1") and a != payments.payment_key("Patient/p1", "s2")
+
+
+def test_a_statement_in_spanish_has_spanish_words_dates_and_dollars(records: dict[str, list[dict[str, Any]]]) -> None:
+    assert dollars(Decimal("1234.5"), "es_US") == "$1,234.50" and dollars(Decimal("-5"), "es_US") == "-$5.00"
+    assert dollars(Decimal("1234.5"), "es") == "1.234,50\xa0US$"  # Spain's way: the amount first
+    invoice = next(i for i in all_of_type(records, "Invoice") if i["status"] == "issued")
+    english, spanish = statement(invoice), statement(invoice, locale="es_US")
+    assert (english.totals, english.balance) == (spanish.totals, spanish.balance)  # the same sums
+    assert spanish.status_text == "Por pagar" and spanish.balance_text == english.balance_text
+    assert " de " in spanish.date_text and " de " in str(spanish.due_text)
+    assert [line.what for line in spanish.lines] != [line.what for line in english.lines]
+    assert all(line.what != PLAIN_CPT.get(line.code or "") for line in spanish.lines)

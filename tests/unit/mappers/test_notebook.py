@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import date
 
 from mappers.notebook import (
+    SEVERITY_WORDS,
     entry_errors,
     entry_resource,
     for_next_visit,
+    in_words,
     notebook_entries,
+    print_heading,
     shared,
     without_notebook,
 )
@@ -76,3 +79,22 @@ def test_before_a_visit_its_questions_and_the_recent_notes_are_picked() -> None:
     notes = for_next_visit(entries, "ap-1", date(2026, 11, 1))
     assert {e.id for e in notes.questions} == {"q-this", "q-any"} and [e.id for e in notes.notes] == ["recent"]
     assert not for_next_visit([], "ap-1", None)
+
+
+def test_in_spanish_the_words_and_dates_are_spanish_and_the_record_is_the_same() -> None:
+    errors = entry_errors({"kind": "symptom", "text": "x" * 501, "day": "2026-12-25", "severity": "awful"}, TODAY,
+                          medicines={}, visits={}, locale="es_US")
+    assert errors == {"text": ["Puede tener 500 letras como máximo. Usted tiene 501."],
+                      "day": ["Esa fecha todavía no llega. Escriba el día en que pasó."],
+                      "severity": ["Elija qué tan fuerte es: leve, moderada o grave."]}
+    side = resource("side-effect", "nb-2", medicine="rx-1", day="2026-11-20", severity="severe")
+    # What is written to the record does not depend on the language the patient reads.
+    assert side == resource("side-effect", "nb-2", medicine="rx-1", day="2026-11-20", severity="severe")
+    (entry,) = notebook_entries([shared(side)], TODAY, mine=[ME], locale="es_US")
+    assert (entry.kind_text, entry.severity_text, entry.status_text) == (
+        "Efecto de un medicamento", "Grave", "Compartida con su equipo médico")
+    assert (entry.day_text, entry.date_text) == ("viernes, 20 de noviembre de 2026", "20 de noviembre de 2026")
+    assert print_heading("Ana López", TODAY, "es_US") == "Cuaderno de salud de Ana López, impreso el lunes, " \
+                                                         "30 de noviembre de 2026"
+    assert print_heading(None, TODAY) == "Your health notebook, printed Monday 30 November 2026"
+    assert in_words(SEVERITY_WORDS, "es")["severe"] == "Grave: no puedo hacer mis cosas de siempre"

@@ -161,6 +161,27 @@ def test_an_allergy_report_is_checked_and_shaped_as_the_gateway_wants_it() -> No
     assert written["identifier"] == body["identifier"] and written["onsetDateTime"] == "2019-05-30"
 
 
+def test_in_spanish_the_profile_insurance_and_allergy_words_are_spanish_and_the_record_is_not() -> None:
+    words = contact_details(PATIENT, "es")
+    assert (words.language, words.contact_by, words.phone_kind) == ("Inglés", "Una llamada", "Celular")
+    errors = profile_errors(form(phone="12", state="ZZ", line1="x" * 81), "es")
+    assert errors["phone"] == ["Escriba un teléfono con su código de área, por ejemplo 217-555-0123."]
+    assert errors["state"] == ["Elija el estado."] and errors["line1"] == ["Puede tener 80 letras como máximo."]
+    # What is written to the record does not depend on the language the form was read in.
+    assert patient_with_profile(PATIENT, form(language="es")) == patient_with_profile(PATIENT, form(language="es"))
+    assert changed_meanwhile(form(contact_by="email"), form(), "es") == {"contact_by": "Una llamada"}
+    cov = {"resourceType": "Coverage", "status": "active", "period": {"start": "2026-01-01"},
+           "relationship": {"coding": [{"code": "self"}]}, "order": 1}
+    (card,) = coverage_cards([cov], TODAY, locale="es_US")
+    assert (card.status, card.how, card.order, card.insurer) == (
+        "En uso", "Usted es el titular de esta póliza", "Seguro principal", "Un seguro sin nombre en su historial")
+    assert card.since == "jueves, 1 de enero de 2026"
+    assert insurance_errors({"change": "x", "holder": "self", "insurer": "A"}, TODAY, "es")["change"] == [
+        "Elija lo que quiere hacer."]
+    fields = {"change": "add", "insurer": "Acme", "member_id": "AB 12345", "holder": "self", "start": ""}
+    assert "Request: Add a new insurance card" in insurance_request_text(fields)  # for the front desk: English
+
+
 def test_an_allergy_report_form_speaks_the_readers_language() -> None:
     errors = allergy_errors({"substance": "", "category": "x", "onset": "2030-01-01"}, TODAY, locale="es")
     assert errors["substance"] == ["Escriba a qué tiene alergia, por ejemplo “maní” o “penicilina”."]

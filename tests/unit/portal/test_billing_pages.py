@@ -17,13 +17,17 @@ import respx
 from redis.asyncio import Redis
 from starlette.requests import Request
 
-from payments import CardDetails, CardToken
+from locales import gettext_in
+from payments import CardDetails, CardToken, cards
 from payments.test_provider import TestCardProvider
 from portal.core import FormExpired, PortalDeps, Visit
 from portal.fhir import NotFound, PortalFhir
 from portal.pages import billing
+from portal.pages.billing import CARD_WORDS
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
+from tests.plain_language import sentences_in
+from web.i18n import using_locale
 
 from .pages_harness import portal_for
 
@@ -249,3 +253,23 @@ async def test_a_statement_paid_meanwhile_goes_back_to_the_statement(tmp_path: P
         "severity": "error", "code": "business-rule", "diagnostics": "This statement has nothing left to pay"}]})
     page = await billing.pay(visit(tmp_path, "POST", "/p", invoice_id="inv-1", data=_form()))
     assert page.status_code == 303 and page.headers["location"] == "/portal/billing/inv-1"
+
+
+def test_every_message_the_card_check_gives_can_be_shown_in_spanish() -> None:
+    """payments.cards words its messages in English; the billing page marks each one for the catalogue."""
+    said = set(sentences_in(Path(cards.__file__)))
+    assert said and said <= set(CARD_WORDS), said - set(CARD_WORDS)
+    assert all(gettext_in("es", message) != message for message in CARD_WORDS)
+
+
+def test_the_payment_rules_refusals_are_said_in_the_readers_language() -> None:
+    """The gateway's payment rule refuses in English; the billing page says its refusals in Spanish."""
+    with using_locale("es"):
+        assert billing.refusal_words("The amount must be the balance due on this statement, $1,050.00") == \
+            "La cantidad debe ser lo que se debe de esta factura, $1,050.00."
+        assert billing.refusal_words("This statement has nothing left to pay") == \
+            "No queda nada por pagar en esta factura."
+        # Words the rule does not have (the card provider's) are shown as they came.
+        assert billing.refusal_words("Your card was declined. Nothing was charged.") == \
+            "Your card was declined. Nothing was charged."
+    assert billing.refusal_words("This statement has nothing left to pay") == "This statement has nothing left to pay."

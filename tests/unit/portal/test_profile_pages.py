@@ -43,7 +43,7 @@ async def test_the_overview_says_it_all_in_words(tmp_path: Path, gw: respx.MockR
     coverage = gw.get("/Coverage").respond(json=bundle(COVERAGE))
     gw.get("/AllergyIntolerance").respond(json=bundle(CLINIC_ALLERGY, MY_ALLERGY))
     words = text(await profile.overview(visit(tmp_path, path="/portal/profile")))
-    assert "447-555-0174 (mobile)" in words and "Spanish (Español)" in words and "A phone call" in words
+    assert "447-555-0174 (mobile phone)" in words and "Spanish (Español)" in words and "A phone call" in words
     assert "Blue Cross and Blue Shield" in words and "Member ID: BCB773528200" in words and "In use" in words
     assert "Peanuts You told us Not confirmed yet" in words and "Penicillin" in words
     assert "You have not told us who to call in an emergency" in words
