@@ -8,6 +8,7 @@ page here rendered (a new page gets measured, or this test says it is missing).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from smart_auth.accounts.models import PatientLink, ProxyLink
 from smart_auth.accounts.proxies import RELATIONSHIPS
 from tests.plain_language import MAX_GRADE, DataMask, Grade, grade_page, record_strings, report, too_hard
 from tests.unit.mappers.conftest import TODAY
+from web.i18n import LANG_COOKIE
 
 from .pages_harness import demo_visit
 
@@ -187,17 +189,26 @@ def requests_for(resources: list[dict[str, Any]]) -> Iterator[tuple[str, str, di
 
 
 async def grade_site(site: Site, mask: DataMask, requests: Iterable[tuple[str, str, dict[str, str] | None]],
-                     label: str = "") -> list[Grade]:
+                     label: str = "", lang: str = "en") -> list[Grade]:
     grades = []
     for method, path, data in requests:
         status, html = await site.page(method, path, data)
         assert status not in (405, 500), f"{method} {path}: {status}"  # 503: a page saying the EHR is down
+        assert_wholly_in(lang, html, f"{method} {path}")
         suffix = "" if data is None else (" (sent empty)" if not data else " (sent wrong)")
-        grades.append(grade_page(f"{method} {path}{suffix}{label}", html, mask))
+        grades.append(grade_page(f"{method} {path}{suffix}{label}", html, mask, lang))
     return grades
 
 
-def direct_pages(site: Site, mask: DataMask) -> list[Grade]:
+def assert_wholly_in(lang: str, html: str, name: str) -> None:
+    """The page is in `lang`, and (in another language than English) none of its own words are marked as
+    still English: every portal page is translated."""
+    assert f'<html lang="{lang}"' in html, name
+    if lang != "en":
+        assert not re.search(r'<main[^>]*\slang="en"', html), f"{name} is still English"
+
+
+def direct_pages(site: Site, mask: DataMask, lang: str = "en") -> list[Grade]:
     """The pages whose data lives in the sign-in store rather than the record (sign-ins, caregivers), and
     the problem pages, rendered with what their routes hand them."""
     visit, now = site.visit, NOON.replace(tzinfo=UTC).timestamp()
@@ -212,10 +223,11 @@ def direct_pages(site: Site, mask: DataMask) -> list[Grade]:
              ("portal/caregivers.html", {"records": [PatientLink("pt-9", "Ana Lopez", "rp-1")], "proxies": [],
                                          "own_record": False, "relationships": RELATIONSHIPS, "signin_csrf": "c"})]
     grades = [grade_page(f"{name} ({', '.join(sorted(k for k, v in ctx.items() if v))})",
-                         visit.render(name, **ctx).body.decode(), mask) for name, ctx in pages]
+                         visit.render(name, **ctx).body.decode(), mask, lang) for name, ctx in pages]
     for kind, (title, text, status) in PATIENT_WORDS.items():
         html = visit.portal.message(visit.request, title, text, status, session=visit.session).body.decode()
-        grades.append(grade_page(f"problem page: {kind}", html, mask))
+        assert_wholly_in(lang, html, f"problem page: {kind}")
+        grades.append(grade_page(f"problem page: {kind}", html, mask, lang))
     site.rendered.update(name for name, _ in pages)
     return grades
 
@@ -242,6 +254,30 @@ async def test_every_patient_page_reads_at_grade_7_or_below(tmp_path: Path, reco
                  if not p.name.startswith("_") and p.name not in NOT_PAGES}
     assert not templates - rendered, f"portal pages not measured here: {sorted(templates - rendered)}"
     assert len(grades) > 100 and all(g.words for g in grades if "problem" not in g.name)
+    assert not too_hard(grades), f"above grade {MAX_GRADE}: {too_hard(grades)}"
+
+
+async def test_every_patient_page_in_spanish_reads_at_grade_7_or_below(tmp_path: Path, records: dict,
+                                                                        mask: DataMask) -> None:
+    """The same pages and states for a patient who reads Spanish: each one wholly Spanish, graded with
+    Crawford's formula for Spanish under the same bar."""
+    rendered: set[str] = set()
+    grades: list[Grade] = []
+    main = site_for(tmp_path / "main", records, PID, rendered, lang="es")
+    main.client.cookies.set(LANG_COOKIE, "es")  # the pages after sign-out keep this browser's language
+    async with main.client:
+        grades += await grade_site(main, mask, requests_for(records[PID]), lang="es")
+        grades += direct_pages(main, mask, lang="es")
+    full = site_for(tmp_path / "full", records, FULL, rendered, lang="es")
+    async with full.client:
+        grades += await grade_site(full, mask, [("GET", path, None) for path in (
+            "/portal/", "/portal/record", "/portal/results", "/portal/todo", "/portal/download/summary")],
+            f" [{FULL}]", lang="es")
+    print("\n" + "\n".join(report(grades, "Hardest portal pages to read, in Spanish")))
+    templates = {f"portal/{p.name}" for p in (TEMPLATES / "portal").glob("*.html")
+                 if not p.name.startswith("_") and p.name not in NOT_PAGES}
+    assert not templates - rendered, f"portal pages not measured in Spanish: {sorted(templates - rendered)}"
+    assert len(grades) > 100
     assert not too_hard(grades), f"above grade {MAX_GRADE}: {too_hard(grades)}"
 
 
