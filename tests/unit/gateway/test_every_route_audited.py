@@ -22,6 +22,7 @@ from joserfc import jwt
 
 from fhir_gateway.caller import TokenVerifier
 from fhir_gateway.links import LinkRewriter
+from fhir_gateway.pipeline import AccessRecord
 from smart_auth.keys import derive_secret
 
 from .conftest import AUD, EHR, PUBLIC, Harness, all_routes
@@ -102,6 +103,16 @@ async def send(h: Harness, call: Call, authorization: str | None, page_token: st
                                headers={**headers, "Content-Type": "application/fhir+json"})
 
 
+async def sent_once(h: Harness, call: Call, authorization: str | None, page_token: str
+                    ) -> tuple[httpx.Response, AccessRecord]:
+    """The answer to `call`, and the one audit record it left (it must leave exactly one)."""
+    before = len(h.audit)
+    r = await send(h, call, authorization, page_token)
+    records = h.audit[before:]
+    assert len(records) == 1, (call.method, call.path, r.status_code, records)
+    return r, records[0]
+
+
 def test_every_route_has_an_example(walker: Harness) -> None:
     routes = set(fhir_routes(walker))
     assert routes - NOT_AUDITED - set(EXAMPLES) == set(), "add an example request for the new route"
@@ -138,11 +149,7 @@ async def test_failing_ehr_leaves_one_record_per_route(walker: Harness, failure:
             if (method, path) in NOT_AUDITED:
                 continue
             call = EXAMPLES[(method, path)]
-            before = len(walker.audit)
-            r = await send(walker, call, f"Bearer {token}", token)
-            records = walker.audit[before:]
-            assert len(records) == 1, (method, path, r.status_code, records)
-            (record,) = records
+            r, record = await sent_once(walker, call, f"Bearer {token}", token)
             assert r.headers["content-type"].startswith("application/fhir+json"), (method, path)
             assert record.caller is not None and record.caller.patient_id == PT
             if call.reaches_ehr:
@@ -170,12 +177,8 @@ async def test_refused_caller_leaves_one_record_per_route(walker: Harness, who: 
         for method, path in fhir_routes(walker):
             if (method, path) in NOT_AUDITED:
                 continue
-            before = len(walker.audit)
             # The page link is issued to another token: following it with this one is a refusal too.
-            r = await send(walker, EXAMPLES[(method, path)], authorization, good)
-            records = walker.audit[before:]
-            assert len(records) == 1, (who, method, path, r.status_code, records)
-            (record,) = records
+            r, record = await sent_once(walker, EXAMPLES[(method, path)], authorization, good)
             assert 400 <= r.status_code < 500 and record.outcome == "4", (who, method, path, r.status_code)
             assert r.json()["resourceType"] == "OperationOutcome"
             if who in ("no token", "bad token"):
@@ -208,11 +211,7 @@ async def _every_read_refused_once(walker: Harness) -> None:
             if (method, path) in NOT_AUDITED or (method, path) == ("GET", "/fhir"):
                 continue
             call = EXAMPLES[(method, path)]
-            before = len(walker.audit)
-            r = await send(walker, call, f"Bearer {token}", token)
-            records = walker.audit[before:]
-            assert len(records) == 1, (method, path, r.status_code, records)
-            (record,) = records
+            r, record = await sent_once(walker, call, f"Bearer {token}", token)
             if method == "GET" or call.form is not None:  # reads: the one step could not be made
                 assert r.status_code == 503 and record.outcome == "8", (method, path, r.status_code)
                 assert record.patient_refs == [] and record.caller is not None, (method, path, record)

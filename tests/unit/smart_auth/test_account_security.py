@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pyotp
-import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from starlette.responses import Response
@@ -102,16 +100,6 @@ class Site:
 
 def csrf(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
-    return KeyStore.load_or_create(tmp_path_factory.mktemp("keys") / "signing-key.pem")
-
-
-@pytest.fixture
-async def site(tmp_path: Path, keys: KeyStore) -> AsyncIterator[Site]:
-    yield Site(tmp_path, keys)
 
 
 async def test_the_pages_need_a_signed_in_session(site: Site) -> None:

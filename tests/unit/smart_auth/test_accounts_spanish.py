@@ -6,18 +6,14 @@ Crawford's formula; what goes to an app or the JSON API (RFC 6749 error codes an
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from starlette.requests import Request
 
 from smart_auth.accounts.passwords import password_problems
 from smart_auth.accounts.proxy_links import RELATIONSHIPS
 from smart_auth.consent import describe_scope
-from smart_auth.keys import KeyStore
 from smart_auth.pages import make_auth_templates
 from tests.plain_language import MAX_GRADE, grade_page, main_of, reading_units
 from tests.plain_language import too_hard as above_bar
@@ -31,16 +27,6 @@ SPANISH = {"Accept-Language": "es-US,es;q=0.9,en;q=0.5"}
 # What the pages show that is not words of ours: a username, a name, codes, an app's name.
 DATA = re.compile(r"pat-demo|nurse|Sam Lee|Ana Lopez|Health Diary|abcd-efgh-jkmn-pqrs|\d{4}-\d{4}|"
                   r"Google Authenticator|Microsoft Authenticator|1Password|MRN|SMS|QR|Mac|Ctrl|@")
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
-    return KeyStore.load_or_create(tmp_path_factory.mktemp("keys") / "signing-key.pem")
-
-
-@pytest.fixture
-async def site(tmp_path: Path, keys: KeyStore) -> AsyncIterator[Site]:
-    yield Site(tmp_path, keys)
 
 
 def _render(folder: str, template: str, context: dict[str, Any], lang: str) -> str:
