@@ -27,7 +27,10 @@ ENGLISH = "en"
 SPANISH = "es"
 LOCALES: tuple[str, ...] = (ENGLISH, SPANISH)
 # The marks extraction looks for besides gettext's own (`_`, `gettext`, `ngettext`, `N_`): pybabel's `-k`.
-EXTRACT_KEYWORDS: tuple[str, ...] = ("_l", "lazy_gettext", "gettext_in:2", "ngettext_in:2,3")
+# `pgettext_in`/`NP_`: a message with a context, for an English word that needs two words in another language
+# ("Current" as a heading over medicines and as a status).
+EXTRACT_KEYWORDS: tuple[str, ...] = ("_l", "lazy_gettext", "gettext_in:2", "ngettext_in:2,3", "pgettext_in:2c,3",
+                                     "NP_:1c,2")
 # Each language named in itself, so a reader finds their own (the switch shows these; never translated).
 NATIVE_NAMES: dict[str, str] = {ENGLISH: "English", SPANISH: "Español"}
 
@@ -99,6 +102,16 @@ def translations(locale: str) -> _gettext.NullTranslations:
 def N_(message: str) -> str:
     """Marks `message` for the catalogue where it is defined; it is translated where it is shown."""
     return message
+
+
+def NP_(context: str, message: str) -> tuple[str, str]:
+    """Marks `message`, meant in `context`, for the catalogue where it is defined; shown with `pgettext_in`."""
+    return context, message
+
+
+def pgettext_in(locale: str, context: str, message: str) -> str:
+    """`message` as meant in `context`, in `locale` (English: the message as written)."""
+    return translations(locale).pgettext(context, message)
 
 
 def gettext_in(locale: str, message: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from typing import Any
 
-from locales import ENGLISH, N_, gettext_in
+from locales import ENGLISH, NP_, gettext_in, pgettext_in
 
 from .dates import date_words
 from .inbound import APPOINTMENT_EXTENSION
@@ -24,7 +24,8 @@ from .references import parse_reference
 
 TASK_CODE = "complete-questionnaire"
 OPEN_TASK = frozenset({"requested", "received", "accepted", "ready", "in-progress"})
-STATE_WORDS = {"todo": N_("To do"), "draft": N_("Draft saved"), "sent": N_("Sent")}
+STATE_WORDS = {"todo": NP_("a form not filled in yet", "To do"), "draft": NP_("form", "Draft saved"),
+               "sent": NP_("form", "Sent")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ def _line(form: Mapping[str, Any], response: Mapping[str, Any] | None, appointme
         questionnaire_id=_str(form.get("id")),
         appointment_id=appointment_id,
         state=state,
-        state_text=gettext_in(locale, STATE_WORDS[state]),
+        state_text=pgettext_in(locale, *STATE_WORDS[state]),
         due=due if state != "sent" else None,
         due_text=date_words(due, tz, locale) if due and state != "sent" else None,
         is_overdue=state != "sent" and due is not None and due < today,

@@ -31,6 +31,7 @@ from locales import (
     from_accept_language,
     gettext_in,
     ngettext_in,
+    pgettext_in,
     supported,
     translations,
 )
@@ -79,6 +80,11 @@ def gettext(message: str) -> str:
     return gettext_in(_page.get(), message)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message`, meant in `context`, in this request's language."""
+    return pgettext_in(_page.get(), context, message)
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return ngettext_in(_page.get(), singular, plural, n)
 
@@ -102,7 +108,7 @@ def install(env: Environment) -> None:
     for code in LOCALES:
         translations(code)  # compiled now, at start-up: a broken catalogue stops the app, not a page
     env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)  # type: ignore[attr-defined]
     env.globals.update(other_locales=other_locales, untranslated_lang=untranslated_lang)
     env.filters["untranslated"] = untranslated
 

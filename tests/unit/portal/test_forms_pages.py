@@ -203,7 +203,7 @@ async def test_the_forms_pages_in_spanish(tmp_path: Path, gw: respx.MockRouter) 
     gw.get("/QuestionnaireResponse").respond(json=bundle(response(CHECKIN, "in-progress", appointment="ap-1")))
     gw.get("/Questionnaire").respond(json=bundle(INTAKE, CHECKIN))
     listed = text(await forms.list_forms(visit(tmp_path, path="/portal/forms", lang="es")))
-    for spanish in ("Formularios que su clínica le pidió llenar.", "Para llenar", "New patient intake Pendientes",
+    for spanish in ("Formularios que su clínica le pidió llenar.", "Para llenar", "New patient intake Sin empezar",
                     "Pre-visit check-in Borrador guardado", "Para su cita: Annual physical",
                     "Llénelo antes del domingo, 20 de diciembre de 2026", "Todavía no ha enviado formularios."):
         assert spanish in listed, spanish

@@ -54,6 +54,7 @@ async def test_the_health_record_in_spanish(tmp_path: Path, records: dict) -> No
                   "Recetado por Dr", "Aplicada:"):
         assert words in text, words
     assert re.search(r"(Le quedan? \d+ resurtidos?|Sin resurtidos|No le quedan resurtidos|\d+ resurtidos?)", text)
+    assert "<h3>Actuales</h3>" in main  # the medicines taken now: plural, unlike a health problem's "Actual"
     assert SPANISH_DATE.search(main)
     _no_english_of_ours(text)
     _grade("record (es)", html)

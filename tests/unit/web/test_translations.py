@@ -52,7 +52,8 @@ def marked() -> Catalog:
 
 
 def _ids(catalogue: Catalog) -> set[object]:
-    return {m.id for m in catalogue if m.id}
+    """Each message as (context, id): one English word may be two messages in two contexts."""
+    return {(m.context, m.id) for m in catalogue if m.id}
 
 
 def test_the_stack_command_extracts_with_the_same_keywords() -> None:
@@ -77,7 +78,7 @@ def test_every_language_has_every_message_translated_with_its_placeholders(marke
     for message in marked:
         if not message.id:
             continue
-        entry = catalogue.get(message.id)
+        entry = catalogue.get(message.id, context=message.context)
         strings = [] if entry is None else entry.string if isinstance(entry.string, tuple) else [entry.string]
         done = entry is not None and "fuzzy" not in entry.flags and strings and all(strings)
         if not done:
