@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger("audit.recorder")
@@ -215,13 +214,8 @@ class AuditRecorder:
         payload = orjson.dumps(event).decode()
         sent_ms = time.time_ns() // 1_000_000
         try:
-            try:
-                added = await self._add_unless(str(event_id), payload, any_of)
-            except RedisConnectionError:
-                # Typically a pooled connection that died with a restarted Redis: once more, on a fresh one.
-                # Safe even if the first did land: the event keeps its id, and the store and the export keep
-                # one event per id.
-                added = await self._add_unless(str(event_id), payload, any_of)
+            async with asyncio.timeout(self.redis_timeout):
+                added = await self._unless_xadd(keys=[self.stream, *any_of], args=[event_id, payload, self.maxlen or 0])
         except REDIS_FAILURES as exc:
             window = [sent_ms - CLOCK_SKEW_MS, time.time_ns() // 1_000_000 + CLOCK_SKEW_MS]
             log.warning("audit stream unavailable (%s) for a conditional event %s", type(exc).__name__, event_id)
@@ -231,10 +225,6 @@ class AuditRecorder:
             log.warning("audit stream %s is at its cap (%s); spooling event %s", self.stream, self.maxlen, event_id)
             await self._spool_event(str(event_id), payload, None)
         return int(added) != 0
-
-    async def _add_unless(self, event_id: str, payload: str, any_of: list[str]) -> Any:
-        async with asyncio.timeout(self.redis_timeout):
-            return await self._unless_xadd(keys=[self.stream, *any_of], args=[event_id, payload, self.maxlen or 0])
 
     async def _record(self, event_id: str, payload: str) -> None:
         window: list[int] | None = None
