@@ -260,8 +260,8 @@ def _agents(
     return agents
 
 
-def _envelope(ctx: EventContext, recorded: datetime | None, event_id: str | None = None) -> dict[str, Any]:
-    event: dict[str, Any] = {"resourceType": "AuditEvent", "id": event_id or new_event_id()}
+def _envelope(ctx: EventContext, recorded: datetime | None) -> dict[str, Any]:
+    event: dict[str, Any] = {"resourceType": "AuditEvent", "id": new_event_id()}
     if ctx.tag_system and ctx.tag_code:
         event["meta"] = {"tag": [_coding(ctx.tag_system, ctx.tag_code)]}
     event["recorded"] = _instant(recorded)
@@ -295,12 +295,10 @@ def rest_event(
     context: EventContext = DEFAULT_CONTEXT,
     purpose_of_use: str | None = None,
     purpose_reason: str | None = None,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
     """One AuditEvent for one FHIR REST interaction (see the module docstring for the layout).
     ``purpose_of_use`` (v3-ActReason, e.g. BTG) goes on the user agent and the event; its reason, in the
-    person's words, on the request entity's detail. ``event_id``: when two versions of one request's
-    event are prepared (only one is ever recorded), they share it."""
+    person's words, on the request entity's detail."""
     if interaction not in INTERACTIONS:
         raise ValueError(f"unknown FHIR interaction {interaction!r}")
     if outcome not in OUTCOMES:
@@ -308,7 +306,7 @@ def rest_event(
     if action not in ACTIONS:
         raise ValueError(f"AuditEvent action must be one of {sorted(ACTIONS)}, not {action!r}")
     on_behalf_of = _ref(on_behalf_of, "Patient")
-    event = _envelope(context, recorded, event_id)
+    event = _envelope(context, recorded)
     event["type"] = _coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation")
     event["subtype"] = [_coding(RESTFUL_INTERACTION, interaction)]
     event["action"] = action

@@ -73,28 +73,12 @@ return redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'event', ARGV[2])
 """
 
 
-# `record_unless`: the event is added only while none of KEYS[2..] exists (e.g. the caller's token is not
-# revoked), checked and added in one step. 1 added, 0 one of the keys exists, -1 the stream is at its cap.
-_UNLESS_XADD_LUA = """
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
-end
-if tonumber(ARGV[3]) > 0 and redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'event', ARGV[2])
-return 1
-"""
-
 # Stream ids come from the Redis server's clock; allow for it differing from ours.
 CLOCK_SKEW_MS = 5_000
 
 
 class AuditUnavailable(RuntimeError):
     """Neither Redis nor the local spool could store the event; the access must not proceed."""
-
-
-class ConditionUnknown(RuntimeError):
-    """`record_unless` could not reach Redis, so it cannot tell whether its keys exist; the event that says
-    so (`if_unknown`) was recorded instead."""
 
 
 def _text(value: Any) -> str:
@@ -166,7 +150,6 @@ class AuditRecorder:
         self._skip_redis_until = 0.0
         self._replay_script = redis.register_script(_REPLAY_LUA)
         self._capped_xadd = redis.register_script(_CAPPED_XADD_LUA)
-        self._unless_xadd = redis.register_script(_UNLESS_XADD_LUA)
 
     # -- paths ---------------------------------------------------------------------------------------------
     def _sibling(self, suffix: str) -> Path:
@@ -199,34 +182,7 @@ class AuditRecorder:
             raise ValueError("an audit event needs an id")
         # On the request path: orjson writes the same compact UTF-8 JSON as json.dumps(separators=(",", ":"),
         # ensure_ascii=False), several times faster.
-        await self._record(str(event_id), orjson.dumps(event).decode())
-
-    async def record_unless(self, event: dict[str, Any], *, any_of: list[str], if_unknown: dict[str, Any]) -> bool:
-        """Store `event` only if none of the Redis keys `any_of` exists, looked up and added in one round trip
-        (the gateway passes a token's revocation keys: the check and the record in one step). False when one
-        exists: nothing was stored. When Redis cannot answer, `if_unknown` (the same event id, saying what
-        the caller was told instead) is stored the usual way, Redis or spool, and ConditionUnknown raised; its
-        spool line carries the failure's time window, so if Redis did add `event` before failing, the
-        replay finds that id and adds nothing: one record either way."""
-        event_id = event.get("id")
-        if not event_id or if_unknown.get("id") != event_id:
-            raise ValueError("both versions of the event need the same id")
         payload = orjson.dumps(event).decode()
-        sent_ms = time.time_ns() // 1_000_000
-        try:
-            async with asyncio.timeout(self.redis_timeout):
-                added = await self._unless_xadd(keys=[self.stream, *any_of], args=[event_id, payload, self.maxlen or 0])
-        except REDIS_FAILURES as exc:
-            window = [sent_ms - CLOCK_SKEW_MS, time.time_ns() // 1_000_000 + CLOCK_SKEW_MS]
-            log.warning("audit stream unavailable (%s) for a conditional event %s", type(exc).__name__, event_id)
-            await self._spool_event(str(event_id), orjson.dumps(if_unknown).decode(), window)
-            raise ConditionUnknown("the condition could not be checked") from exc
-        if int(added) == -1:  # the condition held but the stream is full: kept in the spool like any event
-            log.warning("audit stream %s is at its cap (%s); spooling event %s", self.stream, self.maxlen, event_id)
-            await self._spool_event(str(event_id), payload, None)
-        return int(added) != 0
-
-    async def _record(self, event_id: str, payload: str) -> None:
         window: list[int] | None = None
         if time.monotonic() >= self._skip_redis_until:
             sent_ms = time.time_ns() // 1_000_000
@@ -241,9 +197,6 @@ class AuditRecorder:
                 window = [sent_ms - CLOCK_SKEW_MS, time.time_ns() // 1_000_000 + CLOCK_SKEW_MS]
                 self._skip_redis_until = time.monotonic() + self.retry_redis_after
                 log.warning("audit stream unavailable (%s); spooling event %s", type(exc).__name__, event_id)
-        await self._spool_event(event_id, payload, window)
-
-    async def _spool_event(self, event_id: str, payload: str, window: list[int] | None) -> None:
         try:
             line = f'{{"window":{json.dumps(window)},"event":{payload}}}\n'
             await self._spool(line.encode())

@@ -51,7 +51,7 @@ from .gateway import Gateway
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
 from .metrics import PortalCollector
-from .pipeline import AccessAudit, ConfirmedAudit
+from .pipeline import AccessAudit
 from .policy import CREATE, POLICIES, UPDATE
 from .request_context import install_request_context
 from .routes import build_fhir_router
@@ -175,8 +175,7 @@ def patient_write_scopes() -> dict[str, frozenset[Interaction]]:
             for name, policy in POLICIES.items() if policy.patient_writes}
 
 
-def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: RevocationCheck,
-                   confirmed_audit: ConfirmedAudit | None) -> Gateway:
+def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: RevocationCheck) -> Gateway:
     core, gw = parts.settings.core, parts.settings.gateway
     public_base = core.fhir_public_base
     return Gateway(
@@ -191,7 +190,6 @@ def _build_gateway(parts: Parts, access_audit: AccessAudit, revocation: Revocati
                       change_notice_hours=core.appointment_change_notice_hours),
         idempotency=IdempotencyStore(parts.redis),
         audit=access_audit,
-        confirmed_audit=confirmed_audit,
         public_base=public_base,
         max_body_bytes=gw.max_body_bytes,
         max_message_body_bytes=gw.max_message_body_bytes,
@@ -207,14 +205,10 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     settings = settings or PortalSettings.load()
     parts = Parts.build(settings)
     auth_server, accounts = _build_auth(parts)
-    gateway_audit = GatewayAudit(parts.recorder, settings.audit.event_context())
-    # The revocation set and the audit stream share one Redis: a read's look-up and record are one step.
-    confirmed = gateway_audit.unless_revoked if access_audit is None and revocation_check is None else None
     gateway = _build_gateway(
         parts,
-        access_audit or gateway_audit,
+        access_audit or GatewayAudit(parts.recorder, settings.audit.event_context()),
         revocation_check or redis_revocation_check(parts.redis),
-        confirmed,
     )
 
     # Notices are addressed to accounts and patients, whose addresses and choices the account store keeps; a

@@ -8,13 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from audit.events import EventContext, auth_event, new_event_id, rest_event
-from audit.recorder import AuditRecorder, AuditUnavailable, ConditionUnknown
+from audit.events import EventContext, auth_event, rest_event
+from audit.recorder import AuditRecorder, AuditUnavailable
 from audit.settings import AuditSettings
 from audit.workers import AuditWorkers
-from smart_auth.revocation import revocation_keys
 
-from .caller import Caller
 from .errors import FHIRError
 from .pipeline import AccessRecord
 
@@ -31,31 +29,11 @@ class GatewayAudit:
         self.context = context
 
     async def __call__(self, record: AccessRecord) -> None:
-        try:
-            await self.recorder.record(self._event(record))
-        except AuditUnavailable as exc:
-            raise _unaudited() from exc
-
-    async def unless_revoked(self, record: AccessRecord, unknown: AccessRecord, caller: Caller) -> bool:
-        """`record` if the caller's token is not revoked, looked up in the same Redis step as the write
-        (ConfirmedAudit in pipeline.py); False when it is revoked. When Redis cannot say, `unknown` is
-        recorded and the request refused (503), as a failed revocation look-up always was."""
-        event_id = new_event_id()
-        try:
-            return await self.recorder.record_unless(
-                self._event(record, event_id), any_of=revocation_keys(caller.claims),
-                if_unknown=self._event(unknown, event_id))
-        except ConditionUnknown as exc:
-            raise FHIRError(503, "transient", "Token revocation status cannot be checked right now") from exc
-        except AuditUnavailable as exc:
-            raise _unaudited() from exc
-
-    def _event(self, record: AccessRecord, event_id: str | None = None) -> dict[str, Any]:
         caller = record.caller
         account_ref = None
         if caller is not None:
             account_ref = caller.fhir_user or (f"Device/{caller.client_id}" if caller.context == "system" else None)
-        return rest_event(
+        event = rest_event(
             interaction=record.interaction,
             outcome=record.outcome,
             action=record.action,
@@ -71,13 +49,12 @@ class GatewayAudit:
             context=self.context,
             purpose_of_use="BTG" if caller is not None and caller.break_glass else None,
             purpose_reason=caller.break_glass.reason if caller is not None and caller.break_glass else None,
-            event_id=event_id,
         )
-
-
-def _unaudited() -> FHIRError:
-    # Unaudited access to patient data is not allowed: refuse instead.
-    return FHIRError(503, "transient", "The audit trail is unavailable; please try again shortly")
+        try:
+            await self.recorder.record(event)
+        except AuditUnavailable as exc:
+            # Unaudited access to patient data is not allowed: refuse instead.
+            raise FHIRError(503, "transient", "The audit trail is unavailable; please try again shortly") from exc
 
 
 class AuthAudit:

@@ -26,7 +26,7 @@ from .compartment import patients_of
 from .errors import FHIRError, invalid, not_found, operation_outcome
 from .idempotency import IdempotencyStore, Stored, fingerprint
 from .links import LinkRewriter
-from .pipeline import AccessAudit, Asked, ConfirmedAudit, Interaction, Pipeline
+from .pipeline import AccessAudit, Asked, Interaction, Pipeline
 from .policy import CREATE, HISTORY_INSTANCE, PATIENT_OPERATIONS, READ, SEARCH, UPDATE, VREAD
 from .responses import cached_response, conditional_response, dump, fhir_response, resource_headers, written_response
 from .upstream import Upstream, json_object
@@ -48,14 +48,12 @@ class Gateway:
     max_body_bytes: int
     capability: Callable[[], dict[str, Any]]
     cache: GatewayCache = field(default_factory=lambda: GatewayCache(None))
-    # The revocation look-up and the record of a read in one step (see pipeline.py); None: two steps.
-    confirmed_audit: ConfirmedAudit | None = None
     # A message may carry files (up to 10 MB each, base64 in the body): its own, larger limit.
     max_message_body_bytes: int = 15 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self.public_base = self.public_base.rstrip("/")
-        self.pipeline = Pipeline(self.verifier, self.audit, self.checker.with_care_team, self.confirmed_audit)
+        self.pipeline = Pipeline(self.verifier, self.audit, self.checker.with_care_team)
 
     # -- interactions (what the routes call) -----------------------------------------------------
     async def metadata(self) -> Response:

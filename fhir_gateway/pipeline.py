@@ -19,12 +19,9 @@ Who and what a record names:
   patient only where the failure cannot concern anyone else's record: the access policy refused this
   kind of request for this caller, or a patient-bound caller's create (always about their own record).
 
-Revocation: writes wait for the revocation look-up first (nothing is written for a revoked token).
-Read-only interactions do their work first and settle it with the record: given a `ConfirmedAudit` (the
-app's, on Redis), the look-up and the record are one step (one round trip: the record is kept only if
-the token is not revoked); without one, the look-up runs alongside their work. Either way it is settled
-before anything leaves, so nothing is answered to a revoked token, and a revoked token's refusal (one
-record, for the refusal) replaces any answer.
+Revocation: read-only interactions overlap the revocation look-up with their own work; writes wait for
+it first (nothing is written for a revoked token). Either way it is settled before the record is
+written, so nothing is answered to a revoked token, and a revoked token's refusal replaces any answer.
 
 `/fhir/metadata` does not come through here: it touches no patient data and needs no audit.
 """
@@ -42,7 +39,7 @@ from mappers.validation import RESOURCE_TYPE, is_fhir_id
 
 from .caller import Caller, TokenVerifier
 from .client_address import source_address
-from .errors import FHIRError, PolicyRefusal, forbidden, invalid, unauthorized
+from .errors import FHIRError, PolicyRefusal, forbidden, invalid
 from .policy import CREATE, HISTORY_INSTANCE, READ, SEARCH, UPDATE, VREAD
 
 ACTION = {READ: "R", VREAD: "R", HISTORY_INSTANCE: "R", SEARCH: "E", CREATE: "C", UPDATE: "U",
@@ -69,10 +66,6 @@ class AccessRecord:
 
 
 AccessAudit = Callable[[AccessRecord], Awaitable[None]]
-# Records the first record only if the caller's token is not revoked, deciding both in one step; False
-# when it is revoked (nothing recorded). When the look-up cannot be made it records the second record (the
-# same request, refused for that) and raises the FHIRError to answer with.
-ConfirmedAudit = Callable[[AccessRecord, AccessRecord, Caller], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -116,7 +109,6 @@ class Interaction:
         self.request_id: str | None = getattr(request.state, "request_id", None)
         self.query: str | None = request.url.query or None
         self.known_caller: Caller | None = None
-        self.revocation_unsettled = False  # the token's revocation is to be looked up with the record
         self._disclosed: tuple[list[str], list[str]] | None = None
         self._failure_patients: list[str] = []
 
@@ -139,11 +131,8 @@ class Interaction:
         """The token itself was refused (revoked, or its status unknown): no record was looked into."""
         self._failure_patients = []
 
-    def record(self, outcome: str, *, token_refused: bool = False) -> AccessRecord:
-        """The record of how the request ended; `token_refused`: as if its token had been refused."""
-        if token_refused:
-            entities, patients = self.asked.refs, []
-        elif outcome == "0" and self._disclosed is not None:
+    def record(self, outcome: str) -> AccessRecord:
+        if outcome == "0" and self._disclosed is not None:
             entities, patients = self._disclosed
         else:
             entities, patients = self.asked.refs, (self._failure_patients if outcome != "0" else [])
@@ -167,12 +156,10 @@ CallerContext = Callable[[Caller, Mapping[str, str], str | None], Awaitable[Call
 
 
 class Pipeline:
-    def __init__(self, verifier: TokenVerifier, audit: AccessAudit, context: CallerContext | None = None,
-                 confirmed: ConfirmedAudit | None = None) -> None:
+    def __init__(self, verifier: TokenVerifier, audit: AccessAudit, context: CallerContext | None = None) -> None:
         self.verifier = verifier
         self.audit = audit
         self.context = context
-        self.confirmed = confirmed
 
     async def run(self, request: Request, asked: Asked, handler: Handler) -> Response:
         ix = Interaction(request, asked)
@@ -180,29 +167,15 @@ class Pipeline:
             response = await self._answer(ix, handler)
         except (Exception, asyncio.CancelledError) as exc:
             status = exc.status if isinstance(exc, FHIRError) else 500
-            await self._record(ix, outcome_of(status))
+            await self.audit(ix.record(outcome_of(status)))
             raise
-        await self._record(ix, outcome_of(response.status_code))
+        await self.audit(ix.record(outcome_of(response.status_code)))
         return response
-
-    async def _record(self, ix: Interaction, outcome: str) -> None:
-        if not ix.revocation_unsettled or self.confirmed is None:
-            await self.audit(ix.record(outcome))
-            return
-        ix.revocation_unsettled = False
-        if await self.confirmed(ix.record(outcome), ix.record("8", token_refused=True), ix.caller):
-            return
-        ix.refused_token()
-        await self.audit(ix.record("4"))
-        raise unauthorized("The access token has been revoked")
 
     async def _answer(self, ix: Interaction, handler: Handler) -> Response:
         caller = ix.known_caller = self.verifier.authenticate(ix.request.headers.get("authorization"))
         if ix.interaction in WRITES:
             await self._revocation(ix, self.verifier.check_revocation(caller))
-            return await self._handle(ix, handler)
-        if self.confirmed is not None:
-            ix.revocation_unsettled = True
             return await self._handle(ix, handler)
         pending = asyncio.ensure_future(self.verifier.check_revocation(caller))
         try:

@@ -31,16 +31,11 @@ async def revoke_grant(redis: Redis, grant_id: str, ttl_seconds: int) -> None:
     await redis.set(REVOKED_GRANT.format(grant_id), "1", ex=max(ttl_seconds, 60))
 
 
-def revocation_keys(claims: Mapping[str, Any]) -> list[str]:
-    """The keys whose existence means a token with these claims is dead (its own and its grant's)."""
+async def is_revoked(redis: Redis, claims: Mapping[str, Any]) -> bool:
     keys = [REVOKED_JTI.format(claims.get("jti", ""))]
     if claims.get("grant_id"):
         keys.append(REVOKED_GRANT.format(claims["grant_id"]))
-    return keys
-
-
-async def is_revoked(redis: Redis, claims: Mapping[str, Any]) -> bool:
-    return bool(await redis.exists(*revocation_keys(claims)))
+    return bool(await redis.exists(*keys))
 
 
 class RevocationStore:

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from audit.events import rest_event
-from audit.recorder import AuditRecorder, AuditUnavailable, ConditionUnknown
+from audit.recorder import AuditRecorder, AuditUnavailable
 
 from .conftest import RedisProcess, fast_redis, free_port
 
@@ -231,76 +231,3 @@ async def test_write_applied_but_reply_lost_is_not_doubled_by_replay(redis: aior
     ids = await stream_ids(redis, stream)
     assert sorted(ids) == sorted(e["id"] for e in events)
     assert recorder.spooled_bytes() == 0
-
-
-# -- the record that settles a condition in the same step (the gateway: "unless this token is revoked") ----
-def unless_pair(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A request's event and the version of it that says the condition could not be checked (same id)."""
-    event = make_event(n)
-    unknown = {**event, "outcome": "8", "entity": [e for e in event["entity"] if e["type"]["code"] != "1"]}
-    return event, unknown
-
-
-async def test_record_unless_adds_only_while_no_key_exists(redis: aioredis.Redis, stream: str,
-                                                           tmp_path: Path) -> None:
-    recorder = AuditRecorder(redis, tmp_path / "spool.jsonl", stream=stream)
-    revoked = f"{stream}:test-revoked"
-    live, live_unknown = unless_pair(1)
-    assert await recorder.record_unless(live, any_of=[revoked, f"{stream}:other"], if_unknown=live_unknown)
-    await redis.set(revoked, "1")
-    dead, dead_unknown = unless_pair(2)
-    assert not await recorder.record_unless(dead, any_of=[f"{stream}:other", revoked], if_unknown=dead_unknown)
-    assert await stream_ids(redis, stream) == [live["id"]]  # nothing for the refused one: its caller records that
-    stored = json.loads((await redis.xrange(stream))[0][1][b"event"])
-    assert stored == live
-    assert recorder.spooled_bytes() == 0
-    await redis.delete(revoked)
-
-
-async def test_record_unless_with_redis_down_keeps_the_unknown_version_once(redis: aioredis.Redis, stream: str,
-                                                                            tmp_path: Path) -> None:
-    dead = fast_redis(f"redis://127.0.0.1:{free_port()}/0")
-    try:
-        down = AuditRecorder(dead, tmp_path / "spool.jsonl", stream=stream)
-        event, unknown = unless_pair(3)
-        with pytest.raises(ConditionUnknown):
-            await down.record_unless(event, any_of=[f"{stream}:revoked"], if_unknown=unknown)
-    finally:
-        await dead.aclose()
-    (line,) = (tmp_path / "spool.jsonl").read_text().splitlines()
-    spooled = json.loads(line)
-    assert spooled["event"] == unknown and spooled["window"] is not None  # the reply may have been lost
-    # Redis is back: the replay adds the version that says what the caller was told, once.
-    back = AuditRecorder(redis, tmp_path / "spool.jsonl", stream=stream)
-    assert await back.replay_spool() == 1
-    entries = await redis.xrange(stream)
-    assert [json.loads(fields[b"event"])["outcome"] for _sid, fields in entries] == ["8"]
-
-
-async def test_record_unless_applied_but_reply_lost_stays_one_record(redis: aioredis.Redis, stream: str,
-                                                                     tmp_path: Path) -> None:
-    """Redis added the event and then the reply was lost: the unknown version is spooled with the failure's
-    window, and the replay finds the id already in the stream and adds nothing."""
-    recorder = AuditRecorder(redis, tmp_path / "spool.jsonl", stream=stream)
-    event, unknown = unless_pair(4)
-    real = recorder._unless_xadd
-
-    async def applied_then_lost(**kwargs: Any) -> Any:
-        await real(**kwargs)
-        raise RedisConnectionError("Connection closed by server.")
-
-    recorder._unless_xadd = applied_then_lost  # type: ignore[method-assign]
-    with pytest.raises(ConditionUnknown):
-        await recorder.record_unless(event, any_of=[f"{stream}:revoked"], if_unknown=unknown)
-    assert await recorder.replay_spool() == 0
-    assert await stream_ids(redis, stream) == [event["id"]]
-
-
-async def test_record_unless_at_the_stream_cap_spools_the_event(redis: aioredis.Redis, stream: str,
-                                                               tmp_path: Path) -> None:
-    recorder = AuditRecorder(redis, tmp_path / "spool.jsonl", stream=stream, maxlen=1)
-    await recorder.record(make_event(5))
-    event, unknown = unless_pair(6)
-    assert await recorder.record_unless(event, any_of=[f"{stream}:revoked"], if_unknown=unknown)
-    (line,) = (tmp_path / "spool.jsonl").read_text().splitlines()
-    assert json.loads(line)["event"] == event

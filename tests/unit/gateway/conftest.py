@@ -17,8 +17,6 @@ from starlette.routing import BaseRoute
 
 from fhir_gateway.access_log_api import AccessLogApi
 from fhir_gateway.app import create_app
-from fhir_gateway.caller import Caller
-from fhir_gateway.errors import FHIRError
 from fhir_gateway.gateway import Gateway
 from fhir_gateway.pipeline import AccessRecord
 from fhir_gateway.settings import PortalSettings
@@ -36,8 +34,6 @@ class Harness:
         self.audit = audit
         self.revoked = revoked
         self.memos = memos_of(app)
-        self.pipeline = gateway_of(app).pipeline
-        self.revocation_down = False  # one step only: the look-up-and-record cannot reach its store
 
     def reset(self) -> None:
         """Back to how `create_app` left it, for the next test: no audit records, no revoked token and
@@ -46,22 +42,6 @@ class Harness:
         self.revoked.clear()
         for memo in self.memos:
             memo.clear()
-        self.pipeline.confirmed = None
-        self.revocation_down = False
-
-    def revocation_with_the_record(self) -> None:
-        """Reads settle their token's revocation in the same step as their record, as the app does on
-        Redis (`GatewayAudit.unless_revoked`); the revoked set and the audit list stand in for Redis."""
-        async def confirmed(record: AccessRecord, unknown: AccessRecord, caller: Caller) -> bool:
-            if self.revocation_down:
-                self.audit.append(unknown)
-                raise FHIRError(503, "transient", "Token revocation status cannot be checked right now")
-            if caller.jti in self.revoked:
-                return False
-            self.audit.append(record)
-            return True
-
-        self.pipeline.confirmed = confirmed
 
     def token(self, scope: str, *, patient: str | None = None, fhir_user: str | None = None,
               **overrides: Any) -> str:
@@ -98,15 +78,6 @@ def memos_of(app: FastAPI) -> list[MutableMapping[str, Any]]:
             found[id(memo)] = memo
     assert len(found) == 2, "the app's memos moved: find them again for Harness.reset"
     return list(found.values())
-
-
-def gateway_of(app: FastAPI) -> Gateway:
-    """The gateway behind the app's FHIR routes."""
-    for route in all_routes(app.routes):
-        for cell in getattr(getattr(route, "endpoint", None), "__closure__", None) or ():
-            if isinstance(cell.cell_contents, Gateway):
-                return cell.cell_contents
-    raise AssertionError("no gateway behind the app's routes")
 
 
 def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:

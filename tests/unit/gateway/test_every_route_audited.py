@@ -127,18 +127,8 @@ async def test_metadata_is_not_audited(walker: Harness) -> None:
     assert len(walker.audit) == before
 
 
-@pytest.fixture(params=["two steps", "one step"])
-def revocation(walker: Harness, request: pytest.FixtureRequest) -> Iterator[str]:
-    """Both ways a read settles its token's revocation: a look-up beside the work, or one step with the record."""
-    if request.param == "one step":
-        walker.revocation_with_the_record()
-    yield request.param
-    walker.pipeline.confirmed = None
-    walker.revocation_down = False
-
-
 @pytest.mark.parametrize("failure", ["ehr-500", "ehr-down"])
-async def test_failing_ehr_leaves_one_record_per_route(walker: Harness, failure: str, revocation: str) -> None:
+async def test_failing_ehr_leaves_one_record_per_route(walker: Harness, failure: str) -> None:
     token = walker.token(FULL, patient=PT)
     with respx.mock(base_url=EHR, assert_all_called=False) as ehr:
         if failure == "ehr-500":
@@ -167,7 +157,7 @@ def revoked_token(h: Harness) -> str:
 
 
 @pytest.mark.parametrize("who", ["no token", "bad token", "out of scope", "revoked"])
-async def test_refused_caller_leaves_one_record_per_route(walker: Harness, who: str, revocation: str) -> None:
+async def test_refused_caller_leaves_one_record_per_route(walker: Harness, who: str) -> None:
     good = walker.token(FULL, patient=PT)
     authorization = {"no token": None, "bad token": "Bearer not-a-jwt",
                      "out of scope": f"Bearer {walker.token(ONLY_SLOTS, patient=PT)}",
@@ -189,30 +179,3 @@ async def test_refused_caller_leaves_one_record_per_route(walker: Harness, who: 
                 assert r.status_code == 401 and record.patient_refs == []
         if who != "revoked":  # a revoked token's reads overlap the revocation look-up with the EHR call
             assert not catch_all.called, who
-
-
-async def test_revocation_unknown_leaves_one_record_per_route(walker: Harness) -> None:
-    """The revocation set cannot be read when a read settles it with its record: the read is refused with
-    503 (fail closed) and recorded once, as a failure that names no patient."""
-    walker.revocation_with_the_record()
-    walker.revocation_down = True
-    try:
-        await _every_read_refused_once(walker)
-    finally:
-        walker.pipeline.confirmed = None
-        walker.revocation_down = False
-
-
-async def _every_read_refused_once(walker: Harness) -> None:
-    token = walker.token(FULL, patient=PT)
-    with respx.mock(base_url=EHR, assert_all_called=False) as ehr:
-        ehr.route().respond(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
-        for method, path in fhir_routes(walker):
-            if (method, path) in NOT_AUDITED or (method, path) == ("GET", "/fhir"):
-                continue
-            call = EXAMPLES[(method, path)]
-            r, record = await sent_once(walker, call, f"Bearer {token}", token)
-            if method == "GET" or call.form is not None:  # reads: the one step could not be made
-                assert r.status_code == 503 and record.outcome == "8", (method, path, r.status_code)
-                assert record.patient_refs == [] and record.caller is not None, (method, path, record)
-                assert "revocation" in r.json()["issue"][0]["diagnostics"]
