@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -24,8 +25,14 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture(scope="module")
-def patient(gateway: GatewayServer, ehr_base_url: str) -> Person:
-    return enrol_patient(gateway, ehr_base_url, PATIENT)
+def patient(gateway: GatewayServer, ehr_base_url: str) -> Iterator[Person]:
+    """The patient, enrolled; their record is put back as it was afterwards. The contact form here makes Spanish
+    the record's language, and the EHR is shared: a later test enrolling this patient (the browser suite hands
+    out every demo patient) must find the record as the demo data made it."""
+    original = {k: v for k, v in _ehr_patient(ehr_base_url).items() if k != "meta"}
+    yield enrol_patient(gateway, ehr_base_url, PATIENT)
+    restored = httpx.put(f"{ehr_base_url}/Patient/{PATIENT}", json=original, timeout=30)
+    assert restored.status_code == 200, restored.text[:300]
 
 
 def _ehr_patient(base: str, pid: str = PATIENT) -> dict:
