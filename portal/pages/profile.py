@@ -64,8 +64,9 @@ def _mine(visit: Visit) -> set[str]:
 async def overview(visit: Visit) -> Response:
     parts = await load_sections(
         patient=_patient(visit),
-        coverage=visit.fhir.search("Coverage", [("beneficiary", f"Patient/{visit.patient_id}")], all_pages=False),
-        allergies=visit.fhir.search("AllergyIntolerance", [("patient", visit.patient_id)], all_pages=False),
+        # Every page of both: an allergy or a card cut off by the EHR's page size would simply be missing here.
+        coverage=visit.fhir.search("Coverage", [("beneficiary", f"Patient/{visit.patient_id}")]),
+        allergies=visit.fhir.search("AllergyIntolerance", [("patient", visit.patient_id)]),
     )
     clock, mine = visit.portal.clock, _mine(visit)
     formats = clock.formats(visit.locale)

@@ -51,6 +51,18 @@ async def test_the_overview_says_it_all_in_words(tmp_path: Path, gw: respx.MockR
     assert dict(coverage.calls.last.request.url.params)["beneficiary"] == f"Patient/{PT}"
 
 
+async def test_every_allergy_shows_however_many_pages_the_ehr_answers_in(tmp_path: Path,
+                                                                         gw: respx.MockRouter) -> None:  # noqa: F811
+    """An allergy must never be left off for being on the EHR's second page of answers."""
+    gw.get(f"/Patient/{PT}").respond(json=PATIENT)
+    gw.get("/Coverage").respond(json=bundle(COVERAGE))
+    first = {**bundle(CLINIC_ALLERGY), "link": [{"relation": "next", "url": f"{FHIR}?page=2"}]}
+    gw.get("/AllergyIntolerance").respond(json=first)
+    gw.get("", params={"page": "2"}).respond(json=bundle(MY_ALLERGY))
+    words = text(await profile.overview(visit(tmp_path, path="/portal/profile")))
+    assert "Penicillin" in words and "Peanuts You told us Not confirmed yet" in words
+
+
 async def test_one_part_failing_leaves_the_rest(tmp_path: Path, gw: respx.MockRouter) -> None:  # noqa: F811
     gw.get(f"/Patient/{PT}").respond(json=PATIENT)
     gw.get("/Coverage").respond(503)
