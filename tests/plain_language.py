@@ -214,7 +214,12 @@ def record_strings(resources: Iterable[dict[str, Any]]) -> set[str]:
                 if text.strip():
                     found.add(re.sub(r"\s+", " ", text).strip())
 
+    seen: set[tuple[Any, Any]] = set()
     for resource in resources:
+        key = (resource.get("resourceType"), resource.get("id"))
+        if key[1] is not None and key in seen:
+            continue  # the same resource in several patients' lists (the practice's): its strings are in already
+        seen.add(key)
         walk(resource, None)
     ours = our_wording()
     return people | {s for s in others if len(s) >= 3 and s.lower() not in ours}
