@@ -29,6 +29,16 @@ async def _in(page: Page, lang: str, heading: str) -> None:
     await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
 
 
+async def _wholly_spanish(page: Page, path: str, heading: str | None, name: str) -> None:
+    """`path` in Spanish (its heading, when given), nothing of it marked as still English, every bar cleared."""
+    await page.goto(path)
+    await expect(page.locator("html")).to_have_attribute("lang", "es")
+    if heading:
+        await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+    await check_page(page, name)
+
+
 async def test_a_spanish_speaker_reads_the_portal_in_spanish_and_switches_by_keyboard(
         context: BrowserContext, app: PortalApp, patients: PatientPool) -> None:
     page = await context.new_page()
@@ -90,12 +100,9 @@ async def test_the_health_record_slice_in_spanish(spanish_signed_in: Callable[[]
                                 ("/portal/results", "Resultados", "portal-results-es"),
                                 ("/portal/download", "Descargar su historial", "portal-download-es"),
                                 ("/portal/download/summary", "Resumen de salud", "portal-summary-es")):
-        await page.goto(path)
-        await _in(page, "es", heading)
-        # Nothing of the page is marked as still English, but for the English sources of test explanations.
-        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
+        await _wholly_spanish(page, path, heading, name)
+        # Nothing inside is marked as still English either, but for the English sources of test explanations.
         assert await page.locator('main [lang="en"]:not(a [lang="en"])').count() == 0, path
-        await check_page(page, name)
     await page.goto("/portal/results")
     await expect(page.locator(".trend__summary").first).to_contain_text("Su ")
     await expect(page.locator("svg.trend-chart").first).to_contain_text("Fecha del análisis")
@@ -216,11 +223,7 @@ async def test_the_messages_visits_medicines_referrals_forms_and_to_do_in_spanis
             ("/portal/referrals", "Referidos", "portal-referrals-es"),
             ("/portal/referrals/new", "Pedir un referido", "portal-referral-new-es"),
             ("/portal/forms", "Formularios", "portal-forms-es")):
-        await page.goto(path)
-        await _in(page, "es", heading)
-        # Translated: no "only in English" line, and <main> is not marked English.
-        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
-        await check_page(page, name)
+        await _wholly_spanish(page, path, heading, name)
     # One visit and one form, opened from their lists.
     await page.goto("/portal/appointments")
     await page.locator("main a[href^='/portal/appointments/']:not([href*='book'])").first.click()
@@ -250,12 +253,8 @@ async def test_self_service_pages_in_spanish(spanish_signed_in: Callable[[], Awa
              ("/portal/profile/insurance", "Agregar o cambiar el seguro"),
              ("/portal/profile/allergies/new", "Avisarnos de una alergia"))
     for path, heading in pages:
-        await page.goto(path)
-        await expect(page.locator("html")).to_have_attribute("lang", "es")
-        await expect(page.locator("main")).not_to_have_attribute("lang", "en")
-        if heading:
-            await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-        await check_page(page, "self-es-" + (path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")))
+        await _wholly_spanish(page, path, heading,
+                              "self-es-" + path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-"))
     # A bill, in Spanish, with its amounts in dollars.
     await page.goto("/portal/billing")
     await page.locator("main table a").first.click()
