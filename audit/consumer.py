@@ -298,22 +298,24 @@ class StreamConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Move the stream on until `stop` is set: a full batch goes on at once, an empty poll waits
         `idle_interval`; meanwhile a second task keeps this consumer's heartbeat."""
-        heart = asyncio.create_task(self._keep_beating(stop), name=f"{self.label}-heartbeat-{self.group}")
+        done = asyncio.Event()
+        heart = asyncio.create_task(self._keep_beating(done), name=f"{self.label}-heartbeat-{self.group}")
         try:
             await self._loop(stop)
         finally:
-            heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heart
+            # Told to finish rather than cancelled: a cancelled beat may already be on the wire and land
+            # after the retirement below, announcing a consumer that has left.
+            done.set()
+            await heart
             await self.retire()
 
-    async def _keep_beating(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _keep_beating(self, done: asyncio.Event) -> None:
+        while not done.is_set():
             try:
                 await self.beat()
             except REDIS_FAILURES as exc:
                 log.warning("%s heartbeat not stored: %s", self.label, type(exc).__name__)
-            await wait_or_stop(stop, self.heartbeat_ttl / 3)
+            await wait_or_stop(done, self.heartbeat_ttl / 3)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         async def step() -> bool:

@@ -67,20 +67,24 @@ class StoreExporter:
 
     # -- background task ------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        keeper = asyncio.create_task(self._keep_lease(stop), name="audit-export-lease")
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(done), name="audit-export-lease")
         try:
             await self._loop(stop)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # Told to finish rather than cancelled: a cancelled renewal still runs to its end on a store
+            # thread, and could land after the release below, holding the lease for a process that left.
+            done.set()
+            await keeper
             with contextlib.suppress(StoreUnavailable):
                 await self.store.release_lease(LEASE, self.holder)
 
-    async def _keep_lease(self, stop: asyncio.Event) -> None:
+    async def _keep_lease(self, done: asyncio.Event) -> None:
         """Renews the lease while a slow repository call is under way (only if it is still ours)."""
-        while not stop.is_set():
-            await wait_or_stop(stop, self.lease_ttl / 3)
+        while True:
+            await wait_or_stop(done, self.lease_ttl / 3)
+            if done.is_set():
+                return
             with contextlib.suppress(StoreUnavailable):
                 await self.store.hold_lease(LEASE, self.holder, self.lease_ttl)
 

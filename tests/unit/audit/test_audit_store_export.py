@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,33 @@ async def test_the_paced_export_runs_until_stopped_and_hands_over_at_once(
     assert route.call_count == 3
     assert elapsed >= 0.2  # 30 events at 100/s: the 2nd batch after 0.1 s, the 3rd after 0.2 s
     assert await store.hold_lease("export", "b", 1)  # released on a clean stop
+
+
+class SlowRenewals(SqliteAuditStore):
+    """A store whose lease renewals wait on their thread before they write, like a busy disk."""
+
+    async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
+        def slow(conn: Any) -> bool:
+            time.sleep(0.1)
+            return self._hold(conn, name, holder, ttl)
+        return await self._call(self._write, slow)
+
+
+async def test_a_renewal_under_way_at_a_clean_stop_does_not_keep_the_lease(tmp_path: Path,
+                                                                            repository: FhirRepository) -> None:
+    store = SlowRenewals(tmp_path / "audit.sqlite3")
+    await store.open()
+    try:
+        exporter = StoreExporter(store, repository, holder="a", lease_ttl=0.06, idle_interval=0.01)
+        stop = asyncio.Event()
+        task = asyncio.create_task(exporter.run(stop))
+        await asyncio.sleep(0.15)  # renewals every 20 ms, each 100 ms on its thread: one is under way
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0.15)  # whatever was still running on a store thread has landed by now
+        assert await SqliteAuditStore.hold_lease(store, "export", "b", 60)  # "b" takes over at once
+    finally:
+        await store.close()
 
 
 async def test_retention_purge_runs_in_one_process_at_a_time(store: SqliteAuditStore) -> None:
