@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from .coalesced_redis import CoalescedRedis
+
 
 def redis_server_args(maxmemory: str, *, port: int | None = None, bind: str = "127.0.0.1") -> list[str]:
     """Command-line flags for ``redis-server`` running the cache instance (append to the binary)."""
@@ -39,8 +41,9 @@ def redis_server_args(maxmemory: str, *, port: int | None = None, bind: str = "1
 
 
 def make_cache_redis(url: str, *, timeout: float = 1.0) -> Redis:
-    """A client that fails fast: a dead cache Redis must cost a request ~nothing, never hang it."""
-    return Redis.from_url(
+    """A client that fails fast: a dead cache Redis must cost a request ~nothing, never hang it; the
+    look-ups of concurrent requests share round trips."""
+    return CoalescedRedis.from_url(
         url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,

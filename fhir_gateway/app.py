@@ -23,6 +23,7 @@ from audit.recorder import AuditRecorder
 from audit.workers import AuditWorkers
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
+from cache.coalesced_redis import CoalescedRedis
 from notifications import AccountRecipients, Notifications
 from payments import PaymentProvider, load_provider
 from portal import Portal, PortalDeps, build_portal_router
@@ -70,8 +71,9 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.j
 
 
 def make_redis(url: str) -> aioredis.Redis:
-    # Short socket timeouts: a dead Redis must fail fast so the gateway can fall back, not hang.
-    return aioredis.from_url(
+    # Short socket timeouts: a dead Redis must fail fast so the gateway can fall back, not hang. Coalesced:
+    # the revocation look-ups and audit records of concurrent requests share round trips.
+    return CoalescedRedis.from_url(
         url,
         socket_connect_timeout=1.0,
         socket_timeout=2.0,
