@@ -12,8 +12,8 @@ with it, each caller seeing the failure (so a write that may have landed is trea
 like a lone command that failed on the wire). Commands from one caller stay in order, since a caller
 awaits each reply before its next command; commands of different callers were never ordered.
 
-Not for blocking commands (XREADGROUP BLOCK, BLPOP...): one of those would hold every other caller's
-reply. Long-running background loops keep a plain client.
+Blocking commands (BLPOP, XREADGROUP ... BLOCK, WAIT...) go alone, on a connection of their own: in a
+batch they would hold every other caller's reply.
 """
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+_BLOCKING = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
+                       "WAIT", "WAITAOF"})
+
+
+def _blocks(args: tuple[Any, ...]) -> bool:
+    name = str(args[0]).upper()
+    return name in _BLOCKING or (name in ("XREAD", "XREADGROUP") and any(str(a).upper() == "BLOCK" for a in args))
+
 
 Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
@@ -34,6 +43,8 @@ class CoalescedRedis(Redis):
         self._sender: asyncio.Task[None] | None = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if _blocks(args):
+            return await super().execute_command(*args, **options)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queued.append((args, options, waiter))
         if self._sender is None:

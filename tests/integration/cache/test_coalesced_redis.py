@@ -60,6 +60,16 @@ async def test_an_error_reply_reaches_only_the_command_that_caused_it(client: Re
     assert outcomes[1:] == [True, b"not a number"]
 
 
+async def test_a_blocking_command_does_not_hold_the_others(client: Redis) -> None:
+    waiting = asyncio.create_task(client.blpop(["empty-list"], timeout=2))
+    await asyncio.sleep(0.05)  # BLPOP is now waiting on the server
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.gather(client.set("a", "1"), client.get("a")) == [True, b"1"]
+    assert asyncio.get_running_loop().time() - started < 1
+    await client.rpush("empty-list", "x")
+    assert list(await waiting) == [b"empty-list", b"x"]
+
+
 async def test_a_caller_that_gives_up_before_the_batch_leaves_sends_nothing(client: Redis) -> None:
     task = asyncio.create_task(client.set("abandoned", "1"))
     await asyncio.sleep(0)  # queued; the batch leaves on the next turn of the loop
