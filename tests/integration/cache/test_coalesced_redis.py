@@ -70,12 +70,22 @@ async def test_a_blocking_command_does_not_hold_the_others(client: Redis) -> Non
     assert list(await waiting) == [b"empty-list", b"x"]
 
 
-async def test_a_caller_that_gives_up_before_the_batch_leaves_sends_nothing(client: Redis) -> None:
-    task = asyncio.create_task(client.set("abandoned", "1"))
-    await asyncio.sleep(0)  # queued; the batch leaves on the next turn of the loop
-    task.cancel()
+BUSY_FOR_A_MOMENT = """
+local started = redis.call('TIME')
+repeat local now = redis.call('TIME') until (now[1] - started[1]) * 1000000 + now[2] - started[2] > 200000
+return 1
+"""
+
+
+async def test_a_caller_that_gives_up_before_its_batch_leaves_sends_nothing(client: Redis) -> None:
+    on_the_wire = asyncio.create_task(client.eval(BUSY_FOR_A_MOMENT, 0))
+    await asyncio.sleep(0.05)  # the script holds the round trip for 200 ms
+    queued = asyncio.create_task(client.set("abandoned", "1"))
+    await asyncio.sleep(0.01)
+    queued.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await queued
+    assert await on_the_wire == 1
     await asyncio.sleep(0.05)
     assert await client.exists("abandoned") == 0
 
