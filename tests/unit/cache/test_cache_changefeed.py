@@ -10,6 +10,7 @@ import respx
 
 from cache.changefeed import CURSOR_KEY, LEADER_KEY, ChangeFeed, FeedError
 from cache.keys import compartment_tag, resource_tag, type_tag
+from web.tls import client_tls
 
 BASE = "http://ehr.test/fhir/"
 T0 = "2025-03-01T10:00:00.000+00:00"
@@ -103,7 +104,7 @@ def cache() -> FakeCache:
 
 @pytest.fixture
 async def http() -> Any:
-    async with httpx.AsyncClient(base_url=BASE) as client:
+    async with httpx.AsyncClient(base_url=BASE, verify=client_tls()) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ import pytest
 from fhir_gateway.errors import FHIRError
 from fhir_gateway.http1 import Http1Transport
 from fhir_gateway.upstream import Upstream, make_client
+from web.tls import client_tls
 
 
 @dataclass
@@ -92,7 +93,7 @@ async def server(answer: Answer) -> AsyncIterator[Server]:
 def client(url: str, *, read_timeout: float = 2.0, max_connections: int = 10,
            fallback: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     transport = Http1Transport(max_connections=max_connections,
-                               fallback=fallback or httpx.AsyncHTTPTransport())
+                               fallback=fallback or httpx.AsyncHTTPTransport(verify=client_tls()))
     return httpx.AsyncClient(base_url=url, transport=transport,
                              timeout=httpx.Timeout(read_timeout, connect=1.0, pool=read_timeout))
 

@@ -21,6 +21,7 @@ from audit.store import StoredEvent
 from fhir_gateway.service_metrics import ServiceCollector, ServiceMetrics
 from fhir_gateway.upstream import Upstream
 from mappers.booking import BOOKING_IDENTIFIER_SYSTEM
+from web.tls import client_tls
 
 EHR = "http://ehr.test/fhir"
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
@@ -55,7 +56,7 @@ async def test_figures_from_the_store_and_the_ehr_and_their_series(tmp_path: Pat
                                         recorded=NOW - 2 * day)),
                      _stored(auth_event("login", "success", fhir_user="Patient/p1", patient_id="p1",
                                         recorded=NOW - day))], export=False)
-    upstream = Upstream(httpx.AsyncClient(base_url=EHR + "/"), EHR)
+    upstream = Upstream(httpx.AsyncClient(base_url=EHR + "/", verify=client_tls()), EHR)
     metrics = ServiceMetrics(upstream, store, ZoneInfo("America/Chicago"), max_age=300, clock=lambda: NOW)
     registry = CollectorRegistry()
     registry.register(ServiceCollector(metrics))

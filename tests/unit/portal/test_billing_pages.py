@@ -28,6 +28,7 @@ from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
 from tests.plain_language import sentences_in
 from web.i18n import using_locale
+from web.tls import client_tls
 
 from .pages_harness import portal_for
 
@@ -90,7 +91,9 @@ def visit(tmp_path: Path, method: str = "GET", path: str = "/portal/billing", *,
     request = Request({"type": "http", "method": method, "path": path, "query_string": query.encode(),
                        "headers": headers, "client": ("203.0.113.7", 1), "server": ("portal.test", 80),
                        "scheme": "http", "path_params": {"invoice_id": invoice_id} if invoice_id else {}}, receive)
-    fhir = PortalFhir(httpx.AsyncClient(), FHIR, "t", request_id="r", client_address=None, sign_address=None)
+    # The process's one TLS context: a client of its own would load the CA bundle again for every page.
+    fhir = PortalFhir(httpx.AsyncClient(verify=client_tls()), FHIR, "t", request_id="r", client_address=None,
+                      sign_address=None)
     return Visit(portal, request, session, fhir)
 
 

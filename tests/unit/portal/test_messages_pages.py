@@ -21,6 +21,7 @@ from portal.fhir import NotFound, PortalFhir
 from portal.pages import messages
 from portal.sessions import PortalSession, Tokens
 from portal.settings import PortalUiSettings
+from web.tls import client_tls
 
 from .pages_harness import AccountChoices, portal_for
 
@@ -83,7 +84,9 @@ def visit(tmp_path: Path, method: str = "GET", path: str = "/portal/messages", *
     request = Request({"type": "http", "method": method, "path": path, "query_string": query.encode(),
                        "headers": headers, "client": ("203.0.113.7", 1), "server": ("portal.test", 80),
                        "scheme": "http", "path_params": path_params or {}}, receive)
-    fhir = PortalFhir(httpx.AsyncClient(), FHIR, "t", request_id="r", client_address=None, sign_address=None)
+    # The process's one TLS context: a client of its own would load the CA bundle again for every page.
+    fhir = PortalFhir(httpx.AsyncClient(verify=client_tls()), FHIR, "t", request_id="r", client_address=None,
+                      sign_address=None)
     return Visit(portal, request, session, fhir)
 
 
