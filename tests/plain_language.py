@@ -197,8 +197,8 @@ def our_wording() -> str:
 
 def record_strings(resources: Iterable[dict[str, Any]]) -> set[str]:
     """The human-readable strings a record holds that are its data, not our wording (see RECORD_FIELDS)."""
-    people: set[str] = set()
-    others: set[str] = set()
+    # Each distinct value is worded once: a data set repeats the same display texts thousands of times.
+    held: dict[bool, set[str]] = {True: set(), False: set()}  # by "is a person's name"
 
     def walk(value: Any, key: str | None) -> None:
         if isinstance(value, dict):
@@ -207,12 +207,8 @@ def record_strings(resources: Iterable[dict[str, Any]]) -> set[str]:
         elif isinstance(value, list):
             for v in value:
                 walk(v, key)
-        elif isinstance(value, str) and key in RECORD_FIELDS and WORD.search(value):
-            # as a page shows it: white space run together, and each line of a longer text on its own too
-            found = people if key in PEOPLE_FIELDS else others
-            for text in (value, *value.splitlines()):
-                if text.strip():
-                    found.add(re.sub(r"\s+", " ", text).strip())
+        elif isinstance(value, str) and key in RECORD_FIELDS:
+            held[key in PEOPLE_FIELDS].add(value)
 
     seen: set[tuple[Any, Any]] = set()
     for resource in resources:
@@ -221,8 +217,31 @@ def record_strings(resources: Iterable[dict[str, Any]]) -> set[str]:
             continue  # the same resource in several patients' lists (the practice's): its strings are in already
         seen.add(key)
         walk(resource, None)
-    ours = our_wording()
-    return people | {s for s in others if len(s) >= 3 and s.lower() not in ours}
+    people = _as_shown(held[True])
+    others = {s for s in _as_shown(held[False]) if len(s) >= 3}
+    ours = _occurring({s.lower() for s in others}, our_wording())
+    return people | {s for s in others if s.lower() not in ours}
+
+
+def _as_shown(values: Iterable[str]) -> set[str]:
+    """As a page shows each value: white space run together, and each line of a longer text on its own too."""
+    found: set[str] = set()
+    for value in values:
+        if WORD.search(value):
+            for text in (value, *value.splitlines()):
+                if text.strip():
+                    found.add(re.sub(r"\s+", " ", text).strip())
+    return found
+
+
+def _occurring(strings: set[str], text: str) -> set[str]:
+    """The `strings` that occur anywhere in `text`, as `s in text` finds them, in one scan of the text instead
+    of one per string. The trie's match at a position is the longest string there; any shorter one found at
+    the same position is one of its prefixes."""
+    if not strings:
+        return set()
+    longest = {m.group(1) for m in re.finditer(f"(?=({_trie(strings)}))", text)}
+    return {s[:end] for s in longest for end in range(1, len(s) + 1)} & strings
 
 
 def _trie(strings: Iterable[str]) -> str:

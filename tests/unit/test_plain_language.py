@@ -30,6 +30,7 @@ from tests.plain_language import (
     grade_units,
     main_of,
     reading_units,
+    record_strings,
     report,
     sentences_in,
 )
@@ -176,6 +177,18 @@ def test_labels_cannot_hide_a_hard_paragraph_and_a_few_labels_are_not_graded() -
     mask = DataMask({"Atorvastatin 20 MG Oral Tablet", "Ellison"})
     assert mask("Refill of atorvastatin 20 mg oral tablet for Margaret Ellison, RN, on 3 March 2026 at 9:30 am.") \
         == "Refill of X for Margaret X, RN, on X at X."
+
+
+def test_a_records_words_are_data_unless_our_own_wording_uses_them() -> None:
+    """A person's name is always data; any other text is data unless our source uses it too ("Care team",
+    "Refill"); a longer text is data as a whole and line by line, its white space run together."""
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Jo"], "family": "Care"}]}
+    note = {"resourceType": "Observation", "id": "o1", "code": {"text": "Care team"}, "valueString": "ok",
+            "performer": [{"display": "Dr. Lin Okafor"}], "subject": {"reference": "Patient/p1", "display": "Refill"},
+            "note": [{"text": "Tired in the   afternoons\nand at night"}], "status": "Feels dizzy on the stairs"}
+    assert record_strings([patient, note, patient]) == {
+        "Jo", "Care", "Dr. Lin Okafor", "Tired in the afternoons and at night", "Tired in the afternoons",
+        "and at night"}
 
 
 def test_a_sentence_in_source_is_found_and_an_fstring_field_is_data(tmp_path: Path) -> None:

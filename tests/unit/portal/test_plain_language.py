@@ -8,6 +8,7 @@ page here rendered (a new page gets measured, or this test says it is missing).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from portal.sessions import SessionSummary
 from smart_auth.accounts.models import PatientLink, ProxyLink
 from smart_auth.accounts.proxies import RELATIONSHIPS
 from tests.plain_language import MAX_GRADE, DataMask, Grade, grade_page, record_strings, report, too_hard
-from tests.unit.mappers.conftest import TODAY
+from tests.unit.mappers.conftest import TODAY, demo_records
 from web.i18n import LANG_COOKIE
 
 from .pages_harness import demo_visit
@@ -104,11 +105,18 @@ def access_log(pid: str) -> list[dict[str, Any]]:
     return [describe(e, names, patient=pid) for e in events]
 
 
+@functools.cache
+def demo_data() -> frozenset[str]:
+    """The data of the demo records and of the notebook entries the pages show, read once per test process
+    (this module's mask and the Spanish pages' are both made of it)."""
+    resources = [r for rs in demo_records().values() for r in rs] + notebook_entries(PID, "rx-1")
+    return frozenset(record_strings(resources))
+
+
 @pytest.fixture(scope="module")
-def mask(records: dict[str, list[dict[str, Any]]]) -> DataMask:
+def mask() -> DataMask:
     """The demo records' data, the notebook entries the pages show, and the people named in this test."""
-    resources = [r for rs in records.values() for r in rs] + notebook_entries(PID, "rx-1")
-    return DataMask(record_strings(resources) | {"Sam Lee", "Dr. Margaret Ellison", "Patient portal", "Ana Lopez"})
+    return DataMask(demo_data() | {"Sam Lee", "Dr. Margaret Ellison", "Patient portal", "Ana Lopez"})
 
 
 def site_for(tmp_path: Path, records: dict[str, list[dict[str, Any]]], pid: str, rendered: set[str],

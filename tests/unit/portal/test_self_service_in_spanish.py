@@ -21,11 +21,11 @@ from portal.self_check import QUESTIONS
 from portal.sessions import SessionSummary
 from smart_auth.accounts.models import PatientLink, ProxyLink
 from smart_auth.accounts.proxies import RELATIONSHIPS
-from tests.plain_language import MAX_GRADE, DataMask, grade_page, grade_units, record_strings
+from tests.plain_language import MAX_GRADE, DataMask, grade_page, grade_units
 from web.i18n import set_locale, using_locale
 
 from .test_pages import text_of
-from .test_plain_language import NOON, PID, Site, notebook_entries, site_for
+from .test_plain_language import NOON, PID, Site, demo_data, site_for
 
 SPANISH_DATE = re.compile(r"\b\d{1,2} de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
                           r"noviembre|diciembre)( de \d{4})?\b")
@@ -73,10 +73,9 @@ def assert_spanish(name: str, html: str, data: DataMask) -> None:
 
 
 @pytest.fixture(scope="module")
-def data(records: dict[str, list[dict[str, Any]]]) -> DataMask:
+def data() -> DataMask:
     """The record's own words (names, places) and the people named here: not ours to translate."""
-    resources = [r for rs in records.values() for r in rs] + notebook_entries(PID, "rx-1")
-    return DataMask(record_strings(resources) | {"Sam Lee", "Dr. Margaret Ellison", "Ana Lopez", "Demo Patient"})
+    return DataMask(demo_data() | {"Sam Lee", "Dr. Margaret Ellison", "Ana Lopez", "Demo Patient"})
 
 
 @pytest.fixture
