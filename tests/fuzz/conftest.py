@@ -195,10 +195,7 @@ class FuzzApp:
     def send(self, request: httpx.Request) -> tuple[httpx.Response, list[AccessRecord]]:
         """One request through the app, and the /fhir audit records it left."""
         before = len(self.audit)
-        # respx stands in for the EHR only while a request runs, so the suite can share a process with
-        # tests that mock the EHR their own way.
-        with self.ehr_mock:
-            response = self.portal.call(self._send, request)
+        response = self.portal.call(self._send, request)  # the EHR: respx, while a test runs (ehr_stands_in)
         self.tally["requests"] += 1
         self.tally["5xx"] += response.status_code >= 500
         return response, self.audit[before:]
@@ -272,6 +269,15 @@ def fuzz_app(redis_server: Any, tmp_path_factory: pytest.TempPathFactory,
         fuzz = FuzzApp(app, keys, audit, portal, client, ehr, router)
         pytestconfig.stash[TALLY] = fuzz.tally
         yield fuzz
+
+
+@pytest.fixture(autouse=True)
+def ehr_stands_in(fuzz_app: FuzzApp) -> Iterator[None]:
+    """respx stands in for the EHR only while a test of this suite runs (all of its examples), so the suite
+    can share a process with tests that mock the EHR their own way. Once per test, not per request:
+    entering the mock patches a dozen httpx and httpcore names (0.4 ms, some 2,000 requests a run)."""
+    with fuzz_app.ehr_mock:
+        yield
 
 
 FHIR_JSON = re.compile(r"^application/fhir\+json\b")
