@@ -5,6 +5,7 @@ Crawford's formula; what goes to an app or the JSON API (RFC 6749 error codes an
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -35,8 +36,15 @@ def _render(folder: str, template: str, context: dict[str, Any], lang: str) -> s
     if lang == "es":
         with using_locale("es"):
             context = _as_a_route_hands_it(context)
-    return PageRenderer(make_auth_templates()).text(f"{folder}/{template}", request=request, lang=lang,
-                                                    csrf_field="", signed_in=True, **context)
+    return _renderer().text(f"{folder}/{template}", request=request, lang=lang, csrf_field="", signed_in=True,
+                            **context)
+
+
+@functools.cache
+def _renderer() -> PageRenderer:
+    """One template environment for every page here, as the app has one for all its requests (a new one for
+    each page compiled every template again: 250 compiles)."""
+    return PageRenderer(make_auth_templates())
 
 
 def _as_a_route_hands_it(context: dict[str, Any]) -> dict[str, Any]:
