@@ -301,3 +301,18 @@ async def test_the_gateway_maps_its_failures_as_before() -> None:
             with pytest.raises(FHIRError) as slow:
                 await Upstream(http, srv.url, retries=1).read("Patient", "p1")
     assert slow.value.status == 504
+
+
+async def test_the_ehr_client_sends_no_cookie_an_earlier_answer_set() -> None:
+    async def sets_a_cookie(exchange: Exchange, writer: asyncio.StreamWriter, nth: int) -> bool:
+        writer.write(reply(headers={"Set-Cookie": "session=first-callers; Path=/"}))
+        return True
+
+    async with server(sets_a_cookie) as srv:
+        http = make_client(srv.url, connect_timeout=1, read_timeout=2, max_connections=2)
+        async with http:
+            upstream = Upstream(http, srv.url)
+            await upstream.read("Patient", "p1")
+            await upstream.read("Patient", "p2")  # another caller's request on the shared client
+    assert len(srv.seen) == 2
+    assert b"cookie" not in srv.seen[1].head.lower()
