@@ -101,6 +101,7 @@ class Upstream:
         self.base_url = base_url.rstrip("/")
         self._host = httpx.URL(self.base_url).host
         self.retries = retries
+        self._prefix = str(client.base_url) if str(client.base_url).endswith("/") else None
 
     async def request(
         self,
@@ -121,12 +122,16 @@ class Upstream:
         attempts = 1 + (self.retries if method.upper() in IDEMPOTENT else 0)
         for attempt in range(attempts):
             try:
-                kwargs: dict[str, Any] = {"params": params, "headers": hdrs}
-                if json is not None:
-                    kwargs["json"] = json
-                elif content is not None:
-                    kwargs["content"] = content
-                response = await self.client.request(method, path.lstrip("/"), **kwargs)
+                plain = self._build_plain(method, path, params, hdrs) if json is None and content is None else None
+                if plain is not None:
+                    response = await self.client.send(plain)
+                else:
+                    kwargs: dict[str, Any] = {"params": params, "headers": hdrs}
+                    if json is not None:
+                        kwargs["json"] = json
+                    elif content is not None:
+                        kwargs["content"] = content
+                    response = await self.client.request(method, path.lstrip("/"), **kwargs)
             except httpx.InvalidURL as exc:
                 # Ids are checked at the edge; this is the last line should anything unchecked get here.
                 raise invalid("The request names something that is not a valid FHIR address") from exc
@@ -153,6 +158,20 @@ class Upstream:
                 )
             return response
         raise AssertionError("unreachable")
+
+    def _build_plain(self, method: str, path: str, params: Any, headers: dict[str, str]) -> httpx.Request | None:
+        """A request without a body to a path under the base, built as `client.build_request` would build it
+        but without joining and parsing the base URL again for every call (a third of the client's cost
+        per request). None where the client's own merging is needed: a query already in the path (the
+        params would be merged into it) or an absolute address."""
+        if self._prefix is None or "?" in path or "://" in path:
+            return None
+        url = self._prefix + path.lstrip("/")
+        if params:
+            url += "?" + str(httpx.QueryParams(params))
+        merged = httpx.Headers(self.client.headers)
+        merged.update(headers)
+        return httpx.Request(method, url, headers=merged, extensions={"timeout": self.client.timeout.as_dict()})
 
     def refusal(self, response: httpx.Response, fallback: str, *, status: int | None = None) -> FHIRError:
         """The EHR's 4xx answer as the caller's error: its status (or ``status``) and its OperationOutcome,
