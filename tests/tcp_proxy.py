@@ -23,6 +23,10 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._stopping = False
+        self._in_flight = 0  # requests the EHR has (some of) and has not begun to answer
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     def in_front_of(cls, base_url: str) -> Self:
@@ -45,12 +49,31 @@ class TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        """The EHR becomes unreachable. A request it already has is finished there whatever happens to the
+        connection, so this waits for its answer (and drops it): after `stop()` the EHR does no more work."""
+        if self._server is None:
+            return
+        self._server.close()
+        self._stopping = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    await self._idle.wait()
             for writer in list(self._writers):
                 writer.close()
             await self._server.wait_closed()
+        finally:
             self._server = None
+            self._stopping = False
+
+    def _sent(self) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+
+    def _answered(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -60,22 +83,39 @@ class TcpProxy:
             return
         self._writers |= {client_writer, upstream_writer}
         asked = [b""]  # the request line of the last request sent on this connection
+        pending = [False]  # whether that request awaits the EHR's first answer bytes
+
+        def answer_begins() -> None:
+            if pending[0]:
+                pending[0] = False
+                self._answered()
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while data := await reader.read(65536):
-                    if not answers and data.startswith(_METHODS):
-                        asked[0] = data.split(b"\r\n", 1)[0]
+                    if not answers:
+                        if self._stopping:
+                            break
+                        if data.startswith(_METHODS):
+                            asked[0] = data.split(b"\r\n", 1)[0]
+                            if not pending[0]:
+                                pending[0] = True
+                                self._sent()
                     if answers:
+                        answer_begins()
+                        if self._stopping:
+                            break
                         await self.before_answer()
                         if not self.keep_answer(asked[0]):
                             break
                     writer.write(data)
                     await writer.drain()
-            writer.close()
             if answers:  # the EHR side ended (or its answer was dropped): the client's connection goes too
+                answer_begins()
                 client_writer.close()
                 upstream_writer.close()
+            elif not pending[0]:  # a request the EHR is working on keeps its connection until answered
+                writer.close()
 
         await asyncio.gather(pipe(client_reader, upstream_writer, False), pipe(upstream_reader, client_writer, True))
         self._writers -= {client_writer, upstream_writer}
