@@ -107,7 +107,9 @@ class Interaction:
         self.asked = asked
         self.interaction = asked.interaction  # a repeated write is answered (and recorded) as a vread
         self.request_id: str | None = getattr(request.state, "request_id", None)
-        self.query: str | None = request.url.query or None
+        # The query string as the request sent it, without building the whole URL as `request.url` does.
+        raw_query: bytes = request.scope.get("query_string", b"")
+        self.query: str | None = raw_query.decode(errors="replace").partition("#")[0] or None
         self.known_caller: Caller | None = None
         self._disclosed: tuple[list[str], list[str]] | None = None
         self._failure_patients: list[str] = []
