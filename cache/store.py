@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+import orjson
 from redis.asyncio import Redis
 
 from .crypto import CacheCipher
@@ -146,7 +147,7 @@ def _encode(entry: CachedResponse) -> bytes:
 def _decode(plain: bytes) -> CachedResponse | None:
     try:
         (size,) = struct.unpack(">I", plain[:4])
-        meta = json.loads(plain[4 : 4 + size])
+        meta = orjson.loads(plain[4 : 4 + size])
         return CachedResponse(
             status=int(meta["s"]),
             body=plain[4 + size :],
