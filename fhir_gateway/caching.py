@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from cache import CachedResponse, ResponseCache, compartment_tag, read_key, resource_tag, search_key, type_tag
 from cache.keys import scope_fingerprint
@@ -39,6 +40,10 @@ class Lookup:
 
     key: str
     tags_before: tuple[str, ...]  # known before the fetch; their generations guard the put
+
+
+# With no cache configured nothing reads a lookup; its key (a hash per request) is not worth making.
+_NO_CACHE = Lookup("", ())
 
 
 def _fingerprint(caller: Caller, grant: Grant) -> str:
@@ -73,12 +78,16 @@ class GatewayCache:
 
     # -- keys and tags ---------------------------------------------------------------------------
     def for_read(self, caller: Caller, grant: Grant, rtype: str, resource_id: str, version_id: str | None) -> Lookup:
+        if self.cache is None:
+            return _NO_CACHE
         params = [("_history", version_id)] if version_id else None
         key = read_key(caller.compartment_key, _fingerprint(caller, grant), rtype, resource_id, params)
         return Lookup(key, (resource_tag(rtype, resource_id),))
 
     def for_search(self, caller: Caller, grant: Grant, policy: TypePolicy, rtype: str,
                    params: Sequence[tuple[str, str]]) -> Lookup:
+        if self.cache is None:
+            return _NO_CACHE
         key = search_key(caller.compartment_key, _fingerprint(caller, grant), rtype, params)
         types = {rtype} | _revincluded_types(params)
         tags: list[str] = []
@@ -162,7 +171,7 @@ def result_versions(bundle: dict[str, Any]) -> list[str]:
 def search_etag(versions: Sequence[str], total: Any) -> str:
     """A weak validator for a search answer: same resources at the same versions (and total) → same tag,
     so a portal polling its dashboard gets 304s until something in it changes."""
-    digest = hashlib.sha256(json.dumps([list(versions), total]).encode()).hexdigest()[:20]
+    digest = hashlib.sha256(orjson.dumps([list(versions), total])).hexdigest()[:20]
     return f'W/"s-{digest}"'
 
 

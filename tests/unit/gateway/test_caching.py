@@ -1,14 +1,21 @@
-"""Cache keys and tags as the gateway derives them: pure, so checked without Redis."""
+"""Cache keys and tags as the gateway derives them: pure, so checked without Redis (the cache's client is
+never connected)."""
 
 from __future__ import annotations
 
+import os
+
+from redis.asyncio import Redis
+
+from cache import ResponseCache
+from cache.crypto import CacheCipher
 from fhir_gateway.access import AccessChecker
 from fhir_gateway.caching import GatewayCache, result_versions, search_etag
 from fhir_gateway.caller import Caller
 from smart_auth.scopes import ScopeSet
 
 CHECKER = AccessChecker()
-CACHE = GatewayCache(None)
+CACHE = GatewayCache(ResponseCache(Redis(), CacheCipher(os.urandom(32))))
 
 
 def caller(scope: str, patient: str | None = None, fhir_user: str | None = None) -> Caller:
