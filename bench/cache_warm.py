@@ -56,8 +56,8 @@ async def main(args: argparse.Namespace) -> int:
               f"{args.requests} requests per run, concurrency {args.concurrency}, gateway workers {args.workers}.")
         results: list[runner.Result] = []
         direct = workload.build(cfg.fhir_base_url, active, None, args.requests)
-        # Every search once first: HAPI reuses a search's results for a while, so otherwise the direct run
-        # would pay for searches that the gateway's uncached run then reuses.
+        # Every search once first: a search the EHR has not run lately answers far more slowly the first
+        # time, and otherwise the direct run would pay for that instead of the gateway's uncached run.
         await runner.run("warm-up direct", workload.every_dashboard(cfg.fhir_base_url, active, None),
                          concurrency=args.concurrency)
         results.append(await runner.run("direct HAPI", direct, concurrency=args.concurrency))

@@ -22,9 +22,9 @@ async def main(args: argparse.Namespace) -> int:
             gw_reqs = workload.build(gw.url + "/fhir", patients, tokens, args.requests)
             # Same URLs and headers; more of them, so its small CPU time spans enough clock ticks.
             hello_reqs = workload.build(hello_url, patients, tokens, args.requests * 4)
-            # Warm every path (JIT, connection pools, HAPI's search cache) so we compare steady states. HAPI
-            # reuses a search's results for a while: every search of the workload goes once before the
-            # measured runs, or the first direct run would pay for searches the gateway's run then reuses.
+            # Warm every path (JIT, connection pools, the EHR's database) so we compare steady states. A
+            # search the EHR has not run lately answers far more slowly the first time, so every search of the
+            # workload goes once before the measured runs, or the first direct run would pay for all of them.
             await runner.run("warm-up direct", workload.every_dashboard(cfg.fhir_base_url, patients, None),
                              concurrency=args.concurrency)
             await runner.run("warm-up gateway", gw_reqs[:200], concurrency=args.concurrency)

@@ -17,6 +17,7 @@ from icalendar import Calendar
 from playwright.async_api import Page, expect
 
 from mappers.inbound import APPOINTMENT_EXTENSION
+from tests.integration.gateway.helpers import ehr_search
 
 from .harness import Account, check_page, fill_by_keyboard, sign_in
 
@@ -50,12 +51,12 @@ def cancel(ehr: str, appointment_id: str) -> None:
 
 
 def answers_in_ehr(ehr: str, appointment_id: str) -> list[dict[str, Any]]:
-    bundle = httpx.get(f"{ehr}/QuestionnaireResponse", params={"_lastUpdated": f"ge{datetime.now(UTC).date()}",
-                                                               "_count": "200"}, timeout=30).json()
-    return [e["resource"] for e in bundle.get("entry", [])
+    # Every page: each run of the suite adds answers the same day.
+    found = ehr_search(ehr, "QuestionnaireResponse", {"_lastUpdated": f"ge{datetime.now(UTC).date()}"})
+    return [r for r in found
             if any(x.get("url") == APPOINTMENT_EXTENSION
                    and x["valueReference"]["reference"] == f"Appointment/{appointment_id}"
-                   for x in e["resource"].get("extension", []))]
+                   for x in r.get("extension", []))]
 
 
 async def choose(page: Page, question: str, answer: str) -> None:

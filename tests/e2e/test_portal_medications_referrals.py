@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import expect
 
 from mappers.medications import medication
+from tests.integration.gateway.helpers import ehr_search
 
 from .harness import PatientPool, PortalApp, check_page, enrol_patient, fill_by_keyboard, path_of, sign_in
 from .test_portal_pages import RAW, _codes
@@ -24,8 +25,7 @@ OTHER = "pt-0024"
 
 
 def _search(base: str, rtype: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    bundle = httpx.get(f"{base}/{rtype}", params={**params, "_count": 200}, timeout=60).json()
-    return [e["resource"] for e in bundle.get("entry", [])]
+    return ehr_search(base, rtype, params)  # every page: the long-lived EHR keeps what earlier runs made
 
 
 def _prescriptions(base: str, patient_id: str) -> list[tuple[dict[str, Any], int | None]]:

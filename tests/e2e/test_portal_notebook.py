@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from mappers.notebook import CATEGORY_SEARCH
+from tests.integration.gateway.helpers import ehr_search
 
 from .harness import PHONE, Account, assert_no_serious_axe_violations, check_page, path_of, screenshots, sign_in, submit
 
@@ -19,9 +19,8 @@ pytestmark = pytest.mark.e2e
 
 
 def ehr_entry(base: str, pid: str, words: str) -> list[dict]:
-    found = httpx.get(f"{base}/Observation", params={"patient": pid, "category": CATEGORY_SEARCH, "_count": 200},
-                      timeout=30).json().get("entry", [])
-    return [e["resource"] for e in found if words in e["resource"].get("valueString", "")]
+    found = ehr_search(base, "Observation", {"patient": pid, "category": CATEGORY_SEARCH})  # every page
+    return [r for r in found if words in r.get("valueString", "")]
 
 
 async def check_both_widths(page: Page, name: str, *, keyboard: bool = True) -> None:

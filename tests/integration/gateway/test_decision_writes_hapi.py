@@ -103,10 +103,22 @@ async def asked_refill(gateway: GatewayServer, base: str, made: list[str]) -> tu
     return rx, r.json()
 
 
-async def what_the_patient_reads(gateway: GatewayServer) -> list:
+async def patient_reads(gateway: GatewayServer, rtype: str) -> list[dict[str, Any]]:
+    """Every page of the patient's search through the gateway, as the portal reads it (a long-lived EHR
+    holds more than one page of what these tests make)."""
+    out: list[dict[str, Any]] = []
     async with patient(gateway) as c:
-        bundle = (await c.get("/MedicationRequest", params={"_count": "200"})).json()
-    return prescriptions([e["resource"] for e in bundle.get("entry", [])], [], {f"Patient/{PT}"})
+        bundle = (await c.get(f"/{rtype}", params={"_count": "200"})).json()
+        while True:
+            out += [e["resource"] for e in bundle.get("entry", [])]
+            following = next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"), None)
+            if following is None:
+                return out
+            bundle = (await c.get(following)).json()
+
+
+async def what_the_patient_reads(gateway: GatewayServer) -> list:
+    return prescriptions(await patient_reads(gateway, "MedicationRequest"), [], {f"Patient/{PT}"})
 
 
 async def test_a_clinician_on_the_care_team_approves_a_refill_and_the_patient_sees_it_sent(
@@ -173,9 +185,7 @@ async def test_a_referral_request_is_accepted_or_declined(
             read(ehr_base_url, f"ServiceRequest/{decline['id']}"), "Let us see you in clinic first."))
     assert ordered.status_code == 201 and declined.status_code == 200, (ordered.text, declined.text)
     made.append(f"ServiceRequest/{ordered.json()['id']}")
-    async with patient(gateway) as c:
-        bundle = (await c.get("/ServiceRequest", params={"_count": "200"})).json()
-    shown = {r.reference: r for r in referrals([e["resource"] for e in bundle["entry"]], {f"Patient/{PT}"})}
+    shown = {r.reference: r for r in referrals(await patient_reads(gateway, "ServiceRequest"), {f"Patient/{PT}"})}
     assert shown[f"ServiceRequest/{accept['id']}"].status_key == "referred"
     assert shown[f"ServiceRequest/{decline['id']}"].detail == "Let us see you in clinic first."
 
