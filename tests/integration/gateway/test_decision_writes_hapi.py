@@ -19,6 +19,7 @@ from mappers.messages import TOPICS, outgoing
 from mappers.referrals import referrals
 from mappers.refills import prescriptions
 from tests.conftest import GatewayServer
+from tests.integration.e2e_smart.flows import all_pages
 
 from .helpers import auth, ehr_search, mint
 
@@ -103,22 +104,14 @@ async def asked_refill(gateway: GatewayServer, base: str, made: list[str]) -> tu
     return rx, r.json()
 
 
-async def patient_reads(gateway: GatewayServer, rtype: str) -> list[dict[str, Any]]:
+def patient_reads(gateway: GatewayServer, rtype: str) -> list[dict[str, Any]]:
     """Every page of the patient's search through the gateway, as the portal reads it (a long-lived EHR
     holds more than one page of what these tests make)."""
-    out: list[dict[str, Any]] = []
-    async with patient(gateway) as c:
-        bundle = (await c.get(f"/{rtype}", params={"_count": "200"})).json()
-        while True:
-            out += [e["resource"] for e in bundle.get("entry", [])]
-            following = next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"), None)
-            if following is None:
-                return out
-            bundle = (await c.get(following)).json()
+    return all_pages(gateway, rtype, mint(gateway, PATIENT_SCOPES, patient=PT), {"_count": "200"})
 
 
-async def what_the_patient_reads(gateway: GatewayServer) -> list:
-    return prescriptions(await patient_reads(gateway, "MedicationRequest"), [], {f"Patient/{PT}"})
+def what_the_patient_reads(gateway: GatewayServer) -> list:
+    return prescriptions(patient_reads(gateway, "MedicationRequest"), [], {f"Patient/{PT}"})
 
 
 async def test_a_clinician_on_the_care_team_approves_a_refill_and_the_patient_sees_it_sent(
@@ -143,7 +136,7 @@ async def test_a_clinician_on_the_care_team_approves_a_refill_and_the_patient_se
     assert order["requester"]["reference"] == team["clinician"]
     assert read(ehr_base_url, f"MedicationRequest/{request['id']}")["status"] == "completed"
     assert read(ehr_base_url, f"MedicationRequest/{rx['id']}")["status"] == "completed"
-    renewed = next(p for p in await what_the_patient_reads(gateway) if p.id == order["id"])
+    renewed = next(p for p in what_the_patient_reads(gateway) if p.id == order["id"])
     assert [r.status.key for r in renewed.requests] == ["pharmacy"]
 
 
@@ -158,7 +151,7 @@ async def test_a_declined_refill_reaches_the_patient_with_the_reason(
     async with staff(gateway, team["nurse"]) as c:
         denied = await c.put(f"/MedicationRequest/{request['id']}", json=body)
     assert denied.status_code == 200, denied.text
-    shown = next(p for p in await what_the_patient_reads(gateway) if p.id == rx["id"])
+    shown = next(p for p in what_the_patient_reads(gateway) if p.id == rx["id"])
     assert shown.requests[0].status.key == "declined"
     assert shown.requests[0].status.detail == "Please book a cholesterol check first."
 
@@ -185,7 +178,7 @@ async def test_a_referral_request_is_accepted_or_declined(
             read(ehr_base_url, f"ServiceRequest/{decline['id']}"), "Let us see you in clinic first."))
     assert ordered.status_code == 201 and declined.status_code == 200, (ordered.text, declined.text)
     made.append(f"ServiceRequest/{ordered.json()['id']}")
-    shown = {r.reference: r for r in referrals(await patient_reads(gateway, "ServiceRequest"), {f"Patient/{PT}"})}
+    shown = {r.reference: r for r in referrals(patient_reads(gateway, "ServiceRequest"), {f"Patient/{PT}"})}
     assert shown[f"ServiceRequest/{accept['id']}"].status_key == "referred"
     assert shown[f"ServiceRequest/{decline['id']}"].detail == "Let us see you in clinic first."
 
