@@ -24,19 +24,15 @@ PATIENT = "pt-0022"  # one prescription with refills left, one with none
 OTHER = "pt-0024"
 
 
-def _search(base: str, rtype: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return ehr_search(base, rtype, params)  # every page: the long-lived EHR keeps what earlier runs made
-
-
 def _prescriptions(base: str, patient_id: str) -> list[tuple[dict[str, Any], int | None]]:
-    active = _search(base, "MedicationRequest", {"patient": f"Patient/{patient_id}", "status": "active",
+    active = ehr_search(base, "MedicationRequest", {"patient": f"Patient/{patient_id}", "status": "active",
                                                  "intent": "order"})
-    fills = _search(base, "MedicationDispense", {"patient": f"Patient/{patient_id}"})
+    fills = ehr_search(base, "MedicationDispense", {"patient": f"Patient/{patient_id}"})
     return [(rx, medication(rx, dispenses=fills).refills_left) for rx in active]
 
 
 def _requests(base: str, rx_id: str) -> list[dict[str, Any]]:
-    return _search(base, "MedicationRequest", {"identifier": f"urn:portal:refill-request|{rx_id}"})
+    return ehr_search(base, "MedicationRequest", {"identifier": f"urn:portal:refill-request|{rx_id}"})
 
 
 def _care_team_sets(base: str, resource: dict[str, Any], **changes: Any) -> None:
@@ -122,7 +118,7 @@ async def test_referral_request(new_context: Any, enrolled: Any, ehr_base_url: s
     await expect(page.get_by_role("status")).to_contain_text("Your referral request was sent")
     await expect(page.locator("main")).to_contain_text(reason)
     patient_id = account.patient.patient_id if account.patient else ""
-    stored = [sr for sr in _search(ehr_base_url, "ServiceRequest", {"patient": f"Patient/{patient_id}",
+    stored = [sr for sr in ehr_search(ehr_base_url, "ServiceRequest", {"patient": f"Patient/{patient_id}",
                                                                     "intent": "proposal"})
               if sr.get("reasonCode") == [{"text": reason}]]
     assert len(stored) == 1 and stored[0]["status"] == "active"
