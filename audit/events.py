@@ -139,20 +139,43 @@ def new_event_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _is_safe_param(name: str) -> bool:
+    base, _, modifier = name.partition(":")
+    return (
+        base in SAFE_QUERY_PARAMS
+        and "." not in base
+        and modifier not in UNSAFE_MODIFIERS
+        and not name.startswith("_has")
+    )
+
+
+# A query made only of characters that decoding and re-encoding leave as they are (no %, +, spaces or
+# other reserved characters): the fast path below gives exactly what the general one would.
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~:/|,&=-]*")
+
+
 def safe_query(query: str | None) -> str | None:
     """The search query with every value outside SAFE_QUERY_PARAMS replaced by REDACTED (names kept)."""
     if not query:
         return None
-    kept: list[tuple[str, str]] = []
-    for name, value in parse_qsl(query.lstrip("?"), keep_blank_values=True):
-        base, _, modifier = name.partition(":")
-        safe = (
-            base in SAFE_QUERY_PARAMS
-            and "." not in base
-            and modifier not in UNSAFE_MODIFIERS
-            and not name.startswith("_has")
-        )
-        kept.append((name, value if safe else REDACTED))
+    query = query.lstrip("?")
+    if _PLAIN_QUERY.fullmatch(query):
+        # Once per audited search: the usual query needs no decoding, so it is split rather than parsed.
+        kept_parts: list[str] = []
+        for part in query.split("&"):
+            if not part:
+                continue
+            name, _, value = part.partition("=")
+            if "=" in value:  # re-encoding would quote it: leave it to the general path
+                return _safe_query_decoded(query)
+            kept_parts.append(f"{name}={value if _is_safe_param(name) else REDACTED}")
+        return "&".join(kept_parts) or None
+    return _safe_query_decoded(query)
+
+
+def _safe_query_decoded(query: str) -> str | None:
+    kept = [(name, value if _is_safe_param(name) else REDACTED)
+            for name, value in parse_qsl(query, keep_blank_values=True)]
     return urlencode(kept, safe=":/|,") or None
 
 
@@ -162,19 +185,21 @@ def _ref(value: str | None, default_type: str) -> str | None:
     return value if "/" in value else f"{default_type}/{value}"
 
 
+# Entities are built once per audited request, several per event: literal dicts (fresh each time, as the
+# event is the caller's to change) rather than through _coding.
 def _patient_entity(ref: str) -> dict[str, Any]:
     return {
         "what": {"reference": ref},
-        "type": _coding(ENTITY_TYPE, "1", "Person"),
-        "role": _coding(OBJECT_ROLE, "1", "Patient"),
+        "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+        "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
     }
 
 
 def _resource_entity(ref: str, ctx: EventContext, *, logical: bool = False) -> dict[str, Any]:
     return {
         "what": _logical_reference(ref, ctx) if logical else {"reference": ref},
-        "type": _coding(ENTITY_TYPE, "2", "System Object"),
-        "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
+        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+        "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
     }
 
 

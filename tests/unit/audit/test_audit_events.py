@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from audit.events import (
     AUTH_EVENTS,
     DCM,
     INTERACTIONS,
     EventContext,
+    _safe_query_decoded,
     auth_event,
     rest_event,
     safe_query,
@@ -145,6 +148,26 @@ def test_query_keeps_names_but_not_demographic_or_free_text_values() -> None:
     for name in ("name=", "birthdate=", "identifier=", "code:text=", "subject.name="):
         assert name in kept
     assert "category=vital-signs" in kept and "_count=10" in kept
+
+
+_PLAIN_PIECES = ["patient", "name", "code:text", "subject.name", "_has:Observation:patient:code", "category", "_count",
+                 "=", "&", "Pt-1", "a|b", "x/y", "~", ",", ":", "10", ""]
+_QUERIES = st.one_of(
+    st.lists(st.sampled_from(_PLAIN_PIECES), max_size=12).map("".join),
+    st.lists(st.sampled_from([*_PLAIN_PIECES, "?", "%20", "%3D", "+", " ", "é", ";"]), max_size=12).map("".join),
+)
+
+
+@example("?patient=Patient/a=b&category=x")
+@given(_QUERIES)
+def test_the_quick_query_redaction_gives_what_decoding_and_re_encoding_gives(query: str) -> None:
+    # The usual query is split instead of parsed; the result must be exactly the general path's.
+    assert safe_query(query) == _safe_query_decoded(query.lstrip("?"))
+
+
+def test_a_plain_query_is_redacted_without_decoding() -> None:
+    assert safe_query("?patient=Patient/pt-1&name=Delgado&code:text=x&status&_count=10") == \
+        "patient=Patient/pt-1&name=redacted&code:text=redacted&status=&_count=10"
 
 
 def test_built_events_carry_no_phi_anywhere() -> None:
