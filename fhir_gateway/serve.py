@@ -18,9 +18,14 @@ from .settings import CoreSettings
 
 def serving_app() -> FastAPI:
     """The app as served: built, then everything made so far (modules, routes, models: most of the heap)
-    frozen out of the garbage collector's way, so its full collections walk only what requests made."""
+    frozen out of the garbage collector's way, so its full collections walk only what requests made; and
+    young collections less often."""
     app = create_app()
     gc.freeze()
+    # Young collections after 20,000 new objects instead of 700: a request, an upstream Bundle or a batch of
+    # audit events makes thousands of objects, so at 700 the collector ran many times per request and
+    # walked whatever the requests under way still held (an A/B of the warm cache: about 6 % less CPU per hit).
+    gc.set_threshold(20_000, 10, 10)
     return app
 
 
