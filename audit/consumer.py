@@ -72,7 +72,8 @@ class Entry:
     event_id: str
     payload: str
     stream_ids: list[str] = field(default_factory=list)
-    event: Any = None  # the payload parsed (once, when it was read)
+    event: Any = None  # the payload parsed (once, when it was read), unless a destination needs no parse
+    index: tuple[int, tuple[str, ...]] | None = None  # the store's index, when the entry carried it
 
 
 class StreamConsumer:
@@ -257,6 +258,12 @@ class StreamConsumer:
     async def refused(self, entry: Entry, status: int, reason: str) -> None:
         await self._dead_letter(entry.event_id, entry.payload, entry.stream_ids, status, reason)
 
+    def read_entry(self, data: dict[str, str]) -> Entry:
+        """One stream entry's event; raises KeyError, ValueError or TypeError for an unreadable entry."""
+        payload = data["event"]
+        event = orjson.loads(payload)  # parsed once, by the fast parser: this runs for every event
+        return Entry(data.get("id") or str(event["id"]), payload, event=event)
+
     # -- one round ------------------------------------------------------------------------------------------
     async def process_once(self) -> int:
         """Move one batch on; returns how many events the destination took (0: nothing to do).
@@ -282,13 +289,11 @@ class StreamConsumer:
                 continue
             data = {_text(k): _text(v) for k, v in fields.items()}
             try:
-                payload = data["event"]
-                event = orjson.loads(payload)  # parsed once, by the fast parser: this runs for every event
-                event_id = data.get("id") or str(event["id"])
+                entry = self.read_entry(data)
             except (KeyError, ValueError, TypeError):
                 await self._dead_letter("", json.dumps(data), [stream_id], 0, "unreadable stream entry")
                 continue
-            events.setdefault(event_id, Entry(event_id, payload, event=event)).stream_ids.append(stream_id)
+            events.setdefault(entry.event_id, entry).stream_ids.append(stream_id)
         batch = list(events.values())
         if not batch:
             return 0

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from .consumer import DeliveryFailed, Entry, StreamConsumer
-from .store import AuditStore, StoredEvent, StoreUnavailable
+from .store import AuditStore, StoredEvent, StoreUnavailable, encode_event
 
 
 class StoreFeeder(StreamConsumer):
@@ -21,12 +23,29 @@ class StoreFeeder(StreamConsumer):
         self.store = store
         self.export = export
 
+    def read_entry(self, data: dict[str, str]) -> Entry:
+        # The recorder writes the store's index beside the event (`recorder.stream_fields`), so the 4 KB event
+        # needs no parse here. Entries without it (replayed from the spool, requeued, written by an older
+        # version) are parsed as every consumer parses them.
+        if "at" in data and "patients" in data and data.get("id"):
+            patients = orjson.loads(data["patients"])
+            if not isinstance(patients, list) or not all(isinstance(p, str) for p in patients):
+                raise ValueError("unreadable patients index")
+            return Entry(data["id"], data["event"], index=(int(data["at"]), tuple(patients)))
+        return super().read_entry(data)
+
+    @staticmethod
+    def _row(entry: Entry) -> StoredEvent:
+        if entry.index is not None:
+            return StoredEvent(entry.event_id, entry.index[0], entry.index[1], encode_event(entry.payload))
+        return StoredEvent.from_payload(entry.event_id, entry.payload, entry.event)
+
     async def deliver(self, batch: list[Entry]) -> int:
         rows: list[StoredEvent] = []
         readable: list[Entry] = []
         for entry in batch:
             try:
-                rows.append(StoredEvent.from_payload(entry.event_id, entry.payload, entry.event))
+                rows.append(self._row(entry))
             except (ValueError, TypeError, KeyError) as exc:
                 await self.refused(entry, 0, f"not an AuditEvent the store can keep: {exc}"[:300])
                 continue

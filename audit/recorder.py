@@ -42,6 +42,8 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
+from .store import index_of
+
 log = logging.getLogger("audit.recorder")
 
 # Errors that mean "Redis did not take it": connection/timeout/OOM (noeviction) and socket errors.
@@ -67,14 +69,28 @@ return 1
 """
 
 # With a length cap the stream refuses (and the event is spooled) instead of trimming unexported entries.
+# ARGV: the cap, then the entry's field/value pairs.
 _CAPPED_XADD_LUA = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[3]) then return false end
-return redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'event', ARGV[2])
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 """
 
 
 # Stream ids come from the Redis server's clock; allow for it differing from ours.
 CLOCK_SKEW_MS = 5_000
+
+
+def stream_fields(event_id: str, payload: str, event: dict[str, Any]) -> dict[str, str]:
+    """One stream entry: the event's JSON and, beside it, what the audit store indexes it by (its recorded
+    time in ms, the patients it concerns), so the feeder does not parse every event again to find them."""
+    fields = {"id": event_id, "event": payload}
+    try:
+        recorded_ms, patients = index_of(event)
+    except ValueError:
+        return fields  # the feeder parses it, and sets aside what it cannot index
+    fields["at"] = str(recorded_ms)
+    fields["patients"] = orjson.dumps(patients).decode()
+    return fields
 
 
 class AuditUnavailable(RuntimeError):
@@ -188,7 +204,7 @@ class AuditRecorder:
             sent_ms = time.time_ns() // 1_000_000
             try:
                 async with asyncio.timeout(self.redis_timeout):
-                    if await self._add(str(event_id), payload):
+                    if await self._add(stream_fields(str(event_id), payload, event)):
                         return
                 log.warning("audit stream %s is at its cap (%s); spooling event %s", self.stream, self.maxlen,
                             event_id)
@@ -204,11 +220,12 @@ class AuditRecorder:
             log.error("audit spool %s not writable (%s); refusing", self.spool_path.name, type(exc).__name__)
             raise AuditUnavailable("audit trail unavailable: Redis and the local spool both failed") from exc
 
-    async def _add(self, event_id: str, payload: str) -> bool:
+    async def _add(self, fields: dict[str, str]) -> bool:
         if self.maxlen is None:
-            await self.redis.xadd(self.stream, {"id": event_id, "event": payload})
+            await self.redis.xadd(self.stream, fields)
             return True
-        added = await self._capped_xadd(keys=[self.stream], args=[event_id, payload, self.maxlen])
+        added = await self._capped_xadd(keys=[self.stream],
+                                        args=[self.maxlen, *(part for pair in fields.items() for part in pair)])
         return added is not None
 
     async def _spool(self, line: bytes) -> None:

@@ -114,6 +114,14 @@ def bound_ms(value: str, op: str) -> int:
     return instant_ms(value)
 
 
+def index_of(event: Any) -> tuple[int, tuple[str, ...]]:
+    """What the store indexes an event by: its recorded time (ms) and the patients it concerns. Raises
+    ValueError for an event the store cannot index (no readable `recorded`)."""
+    if not isinstance(event, dict) or not isinstance(event.get("recorded"), str):
+        raise ValueError("an audit event needs a recorded time")
+    return instant_ms(event["recorded"]), tuple(sorted(patients_of(event)))
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     """One event as the store indexes it."""
@@ -128,9 +136,8 @@ class StoredEvent:
         """Raises ValueError for an event the store cannot index (no readable `recorded`). `parsed`: the
         payload already parsed, when the caller has it."""
         event = orjson.loads(payload) if parsed is None else parsed  # per event: parsed once, by the fast parser
-        if not isinstance(event, dict) or not isinstance(event.get("recorded"), str):
-            raise ValueError("an audit event needs a recorded time")
-        return cls(event_id, instant_ms(event["recorded"]), tuple(sorted(patients_of(event))), encode_event(payload))
+        recorded_ms, patients = index_of(event)
+        return cls(event_id, recorded_ms, patients, encode_event(payload))
 
 
 @dataclass(frozen=True)
