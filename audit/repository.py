@@ -101,9 +101,10 @@ class FhirRepository:
 
     @staticmethod
     def bundle(events: Sequence[Outgoing]) -> bytes:
-        """The transaction, with each event's JSON put in as it is: every payload was parsed (as a JSON
-        object) when it entered the stream or the store, and parsing a whole batch again only to write it
-        out once more cost the exporting process far more than the batch's own sending."""
+        """The transaction, with each event's JSON put in as it is: the recorder wrote it (orjson, from the
+        event), and parsing a whole batch again only to write it out once more cost the exporting process
+        far more than the batch's own sending. Should one payload not be JSON after all, the repository
+        refuses the transaction and the events go one by one (below), where that one is kept as refused."""
         entries = b",".join(
             b'{"resource":' + e.payload.encode() + b',"request":{"method":"PUT","url":'
             + orjson.dumps(f"AuditEvent/{e.event_id}") + b"}}"
@@ -138,8 +139,11 @@ class FhirRepository:
             response = await self._send("PUT", f"AuditEvent/{event.event_id}", event.payload.encode())
             if not response.is_success and self.context is not None:
                 # Typically a referenced resource was deleted since: keep the record, by logical reference.
-                body = orjson.loads(event.payload)
-                logical = with_logical_references(body, self.context)
+                try:
+                    body = orjson.loads(event.payload)
+                except orjson.JSONDecodeError:
+                    body = None  # not JSON: refused below, with the repository's reason, not retried
+                logical = with_logical_references(body, self.context) if isinstance(body, dict) else body
                 if logical != body:
                     response = await self._send("PUT", f"AuditEvent/{event.event_id}", orjson.dumps(logical))
                     if response.is_success:

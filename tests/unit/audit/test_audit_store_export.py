@@ -19,7 +19,7 @@ from audit.ratelimit import RateLimit
 from audit.repository import ExportFailed, FhirRepository
 from audit.retention import purge_expired
 from audit.sqlite_store import SqliteAuditStore
-from audit.store import StoredEvent
+from audit.store import StoredEvent, encode_event
 from audit.store_export import StoreExporter
 from fhir_gateway.upstream import Upstream, make_client
 
@@ -127,6 +127,25 @@ async def test_a_refused_event_is_kept_and_the_rest_goes_on(store: SqliteAuditSt
     exporter = StoreExporter(store, repository, holder="a", batch_size=10)
     assert await exporter.export_once() == 2
     assert refused.call_count == 2  # literal references, then logical ones
+    stats = await store.stats()
+    assert (stats["export_backlog"], stats["export_refused"], stats["events"]) == (0, 1, 3)
+
+
+@respx.mock
+async def test_a_stored_event_that_is_not_json_is_kept_as_refused_and_the_rest_goes_on(
+    store: SqliteAuditStore, repository: FhirRepository
+) -> None:
+    events = await fill(store, 2)
+    await store.add([StoredEvent("broken-1", 1, ("Patient/pt-1",), encode_event('{"resourceType": "Audit'))],
+                    export=True)
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "unparseable body"}]}
+    respx.post(ARR + "/").mock(return_value=httpx.Response(400, json=outcome))
+    for event in events:
+        respx.put(f"{ARR}/AuditEvent/{event['id']}").mock(return_value=httpx.Response(201, json={}))
+    broken = respx.put(f"{ARR}/AuditEvent/broken-1").mock(return_value=httpx.Response(400, json=outcome))
+    exporter = StoreExporter(store, repository, holder="a", batch_size=10)
+    assert await exporter.export_once() == 2
+    assert broken.call_count == 1  # nothing to turn into logical references
     stats = await store.stats()
     assert (stats["export_backlog"], stats["export_refused"], stats["events"]) == (0, 1, 3)
 
