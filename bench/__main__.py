@@ -1,5 +1,6 @@
-"""`./stack bench [gateway|cache|portal|audit] ...`: run a benchmark and print ratios against a baseline measured
-in the same run (direct HAPI; for the audit: a direct read and the EHR-searched access log)."""
+"""`./stack bench [gateway|cache|portal|audit|ab] ...`: run a benchmark and print ratios against a baseline measured
+in the same run (direct HAPI; for the audit: a direct read and the EHR-searched access log; for ab: the
+gateway of an earlier commit)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import argparse
 import asyncio
 import sys
 
+from .ab import add_arguments as ab_arguments
 from .audit_cost import add_arguments as audit_arguments
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("which", choices=["gateway", "cache", "portal", "audit"], nargs="?", default="gateway")
+    parser.add_argument("which", choices=["gateway", "cache", "portal", "audit", "ab"], nargs="?", default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--patients", type=int, default=25, help="how many of the EHR's patients to draw from")
@@ -20,6 +22,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=4, help="portal bench: warm loads of each patient's page")
     audit_arguments(parser)
+    ab_arguments(parser)
     parser.add_argument("--messages", type=int, default=0,
                         help="portal bench: also time N messaging round trips (WRITES 2N messages to the EHR)")
     parser.add_argument("--bookings", type=int, default=0,
@@ -32,6 +35,8 @@ def main() -> int:
         from .portal_pages import main as run
     elif args.which == "audit":
         from .audit_cost import main as run
+    elif args.which == "ab":
+        from .ab import main as run
     else:
         from .cache_warm import main as run
     return asyncio.run(run(args))

@@ -38,7 +38,10 @@ class RunningGateway(NamedTuple):
 
 
 @contextmanager
-def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> Iterator[RunningGateway]:
+def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1,
+            code: Path | None = None) -> Iterator[RunningGateway]:
+    """A gateway process on a free port with a state directory of its own; `code`: run the gateway of another
+    checkout of this repository (its directory first on the path) instead of this one."""
     state = Path(tempfile.mkdtemp(prefix="bench-gw-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -49,7 +52,9 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1) -> It
            "PORTAL_AUDIT_STREAM": f"audit:bench:{uuid.uuid4().hex[:12]}",
            "LOG_LEVEL": "warning", **extra_env}
     started = Started()
-    proc = spawn(gateway_cmd("127.0.0.1", port, workers), state / "gateway.log", env=env)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    proc = spawn(gateway_cmd("127.0.0.1", port, workers), state / "gateway.log", env=env, cwd=code)
     started.add("gateway", proc)
     try:
         wait_until(lambda: _up(url), 60, "gateway", proc, state / "gateway.log")
