@@ -32,8 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @contextlib.contextmanager
 def checkout(ref: str) -> Iterator[tuple[Path, str]]:
     """`ref` in a temporary worktree: its directory and the commit it resolved to."""
-    commit = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip()
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise SystemExit(f"bench ab: {ref!r} is not a commit of this repository")
+    commit = found.stdout.strip()
     where = Path(tempfile.mkdtemp(prefix="bench-ab-")) / "code"
     subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(where), commit], cwd=ROOT, check=True)
     try:
