@@ -161,7 +161,8 @@ async def test_direct_ehr_changes_show_within_the_staleness_bound(gateway: Gatew
             "valueString": "before"}, headers={"Prefer": "return=representation"})
         assert created.status_code == 201, created.text
         obs = created.json()
-        survey = "/Observation?category=survey&_count=50"
+        # Newest first: on an EHR where this test ran before, its earlier probes would fill the page.
+        survey = "/Observation?category=survey&_sort=-_lastUpdated&_count=50"
         # The feed also reports the creation itself (and may drop these entries once): warm until cached.
         await until_hit(c, f"/Observation/{obs['id']}")
         await until_hit(c, survey)

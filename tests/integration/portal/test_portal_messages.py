@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -110,7 +111,9 @@ def test_opening_a_message_marks_it_read_and_a_reply_stays_in_the_thread(
     # The clinic writes to the patient (straight into the EHR, as the clinic's own system would).
     note = {"resourceType": "Communication", "status": "completed", "subject": {"reference": f"Patient/{PATIENT}"},
             "sender": {"reference": clinician}, "recipient": [{"reference": f"Patient/{PATIENT}"}],
-            "sent": "2026-11-29T09:00:00Z", "topic": {"text": f"Your test results {secrets.token_hex(3)}"},
+            # Sent now: the inbox shows the newest messages, and an EHR the tests used before holds many.
+            "sent": datetime.now(UTC).isoformat(timespec="seconds"),
+            "topic": {"text": f"Your test results {secrets.token_hex(3)}"},
             "category": [{"coding": [{"system": "http://hospital.example.org/fhir/CodeSystem/message-topic",
                                       "code": "care"}], "text": "Question about my care"}],
             "payload": [{"contentString": "Your results are normal."}]}
