@@ -4,7 +4,7 @@ On the request path every command costs the gateway a socket write and a read, p
 per-command work; on a busy gateway several requests wait on Redis at once (a cache read, a revocation
 look-up, an audit record). `CoalescedRedis` queues each command and, once per event-loop turn, sends
 whatever is queued as one non-transactional pipeline: one write, one read, each caller gets its own
-reply or its own error. With one request in flight it sends a single command as usual.
+reply or its own error. With one request in flight the pipeline holds a single command.
 
 What stays the same for callers: every command is still sent once, replies keep their types (the
 pipeline parses each reply as the command would), and a connection that fails takes the whole batch
@@ -12,25 +12,42 @@ with it, each caller seeing the failure (so a write that may have landed is trea
 like a lone command that failed on the wire). Commands from one caller stay in order, since a caller
 awaits each reply before its next command; commands of different callers were never ordered.
 
+The batches go on one pipelined connection of the client's own (`redis_wire.RedisWire`), which costs the
+gateway a fraction of redis-py's per-command CPU; replies are shaped by the client's usual response
+callbacks, so callers see the same values. A client the wire does not serve (TLS, a credential provider,
+decoded replies) keeps redis-py's pipeline for the batches.
+
 Blocking commands (BLPOP, XREADGROUP ... BLOCK, WAIT...) go alone, on a connection of their own: in a
-batch they would hold every other caller's reply.
+batch they would hold every other caller's reply. So do the commands that change a connection's state
+(SELECT, AUTH, MULTI, WATCH, SUBSCRIBE, ...): on the shared connection they would change it for everyone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from .redis_wire import RedisWire, target_of
 
 _BLOCKING = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
                        "WAIT", "WAITAOF"})
+_CONNECTION_STATE = frozenset({"SELECT", "AUTH", "HELLO", "RESET", "QUIT", "MULTI", "EXEC", "DISCARD", "WATCH",
+                               "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+                               "SUNSUBSCRIBE", "MONITOR", "CLIENT", "READONLY", "READWRITE"})
+_NOT_FOR_CALLBACKS = (NEVER_DECODE, EMPTY_RESPONSE, "keys")
 
 
-def _blocks(args: tuple[Any, ...]) -> bool:
+def _alone(args: tuple[Any, ...]) -> bool:
+    """Commands that must not share a batch (or the shared connection) with others."""
     name = str(args[0]).upper()
-    return name in _BLOCKING or (name in ("XREAD", "XREADGROUP") and any(str(a).upper() == "BLOCK" for a in args))
+    return (name in _BLOCKING or name.split(" ", 1)[0] in _CONNECTION_STATE
+            or (name in ("XREAD", "XREADGROUP") and any(str(a).upper() == "BLOCK" for a in args)))
 
 
 Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
@@ -41,9 +58,16 @@ class CoalescedRedis(Redis):
         super().__init__(*args, **kwargs)
         self._queued: list[Queued] = []
         self._sender: asyncio.Task[None] | None = None
+        target = target_of(self.connection_pool)
+        self._wire = RedisWire(target) if target is not None else None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        if self._wire is not None:
+            self._wire.close()
+        await super().aclose(close_connection_pool)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        if _blocks(args):
+        if _alone(args):
             return await super().execute_command(*args, **options)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queued.append((args, options, waiter))
@@ -58,17 +82,47 @@ class CoalescedRedis(Redis):
             while self._queued:
                 batch, self._queued = self._queued, []
                 batch = [item for item in batch if not item[2].done()]  # a caller that gave up (timeout)
+                if not batch:
+                    continue
                 replies = await self._send(batch)
                 for (_, _, waiter), reply in zip(batch, replies, strict=True):
                     _settle(waiter, reply)
         finally:
             self._sender = None
             # Only when this task itself was cancelled (the client closing): nobody is left waiting.
-            for _, _, waiter in [*batch, *self._queued]:
-                _settle(waiter, RedisConnectionError("the Redis client is closing"))
+            left = [waiter for _, _, waiter in [*batch, *self._queued] if not waiter.done()]
+            if left:
+                closing = RedisConnectionError("the Redis client is closing")
+                for waiter in left:
+                    _settle(waiter, closing)
             self._queued = []
 
     async def _send(self, batch: list[Queued]) -> list[Any]:
+        if self._wire is None:
+            return await self._send_through_redis_py(batch)
+        try:
+            replies = await self._wire.send([args for args, _, _ in batch])
+        except Exception as exc:  # the connection failed: every caller in the batch sees it
+            return [exc] * len(batch)
+        return [await self._shaped(args[0], reply, options)
+                for (args, options, _), reply in zip(batch, replies, strict=True)]
+
+    async def _shaped(self, command_name: Any, reply: Any, options: dict[str, Any]) -> Any:
+        """A reply as redis-py's `parse_response` would hand it to the caller (its response callback)."""
+        if isinstance(reply, Exception):
+            if isinstance(reply, ResponseError) and EMPTY_RESPONSE in options:
+                return options[EMPTY_RESPONSE]
+            return reply
+        callback = self.response_callbacks.get(command_name)
+        if callback is None:
+            return reply
+        try:
+            shaped = callback(reply, **{k: v for k, v in options.items() if k not in _NOT_FOR_CALLBACKS})
+            return await shaped if inspect.isawaitable(shaped) else shaped
+        except Exception as exc:  # handed to its caller, who decides
+            return exc
+
+    async def _send_through_redis_py(self, batch: list[Queued]) -> list[Any]:
         if len(batch) == 1:
             args, options, _ = batch[0]
             try:

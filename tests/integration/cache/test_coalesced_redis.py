@@ -1,17 +1,23 @@
 """The coalescing Redis client against a real redis-server: concurrent commands share round trips, and
-each caller still gets exactly its own reply, its own error, or the connection's failure."""
+each caller still gets exactly its own reply, its own error, or the connection's failure; its own
+connection (the wire) times out, reconnects, and speaks over a Unix socket with a password and a database."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cache.coalesced_redis import CoalescedRedis
-from cache.server import make_cache_redis
+from cache.server import make_cache_redis, redis_server_args
+from devstack.procs import free_port
 from tests.conftest import RedisServer
 
 
@@ -109,3 +115,105 @@ async def test_when_redis_dies_every_waiting_caller_fails_fast_and_it_recovers(c
         assert await client.mget([f"n{i}" for i in range(5)]) == [b"0", b"1", b"2", b"3", b"4"]
     finally:
         await fresh.aclose()
+
+
+async def test_a_reply_that_does_not_come_in_time_fails_its_batch_and_the_next_one_connects_afresh(
+        cache_redis_server: RedisServer, client: Redis) -> None:
+    impatient = make_cache_redis(cache_redis_server.url, timeout=0.1)
+    try:
+        started = asyncio.get_running_loop().time()
+        outcomes = await asyncio.gather(impatient.eval(BUSY_FOR_A_MOMENT, 0), impatient.set("late", "1"),
+                                        return_exceptions=True)
+        assert all(isinstance(o, RedisTimeoutError) for o in outcomes), outcomes
+        assert asyncio.get_running_loop().time() - started < 0.19  # its own 0.1 s, not the script's 0.2 s
+        await asyncio.sleep(0.2)  # the script ends; the SET after it on the old connection ran too
+        assert await impatient.get("late") == b"1"
+        assert await impatient.incr("after") == 1  # a new connection, nothing of the old one left to read
+    finally:
+        await impatient.aclose()
+
+
+async def test_a_connection_the_server_closed_is_replaced_before_the_next_command(
+        cache_redis_server: RedisServer, client: Redis) -> None:
+    await client.set("k", "v")
+    admin = Redis.from_url(cache_redis_server.url)
+    try:
+        killed = await admin.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1
+        await asyncio.sleep(0.05)  # the hang-up reaches the client
+        assert await asyncio.gather(client.get("k"), client.exists("k")) == [b"v", 1]
+    finally:
+        await admin.aclose()
+
+
+@pytest.fixture
+def socket_redis() -> Iterator[tuple[RedisServer, Path]]:
+    """A private server that also listens on a Unix socket (the short path keeps under the 107-byte limit)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    data = Path(tempfile.mkdtemp(prefix="wire-"))
+    sock = data / "redis.sock"
+    port = free_port()
+    server = RedisServer(port, data, data / "redis.log",
+                         cmd=[shutil.which("redis-server") or "redis-server", *redis_server_args("16mb", port=port),
+                              "--unixsocket", str(sock), "--unixsocketperm", "700"])
+    server.start()
+    try:
+        yield server, sock
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+async def test_a_unix_socket_with_a_password_and_a_database(socket_redis: tuple[RedisServer, Path]) -> None:
+    server, sock = socket_redis
+    admin = Redis(host="127.0.0.1", port=server.port)
+    await admin.config_set("requirepass", "wire-secret")
+    await admin.aclose()
+    client = make_cache_redis(f"unix://{sock}?db=2&password=wire-secret")
+    wrong = make_cache_redis(f"unix://{sock}?db=2&password=not-it")
+    owner = Redis(host="127.0.0.1", port=server.port, password="wire-secret", db=2)
+    try:
+        assert isinstance(client, CoalescedRedis) and client._wire is not None
+        assert client._wire.target.path == str(sock)
+        assert await asyncio.gather(client.set("k", "v"), client.get("k"), client.incr("n")) == [True, b"v", 1]
+        assert await owner.get("k") == b"v"  # in database 2, through the socket
+        assert await owner.execute_command("SELECT", 0) and await owner.exists("k") == 0
+        refused = await asyncio.gather(wrong.get("k"), wrong.get("n"), return_exceptions=True)
+        assert all(isinstance(o, RedisError) for o in refused), refused
+    finally:
+        for c in (client, wrong, owner):
+            await c.aclose()
+
+
+async def test_every_kind_of_reply_reaches_the_caller_as_redis_py_itself_returns_it(
+        cache_redis_server: RedisServer, client: Redis) -> None:
+    plain = Redis.from_url(cache_redis_server.url)  # redis-py's own connections, as the reference
+    try:
+        await plain.xgroup_create("s", "g", id="0", mkstream=True)
+        for n in range(3):
+            await plain.xadd("s", {"id": f"e-{n}", "event": "{}", "n": n})
+        await plain.xreadgroup("g", "c1", {"s": ">"}, count=2)  # two entries now pending to c1
+        await plain.hset("h", mapping={"a": "1", "b": "2"})
+        await plain.sadd("set", "x", "y")
+        await plain.zadd("z", {"one": 1.5, "two": 2})
+        await plain.rpush("l", "p", "q")
+        await plain.set("k", "v", ex=300)
+
+        def reads(r: Redis) -> list:
+            return [r.xrange("s"), r.xrevrange("s", count=1), r.xpending("s", "g"),
+                    r.xautoclaim("s", "g", "c2", min_idle_time=3_600_000, start_id="0-0"), r.xlen("s"),
+                    r.hgetall("h"), r.hmget("h", ["a", "zz"]), r.smembers("set"),
+                    r.zrange("z", 0, -1, withscores=True), r.zscore("z", "one"), r.lrange("l", 0, -1),
+                    r.mget(["k", "none"]), r.exists("k", "h", "none"), r.ttl("k") , r.type("z"),
+                    r.get("none"), r.object("encoding", "l"), r.execute_command("PING")]
+
+        expected = [await call for call in reads(plain)]
+        got = await asyncio.gather(*reads(client))
+        for ours, theirs in zip(got, expected, strict=True):
+            assert type(ours) is type(theirs) and ours == theirs
+        # Reading one's own pending entries again counts a delivery, so each client reads them once.
+        pending = await plain.xreadgroup("g", "c1", {"s": "0"}, count=10)
+        assert await client.xreadgroup("g", "c1", {"s": "0"}, count=10) == pending and len(pending[0][1]) == 2
+    finally:
+        await plain.aclose()
