@@ -31,9 +31,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
-from .redis_wire import RedisWire, target_of
+from .redis_wire import RedisWire, pack_command, target_of
 
 _BLOCKING = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
                        "WAIT", "WAITAOF"})
@@ -100,12 +100,23 @@ class CoalescedRedis(Redis):
     async def _send(self, batch: list[Queued]) -> list[Any]:
         if self._wire is None:
             return await self._send_through_redis_py(batch)
+        # A command with an argument redis-py would refuse gets its own error; the others still go.
+        outcomes: list[Any] = []
+        packed: list[bytes] = []
+        for args, _, _ in batch:
+            try:
+                packed.append(pack_command(args))
+                outcomes.append(None)
+            except (DataError, UnicodeError) as exc:
+                outcomes.append(exc)
+        if not packed:
+            return outcomes
         try:
-            replies = await self._wire.send([args for args, _, _ in batch])
-        except Exception as exc:  # the connection failed: every caller in the batch sees it
-            return [exc] * len(batch)
-        return [await self._shaped(args[0], reply, options)
-                for (args, options, _), reply in zip(batch, replies, strict=True)]
+            replies = iter(await self._wire.send(packed))
+        except Exception as exc:  # the connection failed: every caller whose command went sees it
+            return [refused or exc for refused in outcomes]
+        return [refused or await self._shaped(args[0], next(replies), options)
+                for (args, options, _), refused in zip(batch, outcomes, strict=True)]
 
     async def _shaped(self, command_name: Any, reply: Any, options: dict[str, Any]) -> Any:
         """A reply as redis-py's `parse_response` would hand it to the caller (its response callback)."""

@@ -107,14 +107,16 @@ def _arg(value: Any) -> bytes | str | int:
     return encoded if type(encoded) is bytes else bytes(encoded)
 
 
+def pack_command(args: Sequence[Any]) -> bytes:
+    """One command in Redis's wire format; a first argument like 'SCRIPT LOAD' is two words on the wire.
+    Raises redis-py's DataError for an argument redis-py would refuse."""
+    name = args[0]
+    words = tuple(name.split()) if isinstance(name, str) and " " in name else (name,)
+    return hiredis.pack_command((*words, *(_arg(a) for a in args[1:])))
+
+
 def pack(commands: Sequence[Sequence[Any]]) -> bytes:
-    """The commands in Redis's wire format; a first argument like 'SCRIPT LOAD' is two words on the wire."""
-    out = []
-    for args in commands:
-        name = args[0]
-        words = tuple(name.split()) if isinstance(name, str) and " " in name else (name,)
-        out.append(hiredis.pack_command((*words, *(_arg(a) for a in args[1:]))))
-    return b"".join(out)
+    return b"".join(pack_command(args) for args in commands)
 
 
 class _Batch:
@@ -183,11 +185,12 @@ class RedisWire:
         self._conn: _Replies | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def send(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """One reply per command, in order; an error reply is returned as its exception, not raised. Raises
-        redis-py's ConnectionError or TimeoutError when the connection fails (the commands may have run)."""
+    async def send(self, packed: Sequence[bytes]) -> list[Any]:
+        """One reply per packed command (`pack_command`), in order; an error reply is returned as its
+        exception, not raised. Raises redis-py's ConnectionError or TimeoutError when the connection fails
+        (the commands may have run)."""
         conn = await self._connection()
-        return await self._exchange(conn, pack(commands), len(commands))
+        return await self._exchange(conn, b"".join(packed), len(packed))
 
     async def _exchange(self, conn: _Replies, data: bytes, size: int) -> list[Any]:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import DataError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cache.coalesced_redis import CoalescedRedis
@@ -64,6 +64,14 @@ async def test_an_error_reply_reaches_only_the_command_that_caused_it(client: Re
                                     return_exceptions=True)
     assert isinstance(outcomes[0], ResponseError)
     assert outcomes[1:] == [True, b"not a number"]
+
+
+async def test_an_argument_redis_py_would_refuse_fails_only_its_own_command(client: Redis) -> None:
+    outcomes = await asyncio.gather(client.set("flag", True), client.set("other", "ok"), client.get("other"),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[0], DataError) and "bool" in str(outcomes[0])
+    assert outcomes[1:] == [True, b"ok"]
+    assert await client.exists("flag") == 0
 
 
 async def test_a_blocking_command_does_not_hold_the_others(client: Redis) -> None:
