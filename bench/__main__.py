@@ -17,7 +17,7 @@ def main() -> int:
     parser.add_argument("which", choices=["gateway", "cache", "portal", "audit", "ab"], nargs="?", default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--patients", type=int, default=25, help="how many of the EHR's patients to draw from")
+    parser.add_argument("--patients", type=int, default=25, help="how many of the fixture set's patients to draw from")
     parser.add_argument("--active", type=int, default=400, help="cache bench: patients whose dashboards are used")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=4, help="portal bench: warm loads of each patient's page")

@@ -14,6 +14,7 @@ import glob
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import uuid
@@ -27,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from audit.store import decode_event
 from devstack.procs import free_port
 from devstack.services import redis_args
 from fhir_gateway.upstream import Upstream, make_client
@@ -209,3 +211,12 @@ async def fresh_database(postgres_url: str) -> str:
     finally:
         await conn.close()
     return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def stored_events(state_dir: Path) -> list[dict[str, Any]]:
+    """The events a gateway with the state directory `state_dir` has moved into its audit store."""
+    store = state_dir / "audit.sqlite3"
+    if not store.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(store, timeout=10)) as db:
+        return [decode_event(row[0]) for row in db.execute("SELECT body FROM audit_event")]

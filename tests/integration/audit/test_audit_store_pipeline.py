@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +25,16 @@ from tests.conftest import GatewayServer, RedisServer, start_gateway_process
 from tests.integration.gateway.helpers import auth, mint
 from tests.tcp_proxy import FaultyProxy
 
-from .conftest import RedisProcess, count_tagged, fast_redis, redis_process, request_id_of, tagged_ids, upstream_for
+from .conftest import (
+    RedisProcess,
+    count_tagged,
+    fast_redis,
+    redis_process,
+    request_id_of,
+    stored_events,
+    tagged_ids,
+    upstream_for,
+)
 from .test_audit_ehr_outage import wait_for
 from .test_audit_export_hapi import make_event
 
@@ -128,15 +136,6 @@ def store_gateway(ehr_base_url: str, own_redis: RedisProcess, tmp_path: Path) ->
         yield server
     finally:
         server.started.stop()
-
-
-def stored_events(state_dir: Path) -> list[dict[str, Any]]:
-    import sqlite3
-
-    from audit.store import decode_event
-
-    with sqlite3.connect(state_dir / "audit.sqlite3") as db:
-        return [decode_event(row[0]) for row in db.execute("SELECT body FROM audit_event")]
 
 
 async def test_gateway_with_its_store_survives_a_redis_kill_mid_load(

@@ -4,18 +4,15 @@ that name the person's browser, sign-out that ends everything, and sessions that
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import redis
 
-from audit.store import decode_event
 from tests.conftest import GatewayServer, RedisServer
-from tests.integration.audit.conftest import request_id_of
+from tests.integration.audit.conftest import request_id_of, stored_events
 from tests.integration.e2e_smart.flows import Person, enrol_patient
 from tests.integration.gateway.helpers import auth, mint
 
@@ -39,11 +36,7 @@ def _recorded(redis_server: RedisServer, gateway: GatewayServer) -> list[dict]:
         events = [json.loads(fields[b"event"]) for _id, fields in r.xrange("audit:events")]
     finally:
         r.close()
-    store = gateway.state_dir / "audit.sqlite3"
-    if store.exists():
-        with contextlib.closing(sqlite3.connect(store, timeout=10)) as db:
-            events += [decode_event(row[0]) for row in db.execute("SELECT body FROM audit_event")]
-    return events
+    return events + stored_events(gateway.state_dir)
 
 
 def test_sign_in_lands_on_the_page_asked_for_with_no_token_in_the_browser(
