@@ -13,6 +13,12 @@ record repository) is one consumer of one group. A subclass says what delivering
   where it stopped; `run()` retries with capped, jittered backoff;
 - the same event twice in the stream (an ambiguous Redis timeout) is delivered once and acked twice.
 
+Waiting: an idle consumer waits in a blocking XREADGROUP (at most `idle_interval`, and never past its next
+take-over check), so a new entry is moved on at once and an idle process wakes about once a second rather
+than polling. Its own pending entries are looked for when it starts and after a round that failed (the only
+ways it can hold some), and the last-resort claim runs every tenth of `claim_idle` (at least once a
+take-over interval).
+
 Take-over of a dead member: while `run()` runs, the consumer keeps a heartbeat key
 `{<stream>}:alive:<group>:<consumer>` with a short TTL (`heartbeat_ttl`), refreshed three times per TTL by
 its own task, so a slow destination does not make it look dead. About once a second each consumer looks
@@ -112,9 +118,16 @@ class StreamConsumer:
         # How often members are checked for a missing heartbeat, and how long an entry of a dead member must
         # have been idle before it is claimed (one beat: a member that just read it would have beaten since).
         self.takeover_interval = min(1.0, heartbeat_ttl / 3)
+        # The last resort waits `claim_idle` anyway: looking every tenth of it adds at most 10 % to that.
+        self.autoclaim_interval = max(self.takeover_interval, claim_idle / 10)
         self._group_ready = False
         self._claim_cursor = "0-0"
         self._next_takeover_check = 0.0
+        self._next_autoclaim = 0.0
+        # Entries this consumer read and never acked: possible at start (a crash, a restart) and after a round
+        # that failed; a successful round settles everything it read, so there is nothing to look for then.
+        self._may_hold_own = True
+        self._stop: asyncio.Event | None = None  # set while run() runs: ends a blocking read at once
         self._forget = redis.register_script(_FORGET_LUA)
 
     # -- what a subclass provides ---------------------------------------------------------------------------
@@ -176,7 +189,10 @@ class StreamConsumer:
         if now < self._next_takeover_check:
             return []
         self._next_takeover_check = now + self.takeover_interval
-        members = await self._members()
+        # Only members that hold entries (or have been silent long enough to be forgotten) need a heartbeat
+        # check; the usual idle group has none, and costs one XINFO.
+        forget_after_ms = 10 * self.heartbeat_ttl * 1000
+        members = [m for m in await self._members() if m[1] or m[2] > forget_after_ms]
         if not members:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -189,7 +205,7 @@ class StreamConsumer:
             if beating:
                 continue
             if not pending:
-                if idle_ms > 10 * self.heartbeat_ttl * 1000:
+                if idle_ms > forget_after_ms:
                     await self._forget(keys=[self.stream, self.heartbeat_key(name)], args=[self.group, name])
                 continue
             room = self.batch_size - len(taken)
@@ -209,28 +225,66 @@ class StreamConsumer:
             self._next_takeover_check = 0.0  # a dead member may hold more: look again at once
         return taken
 
-    async def _next_batch(self) -> list[tuple[str, dict[Any, Any] | None]]:
+    async def _next_batch(self, block: float = 0.0) -> list[tuple[str, dict[Any, Any] | None]]:
         # 1. our own pending entries (read earlier, never acked: crash, destination down, restart)
-        own = self._entries(await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: "0"}, count=self.batch_size))
-        if own:
-            return own
+        if self._may_hold_own:
+            own = self._entries(await self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: "0"}, count=self.batch_size))
+            if own:
+                return own
+            self._may_hold_own = False
         # 2. entries of members that stopped heart-beating (their process died)
         taken = await self._take_over_dead_members()
         if taken:
             return taken
         # 3. last resort: entries anyone has held for very long
+        stale = await self._claim_long_pending()
+        if stale:
+            return stale
+        # 4. new entries, waiting up to `block` seconds for one
+        return await self._read_new(block)
+
+    async def _claim_long_pending(self) -> list[tuple[str, dict[Any, Any] | None]]:
+        now = time.monotonic()
+        if self._claim_cursor == "0-0" and now < self._next_autoclaim:
+            return []
         claimed = await self.redis.xautoclaim(
             self.stream, self.group, self.consumer, min_idle_time=self.claim_idle_ms,
             start_id=self._claim_cursor, count=self.batch_size,
         )
         self._claim_cursor = _text(claimed[0]) if claimed and claimed[0] else "0-0"
-        stale = [(_text(mid), fields) for mid, fields in (claimed[1] if claimed else []) if mid]
-        if stale:
-            return stale
-        # 4. new entries
-        return self._entries(await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size))
+        if self._claim_cursor == "0-0":  # a full pass over the pending list: the next one in a while
+            self._next_autoclaim = now + self.autoclaim_interval
+        return [(_text(mid), fields) for mid, fields in (claimed[1] if claimed else []) if mid]
+
+    async def _read_new(self, block: float) -> list[tuple[str, dict[Any, Any] | None]]:
+        # Never past the next take-over check, and well inside the client's socket timeout (a blocking read
+        # that outlives it would be taken for a dead connection).
+        block = min(block, self._next_takeover_check - time.monotonic())
+        timeout = self.redis.connection_pool.connection_kwargs.get("socket_timeout")
+        if timeout:
+            block = min(block, timeout / 2)
+        block_ms = int(block * 1000)
+        if block_ms <= 0:
+            return self._entries(await self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: ">"}, count=self.batch_size))
+        read = asyncio.ensure_future(self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms))
+        try:
+            if self._stop is not None:
+                stopped = asyncio.ensure_future(self._stop.wait())
+                try:
+                    await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopped.cancel()
+            return self._entries(await read)
+        finally:
+            if not read.done():
+                # Told to stop while waiting: the read is abandoned (redis-py drops its connection), and
+                # anything the server handed over meanwhile stays pending to us, so it is looked for first.
+                self._may_hold_own = True
+                read.cancel()
+                await asyncio.gather(read, return_exceptions=True)
 
     # -- settling -------------------------------------------------------------------------------------------
     async def _ack(self, stream_ids: Sequence[str]) -> None:
@@ -265,19 +319,28 @@ class StreamConsumer:
         return Entry(data.get("id") or str(event["id"]), payload, event=event)
 
     # -- one round ------------------------------------------------------------------------------------------
-    async def process_once(self) -> int:
-        """Move one batch on; returns how many events the destination took (0: nothing to do).
+    async def process_once(self, block: float = 0.0) -> int:
+        """Move one batch on; returns how many events the destination took (0: nothing to do). With `block`,
+        an idle stream is waited on for up to that many seconds before the round gives up.
 
         Raises DeliveryFailed when the destination cannot take it now, or a Redis error when Redis is down.
         """
+        try:
+            return await self._round(block)
+        except BaseException:
+            self._may_hold_own = True  # whatever it read may be unacked now: look first next time
+            raise
+
+    async def _round(self, block: float) -> int:
         await self.ensure_group()
         try:
-            entries = await self._next_batch()
+            entries = await self._next_batch(block)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # The stream (and with it the group) was deleted since we created it: start over.
             self._group_ready = False
+            self._may_hold_own = True
             await self.ensure_group()
             entries = await self._next_batch()
         if not entries:
@@ -301,8 +364,9 @@ class StreamConsumer:
 
     # -- background task ------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Move the stream on until `stop` is set: a full batch goes on at once, an empty poll waits
-        `idle_interval`; meanwhile a second task keeps this consumer's heartbeat."""
+        """Move the stream on until `stop` is set: one round after another, an idle one waiting in a blocking
+        read (up to `idle_interval`) that a new entry or `stop` ends; meanwhile a second task keeps this
+        consumer's heartbeat."""
         done = asyncio.Event()
         heart = asyncio.create_task(self._keep_beating(done), name=f"{self.label}-heartbeat-{self.group}")
         try:
@@ -324,7 +388,10 @@ class StreamConsumer:
 
     async def _loop(self, stop: asyncio.Event) -> None:
         async def step() -> bool:
-            return await self.process_once() >= self.batch_size
+            await self.process_once(block=self.idle_interval)
+            return True  # a round that found nothing has waited in its blocking read already
+
+        self._stop = stop
 
         pacing = Pacing(self.idle_interval, self.backoff_initial, self.backoff_max)
         await repeat_until_stopped(step, stop, pacing, expected=(DeliveryFailed, *REDIS_FAILURES),

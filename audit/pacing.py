@@ -22,7 +22,7 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 @dataclass(frozen=True)
 class Pacing:
-    idle_interval: float  # pause after a step that found less than a full batch
+    idle_interval: float  # pause after a step that found nothing more waiting
     backoff_initial: float
     backoff_max: float
 

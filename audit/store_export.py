@@ -1,13 +1,14 @@
 """Export from the audit store to the audit record repository: batched, paced, one exporter at a time.
 
 Of all the processes sharing a store, the one holding the store's `export` lease exports (it renews the
-lease every third of `lease_ttl`; another process takes over `lease_ttl` seconds after it stops renewing,
-or at once when it stopped cleanly and released it). With one exporter, `RateLimit` paces the export of
-the whole store, not of each process. Oldest first; an event leaves the queue only once the repository
-stored it (`PUT AuditEvent/<id>`, idempotent: a batch resent after a crash or a take-over creates nothing
-twice) or refused it even with logical references (then it is kept in `export_refused` with the reason).
-While the repository is down nothing leaves the queue and the export retries with capped backoff; the
-store keeps everything meanwhile, on disk, however long the outage.
+lease every third of `lease_ttl` while it has something to export; another process takes over `lease_ttl`
+seconds after it stops renewing, or at once when it stopped cleanly and released it). While the queue is
+empty the lease is left to run out: an idle process reads the queue once a round and writes nothing. With
+one exporter, `RateLimit` paces the export of the whole store, not of each process. Oldest first; an event
+leaves the queue only once the repository stored it (`PUT AuditEvent/<id>`, idempotent: a batch resent
+after a crash or a take-over creates nothing twice) or refused it even with logical references (then it is
+kept in `export_refused` with the reason). While the repository is down nothing leaves the queue and the
+export retries with capped backoff; the store keeps everything meanwhile, on disk, however long the outage.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class StoreExporter:
         self.idle_interval = idle_interval
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self._holding = False  # we hold the lease and keep it: a batch is (or was just) under way
 
     # -- receipts from the repository -------------------------------------------------------------------------
     async def accepted(self, events: Sequence[Pending]) -> None:
@@ -57,11 +59,19 @@ class StoreExporter:
 
         Raises ExportFailed when the repository cannot take it now, StoreUnavailable when the store fails.
         """
-        if not await self.store.hold_lease(LEASE, self.holder, self.lease_ttl):
-            return None
         batch = await self.store.export_batch(self.batch_size)
         if not batch:
+            self._holding = False  # nothing to do: the lease is left to run out (no write per idle round)
             return 0
+        held_before = self._holding
+        self._holding = await self.store.hold_lease(LEASE, self.holder, self.lease_ttl)
+        if not self._holding:
+            return None
+        if not held_before:
+            # The lease was someone else's until now: what it exported meanwhile has left the queue.
+            batch = await self.store.export_batch(self.batch_size)
+            if not batch:
+                return 0
         await self.rate.acquire(len(batch))
         return await self.repository.send(batch, self)
 
@@ -85,8 +95,9 @@ class StoreExporter:
             await wait_or_stop(done, self.lease_ttl / 3)
             if done.is_set():
                 return
-            with contextlib.suppress(StoreUnavailable):
-                await self.store.hold_lease(LEASE, self.holder, self.lease_ttl)
+            if self._holding:
+                with contextlib.suppress(StoreUnavailable):
+                    await self.store.hold_lease(LEASE, self.holder, self.lease_ttl)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         async def step() -> bool:

@@ -177,6 +177,11 @@ class _Replies(asyncio.Protocol):
             self.transport.abort()
 
 
+def _time_out(conn: _Replies) -> None:
+    # The error is made only when a reply is late, not for every batch.
+    conn.fail(RedisTimeoutError("Timeout reading from Redis"))
+
+
 class RedisWire:
     """Sends batches of commands on one connection (made on first use, and again after a failure)."""
 
@@ -200,8 +205,7 @@ class RedisWire:
         conn.transport.write(data)
         timer = None
         if self.target.reply_timeout:
-            timer = loop.call_later(self.target.reply_timeout, conn.fail,
-                                    RedisTimeoutError("Timeout reading from Redis"))
+            timer = loop.call_later(self.target.reply_timeout, _time_out, conn)
         try:
             return await batch.future
         finally:

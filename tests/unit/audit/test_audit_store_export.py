@@ -153,7 +153,7 @@ async def test_a_stored_event_that_is_not_json_is_kept_as_refused_and_the_rest_g
 @respx.mock
 async def test_one_exporter_per_store_and_a_prompt_take_over(store: SqliteAuditStore,
                                                               repository: FhirRepository) -> None:
-    await fill(store, 4)
+    await fill(store, 6)
     route = respx.post(ARR + "/").mock(side_effect=tx_response)
     first = StoreExporter(store, repository, holder="a", batch_size=2, lease_ttl=0.3)
     second = StoreExporter(store, repository, holder="b", batch_size=2, lease_ttl=0.3)
@@ -163,6 +163,36 @@ async def test_one_exporter_per_store_and_a_prompt_take_over(store: SqliteAuditS
     assert await second.export_once() == 2
     assert await first.export_once() is None
     assert route.call_count == 2
+    assert (await store.stats())["export_backlog"] == 2
+
+
+@respx.mock
+async def test_an_idle_exporter_writes_nothing_and_takes_the_lease_when_work_comes(
+    tmp_path: Path, repository: FhirRepository
+) -> None:
+    store = CountingLeases(tmp_path / "audit.sqlite3")
+    await store.open()
+    try:
+        respx.post(ARR + "/").mock(side_effect=tx_response)
+        exporter = StoreExporter(store, repository, holder="a", batch_size=10, lease_ttl=0.3, idle_interval=0.02)
+        stop = asyncio.Event()
+        task = asyncio.create_task(exporter.run(stop))
+        await asyncio.sleep(0.4)  # idle: several rounds and renewal periods
+        assert store.holds == 0
+        assert await store.hold_lease("export", "b", 0.05)  # nobody holds it while there is nothing to do
+        asked = store.holds
+        await asyncio.sleep(0.06)
+        await fill(store, 3)
+        for _ in range(200):
+            if not (await store.stats())["export_backlog"]:
+                break
+            await asyncio.sleep(0.02)
+        assert (await store.stats())["export_backlog"] == 0
+        assert store.holds > asked  # the exporter took the lease for the work
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    finally:
+        await store.close()
 
 
 @respx.mock
@@ -184,6 +214,16 @@ async def test_the_paced_export_runs_until_stopped_and_hands_over_at_once(
     assert route.call_count == 3
     assert elapsed >= 0.2  # 30 events at 100/s: the 2nd batch after 0.1 s, the 3rd after 0.2 s
     assert await store.hold_lease("export", "b", 1)  # released on a clean stop
+
+
+class CountingLeases(SqliteAuditStore):
+    """A store that counts the lease writes asked of it."""
+
+    holds = 0
+
+    async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
+        self.holds += 1
+        return await super().hold_lease(name, holder, ttl)
 
 
 class SlowRenewals(SqliteAuditStore):
