@@ -14,10 +14,11 @@ record repository) is one consumer of one group. A subclass says what delivering
 - the same event twice in the stream (an ambiguous Redis timeout) is delivered once and acked twice.
 
 Waiting: an idle consumer waits in a blocking XREADGROUP (at most `idle_interval`, and never past its next
-take-over check), so a new entry is moved on at once and an idle process wakes about once a second rather
-than polling. Its own pending entries are looked for when it starts and after a round that failed (the only
-ways it can hold some), and the last-resort claim runs every tenth of `claim_idle` (at least once a
-take-over interval).
+take-over check), so the first entry after a quiet spell is moved on at once and an idle process wakes
+about once a second rather than polling; after a round that moved less than a full batch it pauses
+`idle_interval`, so a steady trickle still arrives in batches. Its own pending entries are looked for when
+it starts and after a round that failed (the only ways it can hold some), and the last-resort claim runs
+every tenth of `claim_idle` (at least once a take-over interval).
 
 Take-over of a dead member: while `run()` runs, the consumer keeps a heartbeat key
 `{<stream>}:alive:<group>:<consumer>` with a short TTL (`heartbeat_ttl`), refreshed three times per TTL by
@@ -388,8 +389,11 @@ class StreamConsumer:
 
     async def _loop(self, stop: asyncio.Event) -> None:
         async def step() -> bool:
-            await self.process_once(block=self.idle_interval)
-            return True  # a round that found nothing has waited in its blocking read already
+            moved = await self.process_once(block=self.idle_interval)
+            # Nothing came: the round has waited in its blocking read already, wait again at once. A full
+            # batch: more is waiting. Anything else pauses `idle_interval`, so that under a steady trickle
+            # the destination gets a batch a second rather than one event at a time (a commit each).
+            return moved == 0 or moved >= self.batch_size
 
         self._stop = stop
 

@@ -1,5 +1,6 @@
-"""How a stream consumer waits while its stream is idle, against a real (private) Redis: a new entry ends
-the wait at once, a stop ends it at once, and after a failed round its own unacked entries go first."""
+"""How a stream consumer waits, against a real (private) Redis: while its stream is idle a new entry ends
+the wait at once and a stop ends it at once; a steady trickle still goes on in batches; after a failed
+round (or a crash) its own unacked entries go first."""
 
 from __future__ import annotations
 
@@ -60,6 +61,25 @@ async def test_an_idle_consumer_takes_a_new_entry_at_once_and_stops_at_once(redi
     assert time.monotonic() - stopped < 0.5
     assert await redis.exists(consumer.heartbeat_key()) == 0  # retired: the others take over at once
     assert int(await redis.xlen(stream)) == 0
+
+
+async def test_a_steady_trickle_still_goes_on_in_batches(redis: aioredis.Redis, stream: str) -> None:
+    consumer = Collecting(redis, stream=stream, consumer="c1", idle_interval=0.6)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(0.3)
+    await add(redis, stream, "ev-1")  # the first after a quiet spell: at once
+    await asyncio.sleep(0.1)
+    for n in (2, 3, 4):  # these come while the consumer pauses after its one-event round
+        await add(redis, stream, f"ev-{n}")
+        await asyncio.sleep(0.05)
+    for _ in range(300):
+        if sum(map(len, consumer.batches)) == 4:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert consumer.batches == [["ev-1"], ["ev-2", "ev-3", "ev-4"]]
 
 
 async def test_after_a_failed_round_its_own_unacked_entries_go_first(redis: aioredis.Redis, stream: str) -> None:
