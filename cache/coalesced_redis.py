@@ -43,11 +43,16 @@ _CONNECTION_STATE = frozenset({"SELECT", "AUTH", "HELLO", "RESET", "QUIT", "MULT
 _NOT_FOR_CALLBACKS = (NEVER_DECODE, EMPTY_RESPONSE, "keys")
 
 
+def _word(arg: Any) -> str:
+    # redis-py writes some keywords as bytes (XREADGROUP's b"BLOCK"): str(b"BLOCK") would be "b'BLOCK'".
+    return (arg.decode("latin-1") if isinstance(arg, bytes | bytearray) else str(arg)).upper()
+
+
 def _alone(args: tuple[Any, ...]) -> bool:
     """Commands that must not share a batch (or the shared connection) with others."""
-    name = str(args[0]).upper()
+    name = _word(args[0])
     return (name in _BLOCKING or name.split(" ", 1)[0] in _CONNECTION_STATE
-            or (name in ("XREAD", "XREADGROUP") and any(str(a).upper() == "BLOCK" for a in args)))
+            or (name in ("XREAD", "XREADGROUP") and any(_word(a) == "BLOCK" for a in args[1:])))
 
 
 Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]

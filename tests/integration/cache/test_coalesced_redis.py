@@ -84,6 +84,22 @@ async def test_a_blocking_command_does_not_hold_the_others(client: Redis) -> Non
     assert list(await waiting) == [b"empty-list", b"x"]
 
 
+@pytest.mark.parametrize("read", ["xread", "xreadgroup"])
+async def test_a_blocking_stream_read_does_not_hold_the_others(client: Redis, read: str) -> None:
+    # As redis-py writes them (its BLOCK keyword is bytes): the audit and notice consumers wait this way.
+    await client.xgroup_create("quiet-stream", "g", id="0", mkstream=True)
+    if read == "xread":
+        waiting = asyncio.create_task(client.xread({"quiet-stream": "$"}, block=1500))
+    else:
+        waiting = asyncio.create_task(client.xreadgroup("g", "c", {"quiet-stream": ">"}, block=1500))
+    await asyncio.sleep(0.05)  # the read is now waiting on the server
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.gather(client.set("a", "1"), client.get("a")) == [True, b"1"]
+    assert asyncio.get_running_loop().time() - started < 0.5
+    await client.xadd("quiet-stream", {"n": "1"})
+    assert await waiting  # the read ended with the new entry, not its timeout
+
+
 BUSY_FOR_A_MOMENT = """
 local started = redis.call('TIME')
 repeat local now = redis.call('TIME') until (now[1] - started[1]) * 1000000 + now[2] - started[2] > 200000
