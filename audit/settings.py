@@ -63,7 +63,8 @@ class AuditSettings(BaseSettings):
     audit_export_consumer: str = Field(default_factory=_default_consumer)
     audit_heartbeat_ttl: float = Field(
         default=3.0, gt=0, description="a consumer (or exporter) silent this long is taken over (s)")
-    audit_export_interval: float = Field(default=1.0, gt=0, description="idle wait between polls (s)")
+    audit_export_interval: float = Field(
+        default=1.0, gt=0, description="longest idle wait, and the pause after a partial batch (s)")
     audit_export_backoff_max: float = Field(default=60.0, gt=0, description="cap of the retry backoff (s)")
     audit_export_claim_idle: float = Field(
         default=300.0, gt=0, description="last resort: take over entries pending this long even from a live consumer")
