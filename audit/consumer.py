@@ -129,6 +129,9 @@ class StreamConsumer:
         # that failed; a successful round settles everything it read, so there is nothing to look for then.
         self._may_hold_own = True
         self._stop: asyncio.Event | None = None  # set while run() runs: ends a blocking read at once
+        # A blocking read that outlived the client's socket timeout would be taken for a dead connection.
+        timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        self._longest_block = timeout / 2 if timeout else float("inf")
         self._forget = redis.register_script(_FORGET_LUA)
 
     # -- what a subclass provides ---------------------------------------------------------------------------
@@ -259,13 +262,8 @@ class StreamConsumer:
         return [(_text(mid), fields) for mid, fields in (claimed[1] if claimed else []) if mid]
 
     async def _read_new(self, block: float) -> list[tuple[str, dict[Any, Any] | None]]:
-        # Never past the next take-over check, and well inside the client's socket timeout (a blocking read
-        # that outlives it would be taken for a dead connection).
-        block = min(block, self._next_takeover_check - time.monotonic())
-        timeout = self.redis.connection_pool.connection_kwargs.get("socket_timeout")
-        if timeout:
-            block = min(block, timeout / 2)
-        block_ms = int(block * 1000)
+        # Never past the next take-over check, and well inside the client's socket timeout.
+        block_ms = int(min(block, self._longest_block, self._next_takeover_check - time.monotonic()) * 1000)
         if block_ms <= 0:
             return self._entries(await self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: ">"}, count=self.batch_size))
@@ -278,6 +276,8 @@ class StreamConsumer:
                     await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     stopped.cancel()
+                if not read.done():
+                    return []
             return self._entries(await read)
         finally:
             if not read.done():

@@ -63,6 +63,26 @@ async def test_an_idle_consumer_takes_a_new_entry_at_once_and_stops_at_once(redi
     assert int(await redis.xlen(stream)) == 0
 
 
+async def test_a_stop_ends_a_long_blocking_wait_at_once(ensure_redis_up: Any, stream: str) -> None:
+    # A client without a socket timeout: nothing but the stop bounds the wait (5 s asked).
+    patient = aioredis.from_url(ensure_redis_up.url)
+    try:
+        consumer = Collecting(patient, stream=stream, consumer="c1")
+        await consumer.ensure_group()
+        consumer._stop = asyncio.Event()
+        consumer._next_takeover_check = time.monotonic() + 60
+        asyncio.get_running_loop().call_later(0.2, consumer._stop.set)
+        started = time.monotonic()
+        assert await consumer._read_new(5.0) == []
+        assert time.monotonic() - started < 0.6
+        await add(patient, stream, "ev-1")  # the abandoned read took nothing that is lost
+        consumer._stop = None
+        assert await consumer.process_once() == 1
+        assert consumer.batches == [["ev-1"]]
+    finally:
+        await patient.aclose()
+
+
 async def test_a_steady_trickle_still_goes_on_in_batches(redis: aioredis.Redis, stream: str) -> None:
     consumer = Collecting(redis, stream=stream, consumer="c1", idle_interval=0.6)
     stop = asyncio.Event()
