@@ -130,7 +130,9 @@ class StreamConsumer:
         self._may_hold_own = True
         self._stop: asyncio.Event | None = None  # set while run() runs: ends a blocking read at once
         # A blocking read that outlived the client's socket timeout would be taken for a dead connection.
-        timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        # (A client without a single pool, such as a cluster client, says nothing about it.)
+        pool = getattr(redis, "connection_pool", None)
+        timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
         self._longest_block = timeout / 2 if timeout else float("inf")
         self._forget = redis.register_script(_FORGET_LUA)
 
