@@ -266,13 +266,11 @@ class StreamConsumer:
     async def _read_new(self, block: float) -> list[tuple[str, dict[Any, Any] | None]]:
         # Never past the next take-over check, and well inside the client's socket timeout.
         block_ms = int(min(block, self._longest_block, self._next_takeover_check - time.monotonic()) * 1000)
-        if block_ms <= 0:
-            return self._entries(await self.redis.xreadgroup(
-                self.group, self.consumer, {self.stream: ">"}, count=self.batch_size))
         read = asyncio.ensure_future(self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms))
+            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size,
+            block=block_ms if block_ms > 0 else None))
         try:
-            if self._stop is not None:
+            if block_ms > 0 and self._stop is not None:
                 stopped = asyncio.ensure_future(self._stop.wait())
                 try:
                     await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
