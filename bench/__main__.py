@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import sys
 
+from . import runner, wrk_runner
 from .ab import add_arguments as ab_arguments
 from .audit_cost import add_arguments as audit_arguments
 
@@ -28,7 +29,14 @@ def main() -> int:
     parser.add_argument("--bookings", type=int, default=0,
                         help="portal bench: also time N booking + cancelling round trips (WRITES 2N appointments "
                              "to the EHR, all cancelled again)")
+    parser.add_argument("--load", choices=["wrk", "httpx"], default="wrk" if wrk_runner.available() else "httpx",
+                        help="load generator: wrk (the default where it is installed; it takes little of the CPU the "
+                             "gateway and the EHR share) or the Python httpx runner")
     args = parser.parse_args()
+    if args.load == "wrk" and not wrk_runner.available():
+        parser.error("--load wrk needs wrk on the PATH (Debian: apt-get install wrk)")
+    args.run = wrk_runner.run if args.load == "wrk" else runner.run
+    print(f"load generator: {args.load}")
     if args.which == "gateway":
         from .gateway_overhead import main as run
     elif args.which == "portal":

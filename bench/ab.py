@@ -71,13 +71,13 @@ async def main(args: argparse.Namespace) -> int:
                 every = workload.every_dashboard(gw.url + "/fhir", active, tokens)
                 if cache:
                     wait_for_change_feed(gw.url)
-                await runner.run("warm-up", every, concurrency=args.concurrency)  # the cache, pools, the EHR
+                await args.run("warm-up", every, concurrency=args.concurrency)  # the cache, pools, the EHR
                 requests[name] = workload.build(gw.url + "/fhir", active, tokens, args.requests)
             cpu: dict[str, list[float]] = {name: [] for name in sides}
             for round_ in range(args.ab_rounds):
                 order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
                 for name in order:
-                    result = await runner.run(name, requests[name], concurrency=args.concurrency,
+                    result = await args.run(name, requests[name], concurrency=args.concurrency,
                                               cpu_pid=sides[name].pid)
                     if result.errors or result.cpu_ms is None:
                         raise SystemExit(f"{name}: {result.errors} errors in round {round_ + 1}; see "

@@ -214,15 +214,15 @@ async def ehr_cost(args: argparse.Namespace, ehr: str, pid: int, redis_url: str)
                        "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2"}) as (url, state, _pid):
         through = workload.build(url + "/fhir", patients, patient_tokens(url, state, patients), n)
         # Warm both paths (JIT, pools, HAPI's caches), and the export path, so we compare steady states.
-        await runner.run("warm-up direct", direct[:200], concurrency=args.concurrency)
-        await runner.run("warm-up gateway", through[:200], concurrency=args.concurrency)
+        await args.run("warm-up direct", direct[:200], concurrency=args.concurrency)
+        await args.run("warm-up gateway", through[:200], concurrency=args.concurrency)
         await wait_stored(state, 200)
         async with ehr_client(ehr) as client:
             await export(client, await asyncio.to_thread(gateway_events, state, 200), max(args.batch_sizes))
         results: dict[str, runner.Result] = {}
 
         async def run(name: str, reqs: list[runner.Request]) -> None:
-            results[name] = await runner.run(name, reqs, concurrency=args.concurrency)
+            results[name] = await args.run(name, reqs, concurrency=args.concurrency)
 
         read_ms = await meter.measure("dashboard read, straight to HAPI (baseline)", n, run("direct", direct))
         await meter.measure("dashboard read through the gateway (audit to its store)", n, run("gateway", through))

@@ -58,20 +58,20 @@ async def main(args: argparse.Namespace) -> int:
         direct = workload.build(cfg.fhir_base_url, active, None, args.requests)
         # Every search once first: a search the EHR has not run lately answers far more slowly the first
         # time, and otherwise the direct run would pay for that instead of the gateway's uncached run.
-        await runner.run("warm-up direct", workload.every_dashboard(cfg.fhir_base_url, active, None),
+        await args.run("warm-up direct", workload.every_dashboard(cfg.fhir_base_url, active, None),
                          concurrency=args.concurrency)
-        results.append(await runner.run("direct HAPI", direct, concurrency=args.concurrency))
+        results.append(await args.run("direct HAPI", direct, concurrency=args.concurrency))
 
         with hello_world() as (hello_url, hello_pid):
             hello_reqs = workload.build(hello_url, active, None, args.requests * 4)  # enough clock ticks
-            await runner.run("warm-up hello", hello_reqs[:200], concurrency=args.concurrency)
-            floor = await runner.run("hello-world ASGI (floor)", hello_reqs, concurrency=args.concurrency,
+            await args.run("warm-up hello", hello_reqs[:200], concurrency=args.concurrency)
+            floor = await args.run("hello-world ASGI (floor)", hello_reqs, concurrency=args.concurrency,
                                      cpu_pid=hello_pid)
 
         with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false"}, workers=args.workers) as gw:
             reqs = workload.build(gw.url + "/fhir", active, patient_tokens(gw.url, gw.state, active), args.requests)
-            await runner.run("warm-up gateway", reqs[:200], concurrency=args.concurrency)
-            results.append(await runner.run("gateway, no cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid))
+            await args.run("warm-up gateway", reqs[:200], concurrency=args.concurrency)
+            results.append(await args.run("gateway, no cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid))
 
         with private_cache_redis() as cache_url, \
                 gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers) as gw:
@@ -79,14 +79,14 @@ async def main(args: argparse.Namespace) -> int:
             wait_for_change_feed(gw.url)  # its first round empties the cache: let it pass before warming
             before = await _memory(cache_url)
             every = workload.every_dashboard(gw.url + "/fhir", active, tokens)
-            cold = await runner.run("gateway, cold cache (warm-up)", every, concurrency=args.concurrency,
+            cold = await args.run("gateway, cold cache (warm-up)", every, concurrency=args.concurrency,
                                     cpu_pid=gw.pid)
             after = await _memory(cache_url)
             reqs = workload.build(gw.url + "/fhir", active, tokens, args.requests)
             results.append(cold)
-            warm = await runner.run("gateway, warm cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid)
+            warm = await args.run("gateway, warm cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid)
             results.append(warm)
-            results.append(await runner.run("gateway, warm cache, 304s", await revalidations(reqs),
+            results.append(await args.run("gateway, warm cache, 304s", await revalidations(reqs),
                                             concurrency=args.concurrency, cpu_pid=gw.pid))
         results.append(floor)
         tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests)

@@ -25,17 +25,17 @@ async def main(args: argparse.Namespace) -> int:
             # Warm every path (JIT, connection pools, the EHR's database) so we compare steady states. A
             # search the EHR has not run lately answers far more slowly the first time, so every search of the
             # workload goes once before the measured runs, or the first direct run would pay for all of them.
-            await runner.run("warm-up direct", workload.every_dashboard(cfg.fhir_base_url, patients, None),
+            await args.run("warm-up direct", workload.every_dashboard(cfg.fhir_base_url, patients, None),
                              concurrency=args.concurrency)
-            await runner.run("warm-up gateway", gw_reqs[:200], concurrency=args.concurrency)
-            await runner.run("warm-up hello", hello_reqs[:200], concurrency=args.concurrency)
+            await args.run("warm-up gateway", gw_reqs[:200], concurrency=args.concurrency)
+            await args.run("warm-up hello", hello_reqs[:200], concurrency=args.concurrency)
             results = []
             for round_ in range(ROUNDS):
-                results.append(await runner.run(f"direct HAPI #{round_ + 1}", direct_reqs,
+                results.append(await args.run(f"direct HAPI #{round_ + 1}", direct_reqs,
                                                 concurrency=args.concurrency))
-                results.append(await runner.run(f"gateway uncached #{round_ + 1}", gw_reqs,
+                results.append(await args.run(f"gateway uncached #{round_ + 1}", gw_reqs,
                                                 concurrency=args.concurrency, cpu_pid=gw.pid))
-                results.append(await runner.run(f"hello-world ASGI #{round_ + 1}", hello_reqs,
+                results.append(await args.run(f"hello-world ASGI #{round_ + 1}", hello_reqs,
                                                 concurrency=args.concurrency, cpu_pid=hello_pid))
         tokens_cost = await token_cost.measure(cfg.redis_url, patients, args.requests)
     baseline = results[0]
