@@ -74,6 +74,7 @@ async def main(args: argparse.Namespace) -> int:
                 await args.run("warm-up", every, concurrency=args.concurrency)  # the cache, pools, the EHR
                 requests[name] = workload.build(gw.url + "/fhir", active, tokens, args.requests)
             cpu: dict[str, list[float]] = {name: [] for name in sides}
+            rate: dict[str, list[float]] = {name: [] for name in sides}
             for round_ in range(args.ab_rounds):
                 order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
                 for name in order:
@@ -83,8 +84,9 @@ async def main(args: argparse.Namespace) -> int:
                         raise SystemExit(f"{name}: {result.errors} errors in round {round_ + 1}; see "
                                          f"{sides[name].state / 'gateway.log'}")
                     cpu[name].append(result.cpu_ms)
-                print(f"round {round_ + 1}: " + "  ".join(f"{n} {cpu[n][-1]:.3f}" for n in sides)
-                      + f"  ms/req ({result.load})")
+                    rate[name].append(result.throughput)
+                print(f"round {round_ + 1}: " + "  ".join(f"{n} {cpu[n][-1]:.3f} ms/req {rate[n][-1]:.0f} req/s"
+                                                          for n in sides) + f"  ({result.load})")
     mine, theirs = cpu["this checkout"], cpu[f"at {commit[:10]}"]
     print()
     print(_summary(f"at {commit[:10]}", theirs))
@@ -93,6 +95,9 @@ async def main(args: argparse.Namespace) -> int:
     lower = sum(m < t for m, t in zip(mine, theirs, strict=True))
     print(f"this checkout / {commit[:10]}: {ratio:.3f}x CPU per request (means); less CPU in {lower} of "
           f"{len(mine)} rounds")
+    faster = statistics.fmean(rate["this checkout"]) / statistics.fmean(rate[f"at {commit[:10]}"])
+    print(f"throughput (requests a second; at concurrency {args.concurrency} it is also latency): this checkout / "
+          f"{commit[:10]} {faster:.3f}x (means)")
     return 0
 
 
