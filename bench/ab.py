@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import runner, workload
+from .cpu import wait_quiet
 from .stack import ehr_and_redis, fixture_patients, gateway, patient_tokens, private_cache_redis, wait_for_change_feed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +79,7 @@ async def main(args: argparse.Namespace) -> int:
             for round_ in range(args.ab_rounds):
                 order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
                 for name in order:
+                    await wait_quiet([gw.pid for gw in sides.values()])
                     result = await args.run(name, requests[name], concurrency=args.concurrency,
                                               cpu_pid=sides[name].pid)
                     if result.errors or result.cpu_ms is None:

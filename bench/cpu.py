@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -44,3 +46,16 @@ def tree_cpu_seconds(pid: int) -> float:
 def load_average() -> str:
     one, five, _fifteen = os.getloadavg()
     return f"load {one:.1f}/{five:.1f}"
+
+
+async def wait_quiet(pids: list[int], *, share: float = 0.05, window: float = 0.5, timeout: float = 30) -> float:
+    """Waits until the processes (and their children) together use under `share` of a core over `window`
+    seconds (their background work after a run, such as the audit feeder, is done); returns the seconds
+    waited. A run measured while another gateway is still catching up would share the machine with it."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = sum(tree_cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(window)
+        if sum(tree_cpu_seconds(pid) for pid in pids) - before < share * window:
+            break
+    return time.monotonic() - started
