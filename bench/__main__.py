@@ -1,6 +1,6 @@
-"""`./stack bench [gateway|cache|portal|audit|ab] ...`: run a benchmark and print ratios against a baseline measured
-in the same run (direct HAPI; for the audit: a direct read and the EHR-searched access log; for ab: the
-gateway of an earlier commit)."""
+"""`./stack bench [gateway|cache|portal|audit|ab|ehr] ...`: run a benchmark and print ratios against a baseline
+measured in the same run (direct HAPI; for the audit: a direct read and the EHR-searched access log; for ab: the
+gateway of an earlier commit; for ehr: the sandbox EHR's JVM flags of now)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import sys
 from . import runner, wrk_runner
 from .ab import add_arguments as ab_arguments
 from .audit_cost import add_arguments as audit_arguments
+from .ehr_jvm import add_arguments as ehr_arguments
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("which", choices=["gateway", "cache", "portal", "audit", "ab"], nargs="?", default="gateway")
+    parser.add_argument("which", choices=["gateway", "cache", "portal", "audit", "ab", "ehr"], nargs="?",
+                        default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--patients", type=int, default=25, help="how many of the fixture set's patients to draw from")
@@ -24,6 +26,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4, help="portal bench: warm loads of each patient's page")
     audit_arguments(parser)
     ab_arguments(parser)
+    ehr_arguments(parser)
     parser.add_argument("--messages", type=int, default=0,
                         help="portal bench: also time N messaging round trips (WRITES 2N messages to the EHR)")
     parser.add_argument("--bookings", type=int, default=0,
@@ -45,6 +48,8 @@ def main() -> int:
         from .audit_cost import main as run
     elif args.which == "ab":
         from .ab import main as run
+    elif args.which == "ehr":
+        from .ehr_jvm import main as run
     else:
         from .cache_warm import main as run
     return asyncio.run(run(args))

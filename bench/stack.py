@@ -26,7 +26,7 @@ def ehr_and_redis() -> Iterator[StackConfig]:
     try:
         ensure_redis(cfg.redis_url, cfg.state_dir, started, name="PORTAL_REDIS_URL", persistent=True)
         ensure_redis(cfg.cache_redis_url, cfg.state_dir, started, name="PORTAL_CACHE_REDIS_URL", persistent=False)
-        ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started)
+        ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started, jvm_flags=cfg.ehr_jvm_flags)
         yield cfg
     finally:
         started.stop()

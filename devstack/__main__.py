@@ -30,7 +30,7 @@ def services(cfg: StackConfig, started: Started, patients: int) -> None:
     ensure_redis(cfg.cache_redis_url, cfg.state_dir, started, name="PORTAL_CACHE_REDIS_URL", persistent=False,
                  maxmemory=cfg.cache_maxmemory)
     ensure_mail(cfg.smtp_host, cfg.smtp_port, cfg.state_dir, started)
-    ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started)
+    ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started, jvm_flags=cfg.ehr_jvm_flags)
     load_fixtures_if_empty(cfg, patients)
 
 
