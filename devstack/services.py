@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -191,11 +192,12 @@ def start_gateway(host: str, port: int, env: dict[str, str], log: Path, started:
     proc = spawn(gateway_cmd(host, port, workers), log, env=env, cwd=ROOT)
     started.add("gateway", proc)
 
+    scheme = "https" if ca else "http"
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+
     def up() -> bool:
         try:
-            scheme = "https" if ca else "http"
-            return httpx.get(f"{scheme}://{host}:{port}/healthz", timeout=1, verify=str(ca) if ca else True
-                             ).status_code == 200
+            return httpx.get(f"{scheme}://{host}:{port}/healthz", timeout=1, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

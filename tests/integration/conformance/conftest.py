@@ -3,6 +3,7 @@ patient on the running gateway (the session `gateway` fixture), plus a second ga
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,9 +56,11 @@ def https_gateway(ehr_base_url: str, redis_server: RedisServer, tls: TlsFiles,
     log: Path = state / "gateway.log"
     started.add("gateway", spawn(gateway_cmd("127.0.0.1", port), log, env=env, cwd=ROOT))
 
+    trust = ssl.create_default_context(cafile=str(tls.ca))
+
     def up() -> bool:
         try:
-            return httpx.get(url + "/healthz", timeout=1, verify=str(tls.ca)).status_code == 200
+            return httpx.get(url + "/healthz", timeout=1, verify=trust).status_code == 200
         except httpx.HTTPError:
             return False
 
