@@ -162,25 +162,28 @@ async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeo
                                                     stderr=asyncio.subprocess.PIPE)
         assert proc.stderr is not None
         try:
-            wall, cpu = await asyncio.wait_for(_measure(proc.stderr, cpu_pid), timeout=max(600, len(requests)))
+            wall, cpu, said = await asyncio.wait_for(_measure(proc.stderr, cpu_pid), timeout=max(600, len(requests)))
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGINT)
             out, err = await proc.communicate()
     if wall is None:
-        raise RuntimeError(f"wrk stopped before the run was over: {err.decode()[-2000:]}")
+        raise RuntimeError(f"wrk stopped before the run was over: {(said + err.decode())[-2000:]}")
     return _parse(name, out.decode(), wall, cpu, concurrency)
 
 
-async def _measure(stderr: asyncio.StreamReader, cpu_pid: int | None) -> tuple[float | None, float | None]:
-    """(wall seconds, CPU seconds of `cpu_pid`) from wrk's "ready" to its "finished"; None if it ended first."""
+async def _measure(stderr: asyncio.StreamReader, cpu_pid: int | None) -> tuple[float | None, float | None, str]:
+    """(wall seconds, CPU seconds of `cpu_pid`) from wrk's "ready" to its "finished", or (None, None, what wrk
+    said) as soon as it says anything else: a script error, after which wrk would go on for its whole time."""
     started = cpu_before = 0.0
     async for raw in stderr:
-        line = raw.decode().strip()
+        line = raw.decode(errors="replace").strip()
         if line == "ready":
             cpu_before = tree_cpu_seconds(cpu_pid) if cpu_pid is not None else 0.0
             started = time.perf_counter()
         elif line == "finished":
             wall = time.perf_counter() - started
-            return wall, (tree_cpu_seconds(cpu_pid) - cpu_before if cpu_pid is not None else None)
-    return None, None
+            return wall, (tree_cpu_seconds(cpu_pid) - cpu_before if cpu_pid is not None else None), ""
+        elif line:
+            return None, None, line + "\n"
+    return None, None, ""
