@@ -50,12 +50,12 @@ from audit.repository import FhirRepository
 from audit.sqlite_store import SqliteAuditStore
 from audit.store import StoredEvent, decode_event, encode_event
 from devstack.procs import Started, free_port, require, spawn, wait_until
-from devstack.services import JAR, StackConfig, build_jar, ehr_ready, redis_args, redis_ping
+from devstack.services import StackConfig, build_jar, ehr_ready, redis_args, redis_ping
 from fhir_gateway.upstream import Upstream, make_client
 
 from . import runner, workload
 from .cpu import cpu_seconds
-from .stack import fixture_patients, gateway, patient_tokens
+from .stack import fixture_patients, gateway, patient_tokens, start_own_ehr
 
 LOG_PATH = "/portal/api/access-log"
 
@@ -92,18 +92,14 @@ def private_ehr(heap: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/fhir"
     started = Started()
-    log = state / "ehr.log"
-    # The default JIT (C2) and G1: steady-state costs, not the quick-start flags of ./stack up.
-    proc = spawn([java, f"-Xms{heap}", f"-Xmx{heap}", "-jar", str(JAR)], log,
-                 env={"EHR_PORT": str(port), "EHR_STATE_DIR": str(state / "ehr"), "EHR_BIND": "127.0.0.1"})
-    started.add("ehr", proc)
     try:
         print(f"starting a HAPI of our own on {url} (a few minutes on a busy machine) ...", flush=True)
-        wait_until(lambda: ehr_ready(url), 1800, "the benchmark's HAPI", proc, log)
+        # The default JIT (C2) and G1: steady-state costs, not the quick-start flags of ./stack up.
+        pid, _seconds = start_own_ehr(java, [f"-Xms{heap}", f"-Xmx{heap}"], state, port, started)
         # This runs inside the benchmark's own event loop: the loading gets a loop of its own, in a thread.
         with ThreadPoolExecutor(1) as loader:
             loader.submit(asyncio.run, load_dataset(url, generate(patients=25), progress=False)).result()
-        yield url, proc.pid
+        yield url, pid
     finally:
         started.stop()
         shutil.rmtree(state, ignore_errors=True)

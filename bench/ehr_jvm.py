@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.procs import Started, free_port, require, spawn, wait_until
-from devstack.services import EHR_JVM_FLAGS, JAR, build_jar, ehr_ready
+from devstack.procs import Started, free_port, require
+from devstack.services import EHR_JVM_FLAGS, build_jar
 
 from . import runner, workload
 from .cpu import cpu_seconds
-from .stack import fixture_patients
+from .stack import fixture_patients, start_own_ehr
 
 _HEAP = [f for f in EHR_JVM_FLAGS if f.startswith(("-Xms", "-Xmx"))]
 VARIANTS: dict[str, list[str]] = {  # name: flags ("c1": C1 only; "c2": the default tiered JIT)
@@ -49,17 +49,6 @@ class Outcome:
     heap: str = ""
 
 
-def _start(java: str, flags: list[str], state: Path, port: int, started: Started) -> tuple[int, float]:
-    url = f"http://127.0.0.1:{port}/fhir"
-    log = state / "ehr.log"
-    begun = time.monotonic()
-    proc = spawn([java, *flags, "-jar", str(JAR)], log,
-                 env={"EHR_PORT": str(port), "EHR_STATE_DIR": str(state / "ehr"), "EHR_BIND": "127.0.0.1"})
-    started.add("ehr", proc)
-    wait_until(lambda: ehr_ready(url), 900, "the benchmark's HAPI", proc, log)
-    return proc.pid, time.monotonic() - begun
-
-
 def _jvm_report(pid: int) -> tuple[str, str]:
     """(collections and their seconds, heap in use / committed) of a running JVM, from jstat and jcmd."""
     gc = subprocess.run(["jstat", "-gcutil", str(pid)], capture_output=True, text=True, timeout=30).stdout.split("\n")
@@ -83,7 +72,7 @@ async def _measure(name: str, flags: list[str], args: argparse.Namespace) -> Out
     try:
         started = Started()
         try:
-            _pid, out.first_start = _start(java, flags, state, port, started)
+            _pid, out.first_start = start_own_ehr(java, flags, state, port, started)
             begun = time.monotonic()
             with ThreadPoolExecutor(1) as loader:  # the loader runs a loop of its own
                 loader.submit(asyncio.run, load_dataset(url, generate(patients=25), progress=False)).result()
@@ -92,7 +81,7 @@ async def _measure(name: str, flags: list[str], args: argparse.Namespace) -> Out
             started.stop()
         started = Started()
         try:
-            pid, out.restart = _start(java, flags, state, port, started)
+            pid, out.restart = start_own_ehr(java, flags, state, port, started)
             patients = fixture_patients(url, 25)
             active = random.Random(11).sample(patients, len(patients))
             # Steady state: every search once, then the warm-up, then the measured runs.

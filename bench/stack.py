@@ -14,7 +14,7 @@ from typing import NamedTuple
 import httpx
 
 from devstack.procs import Started, free_port, spawn, wait_until
-from devstack.services import StackConfig, ensure_ehr, ensure_redis, gateway_cmd, redis_args, redis_ping
+from devstack.services import JAR, StackConfig, ehr_ready, ensure_ehr, ensure_redis, gateway_cmd, redis_args, redis_ping
 from fixtures.context import fixture_tag
 from smart_auth.keys import KeyStore
 
@@ -62,6 +62,19 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1,
         yield RunningGateway(url, state, proc.pid)
     finally:
         started.stop()
+
+
+def start_own_ehr(java: str, flags: list[str], state: Path, port: int, started: Started) -> tuple[int, float]:
+    """A HAPI of the benchmark's own (`flags` for its JVM, its database under `state`) on `port`, answering:
+    its pid and the seconds it took to answer."""
+    url = f"http://127.0.0.1:{port}/fhir"
+    log = state / "ehr.log"
+    begun = time.monotonic()
+    proc = spawn([java, *flags, "-jar", str(JAR)], log,
+                 env={"EHR_PORT": str(port), "EHR_STATE_DIR": str(state / "ehr"), "EHR_BIND": "127.0.0.1"})
+    started.add("ehr", proc)
+    wait_until(lambda: ehr_ready(url), 1800, "the benchmark's HAPI", proc, log)
+    return proc.pid, time.monotonic() - begun
 
 
 @contextmanager
