@@ -79,7 +79,11 @@ class RedisServer:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = spawn(self.cmd or redis_args(self.port, self.data_dir, persistent=True), self.log)
-        wait_until(lambda: redis_ping("127.0.0.1", self.port), 15, "test redis", self.proc, self.log)
+        try:
+            wait_until(lambda: redis_ping("127.0.0.1", self.port), 15, "test redis", self.proc, self.log)
+        except BaseException:
+            self.stop()  # a server that never answered must not outlive the run
+            raise
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -124,7 +128,11 @@ class MailServer:
 
     def start(self) -> None:
         self.proc = spawn(catchall_cmd("127.0.0.1", self.port, self.folder), self.log, cwd=ROOT)
-        wait_until(lambda: port_open("127.0.0.1", self.port), 15, "the SMTP catch-all", self.proc, self.log)
+        try:
+            wait_until(lambda: port_open("127.0.0.1", self.port), 15, "the SMTP catch-all", self.proc, self.log)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -204,7 +212,11 @@ def start_gateway_process(state_dir: Path, env_extra: dict[str, str]) -> Gateway
         except httpx.HTTPError:
             return False
 
-    wait_until(up, 60, "gateway", proc, log)
+    try:
+        wait_until(up, 60, "gateway", proc, log)
+    except BaseException:
+        started.stop()  # a gateway that never answered must not outlive the run
+        raise
     return GatewayServer(url, state_dir, env, log, started)
 
 

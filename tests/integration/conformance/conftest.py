@@ -54,9 +54,8 @@ def https_gateway(ehr_base_url: str, redis_server: RedisServer, tls: TlsFiles,
            "PORTAL_AUDIT_EXPORT": "false", **tls.env()}
     started = Started()
     log: Path = state / "gateway.log"
-    started.add("gateway", spawn(gateway_cmd("127.0.0.1", port), log, env=env, cwd=ROOT))
-
     trust = ssl.create_default_context(cafile=str(tls.ca))
+    started.add("gateway", spawn(gateway_cmd("127.0.0.1", port), log, env=env, cwd=ROOT))
 
     def up() -> bool:
         try:
@@ -64,8 +63,8 @@ def https_gateway(ehr_base_url: str, redis_server: RedisServer, tls: TlsFiles,
         except httpx.HTTPError:
             return False
 
-    wait_until(up, 60, "https gateway", started.procs[0][1], log)
     try:
+        wait_until(up, 60, "https gateway", started.procs[0][1], log)
         yield GatewayServer(url, state, env, log, started)
     finally:
         started.stop()
