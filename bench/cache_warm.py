@@ -100,7 +100,8 @@ async def main(args: argparse.Namespace) -> int:
         print(f"\nwarm run: {warm.hit_rate * 100:.1f} % of answers from the cache ({dict(warm.cache)})")
     uncached = results[1]
     print(f"uncached gateway p50 overhead: {uncached.p50 - baseline.p50:+.2f} ms "
-          f"({(uncached.p50 / baseline.p50 - 1) * 100:+.1f} %)")
+          f"({(uncached.p50 / baseline.p50 - 1) * 100:+.1f} %; one run each, direct first, not interleaved: "
+          "`bench gateway` interleaves three rounds and is the measure of it)")
     grown = after["used"] - before["used"]
     print(f"cache Redis: {after['keys'] - before['keys']} keys, {grown / 1_048_576:.1f} MiB for {len(active)} "
           f"patients' dashboards = {grown / max(1, len(active)) / 1024:.1f} KiB per cached patient "
