@@ -10,7 +10,15 @@ import sys
 import time
 
 from .procs import StackError, Started
-from .services import StackConfig, ensure_ehr, ensure_mail, ensure_redis, patient_count, start_gateway
+from .services import (
+    StackConfig,
+    ensure_ehr,
+    ensure_mail,
+    ensure_redis,
+    patient_count,
+    start_audit_worker,
+    start_gateway,
+)
 from .tls import development_certificate
 
 
@@ -71,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             tls = development_certificate(cfg.state_dir) if args.tls else None
             if tls is not None:
                 env |= tls.env() | {"PORTAL_PUBLIC_URL": f"https://{cfg.gateway_host}:{cfg.gateway_port}"}
-            start_gateway(cfg.gateway_host, cfg.gateway_port, env, cfg.state_dir / "logs" / "gateway.log", started,
-                          args.workers, ca=tls.ca if tls else None)
+            logs = cfg.state_dir / "logs"
+            # The audit trail's background work runs in a process of its own; the gateway only records.
+            start_audit_worker(env, logs / "audit-worker.log", started)
+            start_gateway(cfg.gateway_host, cfg.gateway_port, env | {"PORTAL_AUDIT_EXPORT": "false"},
+                          logs / "gateway.log", started, args.workers, ca=tls.ca if tls else None)
             print_urls(cfg, str(tls.ca) if tls else None)
         else:
             print(f"EHR {cfg.fhir_base_url}, Redis and the SMTP catch-all ({cfg.smtp_host}:{cfg.smtp_port}; "

@@ -183,6 +183,17 @@ def gateway_cmd(host: str, port: int, workers: int = 1) -> list[str]:
     return [sys.executable, "-m", "fhir_gateway.serve", "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
+def audit_worker_cmd() -> list[str]:
+    """`portal-audit-worker`: the audit trail's background work beside gateways that only record."""
+    return [sys.executable, "-m", "fhir_gateway.audit_worker"]
+
+
+def start_audit_worker(env: dict[str, str], log: Path, started: Started) -> None:
+    """Start the audit worker: gateway processes given `env` with PORTAL_AUDIT_EXPORT=false then only record."""
+    proc = spawn(audit_worker_cmd(), log, env=env, cwd=ROOT)
+    started.add("audit worker", proc)
+
+
 def start_gateway(host: str, port: int, env: dict[str, str], log: Path, started: Started,
                   workers: int = 1, ca: Path | None = None) -> None:
     """Start the gateway; with `ca` it serves https (PORTAL_TLS_* in `env`) and is checked against that CA."""

@@ -23,7 +23,6 @@ from audit.recorder import AuditRecorder
 from audit.workers import AuditWorkers
 from cache import ResponseCache, build_cache, build_change_feed
 from cache.changefeed import ChangeFeed
-from cache.coalesced_redis import CoalescedRedis
 from notifications import AccountRecipients, Notifications
 from payments import PaymentProvider, load_provider
 from portal import Portal, PortalDeps, build_portal_router
@@ -46,6 +45,7 @@ from .caller import RevocationCheck, TokenVerifier, redis_revocation_check
 from .capability import capability_statement
 from .care_teams import CareTeams
 from .client_address import SECRET_LABEL, ClientAddress
+from .clients import audit_repository_of, ehr_upstream, make_redis
 from .compartment import patients_of
 from .fast_lane import FhirFastLane
 from .gateway import Gateway
@@ -59,7 +59,7 @@ from .routes import build_fhir_router
 from .search import SearchLimits
 from .service_metrics import ServiceCollector, ServiceMetrics
 from .settings import PortalSettings
-from .upstream import Upstream, make_client
+from .upstream import Upstream
 from .writes import Writes
 
 log = logging.getLogger("fhir_gateway")
@@ -68,19 +68,6 @@ VERSION = "0.1.0"
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
             "frame-ancestors 'none'")
-
-
-def make_redis(url: str) -> aioredis.Redis:
-    # Short socket timeouts: a dead Redis must fail fast so the gateway can fall back, not hang. Coalesced:
-    # the revocation look-ups and audit records of concurrent requests share round trips.
-    return CoalescedRedis.from_url(
-        url,
-        socket_connect_timeout=1.0,
-        socket_timeout=2.0,
-        retry_on_timeout=False,
-        health_check_interval=10,
-        decode_responses=False,
-    )
 
 
 async def _redis_ok(redis: aioredis.Redis) -> bool:
@@ -110,17 +97,14 @@ class Parts:
     def build(cls, settings: PortalSettings) -> Parts:
         core, gw = settings.core, settings.gateway
         core.state_dir.mkdir(parents=True, exist_ok=True)
-        http = make_client(core.fhir_base_url, connect_timeout=gw.upstream_connect_timeout,
-                           read_timeout=gw.upstream_read_timeout, max_connections=gw.upstream_max_connections,
-                           transport=gw.upstream_transport)
-        upstream = Upstream(http, core.fhir_base_url, retries=gw.upstream_retries)
+        upstream = ehr_upstream(settings)
         redis = make_redis(core.redis_url)
         # The cache has its own Redis (allkeys-lru), so eviction can never touch auth or audit data.
         response_cache = build_cache(settings.cache) if settings.cache.cache_enabled else None
         change_feed = (build_change_feed(settings.cache, upstream, response_cache, compartments_of=patients_of)
                        if response_cache is not None else None)
         recorder = make_recorder(redis, settings.audit)
-        audit_repository = _audit_repository(settings, upstream)
+        audit_repository = audit_repository_of(settings, upstream)
         audit_workers = AuditWorkers.build(redis, settings.audit, audit_repository)
         keys = KeyStore.load_or_create(core.state_dir / "signing-key.pem")
         return cls(settings, keys, redis, upstream, recorder, audit_repository, audit_workers, response_cache,
@@ -141,19 +125,6 @@ class Parts:
                 self.change_feed.start()
                 stack.push_async_callback(self.change_feed.stop)
             yield
-
-
-def _audit_repository(settings: PortalSettings, ehr: Upstream) -> Upstream | None:
-    """The FHIR client of the audit record repository: the EHR's, a separate server's, or none (off)."""
-    audit, gw = settings.audit, settings.gateway
-    if audit.audit_repository == "off":
-        return None
-    if audit.audit_repository == "ehr":
-        return ehr
-    assert audit.audit_repository_url is not None  # AuditSettings refuses "fhir" without a URL
-    http = make_client(audit.audit_repository_url, connect_timeout=gw.upstream_connect_timeout,
-                       read_timeout=gw.upstream_read_timeout, max_connections=10, transport=gw.upstream_transport)
-    return Upstream(http, audit.audit_repository_url, retries=gw.upstream_retries)
 
 
 def _build_auth(parts: Parts) -> tuple[AuthServer, Accounts]:
