@@ -35,11 +35,16 @@ def main() -> int:
     parser.add_argument("--load", choices=["wrk", "httpx"], default="wrk" if wrk_runner.available() else "httpx",
                         help="load generator: wrk (the default where it is installed; it takes little of the CPU the "
                              "gateway and the EHR share) or the Python httpx runner")
+    parser.add_argument("--audit-worker", choices=["process", "in-gateway"], default="process",
+                        help="where the audit stream is moved on: an audit worker process beside the gateway (as "
+                             "./stack up runs it; its CPU is reported beside the gateway's), or the gateway process")
     args = parser.parse_args()
     if args.load == "wrk" and not wrk_runner.available():
         parser.error("--load wrk needs wrk on the PATH (Debian: apt-get install wrk)")
     args.run = wrk_runner.run if args.load == "wrk" else runner.run
-    print(f"load generator: {args.load}")
+    args.own_worker = args.audit_worker == "process"
+    print(f"load generator: {args.load}; audit stream moved on by "
+          + ("an audit worker process" if args.own_worker else "the gateway process"))
     if args.which == "gateway":
         from .gateway_overhead import main as run
     elif args.which == "portal":

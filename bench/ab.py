@@ -4,8 +4,9 @@ by side on the same EHR, the same requests alternating between them round after 
 On a shared machine one run's CPU per request moves by more than a change of a few per cent; two
 gateways measured in turn, in the same minutes, share whatever the machine is doing. Each round runs the
 dashboard workload once through each (the older one first in odd rounds, second in even ones), each with
-its own cache Redis. Printed: the gateway's own CPU per request for every round, the mean and median of
-each side, their ratio, and in how many rounds this checkout used less CPU than the other.
+its own cache Redis. Printed: the gateway's own CPU per request for every round (with its audit worker's
+where each runs one), the mean and median of each side, their ratio, and in how many rounds this checkout
+used less CPU than the other.
 
 `REF` is checked out into a temporary worktree (`git worktree add --detach`) and run with this checkout's
 Python environment, so it must not need other dependencies. `--cache off` measures uncached pass-through.
@@ -25,7 +26,15 @@ from pathlib import Path
 
 from . import runner, workload
 from .cpu import wait_quiet
-from .stack import ehr_and_redis, fixture_patients, gateway, patient_tokens, private_cache_redis, wait_for_change_feed
+from .stack import (
+    ehr_and_redis,
+    fixture_patients,
+    gateway,
+    measured,
+    patient_tokens,
+    private_cache_redis,
+    wait_for_change_feed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,9 +69,14 @@ async def main(args: argparse.Namespace) -> int:
         population = fixture_patients(cfg.fhir_base_url, args.patients)
         active = random.Random(11).sample(population, min(args.active, len(population)))
         env = {"PORTAL_CACHE_ENABLED": str(cache).lower()}
+        # Both the same way: an audit worker beside each, unless the other commit has none.
+        worker = args.own_worker and (other_code / "fhir_gateway" / "audit_worker.py").exists()
+        if args.own_worker and not worker:
+            print(f"{commit[:10]} has no audit worker: both gateways move their audit streams themselves")
         with private_cache_redis() as cache_a, private_cache_redis() as cache_b, \
-                gateway(cfg, {**env, "PORTAL_CACHE_REDIS_URL": cache_a}, args.workers, code=other_code) as older, \
-                gateway(cfg, {**env, "PORTAL_CACHE_REDIS_URL": cache_b}, args.workers) as this:
+                gateway(cfg, {**env, "PORTAL_CACHE_REDIS_URL": cache_a}, args.workers, code=other_code,
+                        audit_worker=worker) as older, \
+                gateway(cfg, {**env, "PORTAL_CACHE_REDIS_URL": cache_b}, args.workers, audit_worker=worker) as this:
             sides = {f"at {commit[:10]}": older, "this checkout": this}
             print(f"EHR {cfg.fhir_base_url}: {len(active)} patients; {args.requests} requests per run, concurrency "
                   f"{args.concurrency}, cache {args.cache}, {args.ab_rounds} rounds; gateway workers {args.workers}.")
@@ -79,13 +93,13 @@ async def main(args: argparse.Namespace) -> int:
             for round_ in range(args.ab_rounds):
                 order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
                 for name in order:
-                    await wait_quiet([gw.pid for gw in sides.values()])
-                    result = await args.run(name, requests[name], concurrency=args.concurrency,
-                                              cpu_pid=sides[name].pid)
+                    await wait_quiet([pid for gw in sides.values() for pid in gw.pids])
+                    result = await measured(args.run, name, requests[name], concurrency=args.concurrency,
+                                            gw=sides[name])
                     if result.errors or result.cpu_ms is None:
                         raise SystemExit(f"{name}: {result.errors} errors in round {round_ + 1}; see "
                                          f"{sides[name].state / 'gateway.log'}")
-                    cpu[name].append(result.cpu_ms)
+                    cpu[name].append(result.cpu_ms + (result.worker_cpu_ms or 0.0))
                     rate[name].append(result.throughput)
                 print(f"round {round_ + 1}: " + "  ".join(f"{n} {cpu[n][-1]:.3f} ms/req {rate[n][-1]:.0f} req/s"
                                                           for n in sides) + f"  ({result.load})")

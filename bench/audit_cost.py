@@ -207,7 +207,8 @@ async def ehr_cost(args: argparse.Namespace, ehr: str, pid: int, redis_url: str)
     n = args.requests
     direct = workload.build(ehr, patients, None, n)
     with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false", "PORTAL_AUDIT_REPOSITORY": "off",
-                       "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2"}) as (url, state, _pid):
+                       "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2"}, audit_worker=args.own_worker) as gw:
+        url, state = gw.url, gw.state
         through = workload.build(url + "/fhir", patients, patient_tokens(url, state, patients), n)
         # Warm both paths (JIT, pools, HAPI's caches), and the export path, so we compare steady states.
         await args.run("warm-up direct", direct[:200], concurrency=args.concurrency)
@@ -453,7 +454,8 @@ async def access_log_speed(args: argparse.Namespace, ehr: str, redis_url: str) -
     for name, env in (("access log, EHR search (no store)", {"PORTAL_AUDIT_STORE": "none"}),
                       (f"access log, store of {stats['events']:,}",
                        {"PORTAL_AUDIT_STORE_PATH": str(path.resolve())})):
-        with gateway(cfg, {**base_env, **env}) as (url, state, _pid):
+        with gateway(cfg, {**base_env, **env}, audit_worker=args.own_worker) as gw:
+            url, state = gw.url, gw.state
             tokens = patient_tokens(url, state, patients)
             await endpoint(url, tokens, 40, max(concurrencies))  # warm-up
             for concurrency in concurrencies:

@@ -23,6 +23,7 @@ from .stack import (
     fixture_patients,
     gateway,
     hello_world,
+    measured,
     patient_tokens,
     private_cache_redis,
     wait_for_change_feed,
@@ -68,26 +69,27 @@ async def main(args: argparse.Namespace) -> int:
             floor = await args.run("hello-world ASGI (floor)", hello_reqs, concurrency=args.concurrency,
                                      cpu_pid=hello_pid)
 
-        with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false"}, workers=args.workers) as gw:
+        with gateway(cfg, {"PORTAL_CACHE_ENABLED": "false"}, workers=args.workers, audit_worker=args.own_worker) as gw:
             reqs = workload.build(gw.url + "/fhir", active, patient_tokens(gw.url, gw.state, active), args.requests)
             await args.run("warm-up gateway", reqs[:200], concurrency=args.concurrency)
-            results.append(await args.run("gateway, no cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid))
+            results.append(await measured(args.run, "gateway, no cache", reqs, concurrency=args.concurrency, gw=gw))
 
         with private_cache_redis() as cache_url, \
-                gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers) as gw:
+                gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers,
+                        audit_worker=args.own_worker) as gw:
             tokens = patient_tokens(gw.url, gw.state, active)
             wait_for_change_feed(gw.url)  # its first round empties the cache: let it pass before warming
             before = await _memory(cache_url)
             every = workload.every_dashboard(gw.url + "/fhir", active, tokens)
-            cold = await args.run("gateway, cold cache (warm-up)", every, concurrency=args.concurrency,
-                                    cpu_pid=gw.pid)
+            cold = await measured(args.run, "gateway, cold cache (warm-up)", every, concurrency=args.concurrency,
+                                  gw=gw)
             after = await _memory(cache_url)
             reqs = workload.build(gw.url + "/fhir", active, tokens, args.requests)
             results.append(cold)
-            warm = await args.run("gateway, warm cache", reqs, concurrency=args.concurrency, cpu_pid=gw.pid)
+            warm = await measured(args.run, "gateway, warm cache", reqs, concurrency=args.concurrency, gw=gw)
             results.append(warm)
-            results.append(await args.run("gateway, warm cache, 304s", await revalidations(reqs),
-                                            concurrency=args.concurrency, cpu_pid=gw.pid))
+            results.append(await measured(args.run, "gateway, warm cache, 304s", await revalidations(reqs),
+                                          concurrency=args.concurrency, gw=gw))
         results.append(floor)
         tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests)
 

@@ -29,11 +29,17 @@ class Result:
     cache: Counter[str] = field(default_factory=Counter)  # X-Cache answers (HIT/MISS/...), when given
     cpu: float | None = None  # CPU seconds the measured process (and its children) spent during the run
     load: str = ""  # the machine's load average when the run ended
+    worker_cpu: float | None = None  # CPU seconds of the gateway's audit worker for this run (`stack.measured`)
 
     @property
     def cpu_ms(self) -> float | None:
         """The measured process's own CPU per request, in ms."""
         return self.cpu * 1000 / len(self.latencies) if self.cpu is not None and self.latencies else None
+
+    @property
+    def worker_cpu_ms(self) -> float | None:
+        """The audit worker's CPU per request, in ms (None when the gateway moves its audit stream itself)."""
+        return self.worker_cpu * 1000 / len(self.latencies) if self.worker_cpu is not None and self.latencies else None
 
     @property
     def hit_rate(self) -> float | None:
@@ -104,11 +110,16 @@ async def run(name: str, requests: Sequence[Request], *, concurrency: int, timeo
 
 def report(results: Sequence[Result], baseline: Result) -> str:
     """One line per run: latency, ratios to ``baseline``, the measured process's CPU ms per request (own
-    CPU; '-' where no process of ours was measured) and the load average as the run ended."""
+    CPU; '-' where no process of ours was measured), the audit worker's where one ran beside the gateway,
+    and the load average as the run ended."""
+    worker = any(r.worker_cpu is not None for r in results)
     lines = [f"{'run':34} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-             f"{'thr x':>6} {'p50 x':>6} {'p99 x':>6} {'cpu ms/req':>10}  load 1/5 min"]
+             f"{'thr x':>6} {'p50 x':>6} {'p99 x':>6} {'cpu ms/req':>10}" + (f" {'worker':>7}" if worker else "")
+             + "  load 1/5 min"]
     for r in results:
         cpu = f"{r.cpu_ms:10.3f}" if r.cpu_ms is not None else f"{'-':>10}"
+        if worker:
+            cpu += f" {r.worker_cpu_ms:7.3f}" if r.worker_cpu_ms is not None else f" {'-':>7}"
         lines.append(
             f"{r.name:34} {len(r.latencies):6d} {r.errors:4d} {r.throughput:8.1f} {r.p50:8.2f} {r.p99:8.2f} "
             f"{r.throughput / baseline.throughput:6.2f} {r.p50 / baseline.p50:6.2f} {r.p99 / baseline.p99:6.2f} "

@@ -6,17 +6,32 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 import httpx
 
-from devstack.procs import Started, free_port, spawn, wait_until
-from devstack.services import JAR, StackConfig, ehr_ready, ensure_ehr, ensure_redis, gateway_cmd, redis_args, redis_ping
+from devstack.procs import StackError, Started, free_port, spawn, wait_until
+from devstack.services import (
+    JAR,
+    StackConfig,
+    audit_worker_cmd,
+    ehr_ready,
+    ensure_ehr,
+    ensure_redis,
+    gateway_cmd,
+    redis_args,
+    redis_ping,
+)
 from fixtures.context import fixture_tag
 from smart_auth.keys import KeyStore
+
+from . import runner
+from .cpu import tree_cpu_seconds, wait_quiet
+
+Run = Callable[..., Awaitable[runner.Result]]  # runner.run or wrk_runner.run
 
 
 @contextmanager
@@ -36,13 +51,20 @@ class RunningGateway(NamedTuple):
     url: str
     state: Path
     pid: int  # the uvicorn process (with several workers: their parent); its CPU is the gateway's own
+    worker_pid: int | None  # the audit worker beside it, or None when the gateway moves the audit stream itself
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid] if self.worker_pid is None else [self.pid, self.worker_pid]
 
 
 @contextmanager
 def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1,
-            code: Path | None = None) -> Iterator[RunningGateway]:
+            code: Path | None = None, audit_worker: bool = True) -> Iterator[RunningGateway]:
     """A gateway process on a free port with a state directory of its own; `code`: run the gateway of another
-    checkout of this repository (its directory first on the path) instead of this one."""
+    checkout of this repository (its directory first on the path) instead of this one. With `audit_worker`,
+    as `./stack up` runs it: the gateway only records, and an audit worker beside it moves the audit stream
+    on; without, the gateway process does that itself."""
     state = Path(tempfile.mkdtemp(prefix="bench-gw-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -55,13 +77,32 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1,
     started = Started()
     if code is not None:
         env["PYTHONPATH"] = str(code)
-    proc = spawn(gateway_cmd("127.0.0.1", port, workers), state / "gateway.log", env=env, cwd=code)
+    worker = None
+    if audit_worker:
+        worker = spawn(audit_worker_cmd(), state / "audit-worker.log", env=env, cwd=code)
+        started.add("audit worker", worker)
+    proc = spawn(gateway_cmd("127.0.0.1", port, workers), state / "gateway.log",
+                 env=env | {"PORTAL_AUDIT_EXPORT": "false"} if audit_worker else env, cwd=code)
     started.add("gateway", proc)
     try:
         wait_until(lambda: _up(url), 60, "gateway", proc, state / "gateway.log")
-        yield RunningGateway(url, state, proc.pid)
+        if worker is not None and worker.poll() is not None:
+            raise StackError(f"the audit worker exited with code {worker.returncode}; see {state / 'audit-worker.log'}")
+        yield RunningGateway(url, state, proc.pid, worker.pid if worker is not None else None)
     finally:
         started.stop()
+
+
+async def measured(run: Run, name: str, requests: list[runner.Request], *, concurrency: int,
+                   gw: RunningGateway) -> runner.Result:
+    """`run` through `gw` with the gateway's own CPU per request; with an audit worker, also the worker's
+    CPU from the start of the run until it is quiet again (it has moved the run's audit events on)."""
+    before = tree_cpu_seconds(gw.worker_pid) if gw.worker_pid is not None else 0.0
+    result = await run(name, requests, concurrency=concurrency, cpu_pid=gw.pid)
+    if gw.worker_pid is not None:
+        await wait_quiet([gw.worker_pid])
+        result.worker_cpu = tree_cpu_seconds(gw.worker_pid) - before
+    return result
 
 
 def start_own_ehr(java: str, flags: list[str], state: Path, port: int, started: Started) -> tuple[int, float]:

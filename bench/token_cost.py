@@ -16,8 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fhir_gateway.app import make_redis
 from fhir_gateway.caller import TokenVerifier, redis_revocation_check
+from fhir_gateway.clients import make_redis
 from smart_auth.keys import KeyStore
 
 from . import workload
