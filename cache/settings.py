@@ -46,6 +46,8 @@ def build_cipher(settings: CacheSettings) -> CacheCipher:
 
 def build_cache(settings: CacheSettings, redis: Redis | None = None) -> ResponseCache:
     """A ResponseCache on ``redis`` (default: a fail-fast client to PORTAL_CACHE_REDIS_URL)."""
+    # Our own client bounds every operation by cache_op_timeout itself (its socket timeouts).
+    own = redis is None
     if redis is None:
         redis = make_cache_redis(settings.cache_redis_url, timeout=settings.cache_op_timeout)
     return ResponseCache(
@@ -54,7 +56,7 @@ def build_cache(settings: CacheSettings, redis: Redis | None = None) -> Response
         ttl=settings.cache_ttl,
         stale_ttl=settings.cache_stale_ttl,
         enabled=settings.cache_enabled,
-        op_timeout=settings.cache_op_timeout,
+        op_timeout=None if own else settings.cache_op_timeout,
     )
 
 

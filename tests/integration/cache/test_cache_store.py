@@ -280,8 +280,10 @@ async def test_redis_outage_is_quick_and_silent_then_recovers(cache_redis_server
     await client.aclose()
 
 
-async def test_hung_redis_is_bounded_by_the_timeouts(cipher: CacheCipher) -> None:
-    """A Redis that accepts connections but never answers: each operation gives up within ~1 s."""
+@pytest.mark.parametrize("op_timeout", [1.0, None], ids=["own-timer", "client-timeouts"])
+async def test_hung_redis_is_bounded_by_the_timeouts(cipher: CacheCipher, op_timeout: float | None) -> None:
+    """A Redis that accepts connections but never answers: each operation gives up within ~1 s, whether the
+    cache times each operation itself or leaves it to the client's timeouts (as `build_cache` does)."""
     from cache.server import make_cache_redis
 
     async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -291,7 +293,7 @@ async def test_hung_redis_is_bounded_by_the_timeouts(cipher: CacheCipher) -> Non
     server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client = make_cache_redis(f"redis://127.0.0.1:{port}/0", timeout=1.0)
-    cache = ResponseCache(client, cipher, op_timeout=1.0, retry_after=0.0)
+    cache = ResponseCache(client, cipher, op_timeout=op_timeout, retry_after=0.0)
     key, tags = obs_search("pt-0011")
     try:
         for op in (cache.get(key), cache.put(key, bundle("pt-0011"), tags), cache.invalidate(tags)):
