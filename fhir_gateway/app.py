@@ -47,7 +47,7 @@ from .care_teams import CareTeams
 from .client_address import SECRET_LABEL, ClientAddress
 from .clients import audit_repository_of, ehr_upstream, make_redis
 from .compartment import patients_of
-from .fast_lane import FhirFastLane
+from .fast_lane import FhirFastLane, LaneFirstApp
 from .gateway import Gateway
 from .idempotency import IdempotencyStore
 from .links import LinkRewriter
@@ -215,7 +215,7 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     docs = settings.gateway.api_docs
     # FastAPI's own OpenTelemetry is off: its spans would carry request URLs (patient ids, search terms)
     # to whatever provider a host process configured, and checking for one costs every request.
-    app = FastAPI(title="SMART-on-FHIR patient portal gateway", version=VERSION, lifespan=lifespan,
+    app = LaneFirstApp(title="SMART-on-FHIR patient portal gateway", version=VERSION, lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json",
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     # Innermost: the dashboard's searches and reads skip the route table (see fast_lane.py).
