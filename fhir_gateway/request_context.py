@@ -8,7 +8,6 @@ import re
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,16 +30,21 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else os.urandom(16).hex()
+        # On every request: the raw header lists rather than starlette's Headers views (a few us each).
+        incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
+        text = incoming.decode("latin-1")
+        request_id = text if _SAFE_ID.match(text) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
         started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                # A fresh list: the response's own header list is not ours to change.
+                message["headers"] = [*(h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"),
+                                      id_header]
             await send(message)
 
         try:
