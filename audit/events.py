@@ -31,6 +31,7 @@ What goes into an event, and why:
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -393,16 +394,23 @@ def _type_of(entity_refs: Sequence[str]) -> str | None:
     return entity_refs[0].split("/", 1)[0] if entity_refs else None
 
 
+@functools.lru_cache(maxsize=1024)
+def _encoded_query(query: str | None) -> str | None:
+    # A portal asks the same few searches again and again: each query is redacted and encoded once.
+    kept_query = safe_query(query)
+    return base64.b64encode(kept_query.encode()).decode("ascii") if kept_query else None
+
+
 def _query_entity(interaction: str, query: str | None, searched: str | None) -> dict[str, Any] | None:
     """A search's query entity: the type searched and the query (personal values left out), if any."""
-    kept_query = safe_query(query)
-    if not (kept_query or interaction.startswith("search")):
+    encoded = _encoded_query(query)
+    if not (encoded or interaction.startswith("search")):
         return None
     entity: dict[str, Any] = {"role": _coding(OBJECT_ROLE, "24", "Query")}
     if searched:
         entity["type"] = _coding(RESOURCE_TYPES, searched)
-    if kept_query:
-        entity["query"] = base64.b64encode(kept_query.encode()).decode("ascii")
+    if encoded:
+        entity["query"] = encoded
     return entity
 
 
