@@ -4,20 +4,24 @@ direct HAPI, the warm run's hit rate, and the cache Redis memory per cached pati
 
 The workload spans ``--active`` patients drawn (seeded) from the first ``--patients`` of the EHR:
 portal users who open their dashboard again and again. "Warm" means each of those dashboards went
-through the gateway once before the measured run (the warm-up pass is reported too: it is the cold cache).
+through the gateway once before the measured runs (the warm-up pass is reported too: it is the cold cache).
+The warm runs and their revalidations (304s) alternate with direct runs, three rounds, and each round's
+ratio is to its own direct run.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
+from collections import Counter
 
 import httpx
 
 from cache.server import make_cache_redis, memory_report
 
 from . import runner, token_cost, workload
-from .gateway_overhead import own_cpu_summary
+from .gateway_overhead import ROUNDS, own_cpu_summary
 from .stack import (
     ehr_and_redis,
     fixture_patients,
@@ -84,22 +88,43 @@ async def main(args: argparse.Namespace) -> int:
             cold = await measured(args.run, "gateway, cold cache (warm-up)", every, concurrency=args.concurrency,
                                   gw=gw)
             after = await _memory(cache_url)
-            reqs = workload.build(gw.url + "/fhir", active, tokens, args.requests)
             results.append(cold)
-            warm = await measured(args.run, "gateway, warm cache", reqs, concurrency=args.concurrency, gw=gw)
-            results.append(warm)
-            results.append(await measured(args.run, "gateway, warm cache, 304s", await revalidations(reqs),
-                                          concurrency=args.concurrency, gw=gw))
+            reqs = workload.build(gw.url + "/fhir", active, tokens, args.requests)
+            revalidating = await revalidations(reqs)
+            # Interleaved rounds, as `bench gateway` runs them: the EHR in each round is the EHR of that round
+            # (its JIT, its collections, the audit export arriving in the background).
+            rounds: list[tuple[runner.Result, runner.Result, runner.Result]] = []
+            for round_ in range(ROUNDS):
+                n = f" #{round_ + 1}"
+                rounds.append((
+                    await args.run("direct HAPI" + n, direct, concurrency=args.concurrency),
+                    await measured(args.run, "gateway, warm cache" + n, reqs, concurrency=args.concurrency, gw=gw),
+                    await measured(args.run, "gateway, warm cache, 304s" + n, revalidating,
+                                   concurrency=args.concurrency, gw=gw),
+                ))
+                results += rounds[-1]
         results.append(floor)
         tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests)
 
     baseline = results[0]
     print()
     print(runner.report(results, baseline))
-    for run in results[1:-1]:
+    print(f"(ratios against '{baseline.name}'; the rounds' own ratios follow)")
+    for index, label in ((1, "warm cache"), (2, "warm cache, 304s")):
+        ratios = [r[index].throughput / r[0].throughput for r in rounds]
+        p50s = [r[index].p50 / r[0].p50 for r in rounds]
+        print(f"{label + ':':18} throughput {statistics.fmean(ratios):5.2f}x direct HAPI of the same round (rounds: "
+              + ", ".join(f"{x:.2f}" for x in ratios) + f"); p50 {statistics.fmean(p50s):.2f}x")
+    for run in (results[1], cold):
         print(f"{run.name + ':':32} {own_cpu_summary([run], [floor])}")
-    if warm.hit_rate is not None:
-        print(f"\nwarm run: {warm.hit_rate * 100:.1f} % of answers from the cache ({dict(warm.cache)})")
+    for index, label in ((1, "gateway, warm cache"), (2, "gateway, warm cache, 304s")):
+        print(f"{label + ':':32} {own_cpu_summary([r[index] for r in rounds], [floor])}")
+    served: Counter[str] = Counter()
+    for r in rounds:
+        served += r[1].cache
+    total = sum(served.values())
+    if total:
+        print(f"\nwarm runs: {served['HIT'] / total * 100:.1f} % of answers from the cache ({dict(served)})")
     uncached = results[1]
     print(f"uncached gateway p50 overhead: {uncached.p50 - baseline.p50:+.2f} ms "
           f"({(uncached.p50 / baseline.p50 - 1) * 100:+.1f} %; one run each, direct first, not interleaved: "
