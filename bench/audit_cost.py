@@ -54,32 +54,13 @@ from devstack.services import StackConfig, build_jar, ehr_ready, redis_args, red
 from fhir_gateway.upstream import Upstream, make_client
 
 from . import runner, workload
-from .cpu import cpu_seconds
+from .cpu import cpu_seconds, listening_pid
 from .stack import fixture_patients, gateway, patient_tokens, start_own_ehr
 
 LOG_PATH = "/portal/api/access-log"
 
 
 # -- the EHR and its CPU ----------------------------------------------------------------------------------
-def listening_pid(port: int) -> int:
-    """The process listening on a local TCP port (read from /proc; needs the right to see its sockets)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as fh:
-            for line in fh.readlines()[1:]:
-                parts = line.split()
-                if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(parts[9])
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
-                    return int(pid)
-        except OSError:
-            continue
-    raise SystemExit(f"no process of ours found listening on port {port}; is the EHR local?")
-
-
 @contextmanager
 def private_ehr(heap: str) -> Iterator[tuple[str, int]]:
     """A HAPI of the benchmark's own with the fixture patients, on a free port; removed afterwards."""

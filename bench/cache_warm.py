@@ -21,6 +21,7 @@ import httpx
 from cache.server import make_cache_redis, memory_report
 
 from . import runner, token_cost, workload
+from .cpu import listener_of
 from .gateway_overhead import ROUNDS, own_cpu_summary
 from .stack import (
     ehr_and_redis,
@@ -94,14 +95,16 @@ async def main(args: argparse.Namespace) -> int:
             # Interleaved rounds, as `bench gateway` runs them: the EHR in each round is the EHR of that round
             # (its JIT, its collections, the audit export arriving in the background).
             rounds: list[tuple[runner.Result, runner.Result, runner.Result]] = []
+            # The EHR's own CPU while the gateway answers from the cache: its background work (the audit
+            # export, its JIT and collections after a direct run) shares the two cores with the gateway.
+            ehr_pid = listener_of(httpx.URL(cfg.fhir_base_url).port or 80)
             for round_ in range(ROUNDS):
                 n = f" #{round_ + 1}"
-                rounds.append((
-                    await args.run("direct HAPI" + n, direct, concurrency=args.concurrency),
-                    await measured(args.run, "gateway, warm cache" + n, reqs, concurrency=args.concurrency, gw=gw),
-                    await measured(args.run, "gateway, warm cache, 304s" + n, revalidating,
-                                   concurrency=args.concurrency, gw=gw),
-                ))
+                first = await args.run("direct HAPI" + n, direct, concurrency=args.concurrency)
+                warm = await measured(args.run, "gateway, warm cache" + n, reqs, concurrency=args.concurrency, gw=gw,
+                                      ehr_pid=ehr_pid)
+                rounds.append((first, warm, await measured(args.run, "gateway, warm cache, 304s" + n, revalidating,
+                                                           concurrency=args.concurrency, gw=gw)))
                 results += rounds[-1]
         results.append(floor)
         tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests)
@@ -115,6 +118,9 @@ async def main(args: argparse.Namespace) -> int:
         p50s = [r[index].p50 / r[0].p50 for r in rounds]
         print(f"{label + ':':18} throughput {statistics.fmean(ratios):5.2f}x direct HAPI of the same round (rounds: "
               + ", ".join(f"{x:.2f}" for x in ratios) + f"); p50 {statistics.fmean(p50s):.2f}x")
+    if rounds[0][1].ehr_cores is not None:
+        print("the EHR's own CPU during the warm runs (cores; its background work on the same two cores): "
+              + ", ".join(f"{r[1].ehr_cores or 0.0:.2f}" for r in rounds))
     for run in (results[1], cold):
         print(f"{run.name + ':':32} {own_cpu_summary([run], [floor])}")
     for index, label in ((1, "gateway, warm cache"), (2, "gateway, warm cache, 304s")):

@@ -59,3 +59,31 @@ async def wait_quiet(pids: list[int], *, share: float = 0.05, window: float = 0.
         if sum(tree_cpu_seconds(pid) for pid in pids) - before < share * window:
             break
     return time.monotonic() - started
+
+
+def listener_of(port: int) -> int | None:
+    """The local process listening on a TCP port (read from /proc; needs the right to see its sockets), or
+    None when none of ours is."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(parts[9])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def listening_pid(port: int) -> int:
+    """`listener_of`, for a benchmark that cannot go on without it."""
+    pid = listener_of(port)
+    if pid is None:
+        raise SystemExit(f"no process of ours found listening on port {port}; is the EHR local?")
+    return pid

@@ -30,6 +30,7 @@ class Result:
     cpu: float | None = None  # CPU seconds the measured process (and its children) spent during the run
     load: str = ""  # the machine's load average when the run ended
     worker_cpu: float | None = None  # CPU seconds of the gateway's audit worker for this run (`stack.measured`)
+    ehr_cores: float | None = None  # cores the EHR's process used during the run, where it was watched
 
     @property
     def cpu_ms(self) -> float | None:

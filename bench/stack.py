@@ -29,7 +29,7 @@ from fixtures.context import fixture_tag
 from smart_auth.keys import KeyStore
 
 from . import runner
-from .cpu import tree_cpu_seconds, wait_quiet
+from .cpu import cpu_seconds, tree_cpu_seconds, wait_quiet
 
 Run = Callable[..., Awaitable[runner.Result]]  # runner.run or wrk_runner.run
 
@@ -94,13 +94,19 @@ def gateway(cfg: StackConfig, extra_env: dict[str, str], workers: int = 1,
 
 
 async def measured(run: Run, name: str, requests: list[runner.Request], *, concurrency: int,
-                   gw: RunningGateway) -> runner.Result:
+                   gw: RunningGateway, ehr_pid: int | None = None) -> runner.Result:
     """`run` through `gw` with the gateway's own CPU per request; with an audit worker, also the worker's
-    CPU from the start of the run until it is quiet again (it has moved the run's audit events on)."""
+    CPU from the start of the run until it is quiet again (it has moved the run's audit events on); with
+    `ehr_pid`, the cores the EHR's process used meanwhile."""
     before = tree_cpu_seconds(gw.worker_pid) if gw.worker_pid is not None else 0.0
+    ehr_before, began = (cpu_seconds(ehr_pid) if ehr_pid is not None else 0.0), time.monotonic()
     result = await run(name, requests, concurrency=concurrency, cpu_pid=gw.pid)
+    if ehr_pid is not None:
+        result.ehr_cores = (cpu_seconds(ehr_pid) - ehr_before) / (time.monotonic() - began)
     if gw.worker_pid is not None:
-        await wait_quiet([gw.worker_pid])
+        # A window longer than the worker's pause after a part batch (PORTAL_AUDIT_EXPORT_INTERVAL, 1 s):
+        # a shorter one can take that pause for the end of its work.
+        await wait_quiet([gw.worker_pid], window=1.5)
         result.worker_cpu = tree_cpu_seconds(gw.worker_pid) - before
     return result
 
