@@ -12,9 +12,8 @@ import contextlib
 import signal
 import sqlite3
 import subprocess
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from devstack.services import ROOT, audit_worker_cmd
 from tests.conftest import start_gateway_process
 
 from .conftest import RedisProcess, count_tagged, fast_redis, redis_process, tagged_ids
+from .test_audit_ehr_outage import wait_for
 from .test_audit_export_hapi import make_event, record_all
 
 pytestmark = pytest.mark.integration
@@ -50,20 +50,18 @@ def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(10)
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def stored_ids(store: Path) -> list[str]:
     if not store.exists():
         return []
     with contextlib.closing(sqlite3.connect(store, timeout=10)) as db:
         return [row[0] for row in db.execute("SELECT id FROM audit_event")]
+
+
+def node(tmp_path: Path) -> tuple[str, Path]:
+    """A stream and a state directory (spool, audit store) of the test's own."""
+    state = tmp_path / "node"
+    state.mkdir()
+    return f"audit:it-worker:{uuid.uuid4().hex[:10]}", state
 
 
 def env_for(redis_url: str, ehr: str, stream: str, state: Path, **extra: str) -> dict[str, str]:
@@ -75,9 +73,7 @@ def env_for(redis_url: str, ehr: str, stream: str, state: Path, **extra: str) ->
 async def test_a_worker_moves_what_a_recording_only_gateway_records(
     own_redis: RedisProcess, hapi: str, run_tag: tuple[str, str], tmp_path: Path,
 ) -> None:
-    stream = f"audit:it-worker:{uuid.uuid4().hex[:10]}"
-    state = tmp_path / "node"
-    state.mkdir()
+    stream, state = node(tmp_path)
     env = env_for(own_redis.url, hapi, stream, state)
     redis = fast_redis(own_redis.url)
     gw = start_gateway_process(state, {**env, "PORTAL_AUDIT_EXPORT": "false"})
@@ -96,12 +92,12 @@ async def test_a_worker_moves_what_a_recording_only_gateway_records(
             async def moved() -> bool:
                 return await redis.xlen(stream) == 0 and len(stored_ids(state / "audit.sqlite3")) == EVENTS + 5
 
-            await until(moved, 30, "the worker to move the stream into the store")
+            await wait_for(moved, 30, "the worker to move the stream into the store")
 
             async def exported() -> bool:
                 return await count_tagged(hapi, run_tag) >= EVENTS
 
-            await until(exported, 60, "the worker to export the events to the EHR")
+            await wait_for(exported, 60, "the worker to export the events to the EHR")
             assert proc.poll() is None
         ids = await tagged_ids(hapi, run_tag)
         assert len(ids) == EVENTS and len(set(ids)) == EVENTS
@@ -114,9 +110,7 @@ async def test_a_worker_moves_what_a_recording_only_gateway_records(
 async def test_a_stopped_worker_hands_over_at_once_and_loses_nothing(
     own_redis: RedisProcess, hapi: str, run_tag: tuple[str, str], tmp_path: Path,
 ) -> None:
-    stream = f"audit:it-worker:{uuid.uuid4().hex[:10]}"
-    state = tmp_path / "node"
-    state.mkdir()
+    stream, state = node(tmp_path)
     env = env_for(own_redis.url, hapi, stream, state, PORTAL_AUDIT_REPOSITORY="off")
     store = state / "audit.sqlite3"
     redis: aioredis.Redis = fast_redis(own_redis.url)
@@ -127,7 +121,7 @@ async def test_a_stopped_worker_hands_over_at_once_and_loses_nothing(
             async def first_stored() -> bool:
                 return len(stored_ids(store)) == 10
 
-            await until(first_stored, 30, "the first worker to store the first events")
+            await wait_for(first_stored, 30, "the first worker to store the first events")
             heartbeat = f"{{{stream}}}:alive:exporter:worker-a"
             assert await redis.exists(heartbeat)
             a.send_signal(signal.SIGTERM)
@@ -143,7 +137,7 @@ async def test_a_stopped_worker_hands_over_at_once_and_loses_nothing(
             async def all_stored() -> bool:
                 return await redis.xlen(stream) == 0 and len(stored_ids(store)) == EVENTS
 
-            await until(all_stored, 30, "the second worker to store the rest")
+            await wait_for(all_stored, 30, "the second worker to store the rest")
         assert len(set(stored_ids(store))) == EVENTS
     finally:
         await redis.aclose()
