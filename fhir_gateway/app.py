@@ -216,8 +216,8 @@ def create_app(settings: PortalSettings | None = None, *, access_audit: AccessAu
     # FastAPI's own OpenTelemetry is off: its spans would carry request URLs (patient ids, search terms)
     # to whatever provider a host process configured, and checking for one costs every request.
     app = LaneFirstApp(title="SMART-on-FHIR patient portal gateway", version=VERSION, lifespan=lifespan,
-                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json",
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+                       docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json",
+                       telemetry={"tracing": False, "metrics": False, "logs": False})
     # Innermost: the dashboard's searches and reads skip the route table (see fast_lane.py).
     app.add_middleware(FhirFastLane, gateway=gateway)
     install_request_context(app, settings.gateway.cors_allow_origins)
