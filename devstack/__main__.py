@@ -54,6 +54,7 @@ Portal gateway is running.
   Metrics             {base}/metrics
   Mail (SMTP catch-all) {cfg.smtp_host}:{cfg.smtp_port}   read it with: ./stack mail
   EHR (HAPI FHIR)     {cfg.fhir_base_url}
+  Audit worker        log {cfg.state_dir / "logs" / "audit-worker.log"}; backlog: .venv/bin/portal-audit status
 Demo patients: .venv/bin/portal-fixtures demo      Press Ctrl-C to stop.""", flush=True)
     if tls_ca:
         print(f"TLS with a local development CA: trust {tls_ca} (e.g. SSL_CERT_FILE={tls_ca} for Python clients, "
