@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="portal-audit-worker", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per export transaction says nothing new
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve())
     log.info("audit worker stopped")
