@@ -58,14 +58,14 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def own_cpu_summary(measured: list[runner.Result], floor: list[runner.Result]) -> str:
+def own_cpu_summary(runs: list[runner.Result], floor: list[runner.Result]) -> str:
     """The measured runs' mean CPU per request (the gateway's, and its audit worker's where one ran), against
     the hello-world floor's."""
-    mean = sum(r.cpu_ms or 0.0 for r in measured) / len(measured)
+    mean = sum(r.cpu_ms or 0.0 for r in runs) / len(runs)
     low = sum(r.cpu_ms or 0.0 for r in floor) / len(floor)
-    line = (f"own CPU per request: {mean:.3f} ms (runs: {', '.join(f'{r.cpu_ms:.3f}' for r in measured)}); "
+    line = (f"own CPU per request: {mean:.3f} ms (runs: {', '.join(f'{r.cpu_ms:.3f}' for r in runs)}); "
             f"hello-world ASGI floor {low:.3f} ms -> {mean / low:.1f}x the floor")
-    workers = [r.worker_cpu_ms for r in measured if r.worker_cpu_ms is not None]
+    workers = [r.worker_cpu_ms for r in runs if r.worker_cpu_ms is not None]
     if workers:
         worker = sum(workers) / len(workers)
         line += f"; audit worker {worker:.3f} ms more (together {mean + worker:.3f} ms)"
