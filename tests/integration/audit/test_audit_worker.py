@@ -54,7 +54,12 @@ def stored_ids(store: Path) -> list[str]:
     if not store.exists():
         return []
     with contextlib.closing(sqlite3.connect(store, timeout=10)) as db:
-        return [row[0] for row in db.execute("SELECT id FROM audit_event")]
+        try:
+            return [row[0] for row in db.execute("SELECT id FROM audit_event")]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # the worker made the file and has not created its schema yet
+            raise
 
 
 def node(tmp_path: Path) -> tuple[str, Path]:
