@@ -46,8 +46,8 @@ class AuditExporter(StreamConsumer):
         self.rate = rate or RateLimit(None)
 
     async def deliver(self, batch: list[Entry]) -> int:
-        await self.rate.acquire(len(batch))
-        return await self.repository.send(batch, self)
+        async with self.rate.batch(len(batch)):
+            return await self.repository.send(batch, self)
 
     async def export_once(self) -> int:
         """Export one batch; returns how many events the repository accepted (0: nothing to do).

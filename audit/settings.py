@@ -77,10 +77,15 @@ class AuditSettings(BaseSettings):
     audit_repository_token: SecretStr | None = Field(
         default=None, description="bearer token sent to a separate repository")
     audit_export_batch_size: int = Field(default=100, ge=1, le=1000, description="events per transaction")
-    # 10 events/s: measured, the sandbox EHR spends 17-30 ms of CPU storing one of our AuditEvents, so the
-    # export can never take more than about a tenth of a two-core EHR, whatever the portal's load.
+    # 10 events/s: measured, the sandbox EHR spends 17-30 ms of CPU storing one of our AuditEvents on one
+    # machine (about 80 ms on a slower one), so on its own the rate bounds the EHR's share only roughly...
     audit_export_rate: float = Field(
         default=10.0, ge=0, description="at most this many events per second to the repository (0: no limit)")
+    # ...the share bounds it whatever one event costs there: the time the repository takes to answer.
+    audit_export_share: float = Field(
+        default=0.1, gt=0, le=1, description="at most this share of the time is the repository busy with the "
+                                             "export: a batch answered in t s is followed by t*(1-share)/share s "
+                                             "of rest (1: no rest)")
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditSettings:

@@ -4,7 +4,8 @@ Of all the processes sharing a store, the one holding the store's `export` lease
 lease every third of `lease_ttl` while it has something to export; another process takes over `lease_ttl`
 seconds after it stops renewing, or at once when it stopped cleanly and released it). While the queue is
 empty the lease is left to run out: an idle process reads the queue once a round and writes nothing. With
-one exporter, `RateLimit` paces the export of the whole store, not of each process. Oldest first; an event
+one exporter, `RateLimit` paces the export of the whole store (events per second, and the repository's
+share of time spent on it), not of each process. Oldest first; an event
 leaves the queue only once the repository stored it (`PUT AuditEvent/<id>`, idempotent: a batch resent
 after a crash or a take-over creates nothing twice) or refused it even with logical references (then it is
 kept in `export_refused` with the reason). While the repository is down nothing leaves the queue and the
@@ -72,8 +73,8 @@ class StoreExporter:
             batch = await self.store.export_batch(self.batch_size)
             if not batch:
                 return 0
-        await self.rate.acquire(len(batch))
-        return await self.repository.send(batch, self)
+        async with self.rate.batch(len(batch)):
+            return await self.repository.send(batch, self)
 
     # -- background task ------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

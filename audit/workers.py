@@ -69,7 +69,7 @@ class AuditWorkers:
                       consumer=settings.audit_export_consumer, batch_size=settings.audit_export_batch_size,
                       heartbeat_ttl=settings.audit_heartbeat_ttl, claim_idle=settings.audit_export_claim_idle,
                       idle_interval=settings.audit_export_interval, backoff_max=settings.audit_export_backoff_max)
-        rate = RateLimit(settings.audit_export_rate or None)
+        rate = RateLimit(settings.audit_export_rate or None, share=settings.audit_export_share)
         mover: StreamConsumer | None
         exporter = None
         if store is not None:

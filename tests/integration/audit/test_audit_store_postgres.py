@@ -104,7 +104,8 @@ def pg_gateway(ehr_base_url: str, redis_server: RedisServer, database: str, tmp_
     server = start_gateway_process(tmp_path, {
         "PORTAL_FHIR_BASE_URL": ehr_base_url, "PORTAL_REDIS_URL": redis_server.url, "PORTAL_CACHE_ENABLED": "false",
         "PORTAL_AUDIT_STREAM": f"audit:it-pg:{uuid.uuid4().hex[:10]}", "PORTAL_AUDIT_STORE": "postgresql",
-        "PORTAL_AUDIT_STORE_URL": database, "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2"})
+        "PORTAL_AUDIT_STORE_URL": database, "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2",
+        "PORTAL_AUDIT_EXPORT_SHARE": "1"})
     try:
         yield server
     finally:

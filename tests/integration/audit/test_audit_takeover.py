@@ -123,7 +123,7 @@ def pair(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Pair]]:
 
 def base_env(redis_url: str, ehr: str, stream: str, **extra: str) -> dict[str, str]:
     return {"PORTAL_FHIR_BASE_URL": ehr, "PORTAL_REDIS_URL": redis_url, "PORTAL_CACHE_ENABLED": "false",
-            "PORTAL_AUDIT_STREAM": stream, "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2",
+            "PORTAL_AUDIT_STREAM": stream, "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2", "PORTAL_AUDIT_EXPORT_SHARE": "1",
             "PORTAL_AUDIT_HEARTBEAT_TTL": str(HEARTBEAT_TTL), **extra}
 
 

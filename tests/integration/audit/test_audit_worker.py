@@ -72,7 +72,8 @@ def node(tmp_path: Path) -> tuple[str, Path]:
 def env_for(redis_url: str, ehr: str, stream: str, state: Path, **extra: str) -> dict[str, str]:
     return {"PORTAL_FHIR_BASE_URL": ehr, "PORTAL_REDIS_URL": redis_url, "PORTAL_CACHE_ENABLED": "false",
             "PORTAL_STATE_DIR": str(state), "PORTAL_AUDIT_STREAM": stream, "PORTAL_AUDIT_EXPORT_INTERVAL": "0.2",
-            "PORTAL_AUDIT_EXPORT_RATE": "0", "PORTAL_AUDIT_HEARTBEAT_TTL": "3", **extra}
+            "PORTAL_AUDIT_EXPORT_RATE": "0", "PORTAL_AUDIT_EXPORT_SHARE": "1",
+            "PORTAL_AUDIT_HEARTBEAT_TTL": "3", **extra}
 
 
 async def test_a_worker_moves_what_a_recording_only_gateway_records(

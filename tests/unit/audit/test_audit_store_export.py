@@ -85,6 +85,44 @@ async def test_rate_limit_paces_batches_without_saving_up_idle_time() -> None:
         RateLimit(0)
 
 
+async def test_share_rests_the_repository_in_proportion_to_how_long_it_took_to_answer() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    limit = RateLimit(None, share=0.1, clock=lambda: now[0], sleep=sleep)
+    async with limit.batch(100):
+        now[0] += 3.0  # the repository takes 3 s to answer the first batch
+    async with limit.batch(100):
+        now[0] += 0.5  # a quicker answer earns a shorter rest
+    with pytest.raises(RuntimeError):
+        async with limit.batch(100):
+            now[0] += 1.0  # a failed batch took the repository's time too
+            raise RuntimeError("repository down")
+    await limit.acquire(100)
+    assert slept == [27.0, 4.5, 9.0]  # a tenth of the time busy: 9 s of rest per second it took
+
+    # With a rate as well, the later of the two: 100 events at 50/s wait 2 s, a 0.1 s answer only 0.9 s.
+    slept.clear()
+    both = RateLimit(50, share=0.1, clock=lambda: now[0], sleep=sleep)
+    for _ in range(2):
+        async with both.batch(100):
+            now[0] += 0.1
+    async with both.batch(100):
+        now[0] += 1.0
+    await both.acquire(100)
+    assert slept == [1.9, 1.9, 9.0]  # 2 s after the start of the previous batch; then 9 s after a slow one
+    share_of_one = RateLimit(None, share=1.0, clock=lambda: now[0], sleep=sleep)
+    async with share_of_one.batch(100):
+        now[0] += 5
+    assert await share_of_one.acquire(100) == 0.0  # 1: no rest
+    with pytest.raises(ValueError):
+        RateLimit(None, share=0)
+
+
 @respx.mock
 async def test_batches_of_idempotent_puts_leave_the_queue_once_stored(
     store: SqliteAuditStore, repository: FhirRepository

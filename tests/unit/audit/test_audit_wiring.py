@@ -61,10 +61,12 @@ def test_without_a_store_the_stream_goes_straight_to_the_repository(tmp_path: Pa
     workers = AuditWorkers.build(FakeRedis(), audit, EHR)  # type: ignore[arg-type]
     assert workers.store is None and workers.exporter is None
     assert isinstance(workers.mover, AuditExporter) and workers.mover.rate.rate == 25
+    assert workers.mover.rate.share == 0.1  # by default the repository is busy with the export a tenth of the time
     assert type(workers.access_log(EHR)).__name__ == "EhrAccessLog"  # type: ignore[arg-type]
-    no_limit = settings(tmp_path, monkeypatch, AUDIT_STORE="none", AUDIT_EXPORT_RATE="0")
+    no_limit = settings(tmp_path, monkeypatch, AUDIT_STORE="none", AUDIT_EXPORT_RATE="0", AUDIT_EXPORT_SHARE="1")
     unpaced = AuditWorkers.build(FakeRedis(), no_limit, EHR)  # type: ignore[arg-type]
     assert isinstance(unpaced.mover, AuditExporter) and unpaced.mover.rate.rate is None  # 0: no limit
+    assert unpaced.mover.rate.share is None  # 1: no rest
 
 
 def test_a_separate_repository_gets_its_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +79,8 @@ def test_a_separate_repository_gets_its_token(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize("env", [{"AUDIT_REPOSITORY": "fhir"}, {"AUDIT_STORE": "postgresql"},
-                                 {"AUDIT_EXPORT_RATE": "-1"}, {"AUDIT_STORE": "mysql"}])
+                                 {"AUDIT_EXPORT_RATE": "-1"}, {"AUDIT_STORE": "mysql"},
+                                 {"AUDIT_EXPORT_SHARE": "0"}, {"AUDIT_EXPORT_SHARE": "1.5"}])
 def test_incomplete_settings_are_refused_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
