@@ -244,8 +244,8 @@ async def ehr_cost(args: argparse.Namespace, ehr: str, pid: int, redis_url: str)
     cost = out[f"export_ms_{best}"]
     print(f"a paced export costs the EHR {cost:.1f} ms of CPU per event: at PORTAL_AUDIT_EXPORT_RATE=r that is "
           f"r x {cost / 1000:.4f} CPU-seconds per second (r=10: {10 * cost / 10:.0f} % of one core; "
-          f"r=50: {50 * cost / 10:.0f} %), and PORTAL_AUDIT_EXPORT_SHARE (0.1) holds it to about a tenth of the "
-          "time the EHR takes to answer the export, whatever an event costs it")
+          f"r=50: {50 * cost / 10:.0f} %), and PORTAL_AUDIT_EXPORT_SHARE (0.05) rests the EHR 19 s for every second it "
+          "takes to answer the export, whatever an event costs it")
     print(f"access log from the EHR: p50 {_pct(searches, 50):.0f} ms, p95 {_pct(searches, 95):.0f} ms with "
           f"{await _count(ehr)} AuditEvents stored; from the store: 0 EHR CPU")
     return out

@@ -61,7 +61,7 @@ def test_without_a_store_the_stream_goes_straight_to_the_repository(tmp_path: Pa
     workers = AuditWorkers.build(FakeRedis(), audit, EHR)  # type: ignore[arg-type]
     assert workers.store is None and workers.exporter is None
     assert isinstance(workers.mover, AuditExporter) and workers.mover.rate.rate == 25
-    assert workers.mover.rate.share == 0.1  # by default the repository is busy with the export a tenth of the time
+    assert workers.mover.rate.share == 0.05  # by default the repository answers the export 5 % of the time
     assert type(workers.access_log(EHR)).__name__ == "EhrAccessLog"  # type: ignore[arg-type]
     no_limit = settings(tmp_path, monkeypatch, AUDIT_STORE="none", AUDIT_EXPORT_RATE="0", AUDIT_EXPORT_SHARE="1")
     unpaced = AuditWorkers.build(FakeRedis(), no_limit, EHR)  # type: ignore[arg-type]
