@@ -6,7 +6,7 @@ The workload spans ``--active`` patients drawn (seeded) from the first ``--patie
 portal users who open their dashboard again and again. "Warm" means each of those dashboards went
 through the gateway once before the measured runs (the warm-up pass is reported too: it is the cold cache).
 The warm runs and their revalidations (304s) alternate with direct runs, three rounds, and each round's
-ratio is to its own direct run.
+ratio is to its own direct run; each of those runs starts once the EHR is quiet.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 from cache.server import make_cache_redis, memory_report
 
 from . import runner, token_cost, workload
-from .cpu import listener_of
+from .cpu import listener_of, wait_quiet
 from .gateway_overhead import ROUNDS, own_cpu_summary
 from .stack import (
     ehr_and_redis,
@@ -98,11 +98,23 @@ async def main(args: argparse.Namespace) -> int:
             # The EHR's own CPU while the gateway answers from the cache: its background work (the audit
             # export, its JIT and collections after a direct run) shares the two cores with the gateway.
             ehr_pid = listener_of(httpx.URL(cfg.fhir_base_url).port or 80)
+
+            async def settled() -> None:
+                # Every run of the rounds starts with the EHR quiet: HAPI goes on working for about a second
+                # after its last answer to a direct run (0.7 cores: saving search results, collecting), and
+                # the run after it would otherwise pay for that; a run of the audit export under way is waited
+                # out too (at most 30 s).
+                if ehr_pid is not None:
+                    await wait_quiet([ehr_pid], share=0.1, window=0.5)
+
             for round_ in range(ROUNDS):
                 n = f" #{round_ + 1}"
+                await settled()
                 first = await args.run("direct HAPI" + n, direct, concurrency=args.concurrency)
+                await settled()
                 warm = await measured(args.run, "gateway, warm cache" + n, reqs, concurrency=args.concurrency, gw=gw,
                                       ehr_pid=ehr_pid)
+                await settled()
                 rounds.append((first, warm, await measured(args.run, "gateway, warm cache, 304s" + n, revalidating,
                                                            concurrency=args.concurrency, gw=gw)))
                 results += rounds[-1]
