@@ -210,6 +210,12 @@ class PostgresAuditStore:
         return [(row[0], decode_event(row[1])) for row in rows]
 
     # -- operating it ---------------------------------------------------------------------------------------
+    async def export_backlog(self) -> tuple[int, int]:
+        async with self._conn() as conn:
+            row: Any = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM export_queue), (SELECT count(*) FROM export_refused)")
+        return int(row[0]), int(row[1])
+
     async def stats(self) -> dict[str, int]:
         async with self._conn() as conn:
             row: Any = await conn.fetchrow(

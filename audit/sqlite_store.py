@@ -262,6 +262,14 @@ class SqliteAuditStore:
     async def stats(self) -> dict[str, int]:
         return await self._call(self._stats)
 
+    async def export_backlog(self) -> tuple[int, int]:
+        return await self._call(self._export_backlog)
+
+    def _export_backlog(self) -> tuple[int, int]:
+        conn = self._conn()
+        return (conn.execute("SELECT count(*) FROM export_queue").fetchone()[0],
+                conn.execute("SELECT count(*) FROM export_refused").fetchone()[0])
+
     def _stats(self) -> dict[str, int]:
         conn = self._conn()
         events, oldest, newest = conn.execute(

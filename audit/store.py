@@ -187,6 +187,11 @@ class AuditStore(Protocol):
 
     async def stats(self) -> dict[str, int]: ...
 
+    async def export_backlog(self) -> tuple[int, int]:
+        """(events waiting for the repository, events it refused): what `stats` counts, without counting
+        every stored event."""
+        ...
+
     async def scan(self, after_seq: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
         """Events in the order they were stored, after `after_seq` (0: from the oldest kept): the
         adoption figures fold them in, page by page."""

@@ -40,6 +40,7 @@ from web import SecurityHeadersMiddleware, mount_static
 from .access import AccessChecker
 from .access_log_api import build_access_log_router
 from .audit_binding import AuthAudit, GatewayAudit, background_audit, make_recorder
+from .audit_metrics import AuditBacklog
 from .caching import GatewayCache
 from .caller import RevocationCheck, TokenVerifier, redis_revocation_check
 from .capability import capability_statement
@@ -262,6 +263,8 @@ def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics,
     metrics = CollectorRegistry()
     metrics.register(PortalCollector(parts.response_cache, parts.change_feed, parts.recorder, notifications))
     metrics.register(ServiceCollector(service_metrics))
+    audit_backlog = AuditBacklog(parts.redis, parts.settings.audit.audit_stream, parts.audit_workers.store)
+    metrics.register(audit_backlog)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -285,4 +288,5 @@ def _add_ops_routes(app: FastAPI, parts: Parts, service_metrics: ServiceMetrics,
     @app.get("/metrics", tags=["ops"])
     async def metrics_endpoint() -> PlainTextResponse:
         service_metrics.refresh_soon()  # the figures of the last round; a stale one is redone meanwhile
+        await audit_backlog.read()  # the backlog as it is now
         return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)

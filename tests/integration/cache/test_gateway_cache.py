@@ -324,3 +324,7 @@ async def test_metrics_show_cache_and_feed_activity(gateway: GatewayServer) -> N
     hits = next(line for line in text.splitlines() if line.startswith('portal_cache_lookups_total{result="hit"}'))
     assert float(hits.split()[-1]) >= 1
     assert "portal_change_feed_leader 1.0" in text and "portal_audit_spool_bytes 0.0" in text
+    # The audit backlog, read from Redis and the store when scraped (how much is in it depends on how far
+    # this gateway has moved its stream on; the unit tests check the figures).
+    assert "portal_audit_backlog_readable 1.0" in text
+    assert "\nportal_audit_stream_entries " in text and "\nportal_audit_export_backlog " in text
