@@ -114,10 +114,12 @@ async def test_export_queue_oldest_first_and_refusals_kept(store: SqliteAuditSto
     assert [p.event_id for p in await store.export_batch(10)] == [events[3]["id"]]
     stats = await store.stats()
     assert (stats["events"], stats["export_backlog"], stats["export_refused"]) == (4, 1, 1)
+    assert await store.export_backlog() == (1, 1)  # what /metrics shows, without counting every event
     assert await store.requeue_refused() == 1
     assert [p.event_id for p in await store.export_batch(10)] == [events[1]["id"], events[3]["id"]]
     await store.add([stored(event(9))], export=False)  # with the export off nothing is queued
     assert (await store.stats())["export_backlog"] == 2
+    assert await store.export_backlog() == (2, 0)
 
 
 async def test_purge_removes_old_events_the_export_no_longer_needs(store: SqliteAuditStore) -> None:
