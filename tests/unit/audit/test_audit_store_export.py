@@ -64,19 +64,29 @@ async def fill(store: SqliteAuditStore, n: int) -> list[dict[str, Any]]:
     return events
 
 
+class FakeClock:
+    """A clock that moves only when told to, or when something sleeps on it (the sleeps are kept)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
 async def test_rate_limit_paces_batches_without_saving_up_idle_time() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(round(seconds, 6))
-        now[0] += seconds
-
-    limit = RateLimit(50, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock()
+    slept = clock.slept
+    limit = RateLimit(50, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         await limit.acquire(100)
     assert slept == [2.0, 2.0]  # 100 events at 50/s: one batch every 2 s, the first at once
-    now[0] += 60  # a quiet minute is not a licence for a burst afterwards
+    clock.now += 60  # a quiet minute is not a licence for a burst afterwards
     await limit.acquire(100)
     await limit.acquire(100)
     assert slept == [2.0, 2.0, 2.0]
@@ -86,38 +96,33 @@ async def test_rate_limit_paces_batches_without_saving_up_idle_time() -> None:
 
 
 async def test_share_rests_the_repository_in_proportion_to_how_long_it_took_to_answer() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(round(seconds, 6))
-        now[0] += seconds
-
-    limit = RateLimit(None, share=0.1, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock()
+    slept = clock.slept
+    limit = RateLimit(None, share=0.1, clock=clock, sleep=clock.sleep)
     async with limit.batch(100):
-        now[0] += 3.0  # the repository takes 3 s to answer the first batch
+        clock.now += 3.0  # the repository takes 3 s to answer the first batch
     async with limit.batch(100):
-        now[0] += 0.5  # a quicker answer earns a shorter rest
+        clock.now += 0.5  # a quicker answer earns a shorter rest
     with pytest.raises(RuntimeError):
         async with limit.batch(100):
-            now[0] += 1.0  # a failed batch took the repository's time too
+            clock.now += 1.0  # a failed batch took the repository's time too
             raise RuntimeError("repository down")
     await limit.acquire(100)
     assert slept == [27.0, 4.5, 9.0]  # a tenth of the time busy: 9 s of rest per second it took
 
     # With a rate as well, the later of the two: 100 events at 50/s wait 2 s, a 0.1 s answer only 0.9 s.
     slept.clear()
-    both = RateLimit(50, share=0.1, clock=lambda: now[0], sleep=sleep)
+    both = RateLimit(50, share=0.1, clock=clock, sleep=clock.sleep)
     for _ in range(2):
         async with both.batch(100):
-            now[0] += 0.1
+            clock.now += 0.1
     async with both.batch(100):
-        now[0] += 1.0
+        clock.now += 1.0
     await both.acquire(100)
     assert slept == [1.9, 1.9, 9.0]  # 2 s after the start of the previous batch; then 9 s after a slow one
-    share_of_one = RateLimit(None, share=1.0, clock=lambda: now[0], sleep=sleep)
+    share_of_one = RateLimit(None, share=1.0, clock=clock, sleep=clock.sleep)
     async with share_of_one.batch(100):
-        now[0] += 5
+        clock.now += 5
     assert await share_of_one.acquire(100) == 0.0  # 1: no rest
     with pytest.raises(ValueError):
         RateLimit(None, share=0)
