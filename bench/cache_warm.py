@@ -119,7 +119,7 @@ async def main(args: argparse.Namespace) -> int:
                                                            concurrency=args.concurrency, gw=gw)))
                 results += rounds[-1]
         results.append(floor)
-        tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests)
+        tokens_cost = await token_cost.measure(cfg.redis_url, active, args.requests, args.concurrency)
 
     baseline = results[0]
     print()

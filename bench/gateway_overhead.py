@@ -38,7 +38,7 @@ async def main(args: argparse.Namespace) -> int:
                                               concurrency=args.concurrency, gw=gw))
                 results.append(await args.run(f"hello-world ASGI #{round_ + 1}", hello_reqs,
                                                 concurrency=args.concurrency, cpu_pid=hello_pid))
-        tokens_cost = await token_cost.measure(cfg.redis_url, patients, args.requests)
+        tokens_cost = await token_cost.measure(cfg.redis_url, patients, args.requests, args.concurrency)
     baseline = results[0]
     print(f"\n{args.requests} dashboard requests over {len(patients)} patients, concurrency {args.concurrency}, "
           f"gateway workers {args.workers}; ratios are against '{baseline.name}'; cpu ms/req is the gateway's "
