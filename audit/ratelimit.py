@@ -6,7 +6,7 @@
 - `share`: the repository is busy with the export at most this share of the time. A batch that took t
   seconds to be answered is followed by a pause of t * (1 - share) / share, so at 0.1 a 3 s transaction
   is followed by 27 s of rest. What one event costs the repository depends on its machine and its load
-  (the sandbox EHR took 17-30 ms of CPU per event on one machine, about 80 ms on a slower one, more while
+  (the sandbox EHR took 17-30 ms of CPU per event on one machine, 35-48 ms on a slower one, more while
   it is busy answering), so no events-per-second figure bounds its share; the time it takes to answer does,
   and a busy repository, answering more slowly, is left more time to itself.
 

@@ -78,7 +78,7 @@ class AuditSettings(BaseSettings):
         default=None, description="bearer token sent to a separate repository")
     audit_export_batch_size: int = Field(default=100, ge=1, le=1000, description="events per transaction")
     # 10 events/s: measured, the sandbox EHR spends 17-30 ms of CPU storing one of our AuditEvents on one
-    # machine (about 80 ms on a slower one), so on its own the rate bounds the EHR's share only roughly...
+    # machine (35-48 ms on a slower one), so on its own the rate bounds the EHR's share only roughly...
     audit_export_rate: float = Field(
         default=10.0, ge=0, description="at most this many events per second to the repository (0: no limit)")
     # ...the share bounds it whatever one event costs there: the time the repository takes to answer. 0.05:
