@@ -274,10 +274,11 @@ class SqliteAuditStore:
         conn = self._conn()
         events, oldest, newest = conn.execute(
             "SELECT count(*), min(recorded_ms), max(recorded_ms) FROM audit_event").fetchone()
+        backlog, refused = self._export_backlog()
         return {
             "events": events,
-            "export_backlog": conn.execute("SELECT count(*) FROM export_queue").fetchone()[0],
-            "export_refused": conn.execute("SELECT count(*) FROM export_refused").fetchone()[0],
+            "export_backlog": backlog,
+            "export_refused": refused,
             "oldest_ms": oldest or 0,
             "newest_ms": newest or 0,
         }

@@ -29,17 +29,13 @@ from . import workload
 from .stack import patient_tokens
 
 
-async def _cpu_ms_per(n: int, step: Callable[[int], Awaitable[None]]) -> float:
-    started = time.process_time()
-    for i in range(n):
-        await step(i)
-    return (time.process_time() - started) * 1000 / n
-
-
-async def _cpu_ms_per_concurrent(n: int, at_once: int, step: Callable[[int], Awaitable[None]]) -> float:
+async def _cpu_ms_per(n: int, step: Callable[[int], Awaitable[None]], at_once: int = 1) -> float:
     started = time.process_time()
     for first in range(0, n, at_once):
-        await asyncio.gather(*(step(i) for i in range(first, min(n, first + at_once))))
+        if at_once == 1:
+            await step(first)  # awaited as it is: a task around each would be counted too
+        else:
+            await asyncio.gather(*(step(i) for i in range(first, min(n, first + at_once))))
     return (time.process_time() - started) * 1000 / n
 
 
@@ -50,9 +46,13 @@ async def measure(redis_url: str, patients: list[str], requests: int,
     state = Path(tempfile.mkdtemp(prefix="bench-tokens-"))
     keys = KeyStore.load_or_create(state / "signing-key.pem")
     redis = make_redis(redis_url)
+
+    def new_verifier() -> TokenVerifier:  # one that has seen no token yet
+        return TokenVerifier(keys.verification_keys(), redis_revocation_check(redis), issuer=url,
+                             audience=url + "/fhir")
+
     try:
-        verifier = TokenVerifier(keys.verification_keys(), redis_revocation_check(redis), issuer=url,
-                                 audience=url + "/fhir")
+        verifier = new_verifier()
         fresh = [patient_tokens(url, state, patients) for _ in range(4)]  # new jti each: never seen before
         cold = [f"Bearer {t}" for batch in fresh for t in batch.values()]
 
@@ -73,11 +73,10 @@ async def measure(redis_url: str, patients: list[str], requests: int,
 
         await _cpu_ms_per(50, look_up)  # connection made, script cache warm
         revocation = await _cpu_ms_per(2000, look_up)
-        shared_look_up = await _cpu_ms_per_concurrent(2000, concurrency, look_up)
+        shared_look_up = await _cpu_ms_per(2000, look_up, concurrency)
 
         # The workload's sequence of tokens, with a verifier that has seen none of them yet.
-        verifier = TokenVerifier(keys.verification_keys(), redis_revocation_check(redis), issuer=url,
-                                 audience=url + "/fhir")
+        verifier = new_verifier()
         tokens = patient_tokens(url, state, patients)
         sequence = [r.headers["Authorization"] for r in workload.build(url, patients, tokens, requests)]
 
@@ -85,9 +84,8 @@ async def measure(redis_url: str, patients: list[str], requests: int,
             await verifier.verify(sequence[i])
 
         amortised = await _cpu_ms_per(len(sequence), verify)
-        verifier = TokenVerifier(keys.verification_keys(), redis_revocation_check(redis), issuer=url,
-                                 audience=url + "/fhir")
-        shared = await _cpu_ms_per_concurrent(len(sequence), concurrency, verify)
+        verifier = new_verifier()
+        shared = await _cpu_ms_per(len(sequence), verify, concurrency)
     finally:
         await redis.aclose()
     return [("first use of a token (ES256 signature + claims)", first),
