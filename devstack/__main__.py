@@ -1,4 +1,5 @@
-"""`./stack up` runs the whole stack on local defaults; `./stack services` runs only HAPI + Redis."""
+"""`./stack up` runs the whole stack on local defaults; `./stack services` runs only HAPI + Redis (and the mail
+catch-all); `python -m devstack ehr` runs only HAPI with the fixtures (the test run shares one between suites)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def services(cfg: StackConfig, started: Started, patients: int) -> None:
     load_fixtures_if_empty(cfg, patients)
 
 
+def ehr_only(cfg: StackConfig, started: Started, patients: int) -> None:
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_ehr(cfg.fhir_base_url, cfg.state_dir, started, jvm_flags=cfg.ehr_jvm_flags)
+    load_fixtures_if_empty(cfg, patients)
+
+
 def print_urls(cfg: StackConfig, tls_ca: str | None = None) -> None:
     base = f"{'https' if tls_ca else 'http'}://{cfg.gateway_host}:{cfg.gateway_port}"
     print(f"""
@@ -63,7 +70,7 @@ Demo patients: .venv/bin/portal-fixtures demo      Press Ctrl-C to stop.""", flu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stack", description=__doc__)
-    parser.add_argument("command", nargs="?", default="up", choices=["up", "services"])
+    parser.add_argument("command", nargs="?", default="up", choices=["up", "services", "ehr"])
     parser.add_argument("--patients", type=int, default=25, help="patients to load into an empty EHR")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--tls", action="store_true",
@@ -73,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     started = Started()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        services(cfg, started, args.patients)
+        if args.command == "ehr":
+            ehr_only(cfg, started, args.patients)
+            print(f"EHR {cfg.fhir_base_url} is up. Press Ctrl-C to stop it if it was started here.", flush=True)
+        else:
+            services(cfg, started, args.patients)
         if args.command == "up":
             env = {"PORTAL_STATE_DIR": str(cfg.state_dir), "PORTAL_FHIR_BASE_URL": cfg.fhir_base_url,
                    "PORTAL_REDIS_URL": cfg.redis_url, "PORTAL_CACHE_REDIS_URL": cfg.cache_redis_url}
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             start_gateway(cfg.gateway_host, cfg.gateway_port, env | {"PORTAL_AUDIT_EXPORT": "false"},
                           logs / "gateway.log", started, args.workers, ca=tls.ca if tls else None)
             print_urls(cfg, str(tls.ca) if tls else None)
-        else:
+        elif args.command == "services":
             print(f"EHR {cfg.fhir_base_url}, Redis and the SMTP catch-all ({cfg.smtp_host}:{cfg.smtp_port}; "
                   "./stack mail reads it) are up. Press Ctrl-C to stop what was started.", flush=True)
         while all(p.poll() is None for _, p in started.procs):
