@@ -1,6 +1,7 @@
-"""`./stack bench [gateway|cache|portal|audit|ab|ehr] ...`: run a benchmark and print ratios against a baseline
+"""`./stack bench [gateway|cache|peer|portal|audit|ab|ehr] ...`: run a benchmark and print ratios against a baseline
 measured in the same run (direct HAPI; for the audit: a direct read and the EHR-searched access log; for ab: the
-gateway of an earlier commit; for ehr: the sandbox EHR's JVM flags of now)."""
+gateway of an earlier commit; for ehr: the sandbox EHR's JVM flags of now; for peer: direct HAPI, with google's
+fhir-gateway measured beside us)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .ehr_jvm import add_arguments as ehr_arguments
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("which", choices=["gateway", "cache", "portal", "audit", "ab", "ehr"], nargs="?",
+    parser.add_argument("which", choices=["gateway", "cache", "peer", "portal", "audit", "ab", "ehr"], nargs="?",
                         default="gateway")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -55,6 +56,8 @@ def main() -> int:
         from .ab import main as run
     elif args.which == "ehr":
         from .ehr_jvm import main as run
+    elif args.which == "peer":
+        from .peer import main as run
     else:
         from .cache_warm import main as run
     return asyncio.run(run(args))
