@@ -21,7 +21,7 @@ import httpx
 from cache.server import make_cache_redis, memory_report
 
 from . import runner, token_cost, workload
-from .cpu import listener_of, wait_quiet
+from .cpu import listener_of
 from .gateway_overhead import ROUNDS, own_cpu_summary
 from .stack import (
     ehr_and_redis,
@@ -31,6 +31,7 @@ from .stack import (
     measured,
     patient_tokens,
     private_cache_redis,
+    settle_ehr,
     wait_for_change_feed,
 )
 
@@ -99,22 +100,15 @@ async def main(args: argparse.Namespace) -> int:
             # export, its JIT and collections after a direct run) shares the two cores with the gateway.
             ehr_pid = listener_of(httpx.URL(cfg.fhir_base_url).port or 80)
 
-            async def settled() -> None:
-                # Every run of the rounds starts with the EHR quiet: HAPI goes on working for about a second
-                # after its last answer to a direct run (0.7 cores: saving search results, collecting), and
-                # the run after it would otherwise pay for that; a run of the audit export under way is waited
-                # out too (at most 30 s).
-                if ehr_pid is not None:
-                    await wait_quiet([ehr_pid], share=0.1, window=0.5)
-
+            # Every run of the rounds starts with the EHR quiet (`settle_ehr`).
             for round_ in range(ROUNDS):
                 n = f" #{round_ + 1}"
-                await settled()
+                await settle_ehr(ehr_pid)
                 first = await args.run("direct HAPI" + n, direct, concurrency=args.concurrency)
-                await settled()
+                await settle_ehr(ehr_pid)
                 warm = await measured(args.run, "gateway, warm cache" + n, reqs, concurrency=args.concurrency, gw=gw,
                                       ehr_pid=ehr_pid)
-                await settled()
+                await settle_ehr(ehr_pid)
                 rounds.append((first, warm, await measured(args.run, "gateway, warm cache, 304s" + n, revalidating,
                                                            concurrency=args.concurrency, gw=gw)))
                 results += rounds[-1]

@@ -41,7 +41,7 @@ from joserfc.jwk import RSAKey
 from devstack.procs import StackError, Started, free_port, require, spawn, wait_until
 
 from . import runner, workload
-from .cpu import listener_of, wait_quiet
+from .cpu import listener_of
 from .gateway_overhead import own_cpu_summary
 from .stack import (
     ehr_and_redis,
@@ -51,6 +51,7 @@ from .stack import (
     measured,
     patient_tokens,
     private_cache_redis,
+    settle_ehr,
     wait_for_change_feed,
 )
 
@@ -209,23 +210,18 @@ async def main(args: argparse.Namespace) -> int:
             await args.run("warm-up hello", hello[:200], concurrency=args.concurrency)
             results: dict[str, list[runner.Result]] = {k: [] for k in ("direct", "peer", "ours", "warm", "hello")}
             ehr_pid = listener_of(httpx.URL(cfg.fhir_base_url).port or 80)
-
-            async def settled() -> None:
-                # Each run starts with the EHR quiet, as in `bench cache`: HAPI works on for a second after a run.
-                if ehr_pid is not None:
-                    await wait_quiet([ehr_pid], share=0.1, window=0.5)
-
+            # Each run starts with the EHR quiet (`settle_ehr`), as in `bench cache`.
             for round_ in range(ROUNDS):
                 n = f" #{round_ + 1}"
-                await settled()
+                await settle_ehr(ehr_pid)
                 results["direct"].append(await args.run("direct HAPI" + n, direct, concurrency=args.concurrency))
-                await settled()
+                await settle_ehr(ehr_pid)
                 results["peer"].append(await args.run("google fhir-gateway" + n, peer_reqs,
                                                       concurrency=args.concurrency, cpu_pid=peer_pid))
-                await settled()
+                await settle_ehr(ehr_pid)
                 results["ours"].append(await measured(args.run, "ours, cache off" + n, ours,
                                                       concurrency=args.concurrency, gw=uncached))
-                await settled()
+                await settle_ehr(ehr_pid)
                 results["warm"].append(await measured(args.run, "ours, warm cache" + n, warm,
                                                       concurrency=args.concurrency, gw=cached))
                 results["hello"].append(await args.run("hello-world ASGI" + n, hello, concurrency=args.concurrency,

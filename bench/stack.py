@@ -111,6 +111,14 @@ async def measured(run: Run, name: str, requests: list[runner.Request], *, concu
     return result
 
 
+async def settle_ehr(ehr_pid: int | None) -> None:
+    """Until the EHR is quiet (under a tenth of a core for half a second; at most 30 s). HAPI goes on working for
+    about a second after its last answer to a run (0.7 cores: saving search results, collecting), and the run
+    after it would otherwise pay for that; an audit export batch under way is waited out too."""
+    if ehr_pid is not None:
+        await wait_quiet([ehr_pid], share=0.1, window=0.5)
+
+
 def start_own_ehr(java: str, flags: list[str], state: Path, port: int, started: Started) -> tuple[int, float]:
     """A HAPI of the benchmark's own (`flags` for its JVM, its database under `state`) on `port`, answering:
     its pid and the seconds it took to answer."""
