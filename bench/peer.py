@@ -8,9 +8,9 @@ gateway answering from a warm cache, and the hello-world floor. Each row's `cpu 
 own CPU (utime + stime from /proc; for the peer, its JVM with every thread, JIT and collector included).
 
 The peer is built from its published `server` and `plugins` artifacts (Maven Central) by `bench/peer/pom.xml`
-into `bench/peer/target/` the first time (a minute or two; Java 17 and Maven, as for the EHR sandbox). It
-runs with the default JIT and is warmed up with as many requests as a measured run before the rounds, so
-its compiler has settled. It checks tokens we mint for it (RS256, `patient_id` and `scope` claims) against
+into `bench/peer/target/` the first time (under a minute; Java 17 and Maven, as for the EHR sandbox). It
+runs with the default JIT and gets at least 3,000 requests of warm-up before the rounds, so its compiler
+has mostly settled. It checks tokens we mint for it (RS256, `patient_id` and `scope` claims) against
 a public key it fetches from a small issuer document served here; it keeps no audit trail
 (`AUDIT_EVENT_ACTIONS_CONFIG` unset), while ours records one audit event per request: that difference is
 in our column, not taken out.
@@ -42,7 +42,7 @@ from devstack.procs import StackError, Started, free_port, require, spawn, wait_
 
 from . import runner, workload
 from .cpu import listener_of
-from .gateway_overhead import own_cpu_summary
+from .gateway_overhead import ROUNDS, own_cpu_summary
 from .stack import (
     ehr_and_redis,
     fixture_patients,
@@ -57,7 +57,6 @@ from .stack import (
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_DIR = ROOT / "bench" / "peer"
-ROUNDS = 3
 # The peer's patient checker takes a patient only from the search parameters it knows per type: two of the
 # dashboard's eight queries name the patient by a parameter it refuses (400), so every target, direct HAPI
 # included, gets those two in the form it accepts (the same answers on HAPI).
@@ -107,7 +106,7 @@ def token_issuer() -> Iterator[tuple[str, RSAKey]]:
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
     handler = type("Issuer", (_IssuerHandler,), {"document": json.dumps(
         {"realm": "bench", "public_key": base64.b64encode(der).decode()}).encode()})
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
