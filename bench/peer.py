@@ -185,7 +185,8 @@ async def main(args: argparse.Namespace) -> int:
                 gateway(cfg, {"PORTAL_CACHE_REDIS_URL": cache_url}, workers=args.workers,
                         audit_worker=args.own_worker) as cached, \
                 hello_world() as (hello_url, hello_pid):
-            peer_reqs = same_work(workload.build(peer_url, patients, peer_tokens(issuer, key, patients), args.requests))
+            peer_token = peer_tokens(issuer, key, patients)
+            peer_reqs = same_work(workload.build(peer_url, patients, peer_token, args.requests))
             ours_tokens = patient_tokens(uncached.url, uncached.state, patients)
             ours = same_work(workload.build(uncached.url + "/fhir", patients, ours_tokens, args.requests))
             warm_tokens = patient_tokens(cached.url, cached.state, patients)
@@ -200,12 +201,11 @@ async def main(args: argparse.Namespace) -> int:
             # The peer's JIT compiles for a while: it gets at least 3,000 requests of warm-up (its first measured
             # run still costs it more than the next two), the others enough to fill pools, caches and the
             # cached gateway's entries.
-            peer_warm_up = workload.build(peer_url, patients, peer_tokens(issuer, key, patients),
-                                          max(args.requests, PEER_WARM_UP), seed=3)
+            peer_warm_up = workload.build(peer_url, patients, peer_token, max(args.requests, PEER_WARM_UP), seed=3)
             await args.run("warm-up peer", same_work(peer_warm_up), concurrency=args.concurrency)
             await args.run("warm-up gateway", ours[:200], concurrency=args.concurrency)
-            every = same_work(workload.every_dashboard(cached.url + "/fhir", patients, warm_tokens))
-            await args.run("warm-up cache", every, concurrency=args.concurrency)
+            fill = same_work(workload.every_dashboard(cached.url + "/fhir", patients, warm_tokens))
+            await args.run("warm-up cache", fill, concurrency=args.concurrency)
             await args.run("warm-up hello", hello[:200], concurrency=args.concurrency)
             results: dict[str, list[runner.Result]] = {k: [] for k in ("direct", "peer", "ours", "warm", "hello")}
             ehr_pid = listener_of(httpx.URL(cfg.fhir_base_url).port or 80)
@@ -256,7 +256,7 @@ def summary(results: dict[str, list[runner.Result]]) -> str:
 
 
 async def _refusals(requests: list[runner.Request]) -> list[str]:
-    """The requests of the workload the peer does not answer with 200 (what it refuses or cannot do)."""
+    """The requests a gateway does not answer with 200 (what it refuses or cannot do)."""
     out = []
     async with httpx.AsyncClient(timeout=60) as client:
         for req in requests:
